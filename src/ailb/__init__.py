@@ -1,0 +1,3 @@
+"""AILB, the AI Load Balancer."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Upstream providers: one adapter per wire protocol."""

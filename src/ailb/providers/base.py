@@ -1,0 +1,41 @@
+"""The provider contract: every upstream kind (OpenAI-compatible, Anthropic, Ollama) implements this.
+
+Adapters translate the canonical OpenAI-shaped request (a validated dict) to their wire format with the pure
+functions in their ``translate`` module, move the bytes with one pooled HTTP client, and raise only
+``ailb.errors.UpstreamError`` subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
+
+from ailb.settings import DeploymentConfig
+from ailb.types import Completion, StreamChunk
+
+
+class Provider(Protocol):
+    config: DeploymentConfig
+
+    async def complete(self, body: Mapping[str, Any], model: str) -> Completion:
+        """Answer ``body`` (an OpenAI chat request) with upstream model ``model`` in one piece."""
+        ...
+
+    def stream(self, body: Mapping[str, Any], model: str, include_usage: bool) -> AsyncIterator[StreamChunk]:
+        """Answer ``body`` as OpenAI ``chat.completion.chunk`` SSE frames.
+
+        Usage is always requested upstream (it feeds stats and cost) but the usage-only chunk gets an empty
+        ``frame`` unless ``include_usage``. The iterator ends after the final chunk; the ``data: [DONE]``
+        terminator is written by the HTTP layer. Closing the iterator early cancels the upstream request.
+        """
+        ...
+
+    async def list_models(self) -> list[str]:
+        """The models the upstream says it serves (a call that spends no tokens)."""
+        ...
+
+    async def check_health(self) -> None:
+        """Raise ``UpstreamError`` unless the upstream answers a token-free request."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,489 @@
+"""Configuration: the original AILB environment variables plus an optional YAML file.
+
+Parsed once into a frozen ``Settings``; every bad key or value is a ``ConfigError`` naming that key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROVIDER_KINDS = ("openai", "anthropic", "ollama")
+DEFAULT_PRIORITY = {"openai": 0, "anthropic": 1, "ollama": 2}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """A configuration key has a bad value. ``key`` names it (env var or YAML path)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 5.0
+    first_token: float = 60.0
+    idle: float = 30.0
+    total: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentConfig:
+    name: str
+    provider: str
+    base_url: str
+    api_key: str = field(default="", repr=False)
+    models: tuple[str, ...] = ()
+    weight: float = 1.0
+    priority: int = 0
+    version: str = ""
+    input_cost_per_1k: float | None = None
+    output_cost_per_1k: float | None = None
+    timeouts: Timeouts = Timeouts()
+    max_concurrency: int | None = None
+    default_max_tokens: int = 4096
+
+    def redacted(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "provider": self.provider,
+            "base_url": self.base_url,
+            "api_key": redact(self.api_key),
+            "models": list(self.models),
+            "weight": self.weight,
+            "priority": self.priority,
+            "version": self.version,
+            "input_cost_per_1k": self.input_cost_per_1k,
+            "output_cost_per_1k": self.output_cost_per_1k,
+            "timeouts": {f.name: getattr(self.timeouts, f.name) for f in fields(Timeouts)},
+            "max_concurrency": self.max_concurrency,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    max_attempts: int = 3
+    deadline: float = 600.0
+    retry_budget_ratio: float = 0.2
+    retry_budget_min_per_s: float = 10.0
+    backoff_base: float = 0.1
+    backoff_cap: float = 5.0
+    failure_threshold: int = 3
+    failure_ratio: float = 0.5
+    failure_ratio_min_requests: int = 20
+    cooldown: float = 5.0
+    cooldown_cap: float = 300.0
+    health_check_interval: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryConfig:
+    enabled: bool = True
+    backend: str = "chromadb"
+    path: str = "./ailb_memory"
+    ttl_days: float | None = None
+    recent_turns: int = 4
+    top_k: int = 4
+    max_tokens: int = 2000
+    similarity_threshold: float = 0.3
+    queue_size: int = 10000
+
+
+@dataclass(frozen=True, slots=True)
+class RagConfig:
+    enabled: bool = False
+    backend: str = "chromadb"
+    path: str = "./ailb_rag"
+    default_top_k: int = 3
+    min_score: float = 0.2
+    chunk_tokens: int = 200
+    chunk_overlap: int = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "0.0.0.0"
+    http_port: int = 8080
+    grpc_port: int = 50051
+    module_id: str = "ailb-1"
+    routing_strategy: str = "load_balanced"
+    deployments: tuple[DeploymentConfig, ...] = ()
+    model_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    api_keys: frozenset[str] = field(default=frozenset(), repr=False)
+    key_collections: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    admin_token: str = field(default="", repr=False)
+    max_request_bytes: int = 32 * 1024 * 1024
+    drain_timeout: float = 30.0
+    log_level: str = "info"
+    chroma_host: str = ""
+    chroma_port: int = 8000
+    embedding_backend: str = "local"
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_deployment: str = ""
+    router: RouterConfig = RouterConfig()
+    memory: MemoryConfig = MemoryConfig()
+    rag: RagConfig = RagConfig()
+    config_path: str = ""
+
+    def deployment(self, name: str) -> DeploymentConfig | None:
+        return next((d for d in self.deployments if d.name == name), None)
+
+
+def redact(secret: str) -> str:
+    if not secret:
+        return ""
+    return "****" + secret[-4:] if len(secret) >= 12 else "****"
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_path: str | None = None) -> Settings:
+    """Build ``Settings`` from ``env`` (default ``os.environ``) and the YAML file it names, if any."""
+    env = dict(os.environ if env is None else env)
+    reader = _EnvReader(env)
+    path = config_path or env.get("AILB_CONFIG", "")
+    file_data = _read_yaml(path) if path else {}
+    unknown = set(file_data) - {"deployments", "model_aliases", "settings", "client_keys"}
+    if unknown:
+        raise ConfigError(sorted(unknown)[0], "unknown top-level key")
+
+    deployments = _env_deployments(reader, env)
+    file_deployments = [
+        _parse_deployment(item, f"deployments[{i}]", env) for i, item in enumerate(file_data.get("deployments") or [])
+    ]
+    if file_deployments:
+        names = {d.name for d in file_deployments}
+        deployments = [d for d in deployments if d.name not in names] + file_deployments
+    _check_unique([d.name for d in deployments])
+
+    settings = Settings(
+        host=reader.str("HOST", "0.0.0.0"),
+        http_port=reader.int("HTTP_PORT", 8080, 0, 65535),
+        grpc_port=reader.int("GRPC_PORT", 50051, 0, 65535),
+        module_id=reader.str("MODULE_ID", "ailb-1"),
+        routing_strategy=reader.str("ROUTING_STRATEGY", "load_balanced"),
+        deployments=tuple(deployments),
+        model_aliases=_parse_aliases(file_data.get("model_aliases") or {}),
+        api_keys=frozenset(k.strip() for k in reader.str("AILB_API_KEYS", "").split(",") if k.strip()),
+        key_collections=_parse_client_keys(file_data.get("client_keys") or {}, env),
+        admin_token=reader.str("AILB_ADMIN_TOKEN", ""),
+        max_request_bytes=reader.int("MAX_REQUEST_BYTES", 32 * 1024 * 1024, 1024, 2**31),
+        drain_timeout=reader.float("DRAIN_TIMEOUT", 30.0, 0, 3600),
+        log_level=reader.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        chroma_host=reader.str("CHROMA_HOST", ""),
+        chroma_port=reader.int("CHROMA_PORT", 8000, 1, 65535),
+        embedding_backend=reader.choice("EMBEDDING_BACKEND", "local", ("local", "provider")),
+        embedding_model=reader.str("EMBEDDING_MODEL", "all-MiniLM-L6-v2"),
+        embedding_deployment=reader.str("EMBEDDING_DEPLOYMENT", ""),
+        router=RouterConfig(
+            max_attempts=reader.int("ROUTER_MAX_ATTEMPTS", 3, 1, 20),
+            deadline=reader.float("ROUTER_DEADLINE", 600.0, 0.1, 86400),
+            retry_budget_ratio=reader.float("ROUTER_RETRY_BUDGET", 0.2, 0, 10),
+            failure_threshold=reader.int("CIRCUIT_FAILURE_THRESHOLD", 3, 1, 1000),
+            cooldown=reader.float("CIRCUIT_COOLDOWN", 5.0, 0.01, 3600),
+            cooldown_cap=reader.float("CIRCUIT_COOLDOWN_MAX", 300.0, 0.01, 86400),
+            health_check_interval=reader.float("HEALTH_CHECK_INTERVAL", 30.0, 0, 86400),
+        ),
+        memory=MemoryConfig(
+            enabled=reader.bool("ENABLE_MEMORY", True),
+            backend=reader.choice("MEMORY_BACKEND", "chromadb", ("chromadb",)),
+            path=reader.str("MEMORY_PATH", "./ailb_memory"),
+            ttl_days=reader.optional_float("MEMORY_TTL_DAYS", 0.001, 36500),
+            recent_turns=reader.int("MEMORY_RECENT_TURNS", 4, 0, 100),
+            top_k=reader.int("MEMORY_TOP_K", 4, 0, 100),
+            max_tokens=reader.int("MEMORY_MAX_TOKENS", 2000, 1, 1_000_000),
+            similarity_threshold=reader.float("MEMORY_SIMILARITY_THRESHOLD", 0.3, -1, 1),
+        ),
+        rag=RagConfig(
+            enabled=reader.bool("ENABLE_RAG", False),
+            backend=reader.choice("RAG_BACKEND", "chromadb", ("chromadb",)),
+            path=reader.str("RAG_PATH", "./ailb_rag"),
+            default_top_k=reader.int("RAG_TOP_K", 3, 1, 50),
+            min_score=reader.float("RAG_MIN_SCORE", 0.2, -1, 1),
+        ),
+        config_path=path,
+    )
+    overrides = file_data.get("settings") or {}
+    if overrides:
+        settings = _apply_overrides(settings, overrides)
+    _validate_aliases(settings)
+    return settings
+
+
+class _EnvReader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def str(self, key: str, default: str) -> str:
+        value = self.env.get(key)
+        return default if value is None or value == "" else value.strip()
+
+    def int(self, key: str, default: int, low: int, high: int) -> int:
+        raw = self.env.get(key, "")
+        if not raw.strip():
+            return default
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(key, f"expected an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(key, f"must be between {low} and {high}, got {value}")
+        return value
+
+    def float(self, key: str, default: float, low: float, high: float) -> float:
+        value = self.optional_float(key, low, high)
+        return default if value is None else value
+
+    def optional_float(self, key: str, low: float, high: float) -> float | None:
+        raw = self.env.get(key, "")
+        if not raw.strip():
+            return None
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(key, f"expected a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(key, f"must be between {low} and {high}, got {value}")
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        raw = self.env.get(key, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(key, f"expected true or false, got {raw!r}")
+
+    def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.str(key, default).lower()
+        if value not in allowed:
+            raise ConfigError(key, f"must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+
+def _models(raw: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m.strip() for m in raw.split(",") if m.strip()))
+
+
+def _env_deployments(reader: _EnvReader, env: Mapping[str, str]) -> list[DeploymentConfig]:
+    found: list[DeploymentConfig] = []
+    if reader.str("OPENAI_API_KEY", ""):
+        found.append(
+            DeploymentConfig(
+                name="openai",
+                provider="openai",
+                base_url=_url("OPENAI_BASE_URL", reader.str("OPENAI_BASE_URL", "https://api.openai.com/v1")),
+                api_key=reader.str("OPENAI_API_KEY", ""),
+                models=_models(env.get("OPENAI_MODELS", "gpt-4o,gpt-4o-mini,gpt-4-turbo,gpt-3.5-turbo")),
+                priority=DEFAULT_PRIORITY["openai"],
+            )
+        )
+    if reader.str("ANTHROPIC_API_KEY", ""):
+        found.append(
+            DeploymentConfig(
+                name="anthropic",
+                provider="anthropic",
+                base_url=_url("ANTHROPIC_BASE_URL", reader.str("ANTHROPIC_BASE_URL", "https://api.anthropic.com")),
+                api_key=reader.str("ANTHROPIC_API_KEY", ""),
+                models=_models(
+                    env.get("ANTHROPIC_MODELS", "claude-3-5-sonnet-latest,claude-3-5-haiku-latest,claude-3-opus-latest")
+                ),
+                priority=DEFAULT_PRIORITY["anthropic"],
+                default_max_tokens=reader.int("ANTHROPIC_MAX_TOKENS", 4096, 1, 1_000_000),
+            )
+        )
+    if reader.str("OLLAMA_BASE_URL", ""):
+        found.append(
+            DeploymentConfig(
+                name="ollama",
+                provider="ollama",
+                base_url=_url("OLLAMA_BASE_URL", reader.str("OLLAMA_BASE_URL", "")),
+                models=_models(env.get("OLLAMA_MODELS", "")),
+                priority=DEFAULT_PRIORITY["ollama"],
+                input_cost_per_1k=0.0,
+                output_cost_per_1k=0.0,
+            )
+        )
+    return found
+
+
+def _url(key: str, value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ConfigError(key, f"expected an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _expand(value: str, key: str, env: Mapping[str, str]) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise ConfigError(key, f"refers to ${{{name}}}, which is not set")
+        return env[name]
+
+    return _ENV_REF.sub(sub, value)
+
+
+_DEPLOYMENT_KEYS = {
+    "name", "provider", "base_url", "api_key", "models", "weight", "priority", "version", "input_cost_per_1k",
+    "output_cost_per_1k", "timeouts", "connect_timeout", "first_token_timeout", "idle_timeout", "total_timeout",
+    "max_concurrency", "default_max_tokens",
+}  # fmt: skip
+_DEFAULT_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
+
+
+def _parse_deployment(item: Any, where: str, env: Mapping[str, str]) -> DeploymentConfig:
+    if not isinstance(item, dict):
+        raise ConfigError(where, "each deployment must be a mapping")
+    unknown = set(item) - _DEPLOYMENT_KEYS
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key")
+    name = item.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"{where}.name", "required; letters, digits, '.', '_' or '-' (max 64)")
+    where = f"deployments[{name}]"
+    provider = item.get("provider")
+    if provider not in PROVIDER_KINDS:
+        raise ConfigError(f"{where}.provider", f"must be one of {', '.join(PROVIDER_KINDS)}, got {provider!r}")
+    base_url = item.get("base_url") or _DEFAULT_BASE_URL.get(provider, "")
+    if not base_url:
+        raise ConfigError(f"{where}.base_url", "required for ollama deployments")
+    base_url = _url(f"{where}.base_url", _expand(str(base_url), f"{where}.base_url", env))
+    api_key = _expand(str(item.get("api_key") or ""), f"{where}.api_key", env)
+    if provider != "ollama" and not api_key:
+        raise ConfigError(f"{where}.api_key", f"required for {provider} deployments")
+    models = item.get("models") or []
+    if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
+        raise ConfigError(f"{where}.models", "must be a list of model names")
+    if not models and provider != "ollama":
+        raise ConfigError(f"{where}.models", "at least one model is required (only ollama discovers its own)")
+    timeouts = _parse_timeouts(item, where)
+    return DeploymentConfig(
+        name=name,
+        provider=provider,
+        base_url=base_url,
+        api_key=api_key,
+        models=tuple(dict.fromkeys(models)),
+        weight=_number(item, "weight", where, 1.0, 0, 1_000_000),
+        priority=int(_number(item, "priority", where, DEFAULT_PRIORITY[provider], -1_000_000, 1_000_000)),
+        version=str(item.get("version") or ""),
+        input_cost_per_1k=_optional_number(item, "input_cost_per_1k", where, 0.0 if provider == "ollama" else None),
+        output_cost_per_1k=_optional_number(item, "output_cost_per_1k", where, 0.0 if provider == "ollama" else None),
+        timeouts=timeouts,
+        max_concurrency=(
+            int(_number(item, "max_concurrency", where, 0, 1, 1_000_000)) if "max_concurrency" in item else None
+        ),
+        default_max_tokens=int(_number(item, "default_max_tokens", where, 4096, 1, 1_000_000)),
+    )
+
+
+def _parse_timeouts(item: dict[str, Any], where: str) -> Timeouts:
+    raw = dict(item.get("timeouts") or {})
+    if not isinstance(item.get("timeouts") or {}, dict):
+        raise ConfigError(f"{where}.timeouts", "must be a mapping")
+    for flat in ("connect", "first_token", "idle", "total"):
+        if f"{flat}_timeout" in item:
+            raw[flat] = item[f"{flat}_timeout"]
+    unknown = set(raw) - {"connect", "first_token", "idle", "total"}
+    if unknown:
+        raise ConfigError(f"{where}.timeouts.{sorted(unknown)[0]}", "unknown key")
+    defaults = Timeouts()
+    values = {k: _number(raw, k, f"{where}.timeouts", getattr(defaults, k), 0.001, 86400) for k in raw}
+    return replace(defaults, **values)
+
+
+def _number(item: Mapping[str, Any], key: str, where: str, default: float, low: float, high: float) -> float:
+    value = item.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}.{key}", f"expected a number, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{where}.{key}", f"must be between {low} and {high}, got {value}")
+    return float(value)
+
+
+def _optional_number(item: Mapping[str, Any], key: str, where: str, default: float | None) -> float | None:
+    if item.get(key) is None:
+        return default
+    return _number(item, key, where, 0.0, 0, 1_000_000)
+
+
+def _parse_aliases(raw: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(raw, dict):
+        raise ConfigError("model_aliases", "must be a mapping of alias -> list of model names")
+    aliases: dict[str, tuple[str, ...]] = {}
+    for alias, targets in raw.items():
+        if isinstance(targets, str):
+            targets = [targets]
+        if not isinstance(targets, list) or not targets or not all(isinstance(t, str) and t for t in targets):
+            raise ConfigError(f"model_aliases.{alias}", "must be a non-empty list of model names")
+        aliases[str(alias)] = tuple(targets)
+    return aliases
+
+
+def _parse_client_keys(raw: Any, env: Mapping[str, str]) -> dict[str, frozenset[str]]:
+    """``client_keys: {<key or ${ENV}>: {collections: [...]}}`` limits a client key to some RAG collections."""
+    if not isinstance(raw, dict):
+        raise ConfigError("client_keys", "must be a mapping of client key -> {collections: [...]}")
+    limits: dict[str, frozenset[str]] = {}
+    for key, spec in raw.items():
+        where = "client_keys.<key>"
+        if not isinstance(spec, dict) or set(spec) - {"collections"}:
+            raise ConfigError(where, "each entry takes only 'collections'")
+        collections = spec.get("collections")
+        if not isinstance(collections, list) or not all(isinstance(c, str) for c in collections):
+            raise ConfigError(f"{where}.collections", "must be a list of collection names")
+        limits[_expand(str(key), where, env)] = frozenset(collections)
+    return limits
+
+
+def _validate_aliases(settings: Settings) -> None:
+    served = {m for d in settings.deployments for m in d.models}
+    discovering = any(d.provider == "ollama" for d in settings.deployments)
+    for alias, targets in settings.model_aliases.items():
+        missing = [t for t in targets if t not in served]
+        if missing and not discovering:
+            raise ConfigError(f"model_aliases.{alias}", f"no deployment serves {missing[0]!r}")
+
+
+_OVERRIDABLE = {"routing_strategy", "max_request_bytes", "drain_timeout", "module_id"}
+
+
+def _apply_overrides(settings: Settings, overrides: Any) -> Settings:
+    if not isinstance(overrides, dict):
+        raise ConfigError("settings", "must be a mapping")
+    unknown = set(overrides) - _OVERRIDABLE
+    if unknown:
+        raise ConfigError(f"settings.{sorted(unknown)[0]}", "unknown key")
+    return replace(settings, **overrides)
+
+
+def _check_unique(names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"deployments[{name}]", "duplicate deployment name")
+        seen.add(name)
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("AILB_CONFIG", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("AILB_CONFIG", f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("AILB_CONFIG", f"{path} must hold a mapping at the top level")
+    return data

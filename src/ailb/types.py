@@ -1,0 +1,305 @@
+"""Canonical request, response and stream types.
+
+The OpenAI chat schema is the canonical form. A request is parsed once (orjson) into a plain dict and
+validated against the msgspec structs below; the validated dict is what flows down to the providers, so
+an OpenAI-compatible upstream gets it back with minimal re-encoding. The structs double as the source of the
+OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Unset = msgspec.UNSET
+SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+COLLECTION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$"
+AILB_BODY_FIELDS = ("session_id", "rag_collection", "rag_top_k", "routing_strategy")
+
+
+class _Struct(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
+    pass
+
+
+# --- content parts -----------------------------------------------------------------------------------------
+class TextPart(_Struct, tag_field="type", tag="text"):
+    text: str
+
+
+class ImageURL(_Struct):
+    url: str
+    detail: Literal["auto", "low", "high"] | msgspec.UnsetType = Unset
+
+
+class ImagePart(_Struct, tag_field="type", tag="image_url"):
+    image_url: ImageURL
+
+
+class InputAudio(_Struct):
+    data: str
+    format: str
+
+
+class AudioPart(_Struct, tag_field="type", tag="input_audio"):
+    input_audio: InputAudio
+
+
+class FilePart(_Struct, tag_field="type", tag="file"):
+    file: dict[str, Any]
+
+
+class RefusalPart(_Struct, tag_field="type", tag="refusal"):
+    refusal: str
+
+
+UserContentPart = TextPart | ImagePart | AudioPart | FilePart
+AssistantContentPart = TextPart | RefusalPart
+
+
+# --- messages -----------------------------------------------------------------------------------------------
+class FunctionCall(_Struct):
+    name: str
+    arguments: str
+
+
+class ToolCall(_Struct):
+    id: str
+    function: FunctionCall
+    type: Literal["function"] = "function"
+
+
+class SystemMessage(_Struct, tag_field="role", tag="system"):
+    content: str | list[TextPart]
+    name: str | msgspec.UnsetType = Unset
+
+
+class DeveloperMessage(_Struct, tag_field="role", tag="developer"):
+    content: str | list[TextPart]
+    name: str | msgspec.UnsetType = Unset
+
+
+class UserMessage(_Struct, tag_field="role", tag="user"):
+    content: str | list[UserContentPart]
+    name: str | msgspec.UnsetType = Unset
+
+
+class AssistantMessage(_Struct, tag_field="role", tag="assistant"):
+    content: str | list[AssistantContentPart] | None = None
+    name: str | msgspec.UnsetType = Unset
+    tool_calls: list[ToolCall] | msgspec.UnsetType = Unset
+    refusal: str | None = None
+    function_call: FunctionCall | None = None
+
+
+class ToolMessage(_Struct, tag_field="role", tag="tool"):
+    content: str | list[TextPart]
+    tool_call_id: str
+
+
+class FunctionMessage(_Struct, tag_field="role", tag="function"):
+    content: str | None
+    name: str
+
+
+Message = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage | FunctionMessage
+
+
+# --- tools --------------------------------------------------------------------------------------------------
+class FunctionDefinition(_Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    description: str | msgspec.UnsetType = Unset
+    parameters: dict[str, Any] | msgspec.UnsetType = Unset
+    strict: bool | None = None
+
+
+class Tool(_Struct):
+    function: FunctionDefinition
+    type: Literal["function"] = "function"
+
+
+class NamedFunction(_Struct):
+    name: str
+
+
+class NamedToolChoice(_Struct):
+    function: NamedFunction
+    type: Literal["function"] = "function"
+
+
+class StreamOptions(_Struct):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(_Struct):
+    """The OpenAI chat completion request, plus AILB's own fields (never forwarded upstream)."""
+
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    messages: Annotated[list[Message], msgspec.Meta(min_length=1)]
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    stop: str | Annotated[list[str], msgspec.Meta(max_length=4)] | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
+    seed: int | None = None
+    presence_penalty: Annotated[float, msgspec.Meta(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, msgspec.Meta(ge=-2, le=2)] | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    user: str | None = None
+    # AILB's own fields
+    session_id: Annotated[str, msgspec.Meta(pattern=SESSION_ID_PATTERN)] | None = None
+    rag_collection: str | Annotated[list[str], msgspec.Meta(min_length=1, max_length=8)] | None = None
+    rag_top_k: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None
+    routing_strategy: str | None = None
+
+
+# --- responses (documented in the OpenAPI schema; built as plain dicts on the hot path) ----------------------
+class ResponseMessage(_Struct):
+    role: Literal["assistant"]
+    content: str | None = None
+    tool_calls: list[ToolCall] | msgspec.UnsetType = Unset
+    refusal: str | None = None
+
+
+class Choice(_Struct):
+    index: int
+    message: ResponseMessage
+    finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "function_call"] | None
+    logprobs: dict[str, Any] | None = None
+
+
+class CompletionUsage(_Struct):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(_Struct):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage | None = None
+    system_fingerprint: str | None = None
+
+
+class ModelCard(_Struct):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(_Struct):
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+class ErrorDetail(_Struct):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(_Struct):
+    error: ErrorDetail
+
+
+# --- internal canonical forms ---------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(slots=True)
+class ChatCall:
+    """One validated chat request as it flows through the gateway.
+
+    ``body`` is the client's OpenAI request with AILB's fields removed; ``messages`` in it may be
+    augmented by memory and RAG before routing. ``model`` is the public name the client asked for.
+    """
+
+    body: dict[str, Any]
+    model: str
+    stream: bool
+    include_usage: bool
+    tenant: str
+    session_id: str | None = None
+    rag_collections: tuple[str, ...] = ()
+    rag_top_k: int = 3
+    strategy: str | None = None
+
+    @property
+    def max_tokens(self) -> int | None:
+        value = self.body.get("max_completion_tokens") or self.body.get("max_tokens")
+        return value if isinstance(value, int) else None
+
+
+@dataclass(slots=True)
+class Completion:
+    """A whole (non-streamed) answer: ``body`` is an OpenAI ``chat.completion`` dict."""
+
+    body: dict[str, Any]
+    usage: Usage
+    text: str
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    """One piece of a streamed answer.
+
+    ``frame`` is a complete SSE event (``data: {...}\\n\\n``) ready for the client, or empty when the chunk
+    must not be shown (e.g. a usage-only chunk the client did not ask for). ``has_content`` marks the first
+    chunk that commits the stream to this deployment (content, refusal or tool-call deltas).
+    """
+
+    frame: bytes
+    text: str = ""
+    has_content: bool = False
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+ChunkStream = AsyncIterator[StreamChunk]
+
+
+@dataclass(slots=True, frozen=True)
+class ModelInfo:
+    id: str
+    owned_by: str
+    created: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def message_text(content: Any) -> str:
+    """The plain text of an OpenAI message ``content`` (a string or a list of parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")

@@ -1,0 +1,3 @@
+from ailb.cli import main
+
+raise SystemExit(main())

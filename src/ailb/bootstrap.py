@@ -1,0 +1,188 @@
+"""Composition root: builds providers, router, stores and services; owns start-up, reload and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ailb import __version__
+from ailb.http.auth import KeyRing
+from ailb.observability.metrics import Metrics
+from ailb.providers.base import Provider
+from ailb.routing.ratelimit import RateLimiter
+from ailb.routing.router import Router
+from ailb.routing.strategies import validate_strategy
+from ailb.service import ChatService
+from ailb.settings import ConfigError, DeploymentConfig, Settings, load_settings
+
+if TYPE_CHECKING:
+    import grpc
+
+    from ailb.embeddings.base import Embedder
+    from ailb.memory.service import MemoryService
+    from ailb.rag.service import RagService
+
+log = logging.getLogger("ailb")
+
+# Provider kinds are looked up by name; the adapter module is imported only when a deployment uses it.
+PROVIDER_CLASSES = {
+    "openai": "ailb.providers.openai.adapter:OpenAIProvider",
+    "anthropic": "ailb.providers.anthropic.adapter:AnthropicProvider",
+    "ollama": "ailb.providers.ollama.adapter:OllamaProvider",
+}
+
+
+def build_provider(config: DeploymentConfig) -> Provider:
+    module, _, name = PROVIDER_CLASSES[config.provider].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    provider: Provider = cls(config)
+    return provider
+
+
+def check_settings(settings: Settings) -> None:
+    """Validation that needs more than the settings module knows."""
+    try:
+        validate_strategy(settings.routing_strategy)
+    except ValueError as exc:
+        raise ConfigError("ROUTING_STRATEGY", str(exc)) from None
+    if not settings.deployments:
+        raise ConfigError(
+            "deployments",
+            "no provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_BASE_URL, "
+            "or list deployments in the AILB_CONFIG file",
+        )
+    if settings.embedding_backend == "provider" and settings.deployment(settings.embedding_deployment) is None:
+        raise ConfigError("EMBEDDING_DEPLOYMENT", "must name a configured deployment when EMBEDDING_BACKEND=provider")
+
+
+class Gateway:
+    """Everything one running AILB holds. HTTP routes and the gRPC servicer read it through ``app.state``."""
+
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+        check_settings(settings)
+        self.settings = settings
+        self._env = None if env is None else dict(env)
+        self.started_at = time.time()
+        self.reloaded_at = self.started_at
+        self.routes_version = 1
+        self.keys = KeyRing(settings.api_keys)
+        self.metrics = Metrics(settings)
+        self.providers: dict[str, Provider] = {d.name: build_provider(d) for d in settings.deployments}
+        self.router = Router(settings, self.providers, observer=self.metrics)
+        self.rate_limits = RateLimiter(lambda: list(self.router.public_models()))
+        self.embedder: Embedder | None = None
+        self.memory: MemoryService | None = None
+        self.rag: RagService | None = None
+        self._build_stores()
+        self.service = ChatService(self.router, self.memory, self.rag)
+        self.grpc_server: grpc.aio.Server | None = None
+        self.grpc_port: int | None = None
+        self._reload_lock = asyncio.Lock()
+        self._retired: set[asyncio.Task[None]] = set()
+
+    def _build_stores(self) -> None:
+        settings = self.settings
+        if not (settings.memory.enabled or settings.rag.enabled):
+            return
+        from ailb.embeddings.factory import build_embedder
+
+        self.embedder = build_embedder(settings, self.providers)
+        if settings.memory.enabled:
+            from ailb.memory.service import MemoryService
+
+            self.memory = MemoryService.from_settings(settings, self.embedder, metrics=self.metrics)
+        if settings.rag.enabled:
+            from ailb.rag.service import RagService
+
+            limits = self.keys.collection_limits(settings.key_collections)
+            self.rag = RagService.from_settings(settings, self.embedder, allowed=limits, metrics=self.metrics)
+
+    async def start(self, *, grpc: bool = True) -> None:
+        if self.embedder is not None:
+            await self.embedder.start()
+        if self.memory is not None:
+            await self.memory.start()
+        if self.rag is not None:
+            await self.rag.start()
+        await self.router.start()
+        if grpc and self.settings.grpc_port >= 0:
+            from ailb.control.server import start_grpc
+
+            self.grpc_server, self.grpc_port = await start_grpc(self, self.settings.host, self.settings.grpc_port)
+
+    async def reload(self, force: bool = False) -> tuple[bool, str]:
+        """Re-read env and config file; swap in a new router atomically or keep the old one on error."""
+        async with self._reload_lock:
+            try:
+                settings = load_settings(self._env, self.settings.config_path or None)
+                check_settings(settings)
+            except ConfigError as exc:
+                log.warning("reload rejected: %s", exc)
+                return False, str(exc)
+            old_router, old_providers = self.router, self.providers
+            providers = {
+                d.name: old_providers[d.name]
+                if d.name in old_providers and old_providers[d.name].config == d
+                else build_provider(d)
+                for d in settings.deployments
+            }
+            router = Router(settings, providers, observer=self.metrics)
+            router.adopt_state(old_router, keep_overrides=not force)
+            await router.start()
+            self.settings, self.providers, self.router = settings, providers, router
+            self.service = ChatService(router, self.memory, self.rag)
+            self.metrics.configure(settings)
+            if force:
+                self.rate_limits.clear()
+            self.routes_version += 1
+            self.reloaded_at = time.time()
+            retired = [p for name, p in old_providers.items() if providers.get(name) is not p]
+            task = asyncio.create_task(self._retire(old_router, retired))
+            self._retired.add(task)
+            task.add_done_callback(self._retired.discard)
+            names = ", ".join(d.name for d in settings.deployments)
+            log.info("configuration reloaded: deployments %s", names)
+            return True, f"reloaded: {len(settings.deployments)} deployments ({names})"
+
+    async def _retire(self, router: Router, providers: list[Provider]) -> None:
+        """Close what the old configuration used once its in-flight requests had time to finish."""
+        await router.aclose()
+        deadline = time.monotonic() + self.settings.drain_timeout
+        while time.monotonic() < deadline and any(d.in_flight for d in router.deployments):
+            await asyncio.sleep(0.1)
+        for provider in providers:
+            await provider.aclose()
+
+    def health(self) -> dict[str, Any]:
+        routing = self.router.health()
+        status = routing["status"]
+        body: dict[str, Any] = {"status": status, "module_id": self.settings.module_id, "version": __version__}
+        body["deployments"] = routing["deployments"]
+        body["memory"] = self.memory.status() if self.memory is not None else "disabled"
+        body["rag"] = self.rag.status() if self.rag is not None else "disabled"
+        if status == "ok" and "degraded" in (body["memory"], body["rag"]):
+            body["status"] = "degraded"
+        return body
+
+    async def aclose(self) -> None:
+        if self.grpc_server is not None:
+            await self.grpc_server.stop(grace=min(5.0, self.settings.drain_timeout))
+        await self.router.aclose()
+        for task in list(self._retired):
+            task.cancel()
+        if self.memory is not None:
+            await self.memory.aclose()
+        if self.rag is not None:
+            await self.rag.aclose()
+        if self.embedder is not None:
+            await self.embedder.aclose()
+        for provider in self.providers.values():
+            await provider.aclose()
+
+
+def build_gateway(settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Gateway:
+    return Gateway(settings if settings is not None else load_settings(env), env)

@@ -1,0 +1,131 @@
+"""The FastAPI application: routes, error rendering and the OpenAPI description."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import orjson
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ailb import __version__
+from ailb.http import memory_routes, rag_routes
+from ailb.http.chat import chat_completions
+from ailb.http.errors import install_error_handlers
+from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelList
+
+if TYPE_CHECKING:
+    from ailb.bootstrap import Gateway
+
+_REF = "#/components/schemas/{name}"
+_SCHEMAS, _COMPONENTS = msgspec.json.schema_components(
+    [ChatCompletionRequest, ChatCompletion, ModelList, ErrorResponse], ref_template=_REF
+)
+_REQUEST_SCHEMA, _COMPLETION_SCHEMA, _MODELS_SCHEMA, _ERROR_SCHEMA = _SCHEMAS
+
+
+def _json(status_schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": status_schema}}}
+
+
+_ERRORS = {str(code): {"description": text, **_json(_ERROR_SCHEMA)} for code, text in (
+    (400, "Invalid request"), (401, "Missing or wrong client key"), (404, "Unknown model"),
+    (413, "Body too large"), (415, "Body is not JSON"), (429, "Rate limited"),
+    (502, "Upstream failed"), (503, "No deployment available"), (504, "Upstream timed out"),
+)}  # fmt: skip
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    app = FastAPI(
+        title="AILB",
+        version=__version__,
+        description="The AI Load Balancer: one OpenAI-compatible endpoint in front of many LLM backends.",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    install_error_handlers(app)
+    app.add_api_route(
+        "/v1/chat/completions",
+        chat_completions,
+        methods=["POST"],
+        summary="Create a chat completion (OpenAI-compatible; `stream: true` answers with server-sent events)",
+        include_in_schema=True,
+        openapi_extra={
+            "requestBody": {"required": True, **_json(_REQUEST_SCHEMA)},
+            "responses": {
+                "200": {
+                    "description": "A chat completion, or with `stream: true` a `text/event-stream` of "
+                    "`chat.completion.chunk` events ending with `data: [DONE]`",
+                    "content": {
+                        "application/json": {"schema": _COMPLETION_SCHEMA},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                **_ERRORS,
+            },
+        },
+    )
+    app.add_api_route(
+        "/v1/models", list_models, methods=["GET"], summary="List the models and aliases served",
+        openapi_extra={"responses": {"200": {"description": "Model list", **_json(_MODELS_SCHEMA)}}},
+    )
+    app.add_api_route("/healthz", healthz, methods=["GET"], summary="Gateway, provider, memory and RAG health")
+    app.add_api_route("/api/routing/stats", routing_stats, methods=["GET"], summary="Live routing statistics")
+    app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
+    app.include_router(memory_routes.router)
+    app.include_router(rag_routes.router)
+    _add_components(app)
+    return app
+
+
+async def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    gateway.keys.tenant_for(request.headers)
+    data = [
+        {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by}
+        for m in gateway.router.list_models()
+    ]
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+
+
+async def healthz(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    body = gateway.health()
+    status = 503 if body["status"] == "unavailable" else 200
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def routing_stats(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    return Response(orjson.dumps(gateway.router.stats()), media_type="application/json")
+
+
+async def metrics(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    body, content_type = gateway.metrics.render()
+    return Response(body, media_type=content_type)
+
+
+def _add_components(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(_COMPONENTS)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

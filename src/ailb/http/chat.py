@@ -1,0 +1,104 @@
+"""``POST /v1/chat/completions``: the hot path."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from time import perf_counter
+from typing import TYPE_CHECKING
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ailb.errors import AILBError, RateLimitedError, UpstreamError
+from ailb.http.errors import error_response
+from ailb.http.parsing import parse_json_object, read_body, validate_chat
+from ailb.service import ChatStream, Context
+
+if TYPE_CHECKING:
+    from ailb.bootstrap import Gateway
+    from ailb.routing.router import RouteInfo
+
+log = logging.getLogger("ailb.http")
+DONE = b"data: [DONE]\n\n"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def chat_completions(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    metrics = gateway.metrics
+    started = perf_counter()
+    metrics.request_started()
+    model, deployment, status, upstream = "", "", 500, 0.0
+    handed_off = False
+    try:
+        tenant = gateway.keys.tenant_for(request.headers)
+        data = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
+        call = validate_chat(
+            data, tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy")
+        )
+        model = call.model
+        gateway.rate_limits.check(call.model)
+        if call.stream:
+            stream = await gateway.service.stream(call)
+            handed_off = True
+            return StreamingResponse(
+                _sse(gateway, stream, model, started),
+                media_type="text/event-stream",
+                headers={**SSE_HEADERS, **route_headers(stream.route, stream.context)},
+            )
+        result = await gateway.service.complete(call)
+        status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
+        return Response(
+            orjson.dumps(result.completion.body),
+            media_type="application/json",
+            headers=route_headers(result.route, result.context),
+        )
+    except AILBError as exc:
+        status = exc.status
+        if isinstance(exc, RateLimitedError):
+            metrics.rate_limited(model or "*")
+        if isinstance(exc, UpstreamError):
+            deployment = exc.deployment
+        return error_response(exc)
+    finally:
+        if not handed_off:
+            metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
+
+
+async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float) -> AsyncIterator[bytes]:
+    """Write chunks as they come; a failure after the first byte ends with an error event and no [DONE]."""
+    route = stream.route
+    ttft: float | None = None
+    chunks = stream.chunks
+    try:
+        async for chunk in chunks:
+            if chunk.frame:
+                if ttft is None:
+                    ttft = perf_counter() - started
+                yield chunk.frame
+        yield DONE
+    except AILBError as exc:
+        log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.message)
+        yield b"event: error\ndata: " + orjson.dumps(exc.to_body()) + b"\n\n"
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+        elapsed = perf_counter() - started
+        # Time the gateway added is what the client waited for its first byte beyond the upstream's own wait.
+        upstream = elapsed - (ttft - route.upstream_seconds) if ttft is not None else route.upstream_seconds
+        gateway.metrics.request_finished(model, route.deployment, 200, elapsed, upstream, ttft)
+
+
+def route_headers(route: RouteInfo, context: Context) -> dict[str, str]:
+    headers = {
+        "x-ailb-provider": route.provider,
+        "x-ailb-deployment": route.deployment,
+        "x-ailb-attempts": str(route.attempts),
+        "x-ailb-strategy": route.strategy,
+    }
+    if context.memory_turns is not None:
+        headers["x-ailb-memory-turns"] = str(context.memory_turns)
+    if context.rag_sources:
+        headers["x-ailb-rag-sources"] = ",".join(context.rag_sources)
+    return headers

@@ -1,0 +1,62 @@
+"""Rendering every failure as an OpenAI-shaped error; internals go to the log only."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ailb.errors import AILBError, InvalidRequestError
+
+log = logging.getLogger("ailb.http")
+
+
+def error_response(exc: AILBError) -> Response:
+    return Response(orjson.dumps(exc.to_body()), status_code=exc.status, media_type="application/json",
+                    headers=exc.headers or None)
+
+
+def _body(status: int, message: str, type_: str, code: str | None, param: str | None = None) -> Response:
+    payload = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+async def _ailb_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AILBError)
+    return error_response(exc)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    param = ".".join(loc) or None
+    message = f"Invalid request: {first.get('msg', 'invalid value')}" + (f" at `{param}`" if param else "")
+    return error_response(InvalidRequestError(message, param=param, code="invalid_value"))
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return _body(404, "Unknown request URL. Please check the URL and method.", "invalid_request_error",
+                     "unknown_url")
+    if exc.status_code == 405:
+        return _body(405, "Method not allowed for this URL.", "invalid_request_error", "method_not_allowed")
+    return _body(exc.status_code, str(exc.detail), "invalid_request_error", None)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _body(500, "The gateway hit an internal error. It has been logged.", "server_error", "internal_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AILBError, _ailb_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -109,7 +109,7 @@ class Gateway:
         if self.rag is not None:
             await self.rag.start()
         await self.router.start()
-        if grpc and self.settings.grpc_port >= 0:
+        if grpc and self.settings.enable_grpc:
             from ailb.control.server import start_grpc
 
             self.grpc_server, self.grpc_port = await start_grpc(self, self.settings.host, self.settings.grpc_port)

@@ -114,6 +114,7 @@ class Settings:
     host: str = "0.0.0.0"
     http_port: int = 8080
     grpc_port: int = 50051
+    enable_grpc: bool = True
     module_id: str = "ailb-1"
     routing_strategy: str = "load_balanced"
     deployments: tuple[DeploymentConfig, ...] = ()
@@ -167,6 +168,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         host=reader.str("HOST", "0.0.0.0"),
         http_port=reader.int("HTTP_PORT", 8080, 0, 65535),
         grpc_port=reader.int("GRPC_PORT", 50051, 0, 65535),
+        enable_grpc=reader.bool("ENABLE_GRPC", True),
         module_id=reader.str("MODULE_ID", "ailb-1"),
         routing_strategy=reader.str("ROUTING_STRATEGY", "load_balanced"),
         deployments=tuple(deployments),

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import RunningGateway
+
+GatewayFactory = Callable[..., RunningGateway]
+
+
+@pytest.fixture
+def run_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
+    """``run_gateway(env, config_yaml=None)`` starts a real gateway; every one started is stopped after the test."""
+    started: list[RunningGateway] = []
+
+    def start(env: dict[str, str], config_yaml: str | None = None) -> RunningGateway:
+        gateway = RunningGateway(env, config_yaml, workdir=tmp_path).start()
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in reversed(started):
+        gateway.stop()

@@ -152,7 +152,7 @@ class Gateway:
         """Close what the old configuration used once its in-flight requests had time to finish."""
         await router.aclose()
         deadline = time.monotonic() + self.settings.drain_timeout
-        while time.monotonic() < deadline and any(d.in_flight for d in router.deployments):
+        while time.monotonic() < deadline and any(d.in_flight for d in router.deployments):  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         for provider in providers:
             await provider.aclose()

@@ -56,8 +56,14 @@ class ChatService:
         user_text, context = await self._augment(call)
         completion, route = await self.router.complete(call)
         if call.session_id is not None:
-            self._remember(call, user_text, completion.text, route, completion.usage.prompt_tokens,
-                           completion.usage.completion_tokens)
+            self._remember(
+                call,
+                user_text,
+                completion.text,
+                route,
+                completion.usage.prompt_tokens,
+                completion.usage.completion_tokens,
+            )
         return ChatResult(completion, route, context)
 
     async def stream(self, call: ChatCall) -> ChatStream:
@@ -117,7 +123,12 @@ class ChatService:
             self._remember(call, user_text, "".join(parts), route, prompt_tokens, completion_tokens)
 
     def _remember(
-        self, call: ChatCall, user_text: str, answer: str, route: RouteInfo, prompt_tokens: int,
+        self,
+        call: ChatCall,
+        user_text: str,
+        answer: str,
+        route: RouteInfo,
+        prompt_tokens: int,
         completion_tokens: int,
     ) -> None:
         if self.memory is None or call.session_id is None:

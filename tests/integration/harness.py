@@ -39,8 +39,13 @@ class RunningGateway:
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(self.gateway), loop="asyncio", http="httptools", lifespan="on", log_level="warning",
-            access_log=False, timeout_graceful_shutdown=5,
+            create_app(self.gateway),
+            loop="asyncio",
+            http="httptools",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
         )
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None

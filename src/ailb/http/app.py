@@ -78,7 +78,10 @@ def create_app(gateway: Gateway) -> FastAPI:
         },
     )
     app.add_api_route(
-        "/v1/models", list_models, methods=["GET"], summary="List the models and aliases served",
+        "/v1/models",
+        list_models,
+        methods=["GET"],
+        summary="List the models and aliases served",
         openapi_extra={"responses": {"200": {"description": "Model list", **_json(_MODELS_SCHEMA)}}},
     )
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Gateway, provider, memory and RAG health")

@@ -35,9 +35,7 @@ async def chat_completions(request: Request) -> Response:
     try:
         tenant = gateway.keys.tenant_for(request.headers)
         data = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
-        call = validate_chat(
-            data, tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy")
-        )
+        call = validate_chat(data, tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy"))
         model = call.model
         gateway.rate_limits.check(call.model)
         if call.stream:

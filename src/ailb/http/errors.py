@@ -17,8 +17,9 @@ log = logging.getLogger("ailb.http")
 
 
 def error_response(exc: AILBError) -> Response:
-    return Response(orjson.dumps(exc.to_body()), status_code=exc.status, media_type="application/json",
-                    headers=exc.headers or None)
+    return Response(
+        orjson.dumps(exc.to_body()), status_code=exc.status, media_type="application/json", headers=exc.headers or None
+    )
 
 
 def _body(status: int, message: str, type_: str, code: str | None, param: str | None = None) -> Response:
@@ -43,8 +44,9 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
 async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return _body(404, "Unknown request URL. Please check the URL and method.", "invalid_request_error",
-                     "unknown_url")
+        return _body(
+            404, "Unknown request URL. Please check the URL and method.", "invalid_request_error", "unknown_url"
+        )
     if exc.status_code == 405:
         return _body(405, "Method not allowed for this URL.", "invalid_request_error", "method_not_allowed")
     return _body(exc.status_code, str(exc.detail), "invalid_request_error", None)

@@ -19,9 +19,7 @@ _PATH = re.compile(r"at `\$(.*)`$")
 async def read_body(request: Request, limit: int) -> bytes:
     content_type = request.headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
-        raise UnsupportedMediaTypeError(
-            f"Content-Type must be application/json, got {content_type!r}.", param=None
-        )
+        raise UnsupportedMediaTypeError(f"Content-Type must be application/json, got {content_type!r}.", param=None)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes.")
@@ -50,7 +48,9 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def validate_chat(data: dict[str, Any], tenant: str, header_session: str | None, header_strategy: str | None) -> ChatCall:
+def validate_chat(
+    data: dict[str, Any], tenant: str, header_session: str | None, header_strategy: str | None
+) -> ChatCall:
     """Check ``data`` against the OpenAI chat schema and split off AILB's own fields."""
     try:
         request = msgspec.convert(data, ChatCompletionRequest)

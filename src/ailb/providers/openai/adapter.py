@@ -34,7 +34,9 @@ class OpenAIProvider:
                 finished = finished or chunk.finish_reason is not None
                 yield chunk
         if not finished:
-            raise UpstreamConnectionError(f"Deployment '{name}' ended the stream before it was complete.", deployment=name)
+            raise UpstreamConnectionError(
+                f"Deployment '{name}' ended the stream before it was complete.", deployment=name
+            )
 
     async def list_models(self) -> list[str]:
         return translate.model_ids(await self.transport.get_json("/models"))

@@ -1,0 +1,268 @@
+"""Every Prometheus metric AILB exports, with its labels, in one place.
+
+Label values are bounded: ``model`` is a configured model or alias (or one the router actually served, e.g.
+discovered from Ollama, up to ``MAX_DISCOVERED_MODELS``), else ``other``; ``deployment`` is a configured
+deployment, ``none`` when no deployment was reached, else ``other``. No raw path, user input or key is ever a
+label value. Each ``Metrics`` owns its ``CollectorRegistry``, so tests and reloads never collide.
+
+``Metrics`` is the router's ``RouteObserver`` and the HTTP layer's request hook, and keeps the live
+figures the gRPC ``GetMetrics`` call reports (see ``ailb.observability.stats``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from ailb.observability.stats import RequestStats, StatsSnapshot
+from ailb.settings import Settings
+from ailb.types import Usage
+
+OTHER = "other"
+NO_DEPLOYMENT = "none"
+GLOBAL_ROUTE = "*"
+MAX_DISCOVERED_MODELS = 256
+ATTEMPT_OUTCOMES = frozenset({"success", "error", "client_error"})
+MEMORY_OPERATIONS = frozenset({"recall", "store", "list", "delete", "expire"})
+RAG_OPERATIONS = frozenset({"retrieve", "ingest", "delete", "list"})
+
+REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+FIRST_TOKEN_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+OVERHEAD_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+STORE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class Metrics:
+    def __init__(
+        self,
+        models: Iterable[str] = (),
+        deployments: Iterable[str] = (),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.stats = RequestStats(clock=clock, wall_clock=wall_clock)
+        self._lock = threading.Lock()
+        self._models: frozenset[str] = frozenset()
+        self._discovered: set[str] = set()
+        self._deployments: frozenset[str] = frozenset()
+        self._define(self.registry)
+        self.configure(models, deployments)
+
+    def _define(self, r: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "ailb_requests",
+            "Chat requests answered, by HTTP status",
+            ["deployment", "model", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "ailb_request_duration_seconds",
+            "Whole request time as the client saw it",
+            ["model"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.first_token_seconds = Histogram(
+            "ailb_time_to_first_token_seconds",
+            "Time to the first streamed byte sent to the client",
+            ["model"],
+            buckets=FIRST_TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.overhead_seconds = Histogram(
+            "ailb_gateway_overhead_seconds",
+            "Time spent in AILB itself, excluding the upstream",
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.active = Gauge("ailb_active_requests", "Chat requests in flight", registry=r)
+        self.attempts = Counter(
+            "ailb_upstream_attempts",
+            "Attempts at a deployment, by outcome",
+            ["deployment", "model", "outcome"],
+            registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            "ailb_upstream_duration_seconds",
+            "Duration of one attempt at a deployment",
+            ["deployment"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "ailb_tokens", "Tokens reported by the upstream", ["deployment", "model", "kind"], registry=r
+        )
+        self.cost = Counter(
+            "ailb_cost_usd", "Estimated spend in US dollars", ["deployment", "model"], registry=r
+        )
+        self.deployment_up_gauge = Gauge(
+            "ailb_deployment_up",
+            "1 when the deployment's circuit lets requests through",
+            ["deployment"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "ailb_retries", "Attempts retried elsewhere after a failure", ["deployment", "model"], registry=r
+        )
+        self.rate_limited_count = Counter(
+            "ailb_rate_limited", "Requests refused by the gateway's own rate limits", ["route"], registry=r
+        )
+        self.memory_recall_seconds = Histogram(
+            "ailb_memory_recall_seconds", "Conversation memory recall time", buckets=STORE_BUCKETS, registry=r
+        )
+        self.memory_store_seconds = Histogram(
+            "ailb_memory_store_seconds", "Conversation memory write time", buckets=STORE_BUCKETS, registry=r
+        )
+        self.memory_failures = Counter(
+            "ailb_memory_failures", "Conversation memory operations that failed", ["operation"], registry=r
+        )
+        self.memory_dropped = Counter(
+            "ailb_memory_dropped", "Turns not remembered because the write queue was full", registry=r
+        )
+        self.rag_retrieval_seconds = Histogram(
+            "ailb_rag_retrieval_seconds", "Knowledge base retrieval time", buckets=STORE_BUCKETS, registry=r
+        )
+        self.rag_failures = Counter(
+            "ailb_rag_failures", "RAG operations that failed", ["operation"], registry=r
+        )
+        self.rag_chunks_ingested = Counter(
+            "ailb_rag_chunks_ingested", "Chunks added to knowledge bases", registry=r
+        )
+        self.reloads = Counter(
+            "ailb_config_reloads", "Configuration reloads, by outcome", ["outcome"], registry=r
+        )
+
+    # --- label sets
+    def configure(self, models: Iterable[str], deployments: Iterable[str]) -> None:
+        """Set the label values allowed for ``model`` and ``deployment`` (at start-up and after a reload)."""
+        new_deployments = frozenset(deployments)
+        with self._lock:
+            self._models = frozenset(models)
+            self._discovered.clear()
+            for gone in self._deployments - new_deployments:
+                self.deployment_up_gauge.remove(gone)
+            for added in new_deployments - self._deployments:
+                self.deployment_up_gauge.labels(added).set(1)
+            self._deployments = new_deployments
+
+    def configure_from(self, settings: Settings) -> None:
+        models = {m for d in settings.deployments for m in d.models} | set(settings.model_aliases)
+        self.configure(models, (d.name for d in settings.deployments))
+
+    def model_label(self, model: str, served: bool = False) -> str:
+        """``served`` marks a model the router resolved, so it is a real model even if it was discovered."""
+        if model in self._models or model in self._discovered:
+            return model
+        if served and model:
+            with self._lock:
+                if len(self._discovered) < MAX_DISCOVERED_MODELS:
+                    self._discovered.add(model)
+                    return model
+        return OTHER
+
+    def deployment_label(self, deployment: str) -> str:
+        if not deployment:
+            return NO_DEPLOYMENT
+        return deployment if deployment in self._deployments else OTHER
+
+    # --- HTTP layer
+    def request_started(self) -> None:
+        self.active.inc()
+        self.stats.started()
+
+    def request_finished(
+        self,
+        model: str,
+        deployment: str,
+        status: int,
+        seconds: float,
+        upstream_seconds: float,
+        ttft_seconds: float | None,
+    ) -> None:
+        routed = bool(deployment)
+        model_label = self.model_label(model, served=routed)
+        self.active.dec()
+        self.requests.labels(self.deployment_label(deployment), model_label, str(status)).inc()
+        self.request_seconds.labels(model_label).observe(seconds)
+        if ttft_seconds is not None:
+            self.first_token_seconds.labels(model_label).observe(ttft_seconds)
+        self.overhead_seconds.observe(max(0.0, seconds - upstream_seconds))
+        self.stats.finished(model_label, status, seconds, routed)
+
+    def rate_limited(self, route: str) -> None:
+        label = route if route == GLOBAL_ROUTE else self.model_label(route)
+        self.rate_limited_count.labels(label).inc()
+
+    def snapshot(self) -> StatsSnapshot:
+        return self.stats.snapshot()
+
+    # --- router (RouteObserver)
+    def attempt_finished(
+        self,
+        deployment: str,
+        model: str,
+        outcome: str,
+        seconds: float,
+        ttft_seconds: float | None,
+        usage: Usage | None,
+        cost_usd: float,
+    ) -> None:
+        deployment_label = self.deployment_label(deployment)
+        model_label = self.model_label(model, served=True)
+        outcome_label = outcome if outcome in ATTEMPT_OUTCOMES else OTHER
+        self.attempts.labels(deployment_label, model_label, outcome_label).inc()
+        self.upstream_seconds.labels(deployment_label).observe(seconds)
+        if usage is not None:
+            self.tokens.labels(deployment_label, model_label, "prompt").inc(usage.prompt_tokens)
+            self.tokens.labels(deployment_label, model_label, "completion").inc(usage.completion_tokens)
+        if cost_usd > 0:
+            self.cost.labels(deployment_label, model_label).inc(cost_usd)
+
+    def retried(self, deployment: str, model: str) -> None:
+        self.retries.labels(self.deployment_label(deployment), self.model_label(model, served=True)).inc()
+
+    def deployment_up(self, deployment: str, up: bool) -> None:
+        if deployment in self._deployments:
+            self.deployment_up_gauge.labels(deployment).set(1 if up else 0)
+
+    # --- memory and RAG
+    def memory_recalled(self, seconds: float) -> None:
+        self.memory_recall_seconds.observe(seconds)
+
+    def memory_stored(self, seconds: float) -> None:
+        self.memory_store_seconds.observe(seconds)
+
+    def memory_failed(self, operation: str) -> None:
+        self.memory_failures.labels(operation if operation in MEMORY_OPERATIONS else OTHER).inc()
+
+    def memory_dropped_turn(self) -> None:
+        self.memory_dropped.inc()
+
+    def rag_retrieved(self, seconds: float) -> None:
+        self.rag_retrieval_seconds.observe(seconds)
+
+    def rag_failed(self, operation: str) -> None:
+        self.rag_failures.labels(operation if operation in RAG_OPERATIONS else OTHER).inc()
+
+    def rag_ingested(self, chunks: int) -> None:
+        self.rag_chunks_ingested.inc(chunks)
+
+    # --- control plane
+    def config_reloaded(self, success: bool) -> None:
+        self.reloads.labels("success" if success else "failure").inc()
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition of every metric, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from ailb.errors import UpstreamConnectionError
@@ -37,6 +37,13 @@ class OpenAIProvider:
             raise UpstreamConnectionError(
                 f"Deployment '{name}' ended the stream before it was complete.", deployment=name
             )
+
+    async def embed(self, texts: Sequence[str], model: str) -> list[list[float]]:
+        """Embeddings of ``texts`` from ``/embeddings``, in order."""
+        if not texts:
+            return []
+        data = await self.transport.post_json("/embeddings", translate.embed_request(texts, model))
+        return translate.embeddings_from_response(data, len(texts), self.config.name)
 
     async def list_models(self) -> list[str]:
         return translate.model_ids(await self.transport.get_json("/models"))

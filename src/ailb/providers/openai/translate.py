@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from ailb.errors import UpstreamError, UpstreamProtocolError
+from ailb.providers.canonical import embedding_vectors
 from ailb.types import Completion, StreamChunk, Usage
 
 _STREAM_OPTIONS = {"include_usage": True}
@@ -82,3 +83,16 @@ def model_ids(data: Any) -> list[str]:
     if not isinstance(items, list):
         return []
     return [str(m["id"]) for m in items if isinstance(m, dict) and m.get("id")]
+
+
+def embed_request(texts: Sequence[str], model: str) -> bytes:
+    return orjson.dumps({"model": model, "input": list(texts), "encoding_format": "float"})
+
+
+def embeddings_from_response(data: Any, count: int, deployment: str) -> list[list[float]]:
+    """The vectors of an OpenAI ``/embeddings`` answer, in input order."""
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise UpstreamProtocolError(f"Deployment '{deployment}' returned no embeddings.", deployment=deployment)
+    ordered = sorted(items, key=lambda item: item.get("index") if isinstance(item.get("index"), int) else 0)
+    return embedding_vectors([item.get("embedding") for item in ordered], count, deployment)

@@ -1,0 +1,125 @@
+"""Pure translation of Anthropic's answers and errors to the canonical (OpenAI) form."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from ailb.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
+from ailb.providers import canonical
+from ailb.providers.transport import error_message
+from ailb.types import Completion, Usage
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def usage_from(data: Any) -> Usage:
+    """OpenAI usage from Anthropic's: prompt tokens include cache writes and reads."""
+    if not isinstance(data, Mapping):
+        return Usage()
+    prompt = sum(
+        int(data.get(key) or 0) for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    return Usage(prompt, int(data.get("output_tokens") or 0))
+
+
+def finish_reason(stop_reason: Any) -> str:
+    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+
+
+def completion_from_response(data: Any, model: str, deployment: str) -> Completion:
+    if not isinstance(data, Mapping) or not isinstance(data.get("content"), list):
+        raise UpstreamProtocolError(
+            f"Deployment '{deployment}' returned a message without content.", deployment=deployment
+        )
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in data["content"]:
+        if not isinstance(block, Mapping):
+            continue
+        if block.get("type") == "text":
+            texts.append(str(block.get("text") or ""))
+        elif block.get("type") == "tool_use":
+            arguments = orjson.dumps(block.get("input") or {}).decode()
+            calls.append(
+                canonical.tool_call(str(block.get("id") or canonical.call_id()), str(block.get("name")), arguments)
+            )
+    text = "".join(texts)
+    usage = usage_from(data.get("usage"))
+    body = canonical.completion_body(
+        model=str(data.get("model") or model),
+        content=text,
+        tool_calls=calls,
+        finish_reason=finish_reason(data.get("stop_reason")),
+        usage=usage,
+    )
+    return Completion(body=body, usage=usage, text=text)
+
+
+def model_ids(data: Any) -> list[str]:
+    items = data.get("data") if isinstance(data, Mapping) else None
+    if not isinstance(items, list):
+        return []
+    return [str(m["id"]) for m in items if isinstance(m, Mapping) and m.get("id")]
+
+
+# --- errors ---------------------------------------------------------------------------------------------
+# Anthropic error type -> (OpenAI-style type, code, status for mid-stream errors, retryable mid-stream)
+ERROR_TYPES: dict[str, tuple[str, str | None, int, bool]] = {
+    "invalid_request_error": ("invalid_request_error", None, 400, False),
+    "request_too_large": ("invalid_request_error", "request_too_large", 413, False),
+    "not_found_error": ("invalid_request_error", "not_found", 404, False),
+    "authentication_error": ("upstream_error", "upstream_error", 502, True),
+    "permission_error": ("upstream_error", "upstream_error", 502, True),
+    "billing_error": ("upstream_error", "upstream_error", 502, True),
+    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded", 429, True),
+    "timeout_error": ("upstream_error", "upstream_timeout", 504, True),
+    "api_error": ("upstream_error", "upstream_error", 502, True),
+    "overloaded_error": ("upstream_error", "upstream_overloaded", 502, True),
+}
+_UNKNOWN_ERROR = ("upstream_error", "upstream_error", 502, True)
+
+
+def status_error(status: int, body: bytes, deployment: str, retry_after: float | None) -> UpstreamError:
+    """An Anthropic error answer (``{"type": "error", "error": {"type", "message"}}``) as ours."""
+    message, anthropic_type, _code, _param = error_message(body)
+    openai_type, code, _status, _retryable = ERROR_TYPES.get(anthropic_type or "", _UNKNOWN_ERROR)
+    text = message or f"HTTP {status}"
+    if status in (401, 403):
+        text = f"Deployment '{deployment}' rejected the gateway's credentials (HTTP {status})."
+    elif status >= 500:
+        text = f"Deployment '{deployment}' failed with HTTP {status}: {text}"
+    return UpstreamStatusError(
+        text,
+        upstream_status=status,
+        deployment=deployment,
+        retry_after=retry_after,
+        code=code if status < 500 else None,
+        error_type=openai_type if status < 500 else None,
+    )
+
+
+def stream_error(error: Any, deployment: str) -> UpstreamError:
+    """The ``error`` event Anthropic may send mid-stream, e.g. ``overloaded_error``."""
+    error = error if isinstance(error, Mapping) else {}
+    anthropic_type = str(error.get("type") or "")
+    openai_type, code, status, retryable = ERROR_TYPES.get(anthropic_type, _UNKNOWN_ERROR)
+    message = str(error.get("message") or anthropic_type or "unknown error")
+    return UpstreamError(
+        f"Deployment '{deployment}' failed mid-stream: {message}",
+        deployment=deployment,
+        status=status,
+        retryable=retryable,
+        code=code,
+        error_type=openai_type,
+    )

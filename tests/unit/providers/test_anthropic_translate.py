@@ -61,7 +61,7 @@ def test_max_tokens_from_request_or_deployment_default(extra: dict[str, Any], ex
 def test_sampling_parameters_and_metadata() -> None:
     out = build(chat(user("Hi"), temperature=1.7, top_p=0.9, stop="END", user="u-42", seed=3, logit_bias={"1": 2}))
     assert out["temperature"] == 1.0
-    assert out["top_p"] == 0.9
+    assert "top_p" not in out
     assert out["stop_sequences"] == ["END"]
     assert out["metadata"] == {"user_id": "u-42"}
     assert "seed" not in out and "logit_bias" not in out
@@ -71,6 +71,16 @@ def test_temperature_within_range_is_kept_and_stop_list_passes() -> None:
     out = build(chat(user("Hi"), temperature=0.25, stop=["a", "b"]))
     assert out["temperature"] == 0.25
     assert out["stop_sequences"] == ["a", "b"]
+
+
+def test_top_p_alone_is_sent() -> None:
+    out = build(chat(user("Hi"), top_p=0.5))
+    assert out["top_p"] == 0.5 and "temperature" not in out
+
+
+def test_whitespace_only_stop_sequences_are_dropped() -> None:
+    assert build(chat(user("Hi"), stop=["\n", " ", "END"]))["stop_sequences"] == ["END"]
+    assert "stop_sequences" not in build(chat(user("Hi"), stop="\n\n"))
 
 
 def test_more_than_one_choice_is_rejected() -> None:

@@ -5,8 +5,10 @@ Answers and errors are in ``response``, streamed events in ``stream``. Where the
 - ``system`` and ``developer`` messages, wherever they stand, become the top-level ``system`` (in order).
 - ``max_tokens`` is required upstream: the request's ``max_completion_tokens``/``max_tokens``, else the
   deployment's ``default_max_tokens``.
-- ``temperature`` is clamped to Anthropic's 0..1; ``stop`` becomes ``stop_sequences``; ``user`` becomes
-  ``metadata.user_id``; ``parallel_tool_calls: false`` becomes ``disable_parallel_tool_use``.
+- ``temperature`` is clamped to Anthropic's 0..1; ``top_p`` is sent only without ``temperature`` (current
+  Claude models reject both together); ``stop`` becomes ``stop_sequences``, minus whitespace-only sequences
+  (which Anthropic rejects); ``user`` becomes ``metadata.user_id``; ``parallel_tool_calls: false`` becomes
+  ``disable_parallel_tool_use``.
 - ``response_format`` ``json_object``/``json_schema`` is honoured with a system instruction asking for JSON
   only (with the schema when given): Anthropic has no JSON mode, and an instruction keeps such requests
   working instead of failing them.
@@ -54,9 +56,9 @@ def build_request(body: Mapping[str, Any], model: str, stream: bool, default_max
         out["stream"] = True
     if isinstance(body.get("temperature"), int | float):
         out["temperature"] = min(max(float(body["temperature"]), 0.0), 1.0)
-    if isinstance(body.get("top_p"), int | float):
+    elif isinstance(body.get("top_p"), int | float):
         out["top_p"] = body["top_p"]
-    stop = canonical.stop_list(body.get("stop"))
+    stop = [s for s in canonical.stop_list(body.get("stop")) or () if s.strip()]
     if stop:
         out["stop_sequences"] = stop
     if isinstance(body.get("user"), str) and body["user"]:

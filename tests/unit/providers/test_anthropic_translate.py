@@ -239,7 +239,7 @@ def test_conversation_opening_with_assistant_gets_a_user_turn_first() -> None:
 
 
 def test_empty_messages_are_dropped_and_a_final_assistant_prefill_is_stripped() -> None:
-    out = build(chat(user("Hi"), user(""), {"role": "assistant", "content": "The answer is "}))
+    out = build(chat(user("Hi"), user(""), user(" \n"), {"role": "assistant", "content": "The answer is "}))
     assert out["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
         {"role": "assistant", "content": [{"type": "text", "text": "The answer is"}]},

@@ -80,7 +80,7 @@ def convert_messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[di
         role = message.get("role")
         if role in ("system", "developer"):
             text = message_text(message.get("content"))
-            if text:
+            if _has_text(text):
                 system.append(text)
             continue
         if role == "user":
@@ -113,7 +113,7 @@ def _user_blocks(content: Any) -> list[dict[str, Any]]:
     for part in canonical.content_parts(content):
         kind = part.get("type")
         if kind == "text":
-            if part.get("text"):
+            if _has_text(part.get("text")):
                 blocks.append({"type": "text", "text": part["text"]})
         elif kind == "image_url":
             blocks.append(_image_block(part.get("image_url") or {}))
@@ -153,7 +153,7 @@ def _assistant_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for part in canonical.content_parts(message.get("content")):
         text = part.get("text") or part.get("refusal")
-        if text:
+        if _has_text(text):
             blocks.append({"type": "text", "text": text})
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
@@ -171,7 +171,7 @@ def _assistant_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _tool_result(message: Mapping[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id", "")}
     text = message_text(message.get("content"))
-    if text:
+    if _has_text(text):
         result["content"] = text
     return result
 
@@ -183,10 +183,11 @@ def _strip_trailing_whitespace(turn: dict[str, Any]) -> None:
     last = turn["content"][-1]
     if last.get("type") == "text":
         last["text"] = last["text"].rstrip()
-        if not last["text"]:
-            turn["content"].pop()
-            if not turn["content"]:
-                turn["content"].append({"type": "text", "text": "."})
+
+
+def _has_text(text: Any) -> bool:
+    """Anthropic rejects text blocks that are empty or only whitespace."""
+    return isinstance(text, str) and not text.isspace() and bool(text)
 
 
 def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:

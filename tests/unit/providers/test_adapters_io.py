@@ -32,7 +32,7 @@ class Canned:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        self.seen.append((request.method, request.path, dict(request.headers), orjson.loads(raw) if raw else None))
+        self.seen.append((request.method, request.path_qs, dict(request.headers), orjson.loads(raw) if raw else None))
         status, content_type, body = self.replies[request.path]
         return web.Response(status=status, body=body, content_type=content_type)
 
@@ -140,7 +140,7 @@ async def test_anthropic_error_status_and_models(server: tuple[Canned, str]) -> 
     finally:
         await provider.aclose()
     assert info.value.retryable and info.value.upstream_status == 529
-    assert [path for _m, path, _h, _b in canned.seen[-2:]] == ["/v1/models", "/v1/models"]
+    assert [path for _m, path, _h, _b in canned.seen[-2:]] == ["/v1/models?limit=1000", "/v1/models"]
 
 
 async def test_anthropic_rejects_n_before_any_io(server: tuple[Canned, str]) -> None:

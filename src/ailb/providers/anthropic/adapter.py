@@ -45,7 +45,8 @@ class AnthropicProvider:
         raise UpstreamConnectionError(f"Deployment '{name}' ended the stream before it was complete.", deployment=name)
 
     async def list_models(self) -> list[str]:
-        return response.model_ids(await self.transport.get_json(self._models_path))
+        # Anthropic pages model lists (20 by default); one page of up to 1000 holds them all.
+        return response.model_ids(await self.transport.get_json(self._models_path + "?limit=1000"))
 
     async def check_health(self) -> None:
         await self.transport.get_json(self._models_path)

@@ -1,0 +1,118 @@
+"""The values memory works with: a turn as the service hands it over, as stored, and what recall returns."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+TURN_OVERHEAD_TOKENS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One completed exchange: the user's message and the assistant's whole reply."""
+
+    tenant: str
+    session_id: str
+    user: str
+    assistant: str
+    model: str = ""
+    deployment: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    timestamp: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTurn:
+    """A turn with its id and its estimated size in prompt tokens."""
+
+    id: str
+    turn: Turn
+    tokens: int
+
+    @classmethod
+    def of(cls, turn: Turn) -> StoredTurn:
+        turn_id = f"{session_key(turn.tenant, turn.session_id)}-{int(turn.timestamp * 1e6)}-{uuid.uuid4().hex[:8]}"
+        return cls(turn_id, turn, estimate_tokens(turn.user) + estimate_tokens(turn.assistant) + TURN_OVERHEAD_TOKENS)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.turn.tenant, self.turn.session_id)
+
+    @property
+    def timestamp(self) -> float:
+        return self.turn.timestamp
+
+    def public(self) -> dict[str, Any]:
+        t = self.turn
+        return {
+            "id": self.id,
+            "user": t.user,
+            "assistant": t.assistant,
+            "model": t.model,
+            "deployment": t.deployment,
+            "prompt_tokens": t.prompt_tokens,
+            "completion_tokens": t.completion_tokens,
+            "timestamp": t.timestamp,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """``message`` is the one delimited system message to inject (or None); ``turns`` how many it holds."""
+
+    message: dict[str, Any] | None
+    turns: int
+
+
+EMPTY_RECALL = Recall(None, 0)
+
+
+@dataclass(slots=True)
+class SessionView:
+    """What is known of one stored session: all its turns while small, else only its newest.
+
+    ``turns`` are oldest first. ``complete`` says ``turns`` is the whole session.
+    """
+
+    count: int
+    total_tokens: int
+    turns: list[StoredTurn]
+    complete: bool
+
+    def add(self, stored: StoredTurn, keep_recent: int, complete_limit: int) -> None:
+        if any(t.id == stored.id for t in self.turns):
+            return
+        self.count += 1
+        self.total_tokens += stored.tokens
+        self.turns.append(stored)
+        self.turns.sort(key=_by_time)
+        if not self.complete or self.total_tokens > complete_limit:
+            self.complete = False
+            del self.turns[: max(0, len(self.turns) - keep_recent)]
+
+
+def _by_time(stored: StoredTurn) -> float:
+    return stored.turn.timestamp
+
+
+def estimate_tokens(text: str) -> int:
+    """Prompt tokens ``text`` is likely to take in a chat model: about four bytes of UTF-8 per token.
+
+    The chat model's own tokenizer is upstream and differs per model, so the budget is an estimate.
+    """
+    return (len(text.encode()) + 3) // 4
+
+
+def session_key(tenant: str, session_id: str) -> str:
+    """An opaque, fixed-length prefix for the ids of a session's turns."""
+    return hashlib.sha256(f"{tenant}\x1f{session_id}".encode()).hexdigest()[:20]
+
+
+def document_text(stored: StoredTurn) -> str:
+    """The text a turn is stored and embedded as: the user's message, a newline, the reply."""
+    return f"{stored.turn.user}\n{stored.turn.assistant}"

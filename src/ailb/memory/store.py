@@ -1,0 +1,50 @@
+"""The conversation store contract. Every read and delete is scoped by (tenant, session): a session id alone
+never reaches another tenant's turns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ailb.errors import AILBError
+from ailb.memory.models import SessionView, StoredTurn
+
+
+class MemoryStoreError(AILBError):
+    """The conversation store failed (unreachable server, unwritable or corrupt files)."""
+
+    status = 503
+    type = "server_error"
+    code = "memory_unavailable"
+
+
+class TurnStore(Protocol):
+    description: str
+
+    async def open(self) -> None:
+        """Connect. Raises ``ConfigError`` for an unusable local folder, ``MemoryStoreError`` otherwise."""
+        ...
+
+    async def add(self, turns: Sequence[StoredTurn], embeddings: Sequence[Sequence[float]]) -> None: ...
+
+    async def load_view(self, tenant: str, session_id: str, keep_recent: int, complete_limit: int) -> SessionView:
+        """All of a session's turns when their tokens total at most ``complete_limit``, else the newest."""
+        ...
+
+    async def similar(
+        self, tenant: str, session_id: str, embedding: Sequence[float], before: float | None, limit: int
+    ) -> list[tuple[StoredTurn, float]]:
+        """Up to ``limit`` turns (older than ``before``), most similar first, with their cosine similarity."""
+        ...
+
+    async def list_turns(self, tenant: str, session_id: str) -> list[StoredTurn]: ...
+
+    async def delete_session(self, tenant: str, session_id: str) -> list[str]:
+        """Erase a session's turns; returns their ids."""
+        ...
+
+    async def delete_older_than(self, cutoff: float) -> int: ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...

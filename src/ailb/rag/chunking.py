@@ -28,12 +28,19 @@ class _Piece:
 
 
 class Chunker:
+    """``count_tokens`` may count a fixed overhead per call (a model's [CLS]/[SEP]); it is measured once and
+    left out, so ``max_tokens`` is the budget for the text itself."""
+
     def __init__(self, count_tokens: TokenCounter, max_tokens: int, overlap_tokens: int) -> None:
         if max_tokens < 8:
             raise ValueError("max_tokens must be at least 8")
-        self.count_tokens = count_tokens
+        self._count = count_tokens
+        self._overhead = count_tokens("")
         self.max_tokens = max_tokens
         self.overlap_tokens = max(0, min(overlap_tokens, max_tokens // 2))
+
+    def count_tokens(self, text: str) -> int:
+        return self._count(text) - self._overhead
 
     def split(self, text: str) -> list[str]:
         pieces = self._pieces(text)

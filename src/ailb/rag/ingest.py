@@ -22,8 +22,7 @@ if TYPE_CHECKING:
     from ailb.rag.store import ChromaRagStore
 
 Progress = Callable[[int, int], None]  # (chunks written so far, chunks in total)
-# Room for the model's [CLS]/[SEP] and the title line put in front of each chunk when embedding.
-_SPECIAL_TOKENS = 2
+# The title line put in front of each chunk when embedding takes at most this much of the window.
 _MAX_TITLE_TOKENS = 32
 
 
@@ -40,7 +39,7 @@ class _Pending:
 
     @property
     def embedded_text(self) -> str:
-        title = self.document.title
+        title = self.document.title[:100]
         return f"{title}\n{self.text}" if title else self.text
 
 
@@ -52,7 +51,7 @@ class Ingestor:
         *,
         chunk_tokens: int,
         overlap_tokens: int,
-        batch_size: int = 64,
+        batch_size: int = 32,
         metrics: IngestMetrics | None = None,
     ) -> None:
         self.store = store
@@ -118,9 +117,11 @@ class Ingestor:
         return pending
 
     def _chunker(self, title: str) -> Chunker:
-        title_tokens = min(self.embedder.count_tokens(title), _MAX_TITLE_TOKENS) if title else 0
-        window = self.embedder.max_tokens - _SPECIAL_TOKENS - title_tokens
-        return Chunker(self.embedder.count_tokens, max(8, min(self.chunk_tokens, window)), self.overlap_tokens)
+        count = self.embedder.count_tokens
+        overhead = count("")
+        title_tokens = min(count(title) - overhead, _MAX_TITLE_TOKENS) if title else 0
+        window = self.embedder.max_tokens - overhead - title_tokens
+        return Chunker(count, max(8, min(self.chunk_tokens, window)), self.overlap_tokens)
 
     def _write(self, collection: str, batch: Sequence[_Pending], chunks: Sequence[StoredChunk]) -> None:
         self.store.write_chunks(collection, chunks)

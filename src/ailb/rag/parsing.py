@@ -26,6 +26,7 @@ _BLOCK_TAGS = (
 _DROPPED_TAGS = ("script", "style", "noscript", "template", "svg", "nav", "footer", "head", "iframe", "form")
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 _INLINE_SPACE = re.compile(r"[ \t\f\v\xa0]+")
+_WRAPPED_LINE = 40  # a PDF line at least this long that does not end a sentence continues on the next line
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,20 @@ def parse_pdf(data: bytes, fallback_title: str) -> ParsedDocument:
             f"The PDF could not be read: {exc}", param="file", code="unreadable_document"
         ) from exc
     title = str(metadata_title).strip() if metadata_title else fallback_title
-    return ParsedDocument(_tidy("\n\n".join(pages)), title or fallback_title, "pdf")
+    return ParsedDocument(_tidy("\n\n".join(_reflow(page) for page in pages)), title or fallback_title, "pdf")
+
+
+def _reflow(page: str) -> str:
+    """Re-join the lines a PDF wrapped mid-sentence (long lines not ending a sentence), keeping headings."""
+    lines = [line.strip() for line in page.splitlines()]
+    joined: list[str] = []
+    for line in lines:
+        previous = joined[-1] if joined else ""
+        if line and len(previous) >= _WRAPPED_LINE and previous[-1] not in ".!?:;" and not line.startswith("•"):
+            joined[-1] = f"{previous} {line}"
+        else:
+            joined.append(line)
+    return "\n".join(joined)
 
 
 def _decode(data: bytes) -> str:

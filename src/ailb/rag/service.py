@@ -57,7 +57,7 @@ class RagService:
         allowed: Mapping[str, frozenset[str]] | None = None,
         metrics: RagMetrics | None = None,
         timeout: float = RETRIEVAL_TIMEOUT,
-        batch_size: int = 64,
+        batch_size: int = 32,
     ) -> None:
         self.config = config
         self.store = store
@@ -99,8 +99,8 @@ class RagService:
         await asyncio.to_thread(self.store.close)
 
     def status(self) -> str:
-        """``ok``, ``loading`` (the embedding model is not ready yet) or ``degraded`` (the store is failing)."""
-        if not self._store_ok:
+        """``ok``, ``loading`` (the embedding model is not ready yet) or ``degraded`` (store or model failing)."""
+        if not self._store_ok or self.embedder.status() == "failed":
             return "degraded"
         return "ok" if self.embedder.ready else "loading"
 
@@ -152,7 +152,7 @@ class RagService:
 
     async def _search(self, names: Sequence[str], text: str, top_k: int) -> list[Passage]:
         try:
-            [vector] = await self.embedder.embed([text])
+            vector = await self.embedder.embed_query(text)
         except Exception as exc:  # any embedder failure: degrade like a store failure
             raise RagStoreUnavailableError("The embedding model failed.") from exc
         found = await asyncio.gather(*(asyncio.to_thread(self.store.query, n, vector, top_k) for n in names))

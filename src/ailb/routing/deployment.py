@@ -1,0 +1,93 @@
+"""A deployment as the router sees it: configuration, provider, live stats, circuit and load."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ailb.providers.base import Provider
+from ailb.routing.circuit import CircuitBreaker, CircuitPolicy
+from ailb.routing.stats import DeploymentStats
+from ailb.settings import DeploymentConfig
+
+_SECRET_LIKE = re.compile(r"(?i)(bearer\s+)\S+|\b(sk|pk|rk)-[A-Za-z0-9_-]{8,}")
+
+
+class Deployment:
+    def __init__(
+        self,
+        config: DeploymentConfig,
+        provider: Provider,
+        policy: CircuitPolicy,
+        clock: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.provider = provider
+        self.name = config.name
+        self.circuit = CircuitBreaker(policy, clock)
+        self.stats = DeploymentStats()
+        self.in_flight = 0
+        self.discovers_models = config.provider == "ollama" and not config.models
+        self.models: tuple[str, ...] = config.models
+
+    @property
+    def up(self) -> bool:
+        return self.circuit.up
+
+    @property
+    def at_capacity(self) -> bool:
+        limit = self.config.max_concurrency
+        return limit is not None and self.in_flight >= limit
+
+    def upstream_model(self, model: str) -> str | None:
+        """The name to send upstream for ``model``, or ``None`` if this deployment does not serve it.
+
+        Ollama answers to ``llama3`` for a model it lists as ``llama3:latest``.
+        """
+        if model in self.models:
+            return model
+        if self.config.provider == "ollama" and ":" not in model and f"{model}:latest" in self.models:
+            return f"{model}:latest"
+        return None
+
+    def short_names(self) -> Iterable[str]:
+        """Extra public names: ``llama3`` for an Ollama ``llama3:latest``."""
+        if self.config.provider != "ollama":
+            return ()
+        return (m.removesuffix(":latest") for m in self.models if m.endswith(":latest"))
+
+    def set_models(self, models: Iterable[str]) -> bool:
+        """Replace discovered models; ``True`` when the set changed."""
+        found = tuple(dict.fromkeys(m for m in models if m))
+        if found == self.models:
+            return False
+        self.models = found
+        return True
+
+    def redact(self, message: str) -> str:
+        """``message`` without this deployment's key or anything shaped like a credential."""
+        key = self.config.api_key
+        if key:
+            message = message.replace(key, "****")
+        return _SECRET_LIKE.sub(lambda m: (m.group(1) or "") + "****", message)
+
+    def adopt(self, old: Deployment) -> None:
+        """Keep live stats and circuit state across a configuration reload of the same name."""
+        self.stats = old.stats
+        self.circuit.adopt(old.circuit)
+        if self.discovers_models and old.discovers_models:
+            self.models = old.models
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A deployment that may take this request, the upstream model name to use and its effective weight."""
+
+    deployment: Deployment
+    model: str
+    weight: float
+
+    @property
+    def name(self) -> str:
+        return self.deployment.name

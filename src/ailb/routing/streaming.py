@@ -1,0 +1,124 @@
+"""Streams: read up to the first content chunk (failover is still possible), then relay the rest.
+
+Once the first content chunk is handed to the client the stream is committed to its deployment: a later
+upstream failure raises ``UpstreamError`` from the iterator (the HTTP layer then writes an SSE error event
+and no ``[DONE]``). Closing the iterator early closes the provider's iterator, which cancels the upstream
+request; that is the client's choice, not the deployment's failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+
+from ailb.errors import UpstreamError, UpstreamProtocolError
+from ailb.routing.attempts import Attempt, AttemptRecorder
+from ailb.types import StreamChunk, Usage
+
+log = logging.getLogger("ailb.routing")
+
+
+async def read_until_content(chunks: AsyncIterator[StreamChunk]) -> tuple[list[StreamChunk], bool]:
+    """Chunks up to and including the first with content, and whether the upstream stream already ended."""
+    buffered: list[StreamChunk] = []
+    while True:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return buffered, True
+        buffered.append(chunk)
+        if chunk.has_content:
+            return buffered, False
+
+
+async def close_quietly(chunks: AsyncIterator[StreamChunk]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception as exc:  # the stream is being abandoned; its close failing changes nothing
+        log.debug("closing an upstream stream failed: %r", exc)
+
+
+def unexpected(error: Exception, deployment: str) -> UpstreamError:
+    log.error("deployment %s raised %r", deployment, error, exc_info=error)
+    return UpstreamProtocolError(f"Deployment '{deployment}' failed: {type(error).__name__}.", deployment=deployment)
+
+
+class RelayedChunks:
+    """The buffered chunks, then the rest of the upstream stream; records the attempt when it ends."""
+
+    def __init__(
+        self,
+        recorder: AttemptRecorder,
+        attempt: Attempt,
+        upstream: AsyncIterator[StreamChunk],
+        buffered: list[StreamChunk],
+        ended: bool,
+    ) -> None:
+        self._recorder = recorder
+        self._attempt = attempt
+        self._upstream = upstream
+        self._pending = deque(buffered)
+        self._ended = ended
+        self._done = False
+        self._usage: Usage | None = None
+
+    def __aiter__(self) -> RelayedChunks:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        if self._pending:
+            return self._seen(self._pending.popleft())
+        if self._done:
+            raise StopAsyncIteration
+        if self._ended:
+            self._finish()
+            raise StopAsyncIteration
+        try:
+            chunk = await anext(self._upstream)
+        except StopAsyncIteration:
+            self._finish()
+            raise
+        except asyncio.CancelledError:
+            await self.aclose()
+            raise
+        except UpstreamError as exc:
+            self._fail(exc)
+            raise
+        except Exception as exc:
+            error = unexpected(exc, self._attempt.deployment.name)
+            self._fail(error)
+            raise error from exc
+        return self._seen(chunk)
+
+    async def aclose(self) -> None:
+        """Stop relaying: closes the provider's iterator (cancelling the upstream request) if still open."""
+        self._pending.clear()
+        if not self._done:
+            self._done = True
+            self._recorder.succeeded(self._attempt, self._usage, whole=False)
+        await close_quietly(self._upstream)
+
+    def __del__(self) -> None:
+        # Dropped without aclose(): free the deployment's slot; the event loop finalizes the provider's iterator.
+        if not self._done:
+            self._done = True
+            self._recorder.abandoned(self._attempt)
+
+    def _seen(self, chunk: StreamChunk) -> StreamChunk:
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        return chunk
+
+    def _finish(self) -> None:
+        self._done = True
+        self._recorder.succeeded(self._attempt, self._usage)
+
+    def _fail(self, error: UpstreamError) -> None:
+        self._done = True
+        self._pending.clear()
+        self._recorder.failed(self._attempt, error)

@@ -103,12 +103,13 @@ def parse_pdf(data: bytes, fallback_title: str) -> ParsedDocument:
 
 
 def _reflow(page: str) -> str:
-    """Re-join the lines a PDF wrapped mid-sentence (long lines not ending a sentence), keeping headings."""
+    """Re-join lines a PDF wrapped mid-sentence (a long line, or one followed by lowercase, not ending a sentence)."""
     lines = [line.strip() for line in page.splitlines()]
     joined: list[str] = []
     for line in lines:
         previous = joined[-1] if joined else ""
-        if line and len(previous) >= _WRAPPED_LINE and previous[-1] not in ".!?:;" and not line.startswith("•"):
+        continues = line[:1].islower() or len(previous) >= _WRAPPED_LINE
+        if line and previous and continues and previous[-1] not in ".!?:;" and not line.startswith("•"):
             joined[-1] = f"{previous} {line}"
         else:
             joined.append(line)

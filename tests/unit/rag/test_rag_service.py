@@ -1,0 +1,201 @@
+"""RagService over a real embedded ChromaDB, with a word-hashing stand-in for the embedding model."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+
+from ailb.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from ailb.rag.models import DocumentInput
+from ailb.rag.prompt import BLOCK_CLOSE, BLOCK_OPEN
+from ailb.rag.service import RagService
+from ailb.rag.store import ChromaRagStore, RagStoreUnavailableError
+from ailb.settings import RagConfig
+from tests.unit.rag.conftest import RecordingMetrics, WordEmbedder
+
+DOCS = [
+    DocumentInput("vacation.md", "Employees receive 25 vacation days per year. Unused vacation days expire in March.",
+                  title="Vacation"),
+    DocumentInput("expenses.md", "Meals on business trips are covered by a per diem of 60 dollars. Receipts needed.",
+                  title="Expenses"),
+    DocumentInput("security.md", "Passwords need 14 characters. Report phishing emails to the security team.",
+                  title="Security"),
+]  # fmt: skip
+
+
+def ask(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+async def test_retrieval_injects_the_relevant_document_as_a_numbered_source(service: RagService) -> None:
+    await service.create_collection("policies", "Company policies")
+    await service.ingest("policies", DOCS)
+    retrieval = await service.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
+    assert retrieval.sources[0] == "vacation.md"
+    assert "expenses.md" not in retrieval.sources
+    assert retrieval.message is not None
+    content = retrieval.message["content"]
+    assert retrieval.message["role"] == "system"
+    assert '<source id="1" document="vacation.md" title="Vacation">' in content
+    assert content.index(BLOCK_OPEN) < content.index("25 vacation days") < content.index(BLOCK_CLOSE)
+
+
+async def test_passages_under_the_relevance_threshold_are_dropped(service: RagService) -> None:
+    await service.create_collection("policies")
+    await service.ingest("policies", DOCS)
+    retrieval = await service.retrieve("default", ("policies",), ask("quantum chromodynamics lattice gauge"), 3)
+    assert retrieval.message is None
+    assert retrieval.sources == []
+
+
+async def test_reingesting_a_document_replaces_its_chunks(service: RagService, store: ChromaRagStore) -> None:
+    await service.create_collection("policies")
+    long_text = "\n\n".join(f"Paragraph {n} explains vacation rule {n} in some detail for everyone." for n in range(12))
+    first = await service.ingest("policies", [DocumentInput("vacation.md", long_text, title="Vacation")])
+    assert first.chunks > 2
+    again = await service.ingest("policies", [DocumentInput("vacation.md", long_text, title="Vacation")])
+    assert again.chunks == first.chunks
+    assert store.collection_info("policies").chunks == first.chunks
+    await service.ingest("policies", [DocumentInput("vacation.md", "Vacation is now unlimited.", title="Vacation")])
+    assert store.collection_info("policies").chunks == 1
+    passages = await service.search("policies", "vacation rule", 10)
+    assert [p.text for p in passages] == ["Vacation is now unlimited."]
+
+
+async def test_several_collections_are_searched_and_merged_by_score(service: RagService) -> None:
+    await service.create_collection("policies")
+    await service.create_collection("handbook")
+    await service.ingest("policies", DOCS)
+    await service.ingest("handbook", [DocumentInput("parking.md", "The parking garage opens at 7 with 40 spaces.")])
+    messages = ask("When does the parking garage open, and how many vacation days?")
+    retrieval = await service.retrieve("default", ("policies", "handbook"), messages, 2)
+    assert set(retrieval.sources) == {"parking.md", "vacation.md"}
+    scores = [p.score for p in retrieval.passages]
+    assert scores == sorted(scores, reverse=True)
+    assert {p.collection for p in retrieval.passages} == {"policies", "handbook"}
+
+
+async def test_a_missing_collection_is_a_404_on_rag_collection(service: RagService) -> None:
+    await service.create_collection("policies")
+    with pytest.raises(NotFoundError) as caught:
+        await service.retrieve("default", ("policies", "ghost"), ask("anything at all here"), 3)
+    assert (caught.value.status, caught.value.param, caught.value.code) == (
+        404, "rag_collection", "collection_not_found",
+    )  # fmt: skip
+    assert [c.name for c in await service.list_collections()] == ["policies"]
+
+
+async def test_invalid_names_are_400_before_touching_the_store(service: RagService) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        await service.retrieve("default", ("../etc",), ask("x"), 3)
+    assert (caught.value.status, caught.value.param) == (400, "rag_collection")
+
+
+async def test_a_limited_key_may_only_use_its_collections(service: RagService) -> None:
+    await service.create_collection("policies")
+    await service.create_collection("finance")
+    service.check_access("t_limited", ["policies"])
+    service.check_access("t_anyone", ["finance"])
+    with pytest.raises(PermissionDeniedError) as caught:
+        await service.retrieve("t_limited", ("policies", "finance"), ask("budget numbers for this year"), 3)
+    assert (caught.value.status, caught.value.param) == (403, "rag_collection")
+
+
+async def test_a_failing_store_degrades_to_no_context_and_is_signalled(
+    embedder: WordEmbedder, metrics: RecordingMetrics
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rag = RagService(RagConfig(enabled=True), ChromaRagStore(path="", host="127.0.0.1", port=port), embedder,
+                     metrics=metrics)  # fmt: skip
+    await rag.start()
+    assert rag.status() == "degraded"
+    retrieval = await rag.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
+    assert (retrieval.message, retrieval.sources) == (None, [])
+    assert "retrieve" in metrics.failures
+    with pytest.raises(RagStoreUnavailableError):
+        await rag.list_collections()
+    await rag.aclose()
+
+
+async def test_a_failing_embedder_degrades_to_no_context(service: RagService, embedder: WordEmbedder,
+                                                          metrics: RecordingMetrics) -> None:  # fmt: skip
+    await service.create_collection("policies")
+    await service.ingest("policies", DOCS)
+    embedder.failing = True
+    retrieval = await service.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
+    assert retrieval.message is None
+    assert service.status() == "degraded"
+    assert metrics.failures == ["retrieve"]
+
+
+async def test_while_the_model_loads_requests_get_no_context_but_404s_still_apply(
+    store: ChromaRagStore, metrics: RecordingMetrics
+) -> None:
+    loading = WordEmbedder(ready=False)
+    rag = RagService(RagConfig(enabled=True), store, loading, metrics=metrics)
+    await rag.start()
+    store.create_collection("policies", "", loading.name)
+    assert rag.status() == "loading"
+    assert (await rag.retrieve("default", ("policies",), ask("vacation days per year"), 3)).message is None
+    with pytest.raises(NotFoundError):
+        await rag.retrieve("default", ("ghost",), ask("vacation days per year"), 3)
+    ingest = asyncio.create_task(rag.ingest("policies", DOCS[:1]))
+    await asyncio.sleep(0.05)
+    assert not ingest.done()
+    loading.set_ready()
+    assert (await ingest).chunks == 1
+    assert rag.status() == "ok"
+    await rag.aclose()
+
+
+async def test_ingest_batches_reports_progress_and_counts_chunks(
+    service: RagService, embedder: WordEmbedder, metrics: RecordingMetrics
+) -> None:
+    await service.create_collection("policies")
+    documents = [DocumentInput(f"doc-{n}", f"Document {n} talks about topic {n}.") for n in range(10)]
+    seen: list[tuple[int, int]] = []
+    result = await service.ingest("policies", documents, lambda done, total: seen.append((done, total)))
+    assert result.chunks == 10
+    assert embedder.calls == [4, 4, 2]
+    assert seen == [(4, 10), (8, 10), (10, 10)]
+    assert metrics.ingested == 10
+    assert result.as_dict()["documents"][0] == {"id": "doc-0", "chunks": 1}
+
+
+async def test_ingest_refuses_bad_input_without_writing(service: RagService, store: ChromaRagStore) -> None:
+    await service.create_collection("policies")
+    bad_batches = [
+        [DocumentInput("a", "text"), DocumentInput("a", "again")],
+        [DocumentInput("has space", "text")],
+        [DocumentInput("empty", "   \n\n ")],
+    ]
+    for documents in bad_batches:
+        with pytest.raises(InvalidRequestError):
+            await service.ingest("policies", documents)
+    with pytest.raises(NotFoundError):
+        await service.ingest("ghost", DOCS)
+    assert store.collection_info("policies").chunks == 0
+
+
+async def test_documents_can_be_deleted_one_by_one(service: RagService) -> None:
+    await service.create_collection("policies")
+    await service.ingest("policies", DOCS)
+    assert await service.delete_document("policies", "vacation.md") == 1
+    assert await service.delete_document("policies", "vacation.md") == 0
+    retrieval = await service.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
+    assert "vacation.md" not in retrieval.sources
+
+
+async def test_ensure_collection_creates_once(service: RagService) -> None:
+    info, created = await service.ensure_collection("policies", "first")
+    assert created and info.description == "first"
+    info, created = await service.ensure_collection("policies", "second")
+    assert not created and info.description == "first"
+    await service.delete_collection("policies")
+    with pytest.raises(NotFoundError):
+        await service.get_collection("policies")

@@ -1,0 +1,193 @@
+"""A very fast OpenAI-compatible fake upstream: a raw asyncio protocol on uvloop with the httptools parser.
+
+``POST .../chat/completions`` answers a fixed completion, or with ``"stream": true`` a few SSE chunks (the
+first one already carries content, so time to first byte is time to first token); ``GET .../models`` lists
+``bench-model``. Run it in its own process: ``python -m bench.fake_upstream --port 9000 --cpu 0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from typing import cast
+
+import httptools
+import orjson
+import uvloop
+
+MODEL = "bench-model"
+_CREATED = int(time.time())
+_USAGE = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+_COMPLETION = orjson.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": _CREATED,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello from the fake upstream."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": _USAGE,
+    }
+)
+_MODELS = orjson.dumps(
+    {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "bench"}]}
+)
+
+
+def _chunk(delta: dict[str, str], finish_reason: str | None, usage: dict[str, int] | None = None) -> bytes:
+    choices = [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish_reason}]
+    event = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": _CREATED,
+        "model": MODEL,
+        "choices": choices,
+    }
+    if usage:
+        event["usage"] = usage
+    return _http_chunk(b"data: " + orjson.dumps(event) + b"\n\n")
+
+
+def _http_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+_STREAM_PARTS = (
+    _chunk({"role": "assistant", "content": "Hello"}, None),
+    _chunk({"content": " from"}, None),
+    _chunk({"content": " the fake"}, None),
+    _chunk({"content": " upstream."}, None),
+    _chunk({}, "stop"),
+)
+_USAGE_PART = _chunk({}, None, _USAGE)
+_DONE_PART = _http_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+
+
+def _head(status: bytes, content_type: bytes, length: int | None, keep_alive: bool) -> bytes:
+    framing = b"Transfer-Encoding: chunked" if length is None else b"Content-Length: %d" % length
+    connection = b"keep-alive" if keep_alive else b"close"
+    return b"HTTP/1.1 %s\r\nContent-Type: %s\r\n%s\r\nConnection: %s\r\n\r\n" % (
+        status,
+        content_type,
+        framing,
+        connection,
+    )
+
+
+class FakeUpstream(asyncio.Protocol):
+    """One connection. Requests are answered in order; reading pauses while a stream is being written."""
+
+    def __init__(self, chunk_delay: float) -> None:
+        self.chunk_delay = chunk_delay
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports don't subclass asyncio's
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._close()
+        except httptools.HttpParserError:
+            self._close()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        url, body = self.url, b"".join(self.body)
+        self.url, self.body = b"", []
+        keep_alive = self.parser.should_keep_alive()
+        method = self.parser.get_method()
+        if method == b"POST" and url.endswith(b"/chat/completions"):
+            self._chat(body, keep_alive)
+        elif method == b"GET" and url.endswith(b"/models"):
+            self._write(_head(b"200 OK", b"application/json", len(_MODELS), keep_alive) + _MODELS, keep_alive)
+        else:
+            self._write(_head(b"404 Not Found", b"text/plain", 0, keep_alive), keep_alive)
+
+    def _chat(self, body: bytes, keep_alive: bool) -> None:
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            self._write(_head(b"400 Bad Request", b"text/plain", 0, keep_alive), keep_alive)
+            return
+        if not request.get("stream"):
+            head = _head(b"200 OK", b"application/json", len(_COMPLETION), keep_alive)
+            self._write(head + _COMPLETION, keep_alive)
+            return
+        options = request.get("stream_options") or {}
+        tail = (_USAGE_PART if options.get("include_usage") else b"") + _DONE_PART
+        head = _head(b"200 OK", b"text/event-stream", None, keep_alive)
+        if self.chunk_delay <= 0:
+            self._write(head + b"".join(_STREAM_PARTS) + tail, keep_alive)
+            return
+        assert self.transport is not None
+        self.transport.pause_reading()
+        asyncio.get_running_loop().create_task(self._stream_slowly(head, tail, keep_alive))
+
+    async def _stream_slowly(self, head: bytes, tail: bytes, keep_alive: bool) -> None:
+        transport = self.transport
+        assert transport is not None
+        transport.write(head + _STREAM_PARTS[0])
+        for part in _STREAM_PARTS[1:]:
+            await asyncio.sleep(self.chunk_delay)
+            if transport.is_closing():
+                return
+            transport.write(part)
+        self._write(tail, keep_alive)
+        if keep_alive and not transport.is_closing():
+            transport.resume_reading()
+
+    def _write(self, data: bytes, keep_alive: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(data)
+        if not keep_alive:
+            self._close()
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def serve(host: str, port: int, chunk_delay: float) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: FakeUpstream(chunk_delay), host, port, backlog=1024, reuse_address=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"fake upstream listening on http://{host}:{port}/v1", flush=True)
+    async with server:
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Fast OpenAI-compatible fake upstream for the benchmark.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--cpu", type=int, help="pin this process to one CPU")
+    parser.add_argument("--chunk-delay-ms", type=float, default=1.0, help="pause between streamed chunks")
+    args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    uvloop.run(serve(args.host, args.port, args.chunk_delay_ms / 1000))
+
+
+if __name__ == "__main__":
+    main()

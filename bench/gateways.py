@@ -1,0 +1,156 @@
+"""How each gateway under test is started: AILB (uvicorn, granian, two deployments, memory on) and LiteLLM's proxy."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.targets import API_KEY, CLIENT_KEY, MODEL, Server, clean_env, free_port, launch, wait_ready
+
+LITELLM_HINT = (
+    "LiteLLM not installed; install with: python3 -m venv .bench-litellm && "
+    ".bench-litellm/bin/pip install 'litellm[proxy]' (then pass --litellm-venv .bench-litellm)"
+)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    fake: Server
+    cpus: set[int] | None
+    logs: Path  # also holds config files and memory stores
+
+
+Starter = Callable[[Workspace], Server]
+
+
+def _ailb_env(fake: Server, port: int, **extra: str) -> dict[str, str]:
+    return clean_env(
+        {
+            "OPENAI_API_KEY": API_KEY,
+            "OPENAI_BASE_URL": fake.base_url,
+            "OPENAI_MODELS": MODEL,
+            "ENABLE_MEMORY": "false",
+            "ENABLE_RAG": "false",
+            "ENABLE_GRPC": "false",
+            "HOST": "127.0.0.1",
+            "HTTP_PORT": str(port),
+            "LOG_LEVEL": "warning",
+            **extra,
+        }
+    )
+
+
+def _ailb_argv() -> list[str]:
+    script = Path(sys.executable).parent / "ailb"
+    return [str(script), "serve"] if script.exists() else [sys.executable, "-m", "ailb", "serve"]
+
+
+def _serve_ailb(name: str, ws: Workspace, env: dict[str, str], port: int, timeout: float = 60) -> Server:
+    server = launch(name, f"http://127.0.0.1:{port}/v1", _ailb_argv(), env, ws.cpus, ws.logs)
+    try:
+        wait_ready(server, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def start_ailb(ws: Workspace) -> Server:
+    port = free_port()
+    return _serve_ailb("ailb", ws, _ailb_env(ws.fake, port), port)
+
+
+def start_ailb_two_deployments(ws: Workspace) -> Server:
+    """Two deployments serving the model, so every request goes through a real routing choice."""
+    port = free_port()
+    config = ws.logs / "ailb-two-deployments.yaml"
+    lines = ["deployments:"]
+    for name in ("fake-a", "fake-b"):
+        lines += [
+            f"  - name: {name}",
+            "    provider: openai",
+            f"    base_url: {ws.fake.base_url}",
+            f"    api_key: {API_KEY}",
+            f"    models: [{MODEL}]",
+        ]
+    config.write_text("\n".join(lines) + "\n")
+    env = _ailb_env(ws.fake, port, AILB_CONFIG=str(config))
+    del env["OPENAI_API_KEY"], env["OPENAI_BASE_URL"], env["OPENAI_MODELS"]
+    return _serve_ailb("ailb-router", ws, env, port)
+
+
+def start_ailb_memory(ws: Workspace) -> Server:
+    port = free_port()
+    store = ws.logs / "memory-store"
+    env = _ailb_env(ws.fake, port, ENABLE_MEMORY="true", MEMORY_PATH=str(store))
+    return _serve_ailb("ailb-memory", ws, env, port, timeout=180)
+
+
+def start_ailb_granian(ws: Workspace) -> Server:
+    granian = Path(sys.executable).parent / "granian"
+    if not granian.exists():
+        raise FileNotFoundError("granian is not installed (pip install -e '.[bench]')")
+    port = free_port()
+    argv = [
+        str(granian),
+        "--interface", "asgi",
+        "--factory", "bench.asgi_app:create",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", "1",
+        "--runtime-threads", "1",
+        "--loop", "uvloop",
+        "--no-ws",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    server = launch("ailb-granian", f"http://127.0.0.1:{port}/v1", argv, _ailb_env(ws.fake, port), ws.cpus, ws.logs)
+    try:
+        wait_ready(server, 60)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def litellm_binary(venv: str | None) -> Path | None:
+    if not venv:
+        return None
+    binary = Path(venv) / "bin" / "litellm"
+    return binary if binary.exists() else None
+
+
+def start_litellm(ws: Workspace, venv: str) -> Server:
+    binary = litellm_binary(venv)
+    if binary is None:
+        raise FileNotFoundError(LITELLM_HINT)
+    port = free_port()
+    config = ws.logs / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        f"  - model_name: {MODEL}\n"
+        "    litellm_params:\n"
+        f"      model: openai/{MODEL}\n"
+        f"      api_base: {ws.fake.base_url}\n"
+        f"      api_key: {API_KEY}\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+    )
+    env = clean_env(
+        {
+            "LITELLM_MASTER_KEY": CLIENT_KEY,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_TELEMETRY": "False",
+        }
+    )
+    env["PATH"] = f"{binary.parent}:{env.get('PATH', '')}"
+    argv = [str(binary), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
+    server = launch("litellm", f"http://127.0.0.1:{port}/v1", argv, env, ws.cpus, ws.logs)
+    try:
+        wait_ready(server, 180)
+    except BaseException:
+        server.stop()
+        raise
+    return server

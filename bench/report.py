@@ -1,0 +1,262 @@
+"""The markdown report: figures and ratios from one run, the goals they are held to, and how they were made."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.probes import SESSIONS, Figures, Rates
+
+LABELS = {
+    "direct": "fake upstream, called directly",
+    "passthrough": "minimal aiohttp pass-through (`bench/passthrough.py`)",
+    "ailb": "**AILB** (`ailb serve`: uvicorn + uvloop + httptools)",
+    "ailb-router": "AILB, two deployments (router choosing)",
+    "ailb-granian": "AILB under granian (uvloop)",
+    "ailb-memory": "AILB, memory enabled",
+    "litellm": "LiteLLM proxy",
+}
+Results = dict[str, dict[str, Figures]]
+
+
+@dataclass
+class Run:
+    results: Results
+    skipped: dict[str, str]
+    rates: Rates
+    command: str
+    machine: list[str]
+    method: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    def get(self, target: str, probe: str) -> Figures | None:
+        return self.results.get(target, {}).get(probe)
+
+
+def _num(value: float, digits: int = 2) -> str:
+    return "–" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    if value is None or base is None or base == 0 or math.isnan(value) or math.isnan(base):
+        return "–"
+    return f"{value / base:.2f}×"
+
+
+def _added(value: float | None, base: float | None) -> str:
+    if value is None or base is None or math.isnan(value) or math.isnan(base):
+        return "–"
+    return f"{value - base:+.2f}"
+
+
+def _errors(figures: Figures) -> str:
+    return f" ⚠ {figures.errors} errors ({figures.error_detail})" if figures.errors else ""
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def throughput_table(run: Run) -> list[str]:
+    rows = []
+    direct_plain, direct_stream = run.get("direct", "tput_plain"), run.get("direct", "tput_stream")
+    pt_plain, pt_stream = run.get("passthrough", "tput_plain"), run.get("passthrough", "tput_stream")
+    for target, label in LABELS.items():
+        plain, stream = run.get(target, "tput_plain"), run.get(target, "tput_stream")
+        if plain is None:
+            continue
+        row = [label + _errors(plain), _rate(plain.rps), _ratio(plain.rps, _rps(direct_plain))]
+        row.append(_ratio(plain.rps, _rps(pt_plain)))
+        if stream is not None:
+            row += [_rate(stream.rps) + _errors(stream), _ratio(stream.rps, _rps(direct_stream))]
+            row.append(_ratio(stream.rps, _rps(pt_stream)))
+        else:
+            row += ["–", "–", "–"]
+        rows.append(row)
+    header = ["target", "plain req/s", "vs direct", "vs pass-through", "streamed req/s", "vs direct", "vs pass-through"]
+    return _table(header, rows)
+
+
+def _rps(figures: Figures | None) -> float | None:
+    return None if figures is None else figures.rps
+
+
+def latency_table(run: Run, probe: str, targets: list[str], first_byte: bool) -> list[str]:
+    def pick(figures: Figures | None, which: str) -> float | None:
+        if figures is None:
+            return None
+        value: float = getattr(figures, ("ttfb_" if first_byte else "") + which)
+        return value
+
+    direct, passthrough = run.get("direct", probe), run.get("passthrough", probe)
+    rows = []
+    for target in targets:
+        figures = run.get(target, probe)
+        if figures is None:
+            continue
+        p50, p99 = pick(figures, "p50"), pick(figures, "p99")
+        row = [LABELS[target] + _errors(figures), _num(p50 or math.nan), _num(p99 or math.nan)]
+        row += [_added(p50, pick(direct, "p50")), _added(p99, pick(direct, "p99"))]
+        if passthrough is not None:
+            row.append(_added(p50, pick(passthrough, "p50")))
+        rows.append(row)
+    what = "time to first byte" if first_byte else "latency"
+    header = ["target", f"{what} p50 ms", "p99 ms", "added p50 ms (vs direct)", "added p99 ms (vs direct)"]
+    if passthrough is not None:
+        header.append("p50 ms vs pass-through")
+    return _table(header, rows)
+
+
+def memory_table(run: Run) -> list[str]:
+    plain, session = run.get("ailb-memory", "mem_plain"), run.get("ailb-memory", "mem_session")
+    if plain is None or session is None:
+        return []
+    rows = [
+        ["without a session" + _errors(plain), _num(plain.p50), _num(plain.p99), "", ""],
+        [
+            f"with a session ({SESSIONS} sessions in turn)" + _errors(session),
+            _num(session.p50),
+            _num(session.p99),
+            _added(session.p50, plain.p50),
+            _added(session.p99, plain.p99),
+        ],
+    ]
+    header = [f"memory-enabled AILB at {run.rates.memory:g} req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms"]
+    return _table(header, rows)
+
+
+@dataclass(frozen=True)
+class Goal:
+    text: str
+    measured: Callable[[Run], tuple[str, bool] | None]
+
+
+def _fraction(run: Run, target: str, base: str, probe: str = "tput_plain") -> float | None:
+    value, reference = run.get(target, probe), run.get(base, probe)
+    if value is None or reference is None or reference.rps == 0:
+        return None
+    return value.rps / reference.rps
+
+
+def _diff(run: Run, target: str, base: str, probe: str, attr: str) -> float | None:
+    value, reference = run.get(target, probe), run.get(base, probe)
+    if value is None or reference is None:
+        return None
+    diff: float = getattr(value, attr) - getattr(reference, attr)
+    return diff
+
+
+def _at_least(value: float | None, goal: float, unit: str = "×") -> tuple[str, bool] | None:
+    return None if value is None else (f"{value:.2f}{unit}", value >= goal)
+
+
+def _at_most(value: float | None, goal: float) -> tuple[str, bool] | None:
+    return None if value is None else (f"{value:+.2f} ms", value <= goal)
+
+
+def _router(run: Run) -> tuple[str, bool] | None:
+    share, p50 = _fraction(run, "ailb-router", "ailb"), _diff(run, "ailb-router", "ailb", "lat_plain", "p50")
+    if share is None or p50 is None:
+        return None
+    return f"{share:.2f}× throughput, {p50:+.2f} ms p50", share >= 0.95 and p50 <= 0.1
+
+
+def _throughput_share(run: Run) -> tuple[str, bool] | None:
+    return _at_least(_fraction(run, "ailb", "passthrough"), 0.5)
+
+
+def _added_p50(run: Run) -> tuple[str, bool] | None:
+    return _at_most(_diff(run, "ailb", "direct", "lat_plain", "p50"), 1.5)
+
+
+def _added_ttfb(run: Run) -> tuple[str, bool] | None:
+    return _at_most(_diff(run, "ailb", "direct", "lat_stream", "ttfb_p50"), 1.0)
+
+
+def _vs_litellm(run: Run) -> tuple[str, bool] | None:
+    return _at_least(_fraction(run, "ailb", "litellm"), 25)
+
+
+def _memory_p50(run: Run) -> tuple[str, bool] | None:
+    return _at_most(_memory_added(run), 20.0)
+
+
+def _memory_throughput(run: Run) -> tuple[str, bool] | None:
+    return _at_least(_fraction(run, "ailb-memory", "ailb"), 0.95)
+
+
+GOALS = [
+    Goal("AILB throughput ≥ 50% of the pass-through's (c64, plain)", _throughput_share),
+    Goal("AILB added p50 ≤ 1.5 ms (plain, at the fixed rate)", _added_p50),
+    Goal("AILB added time to first byte ≤ 1 ms (streamed, p50, at the fixed rate)", _added_ttfb),
+    Goal("AILB throughput ≥ 25× LiteLLM's (c64, plain)", _vs_litellm),
+    Goal("Router: two deployments cost nothing measurable (≥ 0.95× throughput, ≤ +0.1 ms p50)", _router),
+    Goal("Memory: a request with a session adds < 20 ms p50", _memory_p50),
+    Goal("Memory enabled: no loss of throughput without a session (≥ 0.95× AILB, c64)", _memory_throughput),
+]
+
+
+def _memory_added(run: Run) -> float | None:
+    plain, session = run.get("ailb-memory", "mem_plain"), run.get("ailb-memory", "mem_session")
+    return None if plain is None or session is None else session.p50 - plain.p50
+
+
+def goals_table(run: Run) -> list[str]:
+    rows = []
+    for goal in GOALS:
+        outcome = goal.measured(run)
+        if outcome is None:
+            rows.append([goal.text, "not measured", "–"])
+        else:
+            rows.append([goal.text, outcome[0], "yes" if outcome[1] else "**no**"])
+    return _table(["goal", "measured", "met"], rows)
+
+
+def asgi_verdict(run: Run) -> list[str]:
+    share = _fraction(run, "ailb-granian", "ailb")
+    p50 = _diff(run, "ailb-granian", "ailb", "lat_plain", "p50")
+    ttfb = _diff(run, "ailb-granian", "ailb", "lat_stream", "ttfb_p50")
+    if share is None or p50 is None:
+        return ["granian was not measured in this run."]
+    stream = _fraction(run, "ailb-granian", "ailb", "tput_stream")
+    return [
+        f"granian vs uvicorn (same AILB app, same core): {share:.2f}× plain throughput"
+        + (f", {stream:.2f}× streamed throughput" if stream is not None else "")
+        + f", {p50:+.2f} ms p50 at {run.rates.latency:g} req/s"
+        + (f", {ttfb:+.2f} ms time to first byte." if ttfb is not None else ".")
+    ]
+
+
+def _section(title: str, lines: list[str]) -> list[str]:
+    return [f"## {title}", "", *lines, ""] if lines else []
+
+
+def render(run: Run) -> str:
+    out = ["# AILB benchmark results", "", "Produced by:", "", "```", run.command, "```", ""]
+    out += _section("Machine", [f"- {line}" for line in run.machine])
+    out += _section("Goals", goals_table(run))
+    out += _section("Throughput at concurrency 64 (closed loop)", throughput_table(run))
+    main_targets = ["direct", "passthrough", "ailb", "ailb-router", "ailb-granian"]
+    rate = f"{run.rates.latency:g} req/s"
+    plain = latency_table(run, "lat_plain", main_targets, first_byte=False)
+    out += _section(f"Latency at a fixed {rate} (open loop), plain requests", plain)
+    streamed = latency_table(run, "lat_stream", main_targets, first_byte=True)
+    out += _section(f"Time to first byte at a fixed {rate} (open loop), streamed requests", streamed)
+    low_targets = ["direct", "ailb", "litellm"]
+    if any(run.get(t, "low_plain") for t in low_targets):
+        low = f"{run.rates.low:g} req/s"
+        plain = latency_table(run, "low_plain", low_targets, first_byte=False)
+        out += _section(f"At {low}, a rate LiteLLM sustains: plain latency", plain)
+        streamed = latency_table(run, "low_stream", low_targets, first_byte=True)
+        out += _section(f"At {low}: streamed, time to first byte", streamed)
+    out += _section("Memory", memory_table(run))
+    out += _section("ASGI server", asgi_verdict(run))
+    out += _section("Not measured", [f"- {LABELS[t]}: {why}" for t, why in run.skipped.items()])
+    out += _section("Method", [f"- {line}" for line in run.method + run.notes])
+    return "\n".join(out)

@@ -1,0 +1,270 @@
+"""``python -m bench.run`` (``scripts/dev bench``): AILB against the fake called directly, a minimal pass-through
+and LiteLLM's proxy, in one run, with ratios. See bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import gateways
+from bench.probes import PLAIN_BODY, Durations, Rates, pool, probes_for, run_probe
+from bench.report import LABELS, Results, Run, render
+from bench.targets import (
+    REPO,
+    Server,
+    StartError,
+    cpu_seconds,
+    request,
+    sanity_check,
+    settle,
+    start_fake,
+    start_passthrough,
+)
+
+TARGETS = ["direct", "passthrough", "ailb", "ailb-router", "ailb-granian", "ailb-memory", "litellm"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which CPU runs what: load generator, fake upstream, server under test."""
+
+    loadgen: int | None
+    fake: int | None
+    target: set[int] | None
+
+    def describe(self) -> str:
+        if self.target is None:
+            return "one CPU: nothing pinned"
+        shared = " (shared)" if self.loadgen == self.fake else ""
+        return (
+            f"load generator on CPU {self.loadgen}, fake upstream on CPU {self.fake}{shared}, "
+            f"server under test on CPU {min(self.target)}"
+        )
+
+
+def cpu_layout() -> Layout:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 3:
+        return Layout(cpus[0], cpus[1], {cpus[2]})
+    if len(cpus) == 2:
+        return Layout(cpus[0], cpus[0], {cpus[1]})
+    return Layout(None, None, None)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/dev bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one short round: a smoke run (about a minute)")
+    parser.add_argument("--rounds", type=int, help="rounds over every target, pooled (default 2, quick 1)")
+    parser.add_argument("--duration", type=float, help="seconds measured per probe and round (default 2.5)")
+    parser.add_argument("--warmup", type=float, help="seconds of unmeasured load before each probe (default 0.5)")
+    parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated subset of {','.join(TARGETS)}")
+    parser.add_argument("--rate", type=float, default=500.0, help="fixed rate of the latency probes (req/s)")
+    parser.add_argument("--low-rate", type=float, default=30.0, help="fixed rate for the comparison with LiteLLM")
+    parser.add_argument("--memory-rate", type=float, default=20.0, help="fixed rate of the memory probes")
+    parser.add_argument("--chunk-delay-ms", type=float, default=1.0, help="pause between the fake's stream chunks")
+    parser.add_argument("--litellm-venv", default=os.environ.get("LITELLM_VENV"), help="venv with litellm[proxy]")
+    parser.add_argument("--write", metavar="PATH", help="also write the markdown report to PATH")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and stores")
+    args = parser.parse_args(argv)
+    args.rounds = args.rounds or (1 if args.quick else 2)
+    args.duration = args.duration or (1.0 if args.quick else 2.5)
+    args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
+    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = set(args.targets) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    return args
+
+
+def command_line(argv: list[str]) -> str:
+    """The command as typed, with the LiteLLM venv's machine-specific path left out."""
+    shown, hide_next = [], False
+    for arg in argv:
+        if hide_next:
+            shown.append("<litellm-venv>")
+            hide_next = False
+        elif arg == "--litellm-venv":
+            shown.append(arg)
+            hide_next = True
+        elif arg.startswith("--litellm-venv="):
+            shown.append("--litellm-venv=<litellm-venv>")
+        else:
+            shown.append(arg)
+    return shlex.join(["scripts/dev", "bench", *shown])
+
+
+def starters(args: argparse.Namespace) -> dict[str, Callable[[gateways.Workspace], Server]]:
+    return {
+        "passthrough": lambda ws: start_passthrough(ws.fake, ws.cpus, ws.logs),
+        "ailb": gateways.start_ailb,
+        "ailb-router": gateways.start_ailb_two_deployments,
+        "ailb-granian": gateways.start_ailb_granian,
+        "ailb-memory": gateways.start_ailb_memory,
+        "litellm": lambda ws: gateways.start_litellm(ws, args.litellm_venv or ""),
+    }
+
+
+def start_targets(args: argparse.Namespace, ws: gateways.Workspace) -> tuple[dict[str, Server], dict[str, str]]:
+    servers: dict[str, Server] = {}
+    skipped: dict[str, str] = {}
+    start = starters(args)
+    for name in args.targets:
+        if name == "direct":
+            servers[name] = ws.fake
+            continue
+        log(f"starting {name}")
+        try:
+            server = start[name](ws)
+        except (StartError, OSError) as exc:
+            skipped[name] = str(exc)
+            log(f"{name} not measured: {exc}")
+            continue
+        servers[name] = server
+        try:
+            sanity_check(server, PLAIN_BODY)
+            if name == "ailb-memory":
+                wait_memory_ready(server)
+        except (StartError, OSError, ValueError, KeyError) as exc:
+            skipped[name] = f"failed its sanity check: {exc}"
+            log(f"{name} not measured: {exc}")
+            server.stop()
+            del servers[name]
+    return servers, skipped
+
+
+def wait_memory_ready(server: Server, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    status = "unknown"
+    while time.monotonic() < deadline:
+        _, body = request(server.base_url.removesuffix("/v1"), "GET", "/healthz")
+        status = json.loads(body).get("memory", "unknown")
+        if status == "ok":
+            return
+        time.sleep(0.5)
+    raise StartError(f"memory status stayed {status!r}")
+
+
+def idle_cpu_notes(servers: dict[str, Server]) -> list[str]:
+    """A target busy while idle would steal CPU from the others' measurements: say so."""
+    notes = []
+    for name, server in servers.items():
+        pids = server.pids()
+        if not pids:
+            continue
+        before = cpu_seconds(pids)
+        time.sleep(1.0)
+        share = cpu_seconds(pids) - before
+        if share > 0.03:
+            notes.append(f"{LABELS[name]} used {share:.0%} of a CPU while idle (it shares the measured CPU).")
+    return notes
+
+
+def measure(
+    args: argparse.Namespace, servers: dict[str, Server], layout: Layout, rates: Rates
+) -> tuple[Results, list[str]]:
+    durations = Durations(args.warmup, args.duration)
+    rounds: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    notes: list[str] = []
+    others = [s for s in servers.values() if s.process is not None]
+    for number in range(1, args.rounds + 1):
+        for name, server in servers.items():
+            for probe in probes_for(name, rates):
+                settle(others)
+                log(f"round {number}/{args.rounds}: {name} {probe.key}")
+                try:
+                    rounds.setdefault((name, probe.key), []).append(run_probe(server, probe, durations, layout.loadgen))
+                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                    notes.append(f"{name} {probe.key}, round {number}: {exc}")
+                    log(f"{name} {probe.key} failed: {exc}")
+    results: Results = {}
+    for (name, key), runs in rounds.items():
+        results.setdefault(name, {})[key] = pool(runs)
+    return results, notes
+
+
+def machine_lines(layout: Layout, load: tuple[float, float, float]) -> list[str]:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True)
+    return [
+        f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {platform.python_version()}",
+        f"AILB commit {commit.stdout.strip() or 'unknown'}, run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"pinning: {layout.describe()}",
+        f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+    ]
+
+
+def method_lines(args: argparse.Namespace, layout: Layout) -> list[str]:
+    return [
+        "Load generator: `bench/loadgen.py` (raw asyncio protocol on uvloop, httptools parser) in its own process; "
+        "the direct row is its ceiling, so it is not the bottleneck for any proxy.",
+        f"Throughput: closed loop, 64 connections each with one request in flight. Latency: open loop at a fixed "
+        f"rate, measured from the moment each request is written. {args.rounds} round(s) over every target, "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s measured per probe and round; throughput is the median "
+        "of the rounds, percentiles pool every sample.",
+        "Fake upstream: `bench/fake_upstream.py` (fixed completion; streams 5 chunks + [DONE], the first carrying "
+        f"content, {args.chunk_delay_ms:g} ms apart). Time to first byte = first body byte of the streamed answer.",
+        "Added latency = the target's percentile minus the fake's own at the same rate; "
+        "'vs pass-through' = the target's p50 minus the pass-through's.",
+        "All servers run at once, idle when not measured; each probe waits until they are idle again.",
+        f"Pinning: {layout.describe()}.",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    layout = cpu_layout()
+    rates = Rates(args.rate, args.low_rate, args.memory_rate)
+    load = os.getloadavg()
+    workdir = Path(tempfile.mkdtemp(prefix="ailb-bench-"))
+    log(f"pinning: {layout.describe()}; logs in {workdir}")
+    fake = start_fake({layout.fake} if layout.fake is not None else None, workdir, args.chunk_delay_ms)
+    servers: dict[str, Server] = {}
+    skipped: dict[str, str] = {}
+    try:
+        ws = gateways.Workspace(fake, layout.target, workdir)
+        servers, skipped = start_targets(args, ws)
+        notes = idle_cpu_notes(servers)
+        results, failures = measure(args, servers, layout, rates)
+    finally:
+        for server in servers.values():
+            if server is not fake:
+                server.stop()
+        fake.stop()
+    run = Run(results, skipped, rates, command_line(argv), machine_lines(layout, load), method_lines(args, layout))
+    run.notes += notes + failures
+    report = render(run)
+    print(report)
+    if args.write:
+        Path(args.write).write_text(report)
+        log(f"wrote {args.write}")
+    if args.keep_logs or skipped or failures:
+        log(f"server logs kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

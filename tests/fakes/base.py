@@ -131,6 +131,12 @@ class FakeProvider(ABC):
             self._faults.clear()
             self._always = None
 
+    def error_body(self, status: int, message: str) -> bytes:
+        """The provider's error body for ``status`` with ``message``: for ``Fault.status(status, body=...)``."""
+        body = self.error_response(status, message).body
+        assert isinstance(body, bytes)
+        return body
+
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         with self._lock:

@@ -98,10 +98,21 @@ class Transport:
         Leaving the context (normally, by error or by cancellation) releases the connection; an unfinished
         body is closed, which is how a disconnected client cancels the upstream call.
         """
+        first_token = self.config.timeouts.first_token
+        # An upstream that never sends its headers is as stuck as one that never sends a token.
+        headers_timer = asyncio.timeout(first_token)
         try:
-            resp = await self.session.post(
-                self.base_url + path, data=payload, headers=_JSON, timeout=self._stream_timeout
-            )
+            async with headers_timer:
+                resp = await self.session.post(
+                    self.base_url + path, data=payload, headers=_JSON, timeout=self._stream_timeout
+                )
+        except TimeoutError as exc:
+            if not headers_timer.expired():
+                raise self.translate_exception(exc) from exc
+            raise UpstreamTimeoutError(
+                f"Deployment '{self.config.name}' sent no first token within {first_token:g}s.",
+                deployment=self.config.name,
+            ) from None
         except Exception as exc:
             raise self.translate_exception(exc) from exc
         try:

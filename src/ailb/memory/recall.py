@@ -78,7 +78,7 @@ def select(
             remaining -= fitted.tokens
     taken = {t.id for t in recent}
     ranked = sorted(
-        (pair for pair in similar if pair[1] >= config.similarity_threshold and pair[0].id not in taken),
+        (pair for pair in similar if pair[1] >= config.similarity_threshold),
         key=lambda pair: pair[1],
         reverse=True,
     )

@@ -92,6 +92,7 @@ class MemoryService:
         self.failures: Counter[str] = Counter()
         self.stored_turns = 0
         self.dropped_turns = 0
+        self.expired_turns = 0
 
     @classmethod
     def from_settings(
@@ -151,6 +152,10 @@ class MemoryService:
             return
         self._pending.setdefault(stored.key, {})[stored.id] = stored
 
+    async def flush(self) -> None:
+        """Wait until every turn remembered so far is written (or has failed)."""
+        await self._writer.flush()
+
     async def list_turns(self, tenant: str, session_id: str) -> list[dict[str, Any]]:
         """The session's turns, oldest first (including those not written yet)."""
         check_session_id(session_id)
@@ -192,6 +197,7 @@ class MemoryService:
             self._failed("expire", exc)
             return 0
         self._store_ok = True
+        self.expired_turns += removed
         if removed:
             self._cache.clear()
             log.info("memory: %d turns older than %s days expired", removed, self.config.ttl_days)
@@ -212,6 +218,7 @@ class MemoryService:
             "cached_sessions": len(self._cache),
             "stored_turns": self.stored_turns,
             "dropped_turns": self.dropped_turns,
+            "expired_turns": self.expired_turns,
             "failures": dict(self.failures),
         }
 

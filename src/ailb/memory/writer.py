@@ -66,6 +66,10 @@ class TurnWriter:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="ailb-memory-writer")
 
+    async def flush(self) -> None:
+        """Wait until every turn queued so far has been written (or has failed)."""
+        await self._queue.join()
+
     async def close(self, flush_seconds: float) -> int:
         """Stop accepting, write what is queued (within ``flush_seconds``), stop. Returns turns left unwritten."""
         self._accepting = False

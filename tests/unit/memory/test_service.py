@@ -1,0 +1,279 @@
+"""MemoryService over a real ChromaDB folder, with a deterministic keyword embedder standing in for the model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from ailb.errors import InvalidRequestError
+from ailb.memory.chroma_store import ChromaTurnStore
+from ailb.memory.service import MemoryService, Recall, Turn
+from ailb.memory.store import MemoryStoreError
+from ailb.settings import MemoryConfig
+from tests.unit.memory.conftest import KeywordEmbedder, MemoryFactory, RecordingObserver
+
+T = TypeVar("T")
+ASK_NAME = [{"role": "user", "content": "What is my name?"}]
+
+
+class InstrumentedStore(ChromaTurnStore):
+    """The real store, counting its calls and able to fail like a store whose disk or server went away."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("ailb-memory-unit", path=str(path))
+        self.calls: Counter[str] = Counter()
+        self.broken = False
+
+    async def load_view(self, *args: Any) -> Any:
+        self.calls["load_view"] += 1
+        return await super().load_view(*args)
+
+    async def similar(self, *args: Any) -> Any:
+        self.calls["similar"] += 1
+        return await super().similar(*args)
+
+    async def _run(self, operation: Callable[[Any], T]) -> T:
+        if self.broken:
+            raise MemoryStoreError("disk is gone")
+        return await super()._run(operation)
+
+
+def alice(tenant: str = "t1", session: str = "s1", **kwargs: Any) -> Turn:
+    return Turn(tenant, session, "My name is Alice", "Nice to meet you, Alice!", model="m", deployment="d", **kwargs)
+
+
+async def test_recall_remembers_a_turn_before_and_after_it_is_written(make_memory: MemoryFactory) -> None:
+    memory: MemoryService = await make_memory()
+    memory.remember(alice())
+    before = await memory.recall("t1", "s1", ASK_NAME)
+    await memory.flush()
+    after = await memory.recall("t1", "s1", ASK_NAME)
+    for recall in (before, after):
+        assert recall.turns == 1
+        assert recall.message is not None and "My name is Alice" in recall.message["content"]
+    assert memory.stats()["stored_turns"] == 1
+
+
+async def test_short_sessions_are_recalled_without_any_embedding(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder()
+    memory: MemoryService = await make_memory(embedder=embedder)
+    for i in range(3):
+        memory.remember(Turn("t1", "s1", f"fact {i}", f"noted {i}", timestamp=time.time() + i))
+    await memory.flush()
+    recall = await memory.recall("t1", "s1", ASK_NAME)
+    assert recall.turns == 3
+    assert embedder.queries == []
+
+
+async def test_long_sessions_add_similar_older_turns_to_the_recent_ones(
+    tmp_path: Path, make_memory: MemoryFactory
+) -> None:
+    embedder = KeywordEmbedder()
+    store = InstrumentedStore(tmp_path / "m")
+    memory: MemoryService = await make_memory(
+        embedder=embedder, store=store, recent_turns=2, top_k=1, max_tokens=300, similarity_threshold=0.2
+    )
+    now = time.time()
+    memory.remember(Turn("t1", "s1", "My dog is called Rex", "Rex is a fine name.", timestamp=now))
+    for i in range(1, 30):
+        memory.remember(Turn("t1", "s1", f"Tell me about planet number {i}", "Planets " * 20, timestamp=now + i))
+    await memory.flush()
+    recall = await memory.recall("t1", "s1", [{"role": "user", "content": "What is the name of my dog?"}])
+    assert recall.message is not None
+    content = recall.message["content"]
+    assert recall.turns == 3
+    assert "Rex" in content
+    assert content.index("Rex") < content.index("planet number 28") < content.index("planet number 29")
+    assert embedder.queries == ["What is the name of my dog?"]
+    assert store.calls["similar"] == 1
+
+
+async def test_a_session_view_is_read_from_the_store_once(tmp_path: Path, make_memory: MemoryFactory) -> None:
+    store = InstrumentedStore(tmp_path / "m")
+    memory: MemoryService = await make_memory(store=store)
+    memory.remember(alice())
+    await memory.flush()
+    for _ in range(3):
+        assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 1
+    memory.remember(Turn("t1", "s1", "I live in Paris", "Paris is lovely."))
+    await memory.flush()
+    assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 2
+    assert store.calls["load_view"] == 1
+
+
+async def test_tenants_never_see_each_others_sessions(make_memory: MemoryFactory) -> None:
+    memory: MemoryService = await make_memory()
+    memory.remember(alice(tenant="t1", session="shared-id"))
+    memory.remember(Turn("t2", "shared-id", "My name is Bob", "Hi Bob!"))
+    await memory.flush()
+    one = await memory.recall("t1", "shared-id", ASK_NAME)
+    two = await memory.recall("t2", "shared-id", ASK_NAME)
+    assert one.message is not None and "Alice" in one.message["content"] and "Bob" not in one.message["content"]
+    assert two.message is not None and "Bob" in two.message["content"] and "Alice" not in two.message["content"]
+    assert [t["user"] for t in await memory.list_turns("t2", "shared-id")] == ["My name is Bob"]
+    assert await memory.delete_session("t2", "shared-id") == 1
+    assert [t["user"] for t in await memory.list_turns("t1", "shared-id")] == ["My name is Alice"]
+    assert (await memory.recall("t1", "shared-id", ASK_NAME)).turns == 1
+    assert (await memory.recall("t3", "shared-id", ASK_NAME)).turns == 0
+
+
+async def test_delete_erases_stored_and_queued_turns_at_once(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder()
+    memory: MemoryService = await make_memory(embedder=embedder)
+    memory.remember(alice())
+    await memory.flush()
+    embedder.hold()  # the writer waits: the next turn stays queued
+    memory.remember(Turn("t1", "s1", "I live in Paris", "Paris is lovely."))
+    assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 2
+    assert await memory.delete_session("t1", "s1") == 2
+    embedder.set_ready()
+    await memory.flush()
+    assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 0
+    assert await memory.list_turns("t1", "s1") == []
+
+
+async def test_list_turns_gives_every_field_oldest_first(make_memory: MemoryFactory) -> None:
+    memory: MemoryService = await make_memory()
+    memory.remember(alice(prompt_tokens=12, completion_tokens=7, timestamp=2000.0 + time.time()))
+    memory.remember(Turn("t1", "s1", "first", "one", timestamp=1000.0 + time.time()))
+    await memory.flush()
+    turns = await memory.list_turns("t1", "s1")
+    assert [t["user"] for t in turns] == ["first", "My name is Alice"]
+    assert turns[1]["assistant"] == "Nice to meet you, Alice!"
+    assert (turns[1]["model"], turns[1]["deployment"]) == ("m", "d")
+    assert (turns[1]["prompt_tokens"], turns[1]["completion_tokens"]) == (12, 7)
+
+
+async def test_full_history_clients_get_nothing_twice(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder()
+    memory: MemoryService = await make_memory(embedder=embedder, recent_turns=2, max_tokens=60)
+    history: list[dict[str, Any]] = []
+    now = time.time()
+    for i in range(8):
+        user, answer = f"message {i} about topic {i}", f"reply {i} " * 5
+        memory.remember(Turn("t1", "s1", user, answer, timestamp=now + i))
+        history += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    await memory.flush()
+    recall = await memory.recall("t1", "s1", [*history, {"role": "user", "content": "topic 3 again?"}])
+    assert recall == Recall(None, 0)
+    assert embedder.queries == []
+
+
+async def test_while_the_model_loads_recall_works_and_turns_wait(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder(ready=False)
+    memory: MemoryService = await make_memory(embedder=embedder)
+    assert memory.status() == "loading"
+    memory.remember(alice())
+    assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 1
+    await asyncio.sleep(0.05)
+    assert memory.stats()["stored_turns"] == 0
+    embedder.set_ready()
+    await memory.flush()
+    assert memory.status() == "ok"
+    assert memory.stats()["stored_turns"] == 1
+
+
+async def test_a_failing_store_degrades_memory_but_never_fails_recall(
+    tmp_path: Path, make_memory: MemoryFactory
+) -> None:
+    store = InstrumentedStore(tmp_path / "m")
+    observer = RecordingObserver()
+    memory: MemoryService = await make_memory(store=store, observer=observer, cached_sessions=0)
+    memory.remember(alice())
+    await memory.flush()
+    store.broken = True
+    assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 0
+    assert memory.status() == "degraded"
+    memory.remember(alice(session="s2"))
+    await memory.flush()
+    with pytest.raises(MemoryStoreError) as listed:
+        await memory.list_turns("t1", "s1")
+    assert listed.value.status == 503
+    with pytest.raises(MemoryStoreError):
+        await memory.delete_session("t1", "s1")
+    assert observer.failed == ["recall", "store", "list", "delete"]
+    assert memory.failures == {"recall": 1, "store": 1, "list": 1, "delete": 1}
+    store.broken = False
+    assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 1
+    assert memory.status() == "ok"
+
+
+async def test_a_failing_embedder_drops_the_batch_and_is_reported(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder()
+    memory: MemoryService = await make_memory(embedder=embedder)
+    embedder.failing = True
+    memory.remember(alice())
+    await memory.flush()
+    assert memory.status() == "degraded"
+    assert memory.failures["store"] == 1
+    assert await memory.list_turns("t1", "s1") == []
+
+
+async def test_a_full_queue_drops_turns_and_counts_them(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder(ready=False)
+    observer = RecordingObserver()
+    memory: MemoryService = await make_memory(embedder=embedder, observer=observer, queue_size=2)
+    for i in range(5):
+        memory.remember(Turn("t1", "s1", f"q{i}", f"a{i}", timestamp=time.time() + i))
+    await asyncio.sleep(0)
+    assert memory.dropped_turns >= 2
+    assert observer.dropped == memory.dropped_turns
+    embedder.set_ready()
+    await memory.flush()
+    assert len(await memory.list_turns("t1", "s1")) == 5 - memory.dropped_turns
+
+
+async def test_retention_hides_and_prunes_old_turns(make_memory: MemoryFactory) -> None:
+    memory: MemoryService = await make_memory(ttl_days=1.0)
+    memory.remember(Turn("t1", "s1", "ancient", "history", timestamp=time.time() - 3 * 86400))
+    memory.remember(alice())
+    await memory.flush()
+    recall = await memory.recall("t1", "s1", ASK_NAME)
+    assert recall.turns == 1 and recall.message is not None and "ancient" not in recall.message["content"]
+    await memory.prune()  # the maintenance task may have expired it already
+    assert memory.stats()["expired_turns"] == 1
+    assert [t["user"] for t in await memory.list_turns("t1", "s1")] == ["My name is Alice"]
+
+
+async def test_turns_survive_closing_and_reopening(tmp_path: Path) -> None:
+    def build() -> MemoryService:
+        return MemoryService(
+            MemoryConfig(),
+            ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "m")),
+            KeywordEmbedder(),
+        )
+
+    first = build()
+    await first.start()
+    first.remember(alice())
+    await first.aclose()  # flushes the queue
+    second = build()
+    await second.start()
+    try:
+        recall = await second.recall("t1", "s1", ASK_NAME)
+        assert recall.message is not None and "Alice" in recall.message["content"]
+    finally:
+        await second.aclose()
+
+
+@pytest.mark.parametrize("session_id", ["", "a" * 129, "has space", "semi;colon", "ümlaut"])
+async def test_bad_session_ids_are_rejected(make_memory: MemoryFactory, session_id: str) -> None:
+    memory: MemoryService = await make_memory()
+    for call in (memory.recall("t1", session_id, ASK_NAME), memory.list_turns("t1", session_id)):
+        with pytest.raises(InvalidRequestError) as raised:
+            await call
+        assert raised.value.status == 400 and raised.value.param == "session_id"
+
+
+async def test_session_ids_may_use_the_documented_characters(make_memory: MemoryFactory) -> None:
+    memory: MemoryService = await make_memory()
+    session = "User-42_a.b:c" + "x" * 115
+    memory.remember(alice(session=session))
+    await memory.flush()
+    assert (await memory.recall("t1", session, ASK_NAME)).turns == 1

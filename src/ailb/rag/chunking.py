@@ -18,6 +18,7 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n+")
 # A sentence ends at '.', '!' or '?' (and any closing quotes/brackets) followed by space and an opening.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[A-Z0-9])")
 _SPACES = re.compile(r"[ \t\f\v]+")
+_HEADING_CHARS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +73,41 @@ class Chunker:
 
     def _pieces(self, text: str) -> list[_Piece]:
         pieces: list[_Piece] = []
+        heading: _Piece | None = None  # a heading waits to be glued to the paragraph it introduces
         for paragraph in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n").replace("\r", "\n")):
             lines = [_SPACES.sub(" ", line).strip() for line in paragraph.split("\n")]
             lines = [line for line in lines if line]
             if not lines:
                 continue
-            whole = "\n".join(lines)
-            tokens = self.count_tokens(whole)
-            if tokens <= self.max_tokens:
-                pieces.append(_Piece(whole, tokens, "\n\n"))
+            found = self._paragraph_pieces(lines)
+            if heading is not None:
+                first = found[0]
+                if heading.tokens + first.tokens <= self.max_tokens:
+                    found[0] = _Piece(f"{heading.text}\n\n{first.text}", heading.tokens + first.tokens, "\n\n")
+                else:
+                    pieces.append(heading)
+                heading = None
+            if len(found) == 1 and _is_heading(lines):
+                heading = found[0]  # (with any heading that was waiting already glued on)
                 continue
-            joiner = "\n\n"
-            for line in lines:
-                for sentence in self._sentences(line):
-                    pieces.append(_Piece(sentence.text, sentence.tokens, joiner))
-                    joiner = " "
-                joiner = "\n"
+            pieces.extend(found)
+        if heading is not None:
+            pieces.append(heading)
+        return pieces
+
+    def _paragraph_pieces(self, lines: list[str]) -> list[_Piece]:
+        """The paragraph whole if it fits, else its sentences (the first one marked as starting a paragraph)."""
+        whole = "\n".join(lines)
+        tokens = self.count_tokens(whole)
+        if tokens <= self.max_tokens:
+            return [_Piece(whole, tokens, "\n\n")]
+        pieces: list[_Piece] = []
+        joiner = "\n\n"
+        for line in lines:
+            for sentence in self._sentences(line):
+                pieces.append(_Piece(sentence.text, sentence.tokens, joiner))
+                joiner = " "
+            joiner = "\n"
         return pieces
 
     def _sentences(self, line: str) -> list[_Piece]:
@@ -128,6 +148,12 @@ class Chunker:
             for start in range(0, len(word), step):
                 part = word[start : start + step]
                 yield part, self.count_tokens(part)
+
+
+def _is_heading(lines: list[str]) -> bool:
+    """A one-line paragraph that introduces what follows: a markdown heading, or a short unpunctuated line."""
+    line = lines[0]
+    return len(lines) == 1 and len(line) <= _HEADING_CHARS and (line.startswith("#") or line[-1] not in ".!?,;")
 
 
 def _join(pieces: list[_Piece]) -> str:

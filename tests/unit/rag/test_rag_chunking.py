@@ -97,3 +97,18 @@ def test_whitespace_is_normalised_and_empty_text_gives_no_chunks() -> None:
 def test_budget_below_eight_tokens_is_refused() -> None:
     with pytest.raises(ValueError):
         Chunker(words, max_tokens=4, overlap_tokens=0)
+
+
+def test_headings_stay_with_the_paragraph_they_introduce() -> None:
+    section_a = " ".join(sentence("carry-over", n) for n in range(2))
+    section_b = " ".join(sentence("sick leave", n) for n in range(2))
+    text = f"# Vacation Policy\n\n## Carry-over\n\n{section_a}\n\n## Sick days\n\n{section_b}\n\nOwner"
+    chunks = Chunker(words, max_tokens=30, overlap_tokens=0).split(text)
+    assert chunks[0] == f"# Vacation Policy\n\n## Carry-over\n\n{section_a}"
+    assert chunks[1] == f"## Sick days\n\n{section_b}\n\nOwner"
+
+
+def test_a_heading_too_big_to_glue_stands_alone() -> None:
+    body = " ".join(sentence("travel", n) for n in range(2))
+    chunks = Chunker(words, max_tokens=22, overlap_tokens=0).split(f"Travel rules for everyone who flies\n\n{body}")
+    assert chunks == ["Travel rules for everyone who flies", body]

@@ -70,7 +70,8 @@ class Gateway:
         self.reloaded_at = self.started_at
         self.routes_version = 1
         self.keys = KeyRing(settings.api_keys)
-        self.metrics = Metrics(settings)
+        self.metrics = Metrics()
+        self.metrics.configure_from(settings)
         self.providers: dict[str, Provider] = {d.name: build_provider(d) for d in settings.deployments}
         self.router = Router(settings, self.providers, observer=self.metrics)
         self.rate_limits = RateLimiter(lambda: list(self.router.public_models()))
@@ -135,7 +136,7 @@ class Gateway:
             await router.start()
             self.settings, self.providers, self.router = settings, providers, router
             self.service = ChatService(router, self.memory, self.rag)
-            self.metrics.configure(settings)
+            self.metrics.configure_from(settings)
             if force:
                 self.rate_limits.clear()
             self.routes_version += 1

@@ -165,50 +165,50 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
     _check_unique([d.name for d in deployments])
 
     settings = Settings(
-        host=reader.str("HOST", "0.0.0.0"),
-        http_port=reader.int("HTTP_PORT", 8080, 0, 65535),
-        grpc_port=reader.int("GRPC_PORT", 50051, 0, 65535),
-        enable_grpc=reader.bool("ENABLE_GRPC", True),
-        module_id=reader.str("MODULE_ID", "ailb-1"),
-        routing_strategy=reader.str("ROUTING_STRATEGY", "load_balanced"),
+        host=reader.text("HOST", "0.0.0.0"),
+        http_port=reader.integer("HTTP_PORT", 8080, 0, 65535),
+        grpc_port=reader.integer("GRPC_PORT", 50051, 0, 65535),
+        enable_grpc=reader.flag("ENABLE_GRPC", True),
+        module_id=reader.text("MODULE_ID", "ailb-1"),
+        routing_strategy=reader.text("ROUTING_STRATEGY", "load_balanced"),
         deployments=tuple(deployments),
         model_aliases=_parse_aliases(file_data.get("model_aliases") or {}),
-        api_keys=frozenset(k.strip() for k in reader.str("AILB_API_KEYS", "").split(",") if k.strip()),
+        api_keys=frozenset(k.strip() for k in reader.text("AILB_API_KEYS", "").split(",") if k.strip()),
         key_collections=_parse_client_keys(file_data.get("client_keys") or {}, env),
-        admin_token=reader.str("AILB_ADMIN_TOKEN", ""),
-        max_request_bytes=reader.int("MAX_REQUEST_BYTES", 32 * 1024 * 1024, 1024, 2**31),
-        drain_timeout=reader.float("DRAIN_TIMEOUT", 30.0, 0, 3600),
+        admin_token=reader.text("AILB_ADMIN_TOKEN", ""),
+        max_request_bytes=reader.integer("MAX_REQUEST_BYTES", 32 * 1024 * 1024, 1024, 2**31),
+        drain_timeout=reader.number("DRAIN_TIMEOUT", 30.0, 0, 3600),
         log_level=reader.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
-        chroma_host=reader.str("CHROMA_HOST", ""),
-        chroma_port=reader.int("CHROMA_PORT", 8000, 1, 65535),
+        chroma_host=reader.text("CHROMA_HOST", ""),
+        chroma_port=reader.integer("CHROMA_PORT", 8000, 1, 65535),
         embedding_backend=reader.choice("EMBEDDING_BACKEND", "local", ("local", "provider")),
-        embedding_model=reader.str("EMBEDDING_MODEL", "all-MiniLM-L6-v2"),
-        embedding_deployment=reader.str("EMBEDDING_DEPLOYMENT", ""),
+        embedding_model=reader.text("EMBEDDING_MODEL", "all-MiniLM-L6-v2"),
+        embedding_deployment=reader.text("EMBEDDING_DEPLOYMENT", ""),
         router=RouterConfig(
-            max_attempts=reader.int("ROUTER_MAX_ATTEMPTS", 3, 1, 20),
-            deadline=reader.float("ROUTER_DEADLINE", 600.0, 0.1, 86400),
-            retry_budget_ratio=reader.float("ROUTER_RETRY_BUDGET", 0.2, 0, 10),
-            failure_threshold=reader.int("CIRCUIT_FAILURE_THRESHOLD", 3, 1, 1000),
-            cooldown=reader.float("CIRCUIT_COOLDOWN", 5.0, 0.01, 3600),
-            cooldown_cap=reader.float("CIRCUIT_COOLDOWN_MAX", 300.0, 0.01, 86400),
-            health_check_interval=reader.float("HEALTH_CHECK_INTERVAL", 30.0, 0, 86400),
+            max_attempts=reader.integer("ROUTER_MAX_ATTEMPTS", 3, 1, 20),
+            deadline=reader.number("ROUTER_DEADLINE", 600.0, 0.1, 86400),
+            retry_budget_ratio=reader.number("ROUTER_RETRY_BUDGET", 0.2, 0, 10),
+            failure_threshold=reader.integer("CIRCUIT_FAILURE_THRESHOLD", 3, 1, 1000),
+            cooldown=reader.number("CIRCUIT_COOLDOWN", 5.0, 0.01, 3600),
+            cooldown_cap=reader.number("CIRCUIT_COOLDOWN_MAX", 300.0, 0.01, 86400),
+            health_check_interval=reader.number("HEALTH_CHECK_INTERVAL", 30.0, 0, 86400),
         ),
         memory=MemoryConfig(
-            enabled=reader.bool("ENABLE_MEMORY", True),
+            enabled=reader.flag("ENABLE_MEMORY", True),
             backend=reader.choice("MEMORY_BACKEND", "chromadb", ("chromadb",)),
-            path=reader.str("MEMORY_PATH", "./ailb_memory"),
+            path=reader.text("MEMORY_PATH", "./ailb_memory"),
             ttl_days=reader.optional_float("MEMORY_TTL_DAYS", 0.001, 36500),
-            recent_turns=reader.int("MEMORY_RECENT_TURNS", 4, 0, 100),
-            top_k=reader.int("MEMORY_TOP_K", 4, 0, 100),
-            max_tokens=reader.int("MEMORY_MAX_TOKENS", 2000, 1, 1_000_000),
-            similarity_threshold=reader.float("MEMORY_SIMILARITY_THRESHOLD", 0.3, -1, 1),
+            recent_turns=reader.integer("MEMORY_RECENT_TURNS", 4, 0, 100),
+            top_k=reader.integer("MEMORY_TOP_K", 4, 0, 100),
+            max_tokens=reader.integer("MEMORY_MAX_TOKENS", 2000, 1, 1_000_000),
+            similarity_threshold=reader.number("MEMORY_SIMILARITY_THRESHOLD", 0.3, -1, 1),
         ),
         rag=RagConfig(
-            enabled=reader.bool("ENABLE_RAG", False),
+            enabled=reader.flag("ENABLE_RAG", False),
             backend=reader.choice("RAG_BACKEND", "chromadb", ("chromadb",)),
-            path=reader.str("RAG_PATH", "./ailb_rag"),
-            default_top_k=reader.int("RAG_TOP_K", 3, 1, 50),
-            min_score=reader.float("RAG_MIN_SCORE", 0.2, -1, 1),
+            path=reader.text("RAG_PATH", "./ailb_rag"),
+            default_top_k=reader.integer("RAG_TOP_K", 3, 1, 50),
+            min_score=reader.number("RAG_MIN_SCORE", 0.2, -1, 1),
         ),
         config_path=path,
     )
@@ -223,11 +223,11 @@ class _EnvReader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
-    def str(self, key: str, default: str) -> str:
+    def text(self, key: str, default: str) -> str:
         value = self.env.get(key)
         return default if value is None or value == "" else value.strip()
 
-    def int(self, key: str, default: int, low: int, high: int) -> int:
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
         raw = self.env.get(key, "")
         if not raw.strip():
             return default
@@ -239,7 +239,7 @@ class _EnvReader:
             raise ConfigError(key, f"must be between {low} and {high}, got {value}")
         return value
 
-    def float(self, key: str, default: float, low: float, high: float) -> float:
+    def number(self, key: str, default: float, low: float, high: float) -> float:
         value = self.optional_float(key, low, high)
         return default if value is None else value
 
@@ -255,7 +255,7 @@ class _EnvReader:
             raise ConfigError(key, f"must be between {low} and {high}, got {value}")
         return value
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         raw = self.env.get(key, "").strip().lower()
         if not raw:
             return default
@@ -266,7 +266,7 @@ class _EnvReader:
         raise ConfigError(key, f"expected true or false, got {raw!r}")
 
     def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.str(key, default).lower()
+        value = self.text(key, default).lower()
         if value not in allowed:
             raise ConfigError(key, f"must be one of {', '.join(allowed)}, got {value!r}")
         return value
@@ -278,37 +278,37 @@ def _models(raw: str) -> tuple[str, ...]:
 
 def _env_deployments(reader: _EnvReader, env: Mapping[str, str]) -> list[DeploymentConfig]:
     found: list[DeploymentConfig] = []
-    if reader.str("OPENAI_API_KEY", ""):
+    if reader.text("OPENAI_API_KEY", ""):
         found.append(
             DeploymentConfig(
                 name="openai",
                 provider="openai",
-                base_url=_url("OPENAI_BASE_URL", reader.str("OPENAI_BASE_URL", "https://api.openai.com/v1")),
-                api_key=reader.str("OPENAI_API_KEY", ""),
+                base_url=_url("OPENAI_BASE_URL", reader.text("OPENAI_BASE_URL", "https://api.openai.com/v1")),
+                api_key=reader.text("OPENAI_API_KEY", ""),
                 models=_models(env.get("OPENAI_MODELS", "gpt-4o,gpt-4o-mini,gpt-4-turbo,gpt-3.5-turbo")),
                 priority=DEFAULT_PRIORITY["openai"],
             )
         )
-    if reader.str("ANTHROPIC_API_KEY", ""):
+    if reader.text("ANTHROPIC_API_KEY", ""):
         found.append(
             DeploymentConfig(
                 name="anthropic",
                 provider="anthropic",
-                base_url=_url("ANTHROPIC_BASE_URL", reader.str("ANTHROPIC_BASE_URL", "https://api.anthropic.com")),
-                api_key=reader.str("ANTHROPIC_API_KEY", ""),
+                base_url=_url("ANTHROPIC_BASE_URL", reader.text("ANTHROPIC_BASE_URL", "https://api.anthropic.com")),
+                api_key=reader.text("ANTHROPIC_API_KEY", ""),
                 models=_models(
                     env.get("ANTHROPIC_MODELS", "claude-3-5-sonnet-latest,claude-3-5-haiku-latest,claude-3-opus-latest")
                 ),
                 priority=DEFAULT_PRIORITY["anthropic"],
-                default_max_tokens=reader.int("ANTHROPIC_MAX_TOKENS", 4096, 1, 1_000_000),
+                default_max_tokens=reader.integer("ANTHROPIC_MAX_TOKENS", 4096, 1, 1_000_000),
             )
         )
-    if reader.str("OLLAMA_BASE_URL", ""):
+    if reader.text("OLLAMA_BASE_URL", ""):
         found.append(
             DeploymentConfig(
                 name="ollama",
                 provider="ollama",
-                base_url=_url("OLLAMA_BASE_URL", reader.str("OLLAMA_BASE_URL", "")),
+                base_url=_url("OLLAMA_BASE_URL", reader.text("OLLAMA_BASE_URL", "")),
                 models=_models(env.get("OLLAMA_MODELS", "")),
                 priority=DEFAULT_PRIORITY["ollama"],
                 input_cost_per_1k=0.0,

@@ -259,6 +259,24 @@ async def test_tool_call_streamed(harness: Harness) -> None:
     assert any(chunk.has_content for chunk in chunks)
 
 
+async def test_text_then_parallel_tool_calls(harness: Harness) -> None:
+    calls = [("get_weather", WEATHER_ARGS), ("get_weather", '{"city": "Oslo"}')]
+    harness.fake.reply = Reply("Checking both.", tool_calls=calls)
+    body = harness.body(tools=[WEATHER_TOOL])
+    message = (await harness.complete(body)).body["choices"][0]["message"]
+    assert message["content"] == "Checking both."
+    assert [json.loads(call["function"]["arguments"]) for call in message["tool_calls"]] == [
+        json.loads(arguments) for _, arguments in calls
+    ]
+    assert len({call["id"] for call in message["tool_calls"]}) == 2
+    objs = frames(await harness.stream(body))
+    assert streamed_text(objs) == "Checking both."
+    streamed = streamed_tool_calls(objs)
+    assert [json.loads(call["arguments"]) for call in streamed] == [json.loads(arguments) for _, arguments in calls]
+    assert all(call["id"] and call["name"] == "get_weather" for call in streamed)
+    assert finish_reasons(objs) == ["tool_calls"]
+
+
 async def test_tool_results_are_sent_in_the_upstream_form(harness: Harness) -> None:
     harness.fake.reply = "It is 18C in Paris."
     history = harness.body(

@@ -181,6 +181,8 @@ class ChromaTurnStore:
 
 def _prepare_folder(path: str) -> None:
     folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError("MEMORY_PATH", f"{path!r} exists and is not a folder; conversation memory needs a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".ailb-write-check"

@@ -157,7 +157,7 @@ def route_config(gateway: Gateway, name: str, hosts: list[str]) -> pb.RouteConfi
         cluster_name=name,
         hosts=hosts,
         timeout_seconds=route_timeout(gateway, configs),
-        enabled=any(weights.get(h, 0) > 0 for h in hosts),
+        enabled=any(c.weight > 0 and weights.get(c.name, 0) > 0 for c in configs),
         rate_limit=pb.RateLimitConfig(
             requests_per_second=limit.requests_per_second if limit else 0,
             burst_size=limit.burst_size if limit else 0,

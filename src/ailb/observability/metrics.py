@@ -104,9 +104,7 @@ class Metrics:
         self.tokens = Counter(
             "ailb_tokens", "Tokens reported by the upstream", ["deployment", "model", "kind"], registry=r
         )
-        self.cost = Counter(
-            "ailb_cost_usd", "Estimated spend in US dollars", ["deployment", "model"], registry=r
-        )
+        self.cost = Counter("ailb_cost_usd", "Estimated spend in US dollars", ["deployment", "model"], registry=r)
         self.deployment_up_gauge = Gauge(
             "ailb_deployment_up",
             "1 when the deployment's circuit lets requests through",
@@ -134,15 +132,9 @@ class Metrics:
         self.rag_retrieval_seconds = Histogram(
             "ailb_rag_retrieval_seconds", "Knowledge base retrieval time", buckets=STORE_BUCKETS, registry=r
         )
-        self.rag_failures = Counter(
-            "ailb_rag_failures", "RAG operations that failed", ["operation"], registry=r
-        )
-        self.rag_chunks_ingested = Counter(
-            "ailb_rag_chunks_ingested", "Chunks added to knowledge bases", registry=r
-        )
-        self.reloads = Counter(
-            "ailb_config_reloads", "Configuration reloads, by outcome", ["outcome"], registry=r
-        )
+        self.rag_failures = Counter("ailb_rag_failures", "RAG operations that failed", ["operation"], registry=r)
+        self.rag_chunks_ingested = Counter("ailb_rag_chunks_ingested", "Chunks added to knowledge bases", registry=r)
+        self.reloads = Counter("ailb_config_reloads", "Configuration reloads, by outcome", ["outcome"], registry=r)
 
     # --- label sets
     def configure(self, models: Iterable[str], deployments: Iterable[str]) -> None:

@@ -293,7 +293,9 @@ class Router:
         pick = self._pick(plan)
         waited = False
         if pick is None:
-            reopening = self._soonest_reopening(plan)
+            # Only an upstream's own Retry-After is worth waiting for; a tripped circuit is not.
+            honour = plan.last_error is not None and plan.last_error.retry_after is not None
+            reopening = self._soonest_reopening(plan) if honour else None
             if reopening is None or reopening > min(self._remaining(plan), self.retry.backoff_cap):
                 raise self._final_error(plan)
             await asyncio.sleep(reopening)

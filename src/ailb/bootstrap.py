@@ -49,14 +49,14 @@ def check_settings(settings: Settings) -> None:
         validate_strategy(settings.routing_strategy)
     except ValueError as exc:
         raise ConfigError("ROUTING_STRATEGY", str(exc)) from None
-    if not settings.deployments:
-        raise ConfigError(
-            "deployments",
-            "no provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_BASE_URL, "
-            "or list deployments in the AILB_CONFIG file",
-        )
     if settings.embedding_backend == "provider" and settings.deployment(settings.embedding_deployment) is None:
         raise ConfigError("EMBEDDING_DEPLOYMENT", "must name a configured deployment when EMBEDDING_BACKEND=provider")
+
+
+NO_DEPLOYMENTS = (
+    "no provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_BASE_URL, "
+    "or list deployments in the AILB_CONFIG file"
+)
 
 
 class Gateway:
@@ -82,6 +82,8 @@ class Gateway:
         self.service = ChatService(self.router, self.memory, self.rag)
         self.grpc_server: grpc.aio.Server | None = None
         self.grpc_port: int | None = None
+        if not settings.deployments:
+            log.warning("%s; /healthz answers 503 until a reload brings one", NO_DEPLOYMENTS)
         self._reload_lock = asyncio.Lock()
         self._retired: set[asyncio.Task[None]] = set()
 

@@ -51,7 +51,11 @@ def _load(args: argparse.Namespace) -> Settings:
 
 
 def _config_check(args: argparse.Namespace) -> int:
+    from ailb.bootstrap import NO_DEPLOYMENTS
+
     settings = _load(args)
+    if not settings.deployments:
+        raise ConfigError("deployments", NO_DEPLOYMENTS)
     report = {
         "routing_strategy": settings.routing_strategy,
         "deployments": [d.redacted() for d in settings.deployments],

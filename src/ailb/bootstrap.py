@@ -85,6 +85,7 @@ class Gateway:
         if not settings.deployments:
             log.warning("%s; /healthz answers 503 until a reload brings one", NO_DEPLOYMENTS)
         self._reload_lock = asyncio.Lock()
+        self._started = False
         self._retired: set[asyncio.Task[None]] = set()
 
     def _build_stores(self) -> None:
@@ -105,6 +106,11 @@ class Gateway:
             self.rag = RagService.from_settings(settings, self.embedder, allowed=limits, metrics=self.metrics)
 
     async def start(self, *, grpc: bool = True) -> None:
+        """Open stores, start background work and the gRPC server. Idempotent: ``ailb serve`` calls it before
+        uvicorn starts (so a bad ``MEMORY_PATH`` or ``GRPC_PORT`` is a clean error), the app's lifespan again."""
+        if self._started:
+            return
+        self._started = True
         if self.embedder is not None:
             await self.embedder.start()
         if self.memory is not None:

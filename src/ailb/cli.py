@@ -110,6 +110,11 @@ def _serve(args: argparse.Namespace) -> int:
 
         if hasattr(signal, "SIGHUP"):
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        try:
+            await gateway.start()
+        except BaseException:
+            await gateway.aclose()
+            raise
         await server.serve()
 
     if sys.platform != "win32":

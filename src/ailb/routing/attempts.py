@@ -90,6 +90,7 @@ class AttemptRecorder:
         deployment.stats.record_success(usage, cost, now)
         if usage is not None and attempt.prompt_tokens:
             self._tokens.observe(attempt.model, attempt.prompt_tokens, usage.prompt_tokens)
+        deployment.misconfigured_status = None
         if deployment.circuit.record_success(attempt.probe):
             self.announce(deployment)
         self._report(attempt, SUCCESS, seconds, usage, cost)
@@ -108,7 +109,8 @@ class AttemptRecorder:
         if isinstance(error, UpstreamTimeoutError):
             deployment.stats.record_latency(seconds, now)
         deployment.stats.record_failure(deployment.redact(error.message), now)
-        if is_misconfigured(error):
+        if isinstance(error, UpstreamStatusError) and is_misconfigured(error):
+            deployment.misconfigured_status = error.upstream_status
             flipped = deployment.circuit.trip(attempt.probe)
             log.error("deployment %s is misconfigured: %s", deployment.name, deployment.redact(error.message))
         else:

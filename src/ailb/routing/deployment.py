@@ -28,6 +28,7 @@ class Deployment:
         self.circuit = CircuitBreaker(policy, clock)
         self.stats = DeploymentStats()
         self.in_flight = 0
+        self.misconfigured_status: int | None = None  # the upstream's 401/403 until a request succeeds again
         self.discovers_models = config.provider == "ollama" and not config.models
         self.models: tuple[str, ...] = config.models
 
@@ -73,11 +74,18 @@ class Deployment:
         return _SECRET_LIKE.sub(lambda m: (m.group(1) or "") + "****", message)
 
     def adopt(self, old: Deployment) -> None:
-        """Keep live stats and circuit state across a configuration reload of the same name."""
+        """Keep live stats across a configuration reload of the same name, and the circuit's state too unless
+        the reload changed how the upstream is reached (a fixed key deserves a fresh chance)."""
         self.stats = old.stats
-        self.circuit.adopt(old.circuit)
+        if _connection(old.config) == _connection(self.config):
+            self.circuit.adopt(old.circuit)
+            self.misconfigured_status = old.misconfigured_status
         if self.discovers_models and old.discovers_models:
             self.models = old.models
+
+
+def _connection(config: DeploymentConfig) -> tuple[str, str, str]:
+    return config.provider, config.base_url, config.api_key
 
 
 @dataclass(frozen=True, slots=True)

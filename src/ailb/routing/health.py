@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from ailb.errors import UpstreamError
+from ailb.errors import UpstreamError, UpstreamStatusError
 from ailb.routing.attempts import AttemptRecorder
 from ailb.routing.deployment import Deployment
 from ailb.routing.retry import is_client_error, is_misconfigured
@@ -94,6 +94,7 @@ class HealthMonitor:
             log.error("deployment %s: health check raised %r", deployment.name, exc)
             return False
         if deployment.circuit.recovered():
+            deployment.misconfigured_status = None
             log.info("deployment %s passed its health check", deployment.name)
             self._recorder.announce(deployment)
         return changed
@@ -104,7 +105,8 @@ class HealthMonitor:
         message = _describe(deployment, exc)
         deployment.stats.last_error = f"health check: {message}"
         deployment.stats.last_error_at = self._clock()
-        if isinstance(exc, UpstreamError) and is_misconfigured(exc):
+        if isinstance(exc, UpstreamStatusError) and is_misconfigured(exc):
+            deployment.misconfigured_status = exc.upstream_status
             flipped = deployment.circuit.trip(probe=False)
         else:
             flipped = deployment.circuit.record_failure(probe=False)

@@ -52,6 +52,7 @@ def deployment_stats(deployment: Deployment, weights: TrafficWeights, now: float
         },
         "weight": {"config": config.weight, "traffic": traffic, "effective": config.weight * traffic / 100},
         "priority": config.priority,
+        "misconfigured": deployment.misconfigured_status is not None,
         "last_error": last_error,
     }
 
@@ -61,6 +62,7 @@ def deployment_health(deployment: Deployment) -> dict[str, Any]:
         "up": deployment.up,
         "provider": deployment.config.provider,
         "circuit": deployment.circuit.state,
+        "misconfigured": deployment.misconfigured_status is not None,
         "retry_in_seconds": round(deployment.circuit.retry_in(), 3),
         "models": len(deployment.models),
         "in_flight": deployment.in_flight,

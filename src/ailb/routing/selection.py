@@ -136,12 +136,16 @@ class Selector:
         waits = [t.deployment.circuit.retry_in() for t in self.live_targets(plan) if not t.deployment.circuit.up]
         return min(waits, default=None)
 
-    def unavailable(self, plan: Plan) -> NoDeploymentAvailableError:
+    def unavailable(self, plan: Plan) -> AILBError:
         route = plan.route
         if not plan.targets:
             return NoDeploymentAvailableError(f"No deployment serves '{route}' at the moment.")
         if not self.live_targets(plan):
             return NoDeploymentAvailableError(f"Every deployment serving '{route}' is drained (traffic weight 0).")
+        blocked = [t.deployment for t in self.live_targets(plan) if not t.deployment.circuit.up]
+        misconfigured = [d for d in blocked if d.misconfigured_status is not None]
+        if misconfigured and len(misconfigured) == len(blocked) == len(self.live_targets(plan)):
+            return misconfigured_error(misconfigured[0].name, misconfigured[0].misconfigured_status or 401, route)
         reopening = self.soonest_reopening(plan)
         if reopening is not None:
             return NoDeploymentAvailableError(
@@ -157,15 +161,18 @@ class Selector:
         error = plan.last_error
         if error is None:
             return self.unavailable(plan)
-        if is_misconfigured(error):
-            status = error.upstream_status if isinstance(error, UpstreamStatusError) else 401
-            name = plan.last_deployment
-            return UpstreamError(
-                f"Deployment '{name}' is misconfigured: it rejected the gateway's credentials (HTTP {status}), "
-                f"and no other deployment could serve '{plan.route}'.",
-                deployment=name,
-                status=502,
-                retryable=False,
-                code="deployment_misconfigured",
-            )
+        if isinstance(error, UpstreamStatusError) and is_misconfigured(error):
+            return misconfigured_error(plan.last_deployment, error.upstream_status, plan.route)
         return error
+
+
+def misconfigured_error(deployment: str, status: int, route: str) -> UpstreamError:
+    """502 naming the deployment (never its key) whose upstream refused the gateway's credentials."""
+    return UpstreamError(
+        f"Deployment '{deployment}' is misconfigured: its upstream rejected the gateway's credentials "
+        f"(HTTP {status}), and no other deployment could serve '{route}'.",
+        deployment=deployment,
+        status=502,
+        retryable=False,
+        code="deployment_misconfigured",
+    )

@@ -100,6 +100,27 @@ async def test_misconfigured_without_alternative_answers_502_naming_the_deployme
     assert "primary" in error.message and "misconfigured" in error.message
     assert "sk-secret" not in error.message
     assert len(a.calls) == 1  # a tripped circuit is not waited for
+    with pytest.raises(UpstreamError) as again:
+        await router.complete(call())
+    assert again.value.status == 502 and "'primary' is misconfigured" in again.value.message
+    assert len(a.calls) == 1  # answered from the open circuit, fast
+    assert router.health()["deployments"]["primary"]["misconfigured"] is True
+
+
+async def test_a_reload_with_a_new_key_gives_a_misconfigured_deployment_a_fresh_chance() -> None:
+    a = provider("a", status_error("a", 401), completion("fixed"))
+    old, clock, _ = build(a)
+    with pytest.raises(UpstreamError):
+        await old.complete(call())
+    same, _, _ = build(a, clock=clock)
+    same.adopt_state(old, keep_overrides=True)
+    assert not same.deployments[0].up
+    fixed = provider("a", completion("fixed"), api_key="new-key")
+    new, _, _ = build(fixed, clock=clock)
+    new.adopt_state(old, keep_overrides=True)
+    assert new.deployments[0].up and new.stats()["deployments"]["a"]["failures"] == 1
+    result, _ = await new.complete(call())
+    assert result.text == "fixed"
 
 
 async def test_all_circuits_open_answers_503_at_once_with_the_soonest_reopening() -> None:

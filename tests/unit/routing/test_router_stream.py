@@ -173,3 +173,16 @@ async def test_ttft_feeds_latency_optimized_stream_routing() -> None:
     await drain(routed)
     assert router.deployments[0].stats.expected_latency(True, clock()) == 0.0
     assert router.deployments[0].stats.expected_latency(False, clock()) == 0.0
+
+
+async def test_a_stream_dropped_without_aclose_still_frees_the_slot() -> None:
+    import gc
+
+    a = streaming("a", [content("one"), final_chunk()])
+    router, _, _ = build(a)
+    routed = await router.stream(call(stream=True))
+    assert router.deployments[0].in_flight == 1
+    del routed
+    gc.collect()
+    await asyncio.sleep(0)
+    assert router.deployments[0].in_flight == 0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ailb import __version__
 from ailb.http.auth import KeyRing
+from ailb.observability.logging import Redactor
 from ailb.observability.metrics import Metrics
 from ailb.providers.base import Provider
 from ailb.routing.ratelimit import RateLimiter
@@ -41,6 +42,12 @@ def build_provider(config: DeploymentConfig) -> Provider:
     cls = getattr(importlib.import_module(module), name)
     provider: Provider = cls(config)
     return provider
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret the configuration holds, for the log redactor."""
+    keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + list(settings.key_collections)
+    return [k for k in (*keys, settings.admin_token) if k]
 
 
 def check_settings(settings: Settings) -> None:
@@ -84,6 +91,7 @@ class Gateway:
         self.grpc_port: int | None = None
         if not settings.deployments:
             log.warning("%s; /healthz answers 503 until a reload brings one", NO_DEPLOYMENTS)
+        self.redactor: Redactor | None = None  # the log redactor, re-armed with new secrets on reload
         self._reload_lock = asyncio.Lock()
         self._started = False
         self._retired: set[asyncio.Task[None]] = set()
@@ -131,6 +139,7 @@ class Gateway:
                 check_settings(settings)
             except ConfigError as exc:
                 log.warning("reload rejected: %s", exc)
+                self.metrics.config_reloaded(False)
                 return False, str(exc)
             old_router, old_providers = self.router, self.providers
             providers = {
@@ -145,6 +154,9 @@ class Gateway:
             self.settings, self.providers, self.router = settings, providers, router
             self.service = ChatService(router, self.memory, self.rag)
             self.metrics.configure_from(settings)
+            self.metrics.config_reloaded(True)
+            if self.redactor is not None:
+                self.redactor.set_secrets(secrets_of(settings))
             if force:
                 self.rate_limits.clear()
             self.routes_version += 1
@@ -179,7 +191,9 @@ class Gateway:
 
     async def aclose(self) -> None:
         if self.grpc_server is not None:
-            await self.grpc_server.stop(grace=min(5.0, self.settings.drain_timeout))
+            from ailb.control.server import stop_grpc
+
+            await stop_grpc(self.grpc_server, min(5.0, self.settings.drain_timeout))
         await self.router.aclose()
         for task in list(self._retired):
             task.cancel()

@@ -74,7 +74,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from ailb.bootstrap import Gateway
+    from ailb.bootstrap import Gateway, secrets_of
     from ailb.http.app import create_app
     from ailb.observability.logging import configure_logging
 
@@ -83,8 +83,9 @@ def _serve(args: argparse.Namespace) -> int:
         settings = replace(settings, host=args.host)
     if args.port is not None:
         settings = replace(settings, http_port=args.port)
-    configure_logging(settings.log_level, secrets=[d.api_key for d in settings.deployments])
+    redactor = configure_logging(settings.log_level, secrets=secrets_of(settings))
     gateway = Gateway(settings)
+    gateway.redactor = redactor
     config = uvicorn.Config(
         create_app(gateway),
         host=settings.host,

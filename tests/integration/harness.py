@@ -33,7 +33,7 @@ class RunningGateway:
             self.env.setdefault("MEMORY_PATH", str(workdir / "memory"))
             self.env.setdefault("RAG_PATH", str(workdir / "rag"))
         self.gateway = Gateway(load_settings(self.env), self.env)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]

@@ -21,9 +21,11 @@ _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _BLOCK_TAGS = (
     "p", "div", "section", "article", "main", "header", "li", "ul", "ol", "table", "tr", "blockquote", "pre",
-    "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "br", "hr", "figcaption",
+    "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "hr", "figcaption",
 )  # fmt: skip
 _DROPPED_TAGS = ("script", "style", "noscript", "template", "svg", "nav", "footer", "head", "iframe", "form")
+_BLOCK_MARK, _LINE_MARK = "\u2029", "\u2028"
+_ANY_SPACE = re.compile(r"[ \t\n\r\f\v\xa0]+")
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 _INLINE_SPACE = re.compile(r"[ \t\f\v\xa0]+")
 _WRAPPED_LINE = 40  # a PDF line at least this long that does not end a sentence continues on the next line
@@ -51,7 +53,8 @@ def parse_file(filename: str, data: bytes) -> ParsedDocument:
     if suffix in (".md", ".markdown"):
         return parse_markdown(_decode(data), fallback_title)
     if suffix == ".txt":
-        return ParsedDocument(_tidy(_decode(data)), fallback_title, "text")
+        text = _tidy(_decode(data))
+        return ParsedDocument(text, _heading_line(text) or fallback_title, "text")
     raise UnsupportedMediaTypeError(
         f"Cannot ingest {filename!r}: supported file types are {', '.join(SUPPORTED_EXTENSIONS)}.",
         param="file",
@@ -75,10 +78,14 @@ def parse_html(markup: str, fallback_title: str) -> ParsedDocument:
     title = _first_text(title_tag) or _first_text(heading) or fallback_title
     for tag in soup.find_all(_DROPPED_TAGS):
         tag.decompose()
+    # Whitespace in HTML source is insignificant: only block elements and <br> break the text.
+    for tag in soup.find_all("br"):
+        tag.replace_with(_LINE_MARK)
     for tag in soup.find_all(_BLOCK_TAGS):
-        tag.insert_before("\n\n")
-        tag.insert_after("\n\n")
-    return ParsedDocument(_tidy(soup.get_text()), title, "html")
+        tag.insert_before(_BLOCK_MARK)
+        tag.insert_after(_BLOCK_MARK)
+    text = _ANY_SPACE.sub(" ", soup.get_text()).replace(_LINE_MARK, "\n").replace(_BLOCK_MARK, "\n\n")
+    return ParsedDocument(_tidy(text), title, "html")
 
 
 def parse_pdf(data: bytes, fallback_title: str) -> ParsedDocument:
@@ -129,6 +136,12 @@ def _tidy(text: str) -> str:
     """Collapse runs of spaces within lines and runs of blank lines, keeping paragraph breaks."""
     lines = (_INLINE_SPACE.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _heading_line(text: str) -> str:
+    """The first line of a plain text file when it reads like a title (short, not a sentence)."""
+    first = text.split("\n", 1)[0].strip()
+    return first if 0 < len(first) <= 100 and first[-1] not in ".!?,;:" else ""
 
 
 def _first_text(tag: object) -> str:

@@ -82,3 +82,13 @@ def test_the_committed_corpus_pdf_reads_back() -> None:
     doc = parse_file("performance-reviews.pdf", (CORPUS / "performance-reviews.pdf").read_bytes())
     assert doc.title == "Performance Review Policy"
     assert "Promotions are decided only in the October review cycle." in doc.text
+
+
+def test_html_source_line_breaks_are_spaces_but_br_breaks_a_line() -> None:
+    doc = parse_file("p.html", b"<p>a wellness allowance\n   of 50 dollars</p><p>Line one<br>Line two</p>")
+    assert doc.text == "a wellness allowance of 50 dollars\n\nLine one\nLine two"
+
+
+def test_a_text_file_is_titled_by_its_first_line_when_that_reads_like_a_title() -> None:
+    assert parse_file("guide.txt", b"New Hire Onboarding Guide\n\nWelcome!").title == "New Hire Onboarding Guide"
+    assert parse_file("notes.txt", b"This file starts with a sentence.\nMore.").title == "Notes"

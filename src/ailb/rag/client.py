@@ -168,8 +168,7 @@ class LocalRag:
         self._providers = _embedding_providers(settings)
         self.embedder: Embedder = build_embedder(settings, self._providers)
         self.service: RagService = RagService.from_settings(settings, self.embedder)
-        self._run(self.embedder.start())
-        self._run(self.service.start())
+        self._run(self.service.start())  # the model loads on first use (ingest, query), not for list/delete
 
     def list_collections(self) -> list[dict[str, Any]]:
         return [info.as_dict() for info in self._run(self.service.list_collections())]

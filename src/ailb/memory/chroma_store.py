@@ -42,6 +42,7 @@ class ChromaTurnStore:
         port: int = 8000,
         threads: int = 4,
         reconnect_interval: float = 5.0,
+        timeout: float = 10.0,
     ) -> None:
         self.collection_name = collection
         self.path = path
@@ -50,6 +51,7 @@ class ChromaTurnStore:
         self.shared = bool(host)
         self.description = f"ChromaDB server {host}:{port}" if host else f"ChromaDB in {path}"
         self.reconnect_interval = reconnect_interval
+        self.timeout = timeout
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ailb-memory")
         self._client: Any = None
         self._collection: Any = None
@@ -61,12 +63,13 @@ class ChromaTurnStore:
         if not self.shared:
             await loop.run_in_executor(self._executor, _prepare_folder, self.path)
         try:
-            await loop.run_in_executor(self._executor, self._connect)
+            await asyncio.wait_for(loop.run_in_executor(self._executor, self._connect), self.timeout)
         except Exception as exc:
+            reason = str(exc) or f"no answer within {self.timeout:g} s"
             if self.shared:
-                raise MemoryStoreError(f"Cannot reach the {self.description}: {exc}") from exc
+                raise MemoryStoreError(f"Cannot reach the {self.description}: {reason}") from exc
             raise ConfigError(
-                "MEMORY_PATH", f"the conversation memory store in {self.path!r} cannot be opened: {exc}"
+                "MEMORY_PATH", f"the conversation memory store in {self.path!r} cannot be opened: {reason}"
             ) from exc
 
     async def add(self, turns: Sequence[StoredTurn], embeddings: Sequence[Sequence[float]]) -> None:
@@ -80,9 +83,9 @@ class ChromaTurnStore:
         return await self._run(lambda c: _load_view(c, tenant, session_id, keep_recent, complete_limit))
 
     async def similar(
-        self, tenant: str, session_id: str, embedding: Sequence[float], before: float | None, limit: int
+        self, tenant: str, session_id: str, embedding: Sequence[float], limit: int
     ) -> list[tuple[StoredTurn, float]]:
-        where = _where(tenant, session_id, before)
+        where = _where(tenant, session_id)
         query = list(embedding)
         rows = await self._run(
             lambda c: c.query(
@@ -139,10 +142,14 @@ class ChromaTurnStore:
 
     async def _run(self, operation: Callable[[Any], T]) -> T:
         loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(self._executor, self._with_collection, operation)
         try:
-            return await loop.run_in_executor(self._executor, self._with_collection, operation)
+            return await asyncio.wait_for(call, self.timeout)
         except MemoryStoreError:
             raise
+        except TimeoutError as exc:
+            # ChromaDB's HTTP client waits forever on a server that does not answer: we do not.
+            raise MemoryStoreError(f"The {self.description} did not answer within {self.timeout:g} s.") from exc
         except Exception as exc:
             self._collection = None
             raise MemoryStoreError(f"The conversation memory store ({self.description}) failed: {exc}") from exc
@@ -195,11 +202,8 @@ def _prepare_folder(path: str) -> None:
         ) from exc
 
 
-def _where(tenant: str, session_id: str, before: float | None = None) -> dict[str, Any]:
-    clauses: list[dict[str, Any]] = [{"tenant": {"$eq": tenant}}, {"session": {"$eq": session_id}}]
-    if before is not None:
-        clauses.append({"ts": {"$lt": before}})
-    return {"$and": clauses}
+def _where(tenant: str, session_id: str) -> dict[str, Any]:
+    return {"$and": [{"tenant": {"$eq": tenant}}, {"session": {"$eq": session_id}}]}
 
 
 def _metadata(stored: StoredTurn) -> dict[str, Any]:

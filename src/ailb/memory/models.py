@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from ailb.errors import InvalidRequestError
+from ailb.types import SESSION_ID_PATTERN
 
 TURN_OVERHEAD_TOKENS = 8
+SESSION_ID = re.compile(SESSION_ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +121,21 @@ def session_key(tenant: str, session_id: str) -> str:
 def document_text(stored: StoredTurn) -> str:
     """The text a turn is stored and embedded as: the user's message, a newline, the reply."""
     return f"{stored.turn.user}\n{stored.turn.assistant}"
+
+
+class MemoryObserver(Protocol):
+    """Where memory reports its timings and failures (``ailb.observability.Metrics`` is one)."""
+
+    def memory_recalled(self, seconds: float) -> None: ...
+    def memory_stored(self, seconds: float) -> None: ...
+    def memory_failed(self, operation: str) -> None: ...
+    def memory_dropped_turn(self) -> None: ...
+
+
+def check_session_id(session_id: str) -> None:
+    if not SESSION_ID.match(session_id):
+        raise InvalidRequestError(
+            "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'.",
+            param="session_id",
+            code="invalid_session_id",
+        )

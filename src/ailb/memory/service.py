@@ -11,49 +11,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from ailb.embeddings.base import Embedder, EmbeddingError
-from ailb.errors import InvalidRequestError
 from ailb.memory.cache import Key, SessionCache
-from ailb.memory.models import EMPTY_RECALL, Recall, SessionView, StoredTurn, Turn
+from ailb.memory.models import (
+    EMPTY_RECALL,
+    SESSION_ID,
+    MemoryObserver,
+    Recall,
+    SessionView,
+    StoredTurn,
+    Turn,
+    check_session_id,
+)
 from ailb.memory.recall import ClientHistory, render, select, whole_history
 from ailb.memory.store import MemoryStoreError, TurnStore
 from ailb.memory.writer import TurnWriter
 from ailb.settings import MemoryConfig, Settings
-from ailb.types import SESSION_ID_PATTERN
 
 __all__ = ["MemoryObserver", "MemoryService", "Recall", "Turn", "check_session_id"]
 
 log = logging.getLogger("ailb.memory")
 
-SESSION_ID = re.compile(SESSION_ID_PATTERN)
 CACHED_SESSIONS = 1024
 COMPLETE_VIEW_FACTOR = 4  # a session view holds every turn while they total at most 4x the recall budget
 MAX_SIMILAR_CANDIDATES = 100
 MAINTENANCE_SECONDS = 5.0
-
-
-class MemoryObserver(Protocol):
-    """Where memory reports its timings and failures (``ailb.observability.Metrics`` is one)."""
-
-    def memory_recalled(self, seconds: float) -> None: ...
-    def memory_stored(self, seconds: float) -> None: ...
-    def memory_failed(self, operation: str) -> None: ...
-    def memory_dropped_turn(self) -> None: ...
-
-
-def check_session_id(session_id: str) -> None:
-    if not SESSION_ID.match(session_id):
-        raise InvalidRequestError(
-            "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'.",
-            param="session_id",
-            code="invalid_session_id",
-        )
+RECALL_TIMEOUT = 2.0  # a chat request waits at most this long for the store
 
 
 class MemoryService:
@@ -65,9 +53,11 @@ class MemoryService:
         *,
         observer: MemoryObserver | None = None,
         cached_sessions: int = CACHED_SESSIONS,
+        recall_timeout: float = RECALL_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self.recall_timeout = recall_timeout
         self.store = store
         self.embedder = embedder
         self._observer = observer
@@ -240,9 +230,10 @@ class MemoryService:
             return view
         token = self._cache.begin_load(key)
         try:
-            view = await self.store.load_view(key[0], key[1], self.config.recent_turns, self._cache.complete_limit)
+            loading = self.store.load_view(key[0], key[1], self.config.recent_turns, self._cache.complete_limit)
+            view = await asyncio.wait_for(loading, self.recall_timeout)
             self._store_ok = True
-        except MemoryStoreError as exc:
+        except (MemoryStoreError, TimeoutError) as exc:
             self._failed("recall", exc)
         finally:
             self._cache.finish_load(key, token, view)
@@ -272,8 +263,7 @@ class MemoryService:
             return []
         if sent.sent_everything(recent, stored_count):
             return []
-        before = recent[0].turn.timestamp if recent else None
-        limit = min(MAX_SIMILAR_CANDIDATES, config.top_k + sent.exchanges)
+        limit = min(MAX_SIMILAR_CANDIDATES, config.top_k + sent.exchanges + len(recent))
         try:
             vector = await self.embedder.embed_query(sent.query)
             self._embeddings_ok = True
@@ -281,8 +271,8 @@ class MemoryService:
             self._failed("recall", exc)
             return []
         try:
-            found = await self.store.similar(key[0], key[1], vector, before, limit)
-        except MemoryStoreError as exc:
+            found = await asyncio.wait_for(self.store.similar(key[0], key[1], vector, limit), self.recall_timeout)
+        except (MemoryStoreError, TimeoutError) as exc:
             self._failed("recall", exc)
             return []
         self._store_ok = True
@@ -322,7 +312,7 @@ class MemoryService:
         else:
             self._store_ok = False
         self.failures[operation] += 1
-        log.warning("memory: %s failed: %s", operation, exc)
+        log.warning("memory: %s failed: %s", operation, str(exc) or type(exc).__name__)
         if self._observer is not None:
             self._observer.memory_failed(operation)
 

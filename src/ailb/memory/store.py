@@ -32,9 +32,9 @@ class TurnStore(Protocol):
         ...
 
     async def similar(
-        self, tenant: str, session_id: str, embedding: Sequence[float], before: float | None, limit: int
+        self, tenant: str, session_id: str, embedding: Sequence[float], limit: int
     ) -> list[tuple[StoredTurn, float]]:
-        """Up to ``limit`` turns (older than ``before``), most similar first, with their cosine similarity."""
+        """Up to ``limit`` turns, most similar first, with their cosine similarity."""
         ...
 
     async def list_turns(self, tenant: str, session_id: str) -> list[StoredTurn]: ...

@@ -29,9 +29,12 @@ class InstrumentedStore(ChromaTurnStore):
         super().__init__("ailb-memory-unit", path=str(path))
         self.calls: Counter[str] = Counter()
         self.broken = False
+        self.silent = False
 
     async def load_view(self, *args: Any) -> Any:
         self.calls["load_view"] += 1
+        if self.silent:
+            await asyncio.sleep(30)
         return await super().load_view(*args)
 
     async def similar(self, *args: Any) -> Any:
@@ -277,3 +280,16 @@ async def test_session_ids_may_use_the_documented_characters(make_memory: Memory
     memory.remember(alice(session=session))
     await memory.flush()
     assert (await memory.recall("t1", session, ASK_NAME)).turns == 1
+
+
+async def test_a_slow_store_costs_a_chat_request_at_most_the_recall_timeout(
+    tmp_path: Path, make_memory: MemoryFactory
+) -> None:
+    store = InstrumentedStore(tmp_path / "m")
+    memory: MemoryService = await make_memory(store=store)
+    memory.recall_timeout = 0.2
+    store.silent = True
+    started = time.monotonic()
+    assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 0
+    assert time.monotonic() - started < 2
+    assert memory.status() == "degraded" and memory.failures["recall"] == 1

@@ -1,0 +1,133 @@
+"""``python -m bench.memory_layer``: what conversation memory costs inside one process, piece by piece.
+
+The end-to-end figure (a memory-enabled request against a plain one, over HTTP) is the ``ailb-memory`` target
+of ``bench.run``; this breaks that cost down with the real model and a real ChromaDB folder:
+
+- loading the packaged MiniLM;
+- ``recall`` of a short session whose view is cached (the common case: no store call, no embedding);
+- ``recall`` of a short session read from ChromaDB (first request after a restart);
+- ``recall`` of a long session (a query embedding plus a filtered ChromaDB query), new and repeated questions;
+- ``remember`` (the enqueue on the request path);
+- event-loop throughput while the background writer embeds and stores a burst of turns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ailb.embeddings.local import LocalEmbedder
+from ailb.memory.service import MemoryService, Turn
+from ailb.settings import load_settings
+
+TENANT = "bench"
+TOPICS = ["gardening", "tax returns", "jazz", "black holes", "sourdough", "cycling", "Roman history", "chess"]
+
+
+def _turn(session: str, index: int, now: float) -> Turn:
+    topic = TOPICS[index % len(TOPICS)]
+    return Turn(
+        TENANT,
+        session,
+        f"Question {index}: tell me something about {topic}.",
+        f"Answer {index}: here are a few sentences about {topic}. " * 4,
+        model="bench-model",
+        timestamp=now + index * 0.001,
+    )
+
+
+def _figures(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return f"p50 {statistics.median(ordered) * 1000:8.3f} ms   p99 {p99 * 1000:8.3f} ms   (n={len(ordered)})"
+
+
+async def _timed(runs: int, call: Callable[[int], Awaitable[object]]) -> list[float]:
+    samples = []
+    for i in range(runs):
+        started = time.perf_counter()
+        await call(i)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def _loop_rate(seconds: float) -> float:
+    """How many event-loop round trips a second the loop manages (its share of the CPU)."""
+    count = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0)
+        count += 1
+    return count / seconds
+
+
+async def main(turns: int, requests: int, folder: Path) -> None:
+    embedder = LocalEmbedder()
+    started = time.perf_counter()
+    await embedder.start()
+    await embedder.wait_ready()
+    print(f"model load (background, once per process)     {time.perf_counter() - started:8.2f} s")
+
+    settings = load_settings({"MEMORY_PATH": str(folder)})
+    memory = MemoryService.from_settings(settings, embedder)
+    await memory.start()
+    now = time.time() - 86400
+    short_sessions = max(1, (turns // 2) // 3)
+    for s in range(short_sessions):
+        for i in range(3):
+            memory.remember(_turn(f"short-{s}", i, now))
+    for i in range(turns - short_sessions * 3):
+        memory.remember(_turn("long", i, now))
+    started = time.perf_counter()
+    await memory.flush()
+    print(f"store {turns} turns (embed + write, background) {time.perf_counter() - started:8.2f} s")
+
+    ask = [{"role": "user", "content": "What did you say about jazz?"}]
+    recall = memory.recall
+    await recall(TENANT, "short-0", ask)
+    print(
+        "recall, short session, cached view          ",
+        _figures(await _timed(requests, lambda i: recall(TENANT, "short-0", ask))),
+    )
+
+    cold = MemoryService.from_settings(settings, embedder)
+    await cold.start()
+    sessions = min(requests, short_sessions)
+    samples = await _timed(sessions, lambda i: cold.recall(TENANT, f"short-{i}", ask))
+    print("recall, short session, read from ChromaDB   ", _figures(samples))
+
+    def fresh_question(i: int) -> Awaitable[object]:
+        return recall(TENANT, "long", [{"role": "user", "content": f"What did you say about {TOPICS[i % 8]} ({i})?"}])
+
+    print("recall, long session, new question          ", _figures(await _timed(requests, fresh_question)))
+    print(
+        "recall, long session, repeated question     ",
+        _figures(await _timed(requests, lambda i: recall(TENANT, "long", ask))),
+    )
+
+    remember_samples = await _timed(requests, lambda i: asyncio.sleep(0, memory.remember(_turn("burst", i, now))))
+    print("remember (enqueue on the request path)      ", _figures(remember_samples))
+
+    await memory.flush()
+    idle = await _loop_rate(1.0)
+    for i in range(200):
+        memory.remember(_turn("burst-2", i, time.time()))
+    busy = await _loop_rate(1.0)
+    print(f"event-loop rate while the writer works       {busy / idle:8.1%} of idle ({busy:,.0f}/s vs {idle:,.0f}/s)")
+    await memory.aclose()
+    await cold.aclose()
+    await embedder.aclose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--turns", type=int, default=2000, help="turns stored before measuring")
+    parser.add_argument("--requests", type=int, default=300, help="samples per figure")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(main(args.turns, args.requests, Path(tmp)))

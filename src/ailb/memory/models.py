@@ -89,6 +89,10 @@ class SessionView:
     turns: list[StoredTurn]
     complete: bool
 
+    @property
+    def held_tokens(self) -> int:
+        return sum(t.tokens for t in self.turns)
+
     def add(self, stored: StoredTurn, keep_recent: int, complete_limit: int) -> None:
         if any(t.id == stored.id for t in self.turns):
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -161,12 +162,11 @@ class LocalRag:
     """Works on the store the settings name, loading the embedding model in this process."""
 
     def __init__(self, settings: Settings) -> None:
-        from ailb.embeddings.factory import build_embedder
         from ailb.rag.service import RagService
 
         self._runner = asyncio.Runner()
         self._providers = _embedding_providers(settings)
-        self.embedder: Embedder = build_embedder(settings, self._providers)
+        self.embedder: Embedder = _cli_embedder(settings, self._providers)
         self.service: RagService = RagService.from_settings(settings, self.embedder)
         self._run(self.service.start())  # the model loads on first use (ingest, query), not for list/delete
 
@@ -222,6 +222,17 @@ class LocalRag:
             return self._runner.run(work)
         except AILBError as exc:
             raise RagClientError(exc.message) from exc
+
+
+def _cli_embedder(settings: Settings, providers: dict[str, Provider]) -> Embedder:
+    """The server's embedder; the local model may use every CPU here, since no requests are being served."""
+    if settings.embedding_backend == "local":
+        from ailb.embeddings.local import LocalEmbedder
+
+        return LocalEmbedder(settings.embedding_model, torch_threads=max(1, os.cpu_count() or 1))
+    from ailb.embeddings.factory import build_embedder
+
+    return build_embedder(settings, providers)
 
 
 def _embedding_providers(settings: Settings) -> dict[str, Provider]:

@@ -51,7 +51,7 @@ class Ingestor:
         *,
         chunk_tokens: int,
         overlap_tokens: int,
-        batch_size: int = 32,
+        batch_size: int = 16,
         metrics: IngestMetrics | None = None,
     ) -> None:
         self.store = store

@@ -1,0 +1,147 @@
+"""``python -m bench.bench_rag``: knowledge-base ingestion throughput and retrieval latency, in one process.
+
+With the real packaged MiniLM and a real ChromaDB folder:
+
+- ingestion of a collection of ``--chunks`` chunks (default 10,000): parse-free documents → chunks → vectors →
+  store, in chunks/s, and the store's share (writing pre-computed vectors);
+- retrieval on the chat path (``RagService.retrieve``: query embedding, ChromaDB query, reference block) for new
+  questions and for a repeated one (its embedding cached), p50/p99;
+- the ChromaDB query alone, p50/p99;
+- retrieval latency and event-loop rate while a large ingest runs (ingestion must not block serving).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ailb.embeddings.local import LocalEmbedder
+from ailb.rag.models import DocumentInput, StoredChunk
+from ailb.rag.service import RagService
+from ailb.rag.store import ChromaRagStore
+from ailb.settings import RagConfig
+
+TOPICS = [
+    "vacation", "expenses", "security", "onboarding", "benefits", "travel", "payroll", "parking", "hardware",
+    "training", "recruiting", "compliance", "procurement", "facilities", "privacy", "insurance",
+]  # fmt: skip
+VERBS = ["requires", "allows", "limits", "covers", "excludes", "schedules", "reviews", "approves", "records"]
+OBJECTS = [
+    "a written request", "the manager's approval", "receipts above 25 dollars", "two weeks of notice",
+    "a yearly review", "the regional office", "the finance team", "an external auditor", "the HR portal",
+    "a signed agreement", "a quarterly report", "the security team",
+]  # fmt: skip
+PARAGRAPHS_PER_DOCUMENT = 10
+
+
+def _paragraph(rng: random.Random, topic: str, doc: int, n: int) -> str:
+    """About 150 tokens, so that each paragraph becomes one chunk."""
+    sentences = [
+        f"Rule {doc}.{n}.{k} of the {topic} policy {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
+        f"for case {rng.randint(1, 10_000)} in {rng.choice(TOPICS)} matters within {rng.randint(2, 90)} days."
+        for k in range(7)
+    ]
+    return " ".join(sentences)
+
+
+def _documents(chunks: int, seed: int = 7) -> list[DocumentInput]:
+    rng = random.Random(seed)
+    documents = []
+    for doc in range(max(1, chunks // PARAGRAPHS_PER_DOCUMENT)):
+        topic = TOPICS[doc % len(TOPICS)]
+        text = "\n\n".join(_paragraph(rng, topic, doc, n) for n in range(PARAGRAPHS_PER_DOCUMENT))
+        documents.append(DocumentInput(f"{topic}/doc-{doc}", text, title=f"{topic.title()} policy {doc}"))
+    return documents
+
+
+def _figures(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return f"p50 {statistics.median(ordered) * 1000:8.2f} ms   p99 {p99 * 1000:8.2f} ms   (n={len(ordered)})"
+
+
+async def _timed(runs: int, call: Callable[[int], Awaitable[object]]) -> list[float]:
+    samples = []
+    for i in range(runs):
+        started = time.perf_counter()
+        await call(i)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def _loop_rate(seconds: float) -> float:
+    count = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0)
+        count += 1
+    return count / seconds
+
+
+def _question(i: int) -> list[dict[str, str]]:
+    topic = TOPICS[i % len(TOPICS)]
+    return [{"role": "user", "content": f"What does the {topic} policy require for case {i * 37 % 10_000}?"}]
+
+
+async def main(chunks: int, requests: int, folder: Path) -> None:
+    embedder = LocalEmbedder()
+    started = time.perf_counter()
+    await embedder.wait_ready()
+    print(f"model load                                     {time.perf_counter() - started:8.2f} s")
+
+    store = ChromaRagStore(path=str(folder / "rag"))
+    rag = RagService(RagConfig(enabled=True), store, embedder)
+    await rag.start()
+    await rag.create_collection("bench-kb", "synthetic policies")
+    documents = _documents(chunks)
+    started = time.perf_counter()
+    result = await rag.ingest("bench-kb", documents)
+    elapsed = time.perf_counter() - started
+    print(f"ingest {len(documents)} documents = {result.chunks} chunks      {elapsed:8.2f} s   "
+          f"{result.chunks / elapsed:8.1f} chunks/s (chunk + embed + write)")  # fmt: skip
+
+    await rag.create_collection("bench-store", "")
+    vectors = await embedder.embed([f"vector {i}" for i in range(64)])
+    stored = [StoredChunk(f"d{i}", 0, f"text {i}", vectors[i % 64], "", "", {}) for i in range(min(chunks, 5000))]
+    started = time.perf_counter()
+    for i in range(0, len(stored), 256):
+        await asyncio.to_thread(store.write_chunks, "bench-store", stored[i : i + 256])
+    elapsed = time.perf_counter() - started
+    print(f"store writes alone (pre-computed vectors)     {len(stored) / elapsed:8.1f} chunks/s")
+
+    retrieve = rag.retrieve
+    await retrieve("default", ("bench-kb",), _question(0), 3)
+    samples = await _timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(i + 1), 3))
+    print(f"retrieve, {result.chunks} chunks, new questions       ", _figures(samples))
+    samples = await _timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(0), 3))
+    print(f"retrieve, {result.chunks} chunks, repeated question   ", _figures(samples))
+    vector = await embedder.embed_query("What does the travel policy require?")
+    samples = await _timed(requests, lambda i: asyncio.to_thread(store.query, "bench-kb", vector, 3))
+    print("ChromaDB query alone (top 3)                 ", _figures(samples))
+
+    idle = await _loop_rate(1.0)
+    await rag.create_collection("bench-busy", "")
+    ingest = asyncio.create_task(rag.ingest("bench-busy", _documents(min(chunks, 2000), seed=11)))
+    await asyncio.sleep(0.5)
+    busy = await _loop_rate(1.0)
+    during = await _timed(min(requests, 50), lambda i: retrieve("default", ("bench-kb",), _question(i + 5000), 3))
+    await ingest
+    print(f"event-loop rate during an ingest              {busy / idle:8.1%} of idle")
+    print("retrieve during an ingest, new questions     ", _figures(during))
+    await rag.aclose()
+    await embedder.aclose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chunks", type=int, default=10_000, help="chunks in the measured collection")
+    parser.add_argument("--requests", type=int, default=200, help="samples per latency figure")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(main(args.chunks, args.requests, Path(tmp)))

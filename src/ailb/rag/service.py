@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ailb.errors import NotFoundError, PermissionDeniedError
+from ailb.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from ailb.rag.ingest import Ingestor, Progress
 from ailb.rag.models import (
     CollectionInfo,
@@ -129,10 +129,10 @@ class RagService:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout):
-                await asyncio.gather(*(asyncio.to_thread(self.store.require, n) for n in names))
-                if not self.embedder.ready:
+                usable = await self._usable(names)
+                if not self.embedder.ready or not usable:
                     return NO_CONTEXT
-                passages = await self._search(names, text, top_k)
+                passages = await self._search(usable, text, top_k)
         except RagStoreUnavailableError:
             self._store_failed("retrieve")
             self._skip_store_until = time.monotonic() + STORE_RETRY_AFTER
@@ -150,6 +150,20 @@ class RagService:
         sources = list(dict.fromkeys(p.document_id for p in relevant))
         return Retrieval(message=reference_message(relevant), sources=sources, passages=relevant)
 
+    async def _usable(self, names: Sequence[str]) -> list[str]:
+        """The collections searchable with this embedder; ``NotFoundError`` for any that does not exist."""
+        models = {name: self.store.opened_embedder(name) for name in names}
+        unopened = [name for name, model in models.items() if model is None]
+        if unopened:
+            found = await asyncio.gather(*(asyncio.to_thread(self.store.require, name) for name in unopened))
+            models.update(zip(unopened, found, strict=True))
+        usable = [name for name in names if models[name] in ("", self.embedder.name)]
+        if len(usable) < len(names):
+            log.warning("collections %s were filled with another embedding model than %s; re-ingest them",
+                        [n for n in names if n not in usable], self.embedder.name)  # fmt: skip
+            self._store_failed("retrieve")
+        return usable
+
     async def _search(self, names: Sequence[str], text: str, top_k: int) -> list[Passage]:
         try:
             vector = await self.embedder.embed_query(text)
@@ -163,7 +177,7 @@ class RagService:
     async def search(self, collection: str, text: str, top_k: int) -> list[Passage]:
         """The ``top_k`` best passages for ``text`` with their scores (no relevance threshold)."""
         name = validate_collection_name(collection)
-        await self._admin("retrieve", asyncio.to_thread(self.store.require, name))
+        await self._require_compatible(name, "retrieve")
         await self.embedder.wait_ready()
         return await self._admin("retrieve", self._search((name,), text, top_k))
 
@@ -198,7 +212,7 @@ class RagService:
         name = validate_collection_name(collection)
         for index, document in enumerate(documents):
             validate_document_id(document.id, f"documents[{index}].id")
-        await self._admin("ingest", asyncio.to_thread(self.store.require, name))
+        await self._require_compatible(name, "ingest")
         async with self._ingest_locks.setdefault(name, asyncio.Lock()):
             return await self._admin("ingest", self.ingestor.ingest(name, documents, progress))
 
@@ -208,6 +222,18 @@ class RagService:
         validate_document_id(document_id)
         async with self._ingest_locks.setdefault(name, asyncio.Lock()):
             return await self._admin("delete", asyncio.to_thread(self.store.delete_document, name, document_id))
+
+    async def _require_compatible(self, name: str, operation: str) -> None:
+        """Raise unless the collection exists and was filled with this gateway's embedding model."""
+        model = await self._admin(operation, asyncio.to_thread(self.store.require, name))
+        if model and model != self.embedder.name:
+            raise InvalidRequestError(
+                f"The collection {name!r} was filled with the embedding model {model}, not {self.embedder.name}; "
+                "delete it and ingest its documents again.",
+                param="name",
+                code="embedder_mismatch",
+                status=409,
+            )
 
     async def _admin(self, operation: str, work: Awaitable[_T]) -> _T:
         try:

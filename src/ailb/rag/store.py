@@ -95,9 +95,14 @@ class ChromaRagStore:
         self._handles[name] = handle
         return self._info(handle)
 
-    def require(self, name: str) -> None:
-        """Raise ``NotFoundError`` unless the collection exists (cheap once the collection was opened)."""
-        self._handle(name)
+    def require(self, name: str) -> str:
+        """The embedding model that filled the collection; raises ``NotFoundError`` unless it exists."""
+        return _embedder_of(self._handle(name))
+
+    def opened_embedder(self, name: str) -> str | None:
+        """``require`` without I/O: None unless the collection was already opened (never blocks)."""
+        handle = self._handles.get(name)
+        return None if handle is None else _embedder_of(handle)
 
     def collection_info(self, name: str) -> CollectionInfo:
         return self._info(self._handle(name))
@@ -188,7 +193,7 @@ class ChromaRagStore:
             description=str(metadata.get("description", "")),
             chunks=int(self._guard("count", handle.count)),
             created_at=float(metadata.get("created_at", 0.0)),
-            embedder=str(metadata.get("embedder", "")),
+            embedder=_embedder_of(handle),
         )
 
     def _guard(self, operation: str, call: Callable[[], _T], missing: str | None = None) -> _T:
@@ -206,6 +211,10 @@ class ChromaRagStore:
         except Exception as exc:  # chromadb raises many unrelated types (sqlite, HTTP, Rust bindings)
             log.warning("rag store %s failed at %s: %s", operation, self.location, exc)
             raise RagStoreUnavailableError("The knowledge base store is unavailable; try again later.") from exc
+
+
+def _embedder_of(handle: Any) -> str:
+    return str((handle.metadata or {}).get("embedder", ""))
 
 
 def _chunk_metadata(chunk: StoredChunk) -> dict[str, MetadataValue]:

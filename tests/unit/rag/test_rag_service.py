@@ -199,3 +199,19 @@ async def test_ensure_collection_creates_once(service: RagService) -> None:
     await service.delete_collection("policies")
     with pytest.raises(NotFoundError):
         await service.get_collection("policies")
+
+
+async def test_a_collection_filled_by_another_model_is_refused_for_ingest_and_skipped_in_chat(
+    service: RagService, store: ChromaRagStore, metrics: RecordingMetrics
+) -> None:
+    store.create_collection("legacy", "", "local:some-other-model")
+    await service.create_collection("policies")
+    await service.ingest("policies", DOCS)
+    with pytest.raises(InvalidRequestError) as caught:
+        await service.ingest("legacy", DOCS)
+    assert (caught.value.status, caught.value.code) == (409, "embedder_mismatch")
+    with pytest.raises(InvalidRequestError):
+        await service.search("legacy", "vacation", 3)
+    retrieval = await service.retrieve("default", ("legacy", "policies"), ask("How many vacation days per year?"), 3)
+    assert retrieval.sources[0] == "vacation.md"
+    assert metrics.failures == ["retrieve"]

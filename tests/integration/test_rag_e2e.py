@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -232,3 +233,35 @@ def test_a_failing_store_degrades_to_no_context(
     assert (health["rag"], health["status"]) == ("degraded", "degraded")
     metrics = httpx.get(gateway.url + "/metrics").text
     assert 'ailb_rag_failures_total{operation="retrieve"}' in metrics
+
+
+def test_memory_and_rag_context_come_in_a_fixed_order(
+    run_gateway: GatewayFactory, upstream: ThreadedServer[OpenAIFake], tmp_path: Path
+) -> None:
+    gateway = run_gateway(rag_env(upstream, tmp_path / "rag", ENABLE_MEMORY="true"))
+    with admin_client(gateway, token=None) as api:
+        api.post("/collections", json={"name": "company_docs"})
+        docs = [{"id": "vacation", "text": "Full-time employees receive 25 days of paid vacation per year."}]
+        api.post("/collections/company_docs/documents", json={"documents": docs})
+    chat = client(gateway, "unused")
+    system = {"role": "system", "content": "You are the HR assistant."}
+
+    def ask(question: str) -> list[dict[str, str]]:
+        chat.chat.completions.create(
+            model=MODEL,
+            messages=[system, {"role": "user", "content": question}],
+            extra_body={"rag_collection": "company_docs", "session_id": "hr-session-1"},
+        )
+        return last_upstream_messages(upstream)
+
+    upstream.server.reply = "You get 25 days."
+    ask("How many vacation days do I get per year?")
+    deadline = time.monotonic() + 20
+    while True:  # the turn is stored in the background; wait until the next request recalls it
+        sent = ask("How many paid vacation days are full-time employees given per year?")
+        if any("<conversation_memory>" in m["content"] for m in sent) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    roles = [(m["role"], "memory" if "<conversation_memory>" in m["content"] else
+              "rag" if "<reference_sources>" in m["content"] else "client") for m in sent]  # fmt: skip
+    assert roles == [("system", "client"), ("system", "memory"), ("system", "rag"), ("user", "client")]

@@ -220,6 +220,7 @@ class RagService:
         """Remove a document's chunks; returns how many there were (0: no such document)."""
         name = validate_collection_name(collection)
         validate_document_id(document_id)
+        await self._admin("delete", asyncio.to_thread(self.store.require, name))
         async with self._ingest_locks.setdefault(name, asyncio.Lock()):
             return await self._admin("delete", asyncio.to_thread(self.store.delete_document, name, document_id))
 

@@ -72,12 +72,25 @@ class ChromaTurnStore:
                 "MEMORY_PATH", f"the conversation memory store in {self.path!r} cannot be opened: {reason}"
             ) from exc
 
-    async def add(self, turns: Sequence[StoredTurn], embeddings: Sequence[Sequence[float]]) -> None:
+    async def add(
+        self, turns: Sequence[StoredTurn], embeddings: Sequence[Sequence[float] | None], dimensions: int
+    ) -> None:
+        placeholder = [1.0] + [0.0] * (dimensions - 1)
         ids = [t.id for t in turns]
         documents = [document_text(t) for t in turns]
-        metadatas = [_metadata(t) for t in turns]
-        vectors = [list(v) for v in embeddings]
+        metadatas = [_metadata(t, embedded=v is not None) for t, v in zip(turns, embeddings, strict=True)]
+        vectors = [placeholder if v is None else list(v) for v in embeddings]
         await self._run(lambda c: c.upsert(ids=ids, embeddings=vectors, documents=documents, metadatas=metadatas))
+
+    async def session_tokens(self, tenant: str, session_id: str) -> int:
+        where = _where(tenant, session_id)
+        rows = await self._run(lambda c: c.get(where=where, include=["metadatas"]))
+        return sum(int(m.get("tokens", 0)) for m in rows["metadatas"] if _belongs(m, tenant, session_id))
+
+    async def unembedded(self, tenant: str, session_id: str) -> list[StoredTurn]:
+        where = _where(tenant, session_id, {"embedded": {"$eq": False}})
+        rows = await self._run(lambda c: c.get(where=where, include=["documents", "metadatas"]))
+        return _stored_rows(rows, tenant, session_id)
 
     async def load_view(self, tenant: str, session_id: str, keep_recent: int, complete_limit: int) -> SessionView:
         return await self._run(lambda c: _load_view(c, tenant, session_id, keep_recent, complete_limit))
@@ -85,7 +98,7 @@ class ChromaTurnStore:
     async def similar(
         self, tenant: str, session_id: str, embedding: Sequence[float], limit: int
     ) -> list[tuple[StoredTurn, float]]:
-        where = _where(tenant, session_id)
+        where = _where(tenant, session_id, {"embedded": {"$eq": True}})
         query = list(embedding)
         rows = await self._run(
             lambda c: c.query(
@@ -202,13 +215,14 @@ def _prepare_folder(path: str) -> None:
         ) from exc
 
 
-def _where(tenant: str, session_id: str) -> dict[str, Any]:
-    return {"$and": [{"tenant": {"$eq": tenant}}, {"session": {"$eq": session_id}}]}
+def _where(tenant: str, session_id: str, *more: dict[str, Any]) -> dict[str, Any]:
+    return {"$and": [{"tenant": {"$eq": tenant}}, {"session": {"$eq": session_id}}, *more]}
 
 
-def _metadata(stored: StoredTurn) -> dict[str, Any]:
+def _metadata(stored: StoredTurn, *, embedded: bool) -> dict[str, Any]:
     turn = stored.turn
     return {
+        "embedded": embedded,
         "tenant": turn.tenant,
         "session": turn.session_id,
         "ts": turn.timestamp,

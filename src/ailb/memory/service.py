@@ -64,12 +64,12 @@ class MemoryService:
         self._clock = clock
         self._cache = SessionCache(cached_sessions, config.recent_turns, COMPLETE_VIEW_FACTOR * config.max_tokens)
         self._pending: dict[Key, dict[str, StoredTurn]] = {}
-        self._write_lock = asyncio.Lock()
         self._writer = TurnWriter(
             store,
             embedder,
+            self._cache,
+            budget=config.max_tokens,
             capacity=config.queue_size,
-            lock=self._write_lock,
             is_live=self._is_pending,
             on_stored=self._written,
             on_failed=self._write_failed,
@@ -166,14 +166,13 @@ class MemoryService:
         key = (tenant, session_id)
         cancelled = set(self._pending.pop(key, {}))
         self._cache.invalidate(key)
-        async with self._write_lock:
-            try:
-                deleted = await self.store.delete_session(tenant, session_id)
-            except MemoryStoreError as exc:
-                self._failed("delete", exc)
-                raise
-            finally:
-                self._cache.invalidate(key)
+        try:
+            deleted = await self._writer.erase(tenant, session_id)
+        except MemoryStoreError as exc:
+            self._failed("delete", exc)
+            raise
+        finally:
+            self._cache.invalidate(key)
         self._store_ok = True
         return len(cancelled.union(deleted))
 
@@ -182,7 +181,7 @@ class MemoryService:
         if self.config.ttl_days is None:
             return 0
         try:
-            removed = await self.store.delete_older_than(self._cutoff())
+            removed = await self._writer.expire(self._cutoff())
         except MemoryStoreError as exc:
             self._failed("expire", exc)
             return 0
@@ -207,6 +206,7 @@ class MemoryService:
             "queued": self._writer.depth,
             "cached_sessions": len(self._cache),
             "stored_turns": self.stored_turns,
+            "embedded_turns": self._writer.embedded_turns,
             "dropped_turns": self.dropped_turns,
             "expired_turns": self.expired_turns,
             "failures": dict(self.failures),

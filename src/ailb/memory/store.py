@@ -25,7 +25,20 @@ class TurnStore(Protocol):
         """Connect. Raises ``ConfigError`` for an unusable local folder, ``MemoryStoreError`` otherwise."""
         ...
 
-    async def add(self, turns: Sequence[StoredTurn], embeddings: Sequence[Sequence[float]]) -> None: ...
+    async def add(
+        self, turns: Sequence[StoredTurn], embeddings: Sequence[Sequence[float] | None], dimensions: int
+    ) -> None:
+        """Store (or re-store) ``turns``; a turn without an embedding gets a placeholder of ``dimensions``
+        and is left out of similarity search."""
+        ...
+
+    async def session_tokens(self, tenant: str, session_id: str) -> int:
+        """The estimated tokens of all of a session's stored turns."""
+        ...
+
+    async def unembedded(self, tenant: str, session_id: str) -> list[StoredTurn]:
+        """The session's turns stored without an embedding."""
+        ...
 
     async def load_view(self, tenant: str, session_id: str, keep_recent: int, complete_limit: int) -> SessionView:
         """All of a session's turns when their tokens total at most ``complete_limit``, else the newest."""
@@ -34,7 +47,7 @@ class TurnStore(Protocol):
     async def similar(
         self, tenant: str, session_id: str, embedding: Sequence[float], limit: int
     ) -> list[tuple[StoredTurn, float]]:
-        """Up to ``limit`` turns, most similar first, with their cosine similarity."""
+        """Up to ``limit`` embedded turns, most similar first, with their cosine similarity."""
         ...
 
     async def list_turns(self, tenant: str, session_id: str) -> list[StoredTurn]: ...

@@ -1,4 +1,11 @@
-"""The background writer: turns wait in a bounded queue; a batch at a time is embedded, then stored.
+"""The background writer: every change to the store goes through it.
+
+Turns wait in a bounded queue and are written a batch at a time. A turn is embedded only when its session's
+text exceeds the recall budget: a session within the budget is always recalled whole, without similarity
+search, so its turns are stored with a placeholder vector (``embedded`` false) and cost no model time. When a
+session first grows past the budget, its earlier turns are embedded too (backfill), so every turn a
+similarity search can meet has a real vector. Deletes and expiry hold the same lock as writes, and bump an
+epoch that voids a backfill read before them (it would otherwise bring erased turns back).
 
 Nothing here runs on the request path except ``submit``, a non-blocking enqueue.
 """
@@ -9,9 +16,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 from ailb.embeddings.base import Embedder, EmbeddingError
+from ailb.memory.cache import Key, SessionCache
 from ailb.memory.models import StoredTurn, document_text
 from ailb.memory.store import MemoryStoreError, TurnStore
 
@@ -19,19 +28,14 @@ log = logging.getLogger("ailb.memory")
 
 
 class TurnWriter:
-    """Drains the queue in batches of up to ``batch_size``.
-
-    ``is_live`` is asked just before storing (a session erased meanwhile drops its queued turns);
-    ``lock`` serializes writes with deletes, so a delete never races a batch of the same session.
-    """
-
     def __init__(
         self,
         store: TurnStore,
         embedder: Embedder,
+        cache: SessionCache,
         *,
+        budget: int,
         capacity: int,
-        lock: asyncio.Lock,
         is_live: Callable[[StoredTurn], bool],
         on_stored: Callable[[list[StoredTurn], float], None],
         on_failed: Callable[[list[StoredTurn], Exception], None],
@@ -39,14 +43,18 @@ class TurnWriter:
     ) -> None:
         self.store = store
         self.embedder = embedder
+        self.cache = cache
+        self.budget = budget
         self.batch_size = batch_size
         self._queue: asyncio.Queue[StoredTurn] = asyncio.Queue(maxsize=capacity)
-        self._lock = lock
+        self._lock = asyncio.Lock()
+        self._epoch = 0
         self._is_live = is_live
         self._on_stored = on_stored
         self._on_failed = on_failed
         self._task: asyncio.Task[None] | None = None
         self._accepting = True
+        self.embedded_turns = 0
 
     @property
     def depth(self) -> int:
@@ -69,6 +77,16 @@ class TurnWriter:
     async def flush(self) -> None:
         """Wait until every turn queued so far has been written (or has failed)."""
         await self._queue.join()
+
+    async def erase(self, tenant: str, session_id: str) -> list[str]:
+        async with self._lock:
+            self._epoch += 1
+            return await self.store.delete_session(tenant, session_id)
+
+    async def expire(self, cutoff: float) -> int:
+        async with self._lock:
+            self._epoch += 1
+            return await self.store.delete_older_than(cutoff)
 
     async def close(self, flush_seconds: float) -> int:
         """Stop accepting, write what is queued (within ``flush_seconds``), stop. Returns turns left unwritten."""
@@ -103,17 +121,45 @@ class TurnWriter:
         if not live:
             return
         try:
-            await self.embedder.wait_ready()
-            vectors = await self.embedder.embed([document_text(stored) for stored in live])
+            epoch = self._epoch
+            over = await self._sessions_over_budget(live)
+            backfill = [t for key in over for t in await self.store.unembedded(*key)]
+            vectors = await self._embed([t for t in live if t.key in over] + backfill)
             async with self._lock:
-                pairs = [
-                    (stored, vector) for stored, vector in zip(live, vectors, strict=True) if self._is_live(stored)
-                ]
-                if not pairs:
+                turns = [t for t in live if self._is_live(t)]
+                refreshed = backfill if epoch == self._epoch else []
+                if not turns and not refreshed:
                     return
                 started = time.perf_counter()
-                await self.store.add([stored for stored, _ in pairs], [vector for _, vector in pairs])
-                self._on_stored([stored for stored, _ in pairs], time.perf_counter() - started)
+                await self.store.add(
+                    turns + refreshed,
+                    [vectors.get(t.id) for t in turns + refreshed],
+                    self.embedder.dimensions,
+                )
+                self._on_stored(turns, time.perf_counter() - started)
         except (MemoryStoreError, EmbeddingError) as exc:
             log.warning("memory: %d turns could not be stored: %s", len(live), exc)
             self._on_failed(live, exc)
+
+    async def _sessions_over_budget(self, turns: Sequence[StoredTurn]) -> set[Key]:
+        """Sessions whose stored text, with ``turns``, exceeds the recall budget (all when dimensions are unknown)."""
+        if not self.embedder.dimensions:
+            return {t.key for t in turns}
+        adding: Counter[Key] = Counter()
+        for stored in turns:
+            adding[stored.key] += stored.tokens
+        over: set[Key] = set()
+        for key, tokens in adding.items():
+            view = self.cache.get(key)
+            stored_tokens = view.total_tokens if view is not None else await self.store.session_tokens(*key)
+            if stored_tokens + tokens > self.budget:
+                over.add(key)
+        return over
+
+    async def _embed(self, turns: Sequence[StoredTurn]) -> dict[str, list[float]]:
+        if not turns:
+            return {}
+        await self.embedder.wait_ready()
+        vectors = await self.embedder.embed([document_text(t) for t in turns])
+        self.embedded_turns += len(turns)
+        return {t.id: vector for t, vector in zip(turns, vectors, strict=True)}

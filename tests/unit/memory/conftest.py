@@ -31,6 +31,8 @@ class KeywordEmbedder:
         if ready:
             self._ready.set()
         self.failing = False
+        self.gate: asyncio.Event | None = None  # when set, embedding waits for it
+        self.waiting = asyncio.Event()  # set while an embed call waits for the gate
         self.embedded: list[str] = []
         self.queries: list[str] = []
 
@@ -55,6 +57,9 @@ class KeywordEmbedder:
         await self._ready.wait()
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if self.gate is not None:
+            self.waiting.set()
+            await self.gate.wait()
         if self.failing:
             raise EmbeddingError("the test model is failing")
         self.embedded.extend(texts)

@@ -33,14 +33,14 @@ def stored(tenant: str, session: str, user: str, assistant: str, at: float = 100
 
 async def test_text_with_newlines_round_trips_exactly(store: ChromaTurnStore) -> None:
     original = stored("t", "s", "line one\nline two\n", "\nreply\nwith lines")
-    await store.add([original], [VECTOR])
+    await store.add([original], [VECTOR], 3)
     [back] = await store.list_turns("t", "s")
     assert back == original
 
 
 async def test_every_read_and_delete_is_scoped_to_tenant_and_session(store: ChromaTurnStore) -> None:
     turns = [stored("t1", "s", "a", "1"), stored("t2", "s", "b", "2"), stored("t1", "other", "c", "3")]
-    await store.add(turns, [VECTOR] * 3)
+    await store.add(turns, [VECTOR] * 3, 3)
     assert [t.turn.user for t in await store.list_turns("t1", "s")] == ["a"]
     assert [t.turn.user for t, _ in await store.similar("t1", "s", VECTOR, 10)] == ["a"]
     view = await store.load_view("t1", "s", keep_recent=4, complete_limit=1000)
@@ -52,7 +52,7 @@ async def test_every_read_and_delete_is_scoped_to_tenant_and_session(store: Chro
 
 async def test_a_large_session_view_keeps_only_the_newest_turns(store: ChromaTurnStore) -> None:
     turns = [stored("t", "s", f"q{i}", "x" * 40, at=1000.0 + i) for i in range(6)]
-    await store.add(turns, [VECTOR] * 6)
+    await store.add(turns, [VECTOR] * 6, 3)
     view = await store.load_view("t", "s", keep_recent=2, complete_limit=turns[0].tokens * 3)
     assert not view.complete and view.count == 6
     assert view.total_tokens == sum(t.tokens for t in turns)
@@ -61,7 +61,7 @@ async def test_a_large_session_view_keeps_only_the_newest_turns(store: ChromaTur
 
 async def test_similarity_is_cosine(store: ChromaTurnStore) -> None:
     await store.add([stored("t", "s", "same", "x"), stored("t", "s", "orthogonal", "y", at=1001.0)],
-                    [VECTOR, [0.0, 1.0, 0.0]])  # fmt: skip
+                    [VECTOR, [0.0, 1.0, 0.0]], 3)  # fmt: skip
     found = {t.turn.user: score for t, score in await store.similar("t", "s", VECTOR, 5)}
     assert found["same"] == pytest.approx(1.0, abs=1e-4)
     assert found["orthogonal"] == pytest.approx(0.0, abs=1e-4)
@@ -69,9 +69,22 @@ async def test_similarity_is_cosine(store: ChromaTurnStore) -> None:
 
 async def test_expiry_removes_only_older_turns(store: ChromaTurnStore) -> None:
     await store.add([stored("t", "s", "old", "x", at=10.0), stored("t", "s", "new", "y", at=time.time())],
-                    [VECTOR, VECTOR])  # fmt: skip
+                    [VECTOR, VECTOR], 3)  # fmt: skip
     assert await store.delete_older_than(time.time() - 60) == 1
     assert [t.turn.user for t in await store.list_turns("t", "s")] == ["new"]
+
+
+async def test_unembedded_turns_are_kept_but_never_searched(store: ChromaTurnStore) -> None:
+    plain, searchable = stored("t", "s", "plain", "x"), stored("t", "s", "searchable", "y", at=1001.0)
+    await store.add([plain, searchable], [None, VECTOR], 3)
+    assert [t.turn.user for t in await store.list_turns("t", "s")] == ["plain", "searchable"]
+    assert [t.turn.user for t, _ in await store.similar("t", "s", VECTOR, 5)] == ["searchable"]
+    assert await store.unembedded("t", "s") == [plain]
+    assert await store.session_tokens("t", "s") == plain.tokens + searchable.tokens
+    await store.add([plain], [[0.0, 1.0, 0.0]], 3)  # embedded later: now searchable, stored once
+    assert await store.unembedded("t", "s") == []
+    assert len(await store.similar("t", "s", VECTOR, 5)) == 2
+    assert len(await store.list_turns("t", "s")) == 2
 
 
 def test_collection_names_are_valid_and_differ_per_model() -> None:

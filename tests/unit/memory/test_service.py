@@ -168,18 +168,53 @@ async def test_full_history_clients_get_nothing_twice(make_memory: MemoryFactory
     assert embedder.queries == []
 
 
-async def test_while_the_model_loads_recall_works_and_turns_wait(make_memory: MemoryFactory) -> None:
+async def test_while_the_model_loads_recall_works_and_only_long_sessions_wait(make_memory: MemoryFactory) -> None:
     embedder = KeywordEmbedder(ready=False)
-    memory: MemoryService = await make_memory(embedder=embedder)
+    memory: MemoryService = await make_memory(embedder=embedder, max_tokens=100)
     assert memory.status() == "loading"
     memory.remember(alice())
     assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 1
+    await memory.flush()  # a short session needs no vector: stored without the model
+    assert memory.stats()["stored_turns"] == 1
+    memory.remember(Turn("t1", "long", "tell me everything", "word " * 200))
     await asyncio.sleep(0.05)
-    assert memory.stats()["stored_turns"] == 0
+    assert memory.stats()["stored_turns"] == 1  # over the budget: waits for the model
     embedder.set_ready()
     await memory.flush()
     assert memory.status() == "ok"
-    assert memory.stats()["stored_turns"] == 1
+    assert memory.stats()["stored_turns"] == 2
+
+
+async def test_only_sessions_past_the_budget_are_embedded_and_then_all_of_them(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder()
+    memory: MemoryService = await make_memory(embedder=embedder, max_tokens=100)
+    now = time.time()
+    for i in range(3):
+        memory.remember(Turn("t1", "s1", f"short question {i}", "short answer", timestamp=now + i))
+        await memory.flush()
+    assert embedder.embedded == []
+    memory.remember(Turn("t1", "s1", "a long one", "word " * 300, timestamp=now + 10))
+    await memory.flush()
+    assert len(embedder.embedded) == 4  # the new turn and the three before it
+    memory.remember(Turn("t1", "s1", "and another", "ok", timestamp=now + 11))
+    await memory.flush()
+    assert len(embedder.embedded) == 5
+    assert memory.stats()["embedded_turns"] == 5
+
+
+async def test_a_backfill_never_brings_back_an_erased_session(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder()
+    memory: MemoryService = await make_memory(embedder=embedder, max_tokens=100)
+    for i in range(2):
+        memory.remember(Turn("t1", "s1", f"short {i}", "answer", timestamp=time.time() + i))
+    await memory.flush()
+    embedder.gate = asyncio.Event()
+    memory.remember(Turn("t1", "s1", "a long one", "word " * 300))
+    await asyncio.wait_for(embedder.waiting.wait(), 5)  # the writer is embedding the backfill
+    assert await memory.delete_session("t1", "s1") == 3
+    embedder.gate.set()
+    await memory.flush()
+    assert await memory.list_turns("t1", "s1") == []
 
 
 async def test_a_failing_store_degrades_memory_but_never_fails_recall(
@@ -209,7 +244,7 @@ async def test_a_failing_store_degrades_memory_but_never_fails_recall(
 
 async def test_a_failing_embedder_drops_the_batch_and_is_reported(make_memory: MemoryFactory) -> None:
     embedder = KeywordEmbedder()
-    memory: MemoryService = await make_memory(embedder=embedder)
+    memory: MemoryService = await make_memory(embedder=embedder, max_tokens=5)
     embedder.failing = True
     memory.remember(alice())
     await memory.flush()

@@ -1,28 +1,32 @@
 """The conversation store on ChromaDB: embedded (``PersistentClient`` in ``MEMORY_PATH``) or a shared server
-(``HttpClient`` at ``CHROMA_HOST:CHROMA_PORT``). The only module of memory that imports chromadb.
+(``HttpClient`` at ``CHROMA_HOST:CHROMA_PORT``).
 
-Every call runs on this store's own thread pool. Every read and delete filters on tenant AND session, and
-rows whose metadata does not match are dropped again on the way out.
+Embedded ChromaDB holds the GIL through its writes (on a thread, a 64-turn upsert stalled the event loop for
+about 100 ms), so the embedded client lives in a worker process of its own. A server client mostly waits on
+sockets, which releases the GIL, so it runs on threads. Either way every call has a deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import multiprocessing
 import re
-import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from ailb.memory.models import SessionView, StoredTurn, Turn, document_text
+from ailb.memory import chroma_ops as ops
+from ailb.memory.chroma_ops import Connection, StoreFailure, Target
+from ailb.memory.models import SessionView, StoredTurn
 from ailb.memory.store import MemoryStoreError
 from ailb.settings import ConfigError
 
 T = TypeVar("T")
-DELETE_BATCH = 1000
+OPEN_TIMEOUT = 60.0  # the first call also starts the worker process, which imports chromadb
 
 
 def collection_name(embedder_name: str) -> str:
@@ -33,6 +37,8 @@ def collection_name(embedder_name: str) -> str:
 
 
 class ChromaTurnStore:
+    """``worker_process`` defaults to True for an embedded store and False for a server."""
+
     def __init__(
         self,
         collection: str,
@@ -40,163 +46,131 @@ class ChromaTurnStore:
         path: str = "",
         host: str = "",
         port: int = 8000,
+        worker_process: bool | None = None,
         threads: int = 4,
         reconnect_interval: float = 5.0,
         timeout: float = 10.0,
     ) -> None:
-        self.collection_name = collection
-        self.path = path
-        self.host = host
-        self.port = port
+        self.target = Target(collection, path, host, port, reconnect_interval)
         self.shared = bool(host)
         self.description = f"ChromaDB server {host}:{port}" if host else f"ChromaDB in {path}"
-        self.reconnect_interval = reconnect_interval
         self.timeout = timeout
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ailb-memory")
-        self._client: Any = None
-        self._collection: Any = None
-        self._next_connect = 0.0
-        self._connect_lock = threading.Lock()
+        self.isolated = not self.shared if worker_process is None else worker_process
+        self._runner: _Runner = _WorkerProcess(self.target) if self.isolated else _Threads(self.target, threads)
 
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
         if not self.shared:
-            await loop.run_in_executor(self._executor, _prepare_folder, self.path)
+            await asyncio.to_thread(_prepare_folder, self.target.path)
         try:
-            await asyncio.wait_for(loop.run_in_executor(self._executor, self._connect), self.timeout)
-        except Exception as exc:
-            reason = str(exc) or f"no answer within {self.timeout:g} s"
+            await self._call(ops.count, deadline=max(self.timeout, OPEN_TIMEOUT) if self.isolated else None)
+        except MemoryStoreError as exc:
             if self.shared:
-                raise MemoryStoreError(f"Cannot reach the {self.description}: {reason}") from exc
+                raise
             raise ConfigError(
-                "MEMORY_PATH", f"the conversation memory store in {self.path!r} cannot be opened: {reason}"
+                "MEMORY_PATH", f"the conversation memory store in {self.target.path!r} cannot be opened: {exc}"
             ) from exc
 
     async def add(
         self, turns: Sequence[StoredTurn], embeddings: Sequence[Sequence[float] | None], dimensions: int
     ) -> None:
-        placeholder = [1.0] + [0.0] * (dimensions - 1)
-        ids = [t.id for t in turns]
-        documents = [document_text(t) for t in turns]
-        metadatas = [_metadata(t, embedded=v is not None) for t, v in zip(turns, embeddings, strict=True)]
-        vectors = [placeholder if v is None else list(v) for v in embeddings]
-        await self._run(lambda c: c.upsert(ids=ids, embeddings=vectors, documents=documents, metadatas=metadatas))
+        await self._call(ops.upsert, list(turns), list(embeddings), dimensions)
 
     async def session_tokens(self, tenant: str, session_id: str) -> int:
-        where = _where(tenant, session_id)
-        rows = await self._run(lambda c: c.get(where=where, include=["metadatas"]))
-        return sum(int(m.get("tokens", 0)) for m in rows["metadatas"] if _belongs(m, tenant, session_id))
+        return await self._call(ops.session_tokens, tenant, session_id)
 
     async def unembedded(self, tenant: str, session_id: str) -> list[StoredTurn]:
-        where = _where(tenant, session_id, {"embedded": {"$eq": False}})
-        rows = await self._run(lambda c: c.get(where=where, include=["documents", "metadatas"]))
-        return _stored_rows(rows, tenant, session_id)
+        return await self._call(ops.unembedded, tenant, session_id)
 
     async def load_view(self, tenant: str, session_id: str, keep_recent: int, complete_limit: int) -> SessionView:
-        return await self._run(lambda c: _load_view(c, tenant, session_id, keep_recent, complete_limit))
+        return await self._call(ops.load_view, tenant, session_id, keep_recent, complete_limit)
 
     async def similar(
         self, tenant: str, session_id: str, embedding: Sequence[float], limit: int
     ) -> list[tuple[StoredTurn, float]]:
-        where = _where(tenant, session_id, {"embedded": {"$eq": True}})
-        query = list(embedding)
-        rows = await self._run(
-            lambda c: c.query(
-                query_embeddings=[query],
-                n_results=limit,
-                where=where,
-                include=["documents", "metadatas", "distances"],
-            )
-        )
-        found: list[tuple[StoredTurn, float]] = []
-        for turn_id, document, meta, distance in zip(
-            rows["ids"][0], rows["documents"][0], rows["metadatas"][0], rows["distances"][0], strict=True
-        ):
-            stored = _stored(turn_id, document, meta, tenant, session_id)
-            if stored is not None:
-                found.append((stored, 1.0 - float(distance)))
-        return found
+        return await self._call(ops.similar, tenant, session_id, list(embedding), limit)
 
     async def list_turns(self, tenant: str, session_id: str) -> list[StoredTurn]:
-        where = _where(tenant, session_id)
-        rows = await self._run(lambda c: c.get(where=where, include=["documents", "metadatas"]))
-        return _stored_rows(rows, tenant, session_id)
+        return await self._call(ops.session_turns, tenant, session_id)
 
     async def delete_session(self, tenant: str, session_id: str) -> list[str]:
-        where = _where(tenant, session_id)
-
-        def delete(collection: Any) -> list[str]:
-            ids: list[str] = collection.get(where=where, include=[])["ids"]
-            for start in range(0, len(ids), DELETE_BATCH):
-                collection.delete(ids=ids[start : start + DELETE_BATCH], where=where)
-            return ids
-
-        return await self._run(delete)
+        return await self._call(ops.delete_session, tenant, session_id)
 
     async def delete_older_than(self, cutoff: float) -> int:
-        def delete(collection: Any) -> int:
-            where = {"ts": {"$lt": cutoff}}
-            ids: list[str] = collection.get(where=where, include=[])["ids"]
-            for start in range(0, len(ids), DELETE_BATCH):
-                collection.delete(ids=ids[start : start + DELETE_BATCH], where=where)
-            return len(ids)
-
-        return await self._run(delete)
+        return await self._call(ops.delete_older_than, cutoff)
 
     async def ping(self) -> None:
-        await self._run(lambda c: c.count())
+        await self._call(ops.count)
 
     async def aclose(self) -> None:
-        client, self._client, self._collection = self._client, None, None
-        if client is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, client.close)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        await self._runner.close()
 
-    async def _run(self, operation: Callable[[Any], T]) -> T:
-        loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(self._executor, self._with_collection, operation)
+    async def _call(self, operation: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
+        deadline = self.timeout if deadline is None else deadline
         try:
-            return await asyncio.wait_for(call, self.timeout)
-        except MemoryStoreError:
-            raise
+            return await asyncio.wait_for(self._runner.call(operation, *args), deadline)
+        except StoreFailure as exc:
+            raise MemoryStoreError(f"The conversation memory store ({self.description}) failed: {exc}") from exc
         except TimeoutError as exc:
             # ChromaDB's HTTP client waits forever on a server that does not answer: we do not.
-            raise MemoryStoreError(f"The {self.description} did not answer within {self.timeout:g} s.") from exc
-        except Exception as exc:
-            self._collection = None
-            raise MemoryStoreError(f"The conversation memory store ({self.description}) failed: {exc}") from exc
+            raise MemoryStoreError(f"The {self.description} did not answer within {deadline:g} s.") from exc
+        except BrokenProcessPool as exc:
+            self._runner.restart()
+            raise MemoryStoreError(f"The worker process of the {self.description} stopped; restarting it.") from exc
 
-    def _with_collection(self, operation: Callable[[Any], T]) -> T:
-        collection = self._collection
-        if collection is None:
-            with self._connect_lock:
-                collection = self._collection
-                if collection is None:
-                    now = time.monotonic()
-                    if now < self._next_connect:
-                        raise MemoryStoreError(f"The {self.description} is unavailable; reconnecting shortly.")
-                    self._next_connect = now + self.reconnect_interval
-                    collection = self._connect()
-        return operation(collection)
 
-    def _connect(self) -> Any:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+class _Runner(Protocol):
+    async def call(self, operation: Callable[..., T], *args: Any) -> T: ...
+    def restart(self) -> None: ...
+    async def close(self) -> None: ...
 
-        settings = ChromaSettings(anonymized_telemetry=False)
-        if self.shared:
-            client = chromadb.HttpClient(host=self.host, port=self.port, settings=settings)
-        else:
-            client = chromadb.PersistentClient(path=self.path, settings=settings)
-        collection = client.get_or_create_collection(
-            self.collection_name,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"ailb": "memory"},
+
+class _Threads:
+    def __init__(self, target: Target, threads: int) -> None:
+        self._connection = Connection(target)
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ailb-memory")
+
+    async def call(self, operation: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._connection.run, operation, *args)
+
+    def restart(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._connection.close)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _WorkerProcess:
+    """One spawned process owning the embedded client (two processes must never open the same folder)."""
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=ops.start_worker,
+            initargs=(self._target,),
         )
-        self._client, self._collection = client, collection
-        return collection
+
+    async def call(self, operation: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, ops.run_in_worker, operation, *args)
+
+    def restart(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(self._pool, ops.close_worker), 10)
+        except Exception:  # a worker that is gone or stuck is left to finish on its own
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            return
+        await asyncio.to_thread(self._pool.shutdown, True)
 
 
 def _prepare_folder(path: str) -> None:
@@ -213,76 +187,3 @@ def _prepare_folder(path: str) -> None:
         raise ConfigError(
             "MEMORY_PATH", f"{path!r} is not a writable folder for conversation memory: {reason}"
         ) from exc
-
-
-def _where(tenant: str, session_id: str, *more: dict[str, Any]) -> dict[str, Any]:
-    return {"$and": [{"tenant": {"$eq": tenant}}, {"session": {"$eq": session_id}}, *more]}
-
-
-def _metadata(stored: StoredTurn, *, embedded: bool) -> dict[str, Any]:
-    turn = stored.turn
-    return {
-        "embedded": embedded,
-        "tenant": turn.tenant,
-        "session": turn.session_id,
-        "ts": turn.timestamp,
-        "tokens": stored.tokens,
-        "user_len": len(turn.user),
-        "model": turn.model,
-        "deployment": turn.deployment,
-        "prompt_tokens": turn.prompt_tokens,
-        "completion_tokens": turn.completion_tokens,
-    }
-
-
-def _belongs(meta: Any, tenant: str, session_id: str) -> bool:
-    return isinstance(meta, dict) and meta.get("tenant") == tenant and meta.get("session") == session_id
-
-
-def _stored(turn_id: str, document: Any, meta: Any, tenant: str, session_id: str) -> StoredTurn | None:
-    if not _belongs(meta, tenant, session_id):
-        return None
-    text = document if isinstance(document, str) else ""
-    split = int(meta.get("user_len", 0))
-    turn = Turn(
-        tenant=tenant,
-        session_id=session_id,
-        user=text[:split],
-        assistant=text[split + 1 :],
-        model=str(meta.get("model", "")),
-        deployment=str(meta.get("deployment", "")),
-        prompt_tokens=int(meta.get("prompt_tokens", 0)),
-        completion_tokens=int(meta.get("completion_tokens", 0)),
-        timestamp=float(meta.get("ts", 0.0)),
-    )
-    return StoredTurn(turn_id, turn, int(meta.get("tokens", 0)))
-
-
-def _stored_rows(rows: Any, tenant: str, session_id: str) -> list[StoredTurn]:
-    turns = [
-        stored
-        for turn_id, document, meta in zip(rows["ids"], rows["documents"], rows["metadatas"], strict=True)
-        if (stored := _stored(turn_id, document, meta, tenant, session_id)) is not None
-    ]
-    turns.sort(key=lambda t: t.turn.timestamp)
-    return turns
-
-
-def _load_view(collection: Any, tenant: str, session_id: str, keep_recent: int, complete_limit: int) -> SessionView:
-    where = _where(tenant, session_id)
-    rows = collection.get(where=where, include=["metadatas"])
-    entries = sorted(
-        ((turn_id, meta) for turn_id, meta in zip(rows["ids"], rows["metadatas"], strict=True)
-         if _belongs(meta, tenant, session_id)),
-        key=lambda entry: float(entry[1].get("ts", 0.0)),
-    )  # fmt: skip
-    total = sum(int(meta.get("tokens", 0)) for _, meta in entries)
-    complete = total <= complete_limit
-    wanted = entries if complete else entries[max(0, len(entries) - keep_recent) :] if keep_recent else []
-    turns: list[StoredTurn] = []
-    if wanted:
-        documents = collection.get(
-            ids=[turn_id for turn_id, _ in wanted], where=where, include=["documents", "metadatas"]
-        )
-        turns = _stored_rows(documents, tenant, session_id)
-    return SessionView(count=len(entries), total_tokens=total, turns=turns, complete=complete)

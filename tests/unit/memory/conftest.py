@@ -115,7 +115,7 @@ async def make_memory(tmp_path: Path) -> AsyncIterator[MemoryFactory]:
     async def make(
         embedder: Any = None, store: Any = None, observer: Any = None, cached_sessions: int = 64, **config: Any
     ) -> MemoryService:
-        store = store or ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "memory"))
+        store = store or ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "memory"), worker_process=False)
         service = MemoryService(
             MemoryConfig(**config),
             store,

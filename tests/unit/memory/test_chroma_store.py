@@ -21,7 +21,7 @@ VECTOR = [1.0, 0.0, 0.0]
 
 @pytest_asyncio.fixture
 async def store(tmp_path: Path) -> AsyncIterator[ChromaTurnStore]:
-    opened = ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "m"))
+    opened = ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "m"), worker_process=False)
     await opened.open()
     yield opened
     await opened.aclose()
@@ -92,6 +92,24 @@ def test_collection_names_are_valid_and_differ_per_model() -> None:
     assert len(names) == 3
     for name in names:
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", name)
+
+
+async def test_an_embedded_store_runs_in_its_own_worker_process(tmp_path: Path) -> None:
+    store = ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "m"))
+    await store.open()
+    try:
+        original = stored("t", "s", "hello", "there")
+        await store.add([original], [VECTOR], 3)
+        assert await store.list_turns("t", "s") == [original]
+        assert await store.similar("t", "s", VECTOR, 3) == [(original, pytest.approx(1.0, abs=1e-4))]
+    finally:
+        await store.aclose()
+    reopened = ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "m"))
+    await reopened.open()
+    try:
+        assert await reopened.list_turns("t", "s") == [original]
+    finally:
+        await reopened.aclose()
 
 
 async def test_a_server_that_never_answers_is_a_bounded_failure() -> None:

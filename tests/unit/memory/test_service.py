@@ -26,7 +26,7 @@ class InstrumentedStore(ChromaTurnStore):
     """The real store, counting its calls and able to fail like a store whose disk or server went away."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__("ailb-memory-unit", path=str(path))
+        super().__init__("ailb-memory-unit", path=str(path), worker_process=False)
         self.calls: Counter[str] = Counter()
         self.broken = False
         self.silent = False
@@ -41,10 +41,10 @@ class InstrumentedStore(ChromaTurnStore):
         self.calls["similar"] += 1
         return await super().similar(*args)
 
-    async def _run(self, operation: Callable[[Any], T]) -> T:
+    async def _call(self, operation: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
         if self.broken:
             raise MemoryStoreError("disk is gone")
-        return await super()._run(operation)
+        return await super()._call(operation, *args, deadline=deadline)
 
 
 def alice(tenant: str = "t1", session: str = "s1", **kwargs: Any) -> Turn:
@@ -283,7 +283,7 @@ async def test_turns_survive_closing_and_reopening(tmp_path: Path) -> None:
     def build() -> MemoryService:
         return MemoryService(
             MemoryConfig(),
-            ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "m")),
+            ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "m"), worker_process=False),
             KeywordEmbedder(),
         )
 

@@ -2,14 +2,13 @@
 
 Chunk ids are ``<document id>#<position>``, so re-ingesting a document overwrites its chunks in place; the
 chunks a longer earlier version had beyond the new end are pruned once the new version is written.
-Embedding batch N+1 overlaps with writing batch N; writes go through one dedicated thread.
+Embedding batch N+1 overlaps with writing batch N.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -19,7 +18,7 @@ from ailb.rag.models import DocumentInput, IngestResult, MetadataValue, StoredCh
 
 if TYPE_CHECKING:
     from ailb.embeddings.base import Embedder
-    from ailb.rag.store import ChromaRagStore
+    from ailb.rag.store import RagStore
 
 Progress = Callable[[int, int], None]  # (chunks written so far, chunks in total)
 # The title line put in front of each chunk when embedding takes at most this much of the window.
@@ -46,7 +45,7 @@ class _Pending:
 class Ingestor:
     def __init__(
         self,
-        store: ChromaRagStore,
+        store: RagStore,
         embedder: Embedder,
         *,
         chunk_tokens: int,
@@ -60,10 +59,6 @@ class Ingestor:
         self.overlap_tokens = overlap_tokens
         self.batch_size = batch_size
         self.metrics = metrics
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ailb-rag-ingest")
-
-    def close(self) -> None:
-        self._writer.shutdown(wait=True)
 
     async def ingest(
         self, collection: str, documents: Sequence[DocumentInput], progress: Progress | None = None
@@ -75,8 +70,7 @@ class Ingestor:
         for item in pending:
             counts[item.document.id] += 1
         batches = [pending[i : i + self.batch_size] for i in range(0, len(pending), self.batch_size)]
-        loop = asyncio.get_running_loop()
-        writing: asyncio.Future[None] | None = None
+        writing: asyncio.Task[None] | None = None
         written = 0
         try:
             for batch in batches:
@@ -85,7 +79,7 @@ class Ingestor:
                     await writing
                     written = self._written(written, self.batch_size, len(pending), progress)
                 chunks = [_stored(item, vector) for item, vector in zip(batch, vectors, strict=True)]
-                writing = loop.run_in_executor(self._writer, self._write, collection, batch, chunks)
+                writing = asyncio.create_task(self._write(collection, batch, chunks))
             if writing is not None:
                 await writing
                 self._written(written, len(pending) - written, len(pending), progress)
@@ -123,11 +117,11 @@ class Ingestor:
         window = self.embedder.max_tokens - overhead - title_tokens
         return Chunker(count, max(8, min(self.chunk_tokens, window)), self.overlap_tokens)
 
-    def _write(self, collection: str, batch: Sequence[_Pending], chunks: Sequence[StoredChunk]) -> None:
-        self.store.write_chunks(collection, chunks)
+    async def _write(self, collection: str, batch: Sequence[_Pending], chunks: Sequence[StoredChunk]) -> None:
+        await self.store.write_chunks(collection, chunks)
         for item in batch:
             if item.last:
-                self.store.prune_document(collection, item.document.id, keep=item.position + 1)
+                await self.store.prune_document(collection, item.document.id, keep=item.position + 1)
 
 
 def check_unique(documents: Sequence[DocumentInput]) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ailb.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from ailb.rag.chroma import RagStoreUnavailableError
 from ailb.rag.ingest import Ingestor, Progress
 from ailb.rag.models import (
     CollectionInfo,
@@ -25,7 +26,7 @@ from ailb.rag.models import (
     validate_document_id,
 )
 from ailb.rag.prompt import query_text, reference_message
-from ailb.rag.store import ChromaRagStore, RagStoreUnavailableError
+from ailb.rag.store import RagStore
 from ailb.settings import RagConfig
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class RagService:
     def __init__(
         self,
         config: RagConfig,
-        store: ChromaRagStore,
+        store: RagStore,
         embedder: Embedder,
         *,
         allowed: Mapping[str, frozenset[str]] | None = None,
@@ -82,21 +83,20 @@ class RagService:
         allowed: Mapping[str, frozenset[str]] | None = None,
         metrics: RagMetrics | None = None,
     ) -> RagService:
-        store = ChromaRagStore(path=settings.rag.path, host=settings.chroma_host, port=settings.chroma_port)
+        store = RagStore(path=settings.rag.path, host=settings.chroma_host, port=settings.chroma_port)
         return cls(settings.rag, store, embedder, allowed=allowed, metrics=metrics)
 
     # --- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
         try:
-            await asyncio.to_thread(self.store.connect)
+            await self.store.connect()
         except RagStoreUnavailableError:
             self._store_failed("list")
             log.warning("knowledge base store at %s is unavailable; RAG requests get no context until it is back",
                         self.store.location)  # fmt: skip
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self.ingestor.close)
-        await asyncio.to_thread(self.store.close)
+        await self.store.aclose()
 
     def status(self) -> str:
         """``ok``, ``loading`` (the embedding model is not ready yet) or ``degraded`` (store or model failing)."""
@@ -155,7 +155,7 @@ class RagService:
         models = {name: self.store.opened_embedder(name) for name in names}
         unopened = [name for name, model in models.items() if model is None]
         if unopened:
-            found = await asyncio.gather(*(asyncio.to_thread(self.store.require, name) for name in unopened))
+            found = await asyncio.gather(*(self.store.require(name) for name in unopened))
             models.update(zip(unopened, found, strict=True))
         usable = [name for name in names if models[name] in ("", self.embedder.name)]
         if len(usable) < len(names):
@@ -169,7 +169,7 @@ class RagService:
             vector = await self.embedder.embed_query(text)
         except Exception as exc:  # any embedder failure: degrade like a store failure
             raise RagStoreUnavailableError("The embedding model failed.") from exc
-        found = await asyncio.gather(*(asyncio.to_thread(self.store.query, n, vector, top_k) for n in names))
+        found = await asyncio.gather(*(self.store.query(n, vector, top_k) for n in names))
         merged = sorted((p for passages in found for p in passages), key=lambda p: p.score, reverse=True)
         return merged[:top_k]
 
@@ -182,17 +182,15 @@ class RagService:
         return await self._admin("retrieve", self._search((name,), text, top_k))
 
     async def list_collections(self) -> list[CollectionInfo]:
-        return await self._admin("list", asyncio.to_thread(self.store.list_collections))
+        return await self._admin("list", self.store.list_collections())
 
     async def get_collection(self, name: str) -> CollectionInfo:
         validate_collection_name(name)
-        return await self._admin("list", asyncio.to_thread(self.store.collection_info, name))
+        return await self._admin("list", self.store.collection_info(name))
 
     async def create_collection(self, name: str, description: str = "") -> CollectionInfo:
         validate_collection_name(name)
-        return await self._admin(
-            "ingest", asyncio.to_thread(self.store.create_collection, name, description, self.embedder.name)
-        )
+        return await self._admin("ingest", self.store.create_collection(name, description, self.embedder.name))
 
     async def ensure_collection(self, name: str, description: str = "") -> tuple[CollectionInfo, bool]:
         """The collection ``name``, created if needed; the flag says whether it was created now."""
@@ -203,7 +201,7 @@ class RagService:
 
     async def delete_collection(self, name: str) -> None:
         validate_collection_name(name)
-        await self._admin("delete", asyncio.to_thread(self.store.delete_collection, name))
+        await self._admin("delete", self.store.delete_collection(name))
 
     async def ingest(
         self, collection: str, documents: Sequence[DocumentInput], progress: Progress | None = None
@@ -220,13 +218,13 @@ class RagService:
         """Remove a document's chunks; returns how many there were (0: no such document)."""
         name = validate_collection_name(collection)
         validate_document_id(document_id)
-        await self._admin("delete", asyncio.to_thread(self.store.require, name))
+        await self._admin("delete", self.store.require(name))
         async with self._ingest_locks.setdefault(name, asyncio.Lock()):
-            return await self._admin("delete", asyncio.to_thread(self.store.delete_document, name, document_id))
+            return await self._admin("delete", self.store.delete_document(name, document_id))
 
     async def _require_compatible(self, name: str, operation: str) -> None:
         """Raise unless the collection exists and was filled with this gateway's embedding model."""
-        model = await self._admin(operation, asyncio.to_thread(self.store.require, name))
+        model = await self._admin(operation, self.store.require(name))
         if model and model != self.embedder.name:
             raise InvalidRequestError(
                 f"The collection {name!r} was filled with the embedding model {model}, not {self.embedder.name}; "

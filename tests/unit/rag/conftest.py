@@ -11,8 +11,9 @@ import pytest
 import pytest_asyncio
 
 from ailb.embeddings.base import EmbeddingError
+from ailb.rag.chroma import ChromaCollections
 from ailb.rag.service import RagService
-from ailb.rag.store import ChromaRagStore
+from ailb.rag.store import RagStore
 from ailb.settings import RagConfig
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -100,16 +101,23 @@ def metrics() -> RecordingMetrics:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ChromaRagStore:
-    store = ChromaRagStore(path=str(tmp_path / "rag"))
-    store.connect()
-    return store
+def collections(tmp_path: Path) -> ChromaCollections:
+    """The blocking ChromaDB layer itself."""
+    collections = ChromaCollections(path=str(tmp_path / "rag"))
+    collections.connect()
+    return collections
 
 
 @pytest_asyncio.fixture
-async def service(
-    store: ChromaRagStore, embedder: WordEmbedder, metrics: RecordingMetrics
-) -> AsyncIterator[RagService]:
+async def store(tmp_path: Path) -> AsyncIterator[RagStore]:
+    """The awaitable store on threads (the worker-process mode has tests of its own)."""
+    store = RagStore(path=str(tmp_path / "rag"), worker_process=False)
+    yield store
+    await store.aclose()
+
+
+@pytest_asyncio.fixture
+async def service(store: RagStore, embedder: WordEmbedder, metrics: RecordingMetrics) -> AsyncIterator[RagService]:
     config = RagConfig(enabled=True, chunk_tokens=40, chunk_overlap=8, min_score=0.2)
     rag = RagService(
         config, store, embedder, allowed={"t_limited": frozenset({"policies"})}, metrics=metrics, batch_size=4

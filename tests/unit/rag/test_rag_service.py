@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from ailb.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from ailb.rag.chroma import RagStoreUnavailableError
 from ailb.rag.models import DocumentInput
 from ailb.rag.prompt import BLOCK_CLOSE, BLOCK_OPEN
 from ailb.rag.service import RagService
-from ailb.rag.store import ChromaRagStore, RagStoreUnavailableError
+from ailb.rag.store import RagStore
 from ailb.settings import RagConfig
 from tests.unit.rag.conftest import RecordingMetrics, WordEmbedder
 
@@ -51,16 +52,16 @@ async def test_passages_under_the_relevance_threshold_are_dropped(service: RagSe
     assert retrieval.sources == []
 
 
-async def test_reingesting_a_document_replaces_its_chunks(service: RagService, store: ChromaRagStore) -> None:
+async def test_reingesting_a_document_replaces_its_chunks(service: RagService, store: RagStore) -> None:
     await service.create_collection("policies")
     long_text = "\n\n".join(f"Paragraph {n} explains vacation rule {n} in some detail for everyone." for n in range(12))
     first = await service.ingest("policies", [DocumentInput("vacation.md", long_text, title="Vacation")])
     assert first.chunks > 2
     again = await service.ingest("policies", [DocumentInput("vacation.md", long_text, title="Vacation")])
     assert again.chunks == first.chunks
-    assert store.collection_info("policies").chunks == first.chunks
+    assert (await store.collection_info("policies")).chunks == first.chunks
     await service.ingest("policies", [DocumentInput("vacation.md", "Vacation is now unlimited.", title="Vacation")])
-    assert store.collection_info("policies").chunks == 1
+    assert (await store.collection_info("policies")).chunks == 1
     passages = await service.search("policies", "vacation rule", 10)
     assert [p.text for p in passages] == ["Vacation is now unlimited."]
 
@@ -110,7 +111,7 @@ async def test_a_failing_store_degrades_to_no_context_and_is_signalled(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    rag = RagService(RagConfig(enabled=True), ChromaRagStore(path="", host="127.0.0.1", port=port), embedder,
+    rag = RagService(RagConfig(enabled=True), RagStore(path="", host="127.0.0.1", port=port), embedder,
                      metrics=metrics)  # fmt: skip
     await rag.start()
     assert rag.status() == "degraded"
@@ -134,12 +135,12 @@ async def test_a_failing_embedder_degrades_to_no_context(service: RagService, em
 
 
 async def test_while_the_model_loads_requests_get_no_context_but_404s_still_apply(
-    store: ChromaRagStore, metrics: RecordingMetrics
+    store: RagStore, metrics: RecordingMetrics
 ) -> None:
     loading = WordEmbedder(ready=False)
     rag = RagService(RagConfig(enabled=True), store, loading, metrics=metrics)
     await rag.start()
-    store.create_collection("policies", "", loading.name)
+    await store.create_collection("policies", "", loading.name)
     assert rag.status() == "loading"
     assert (await rag.retrieve("default", ("policies",), ask("vacation days per year"), 3)).message is None
     with pytest.raises(NotFoundError):
@@ -167,7 +168,7 @@ async def test_ingest_batches_reports_progress_and_counts_chunks(
     assert result.as_dict()["documents"][0] == {"id": "doc-0", "chunks": 1}
 
 
-async def test_ingest_refuses_bad_input_without_writing(service: RagService, store: ChromaRagStore) -> None:
+async def test_ingest_refuses_bad_input_without_writing(service: RagService, store: RagStore) -> None:
     await service.create_collection("policies")
     bad_batches = [
         [DocumentInput("a", "text"), DocumentInput("a", "again")],
@@ -179,7 +180,7 @@ async def test_ingest_refuses_bad_input_without_writing(service: RagService, sto
             await service.ingest("policies", documents)
     with pytest.raises(NotFoundError):
         await service.ingest("ghost", DOCS)
-    assert store.collection_info("policies").chunks == 0
+    assert (await store.collection_info("policies")).chunks == 0
 
 
 async def test_documents_can_be_deleted_one_by_one(service: RagService) -> None:
@@ -202,9 +203,9 @@ async def test_ensure_collection_creates_once(service: RagService) -> None:
 
 
 async def test_a_collection_filled_by_another_model_is_refused_for_ingest_and_skipped_in_chat(
-    service: RagService, store: ChromaRagStore, metrics: RecordingMetrics
+    service: RagService, store: RagStore, metrics: RecordingMetrics
 ) -> None:
-    store.create_collection("legacy", "", "local:some-other-model")
+    await store.create_collection("legacy", "", "local:some-other-model")
     await service.create_collection("policies")
     await service.ingest("policies", DOCS)
     with pytest.raises(InvalidRequestError) as caught:

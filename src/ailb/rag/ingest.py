@@ -50,7 +50,7 @@ class Ingestor:
         *,
         chunk_tokens: int,
         overlap_tokens: int,
-        batch_size: int = 16,
+        batch_size: int = 8,
         metrics: IngestMetrics | None = None,
     ) -> None:
         self.store = store

@@ -58,7 +58,7 @@ class RagService:
         allowed: Mapping[str, frozenset[str]] | None = None,
         metrics: RagMetrics | None = None,
         timeout: float = RETRIEVAL_TIMEOUT,
-        batch_size: int = 16,
+        batch_size: int = 8,
     ) -> None:
         self.config = config
         self.store = store

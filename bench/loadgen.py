@@ -30,6 +30,7 @@ class Samples:
     first_bytes: list[float] = field(default_factory=list)
     errors: int = 0
     error_detail: str = ""
+    answered: int = 0  # every answer, warm-up included, to divide the server's CPU time by
 
 
 Done = Callable[["Connection", int, float, float | None, bool], None]
@@ -112,6 +113,7 @@ class Client:
 
     def _done(self, conn: Connection, status: int, seconds: float, first_byte: float | None, reuse: bool) -> None:
         self.in_flight -= 1
+        self.samples.answered += 1
         if conn.in_window:
             if status == 200:
                 self.samples.latencies.append(seconds)
@@ -218,6 +220,7 @@ def raw(samples: Samples, duration: float) -> dict[str, Any]:
         "seconds": duration,
         "errors": samples.errors,
         "error_detail": samples.error_detail,
+        "answered": samples.answered,
         "latencies_ms": [round(x * 1000, 4) for x in samples.latencies],
         "first_bytes_ms": [round(x * 1000, 4) for x in samples.first_bytes],
     }

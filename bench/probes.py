@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import resource
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from bench.loadgen import percentile
-from bench.targets import CLIENT_KEY, MODEL, REPO, Server
+from bench.targets import CLIENT_KEY, MODEL, REPO, Server, busy_seconds, cpu_seconds
 
 MESSAGES = [
     {"role": "system", "content": "You are a terse assistant."},
@@ -64,20 +66,27 @@ def probes_for(target: str, rates: Rates) -> list[Probe]:
     return plan[target]
 
 
+SLOW_RATE = 100.0  # probes at a fixed rate below this run twice as long, to gather enough samples
+
+
 @dataclass(frozen=True)
 class Durations:
     warmup: float
     seconds: float
 
+    def for_probe(self, probe: Probe) -> float:
+        return self.seconds * 2 if probe.rate is not None and probe.rate < SLOW_RATE else self.seconds
 
-def run_probe(server: Server, probe: Probe, durations: Durations, cpu: int | None) -> dict[str, Any]:
+
+def run_probe(server: Server, probe: Probe, durations: Durations, cpu: int | None, ours: set[int]) -> dict[str, Any]:
+    """One load-generator run; also the server's CPU time and how much CPU processes not ours took meanwhile."""
     argv = [
         sys.executable, "-m", "bench.loadgen",
         "--url", server.chat_url,
         "--body", probe.body(),
         "--header", f"Authorization: Bearer {CLIENT_KEY}",
         "--warmup", str(durations.warmup),
-        "--duration", str(durations.seconds),
+        "--duration", str(durations.for_probe(probe)),
     ]  # fmt: skip
     if probe.rate is not None:
         argv += ["--rate", str(probe.rate)]
@@ -87,12 +96,23 @@ def run_probe(server: Server, probe: Probe, durations: Durations, cpu: int | Non
         argv += ["--vary", str(SESSIONS)]
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
-    limit = durations.warmup + durations.seconds + 60
+    limit = durations.warmup + durations.for_probe(probe) + 60
+    pids = server.pids()
+    before = (cpu_seconds(pids), cpu_seconds(ours), _children_seconds(), busy_seconds(), time.monotonic())
     done = subprocess.run(argv, cwd=REPO, capture_output=True, timeout=limit, check=False)
+    after = (cpu_seconds(pids), cpu_seconds(ours), _children_seconds(), busy_seconds(), time.monotonic())
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr.decode(errors='replace')[-500:]}")
     result: dict[str, Any] = json.loads(done.stdout)
+    server_cpu, our_cpu, loadgen_cpu, busy, wall = (b - a for a, b in zip(before, after, strict=True))
+    result["cpu_seconds"] = server_cpu
+    result["foreign_share"] = max(0.0, busy - our_cpu - loadgen_cpu) / wall
     return result
+
+
+def _children_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass(frozen=True)
@@ -107,6 +127,8 @@ class Figures:
     requests: int
     errors: int
     error_detail: str
+    cpu_us: float  # the server's CPU time per answered request (its own process tree; median of the rounds)
+    foreign_share: float  # CPUs' worth of time other processes on the machine took during the probe (mean)
 
 
 def pool(rounds: list[dict[str, Any]]) -> Figures:
@@ -122,4 +144,6 @@ def pool(rounds: list[dict[str, Any]]) -> Figures:
         requests=len(latencies),
         errors=sum(r["errors"] for r in rounds),
         error_detail=details[-1] if details else "",
+        cpu_us=statistics.median(r["cpu_seconds"] / max(1, r["answered"]) * 1e6 for r in rounds),
+        foreign_share=statistics.fmean(r["foreign_share"] for r in rounds),
     )

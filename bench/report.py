@@ -72,14 +72,15 @@ def throughput_table(run: Run) -> list[str]:
         if plain is None:
             continue
         row = [label + _errors(plain), _rate(plain.rps), _ratio(plain.rps, _rps(direct_plain))]
-        row.append(_ratio(plain.rps, _rps(pt_plain)))
+        row += [_ratio(plain.rps, _rps(pt_plain)), _rate(plain.cpu_us)]
         if stream is not None:
             row += [_rate(stream.rps) + _errors(stream), _ratio(stream.rps, _rps(direct_stream))]
-            row.append(_ratio(stream.rps, _rps(pt_stream)))
+            row += [_ratio(stream.rps, _rps(pt_stream)), _rate(stream.cpu_us)]
         else:
-            row += ["–", "–", "–"]
+            row += ["–", "–", "–", "–"]
         rows.append(row)
-    header = ["target", "plain req/s", "vs direct", "vs pass-through", "streamed req/s", "vs direct", "vs pass-through"]
+    header = ["target", "plain req/s", "vs direct", "vs pass-through", "CPU µs/req"]
+    header += ["streamed req/s", "vs direct", "vs pass-through", "CPU µs/req"]
     return _table(header, rows)
 
 

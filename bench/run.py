@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import gateways
-from bench.probes import PLAIN_BODY, Durations, Rates, pool, probes_for, run_probe
+from bench.probes import PLAIN_BODY, SLOW_RATE, Durations, Rates, pool, probes_for, run_probe
 from bench.report import LABELS, Results, Run, render
 from bench.targets import (
     REPO,
     Server,
     StartError,
+    busy_seconds,
     cpu_seconds,
     request,
     sanity_check,
@@ -72,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/dev bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one short round: a smoke run (about a minute)")
     parser.add_argument("--rounds", type=int, help="rounds over every target, pooled (default 2, quick 1)")
-    parser.add_argument("--duration", type=float, help="seconds measured per probe and round (default 2.5)")
+    parser.add_argument("--duration", type=float, help="seconds measured per probe and round (default 2)")
     parser.add_argument("--warmup", type=float, help="seconds of unmeasured load before each probe (default 0.5)")
     parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated subset of {','.join(TARGETS)}")
     parser.add_argument("--rate", type=float, default=500.0, help="fixed rate of the latency probes (req/s)")
@@ -81,10 +82,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--chunk-delay-ms", type=float, default=1.0, help="pause between the fake's stream chunks")
     parser.add_argument("--litellm-venv", default=os.environ.get("LITELLM_VENV"), help="venv with litellm[proxy]")
     parser.add_argument("--write", metavar="PATH", help="also write the markdown report to PATH")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for the machine to be idle (on a shared machine)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and stores")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 2)
-    args.duration = args.duration or (1.0 if args.quick else 2.5)
+    args.duration = args.duration or (1.0 if args.quick else 2.0)
     args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = set(args.targets) - set(TARGETS)
@@ -177,19 +185,22 @@ def idle_cpu_notes(servers: dict[str, Server]) -> list[str]:
 
 
 def measure(
-    args: argparse.Namespace, servers: dict[str, Server], layout: Layout, rates: Rates
+    args: argparse.Namespace, servers: dict[str, Server], fake: Server, layout: Layout, rates: Rates
 ) -> tuple[Results, list[str]]:
     durations = Durations(args.warmup, args.duration)
     rounds: dict[tuple[str, str], list[dict[str, Any]]] = {}
     notes: list[str] = []
     others = [s for s in servers.values() if s.process is not None]
+    ours = set().union(fake.pids(), *(s.pids() for s in others))
     for number in range(1, args.rounds + 1):
         for name, server in servers.items():
             for probe in probes_for(name, rates):
                 settle(others)
                 log(f"round {number}/{args.rounds}: {name} {probe.key}")
                 try:
-                    rounds.setdefault((name, probe.key), []).append(run_probe(server, probe, durations, layout.loadgen))
+                    rounds.setdefault((name, probe.key), []).append(
+                        run_probe(server, probe, durations, layout.loadgen, ours)
+                    )
                 except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
                     notes.append(f"{name} {probe.key}, round {number}: {exc}")
                     log(f"{name} {probe.key} failed: {exc}")
@@ -214,16 +225,44 @@ def machine_lines(layout: Layout, load: tuple[float, float, float]) -> list[str]
     ]
 
 
+def wait_quiet(limit: float, window: float = 3.0, threshold: float = 0.1) -> None:
+    """Wait until the whole machine uses less than ``threshold`` of a CPU over ``window`` seconds."""
+    deadline = time.monotonic() + limit
+    while True:
+        before = busy_seconds()
+        time.sleep(window)
+        share = (busy_seconds() - before) / window
+        if share < threshold:
+            log(f"machine quiet ({share:.0%} of a CPU busy)")
+            return
+        if time.monotonic() > deadline:
+            log(f"machine still busy ({share:.0%} of a CPU); running anyway")
+            return
+
+
+def foreign_load(results: Results) -> str:
+    shares = [f.foreign_share for probes in results.values() for f in probes.values()]
+    if not shares:
+        return "no probe ran"
+    return (
+        f"other processes on the machine took {sum(shares) / len(shares):.0%} of a CPU on average during the "
+        f"probes (at most {max(shares):.0%} in one probe)"
+    )
+
+
 def method_lines(args: argparse.Namespace, layout: Layout) -> list[str]:
     return [
         "Load generator: `bench/loadgen.py` (raw asyncio protocol on uvloop, httptools parser) in its own process; "
         "the direct row is its ceiling, so it is not the bottleneck for any proxy.",
         f"Throughput: closed loop, 64 connections each with one request in flight. Latency: open loop at a fixed "
         f"rate, measured from the moment each request is written. {args.rounds} round(s) over every target, "
-        f"{args.warmup:g} s warm-up + {args.duration:g} s measured per probe and round; throughput is the median "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s measured per probe and round (twice that below "
+        f"{SLOW_RATE:g} req/s); throughput is the median "
         "of the rounds, percentiles pool every sample.",
         "Fake upstream: `bench/fake_upstream.py` (fixed completion; streams 5 chunks + [DONE], the first carrying "
         f"content, {args.chunk_delay_ms:g} ms apart). Time to first byte = first body byte of the streamed answer.",
+        "CPU µs/req = the server's CPU time (its process tree) during a probe divided by the answers it gave: "
+        "steadier than req/s when something else runs on the machine.",
         "Added latency = the target's percentile minus the fake's own at the same rate; "
         "'vs pass-through' = the target's p50 minus the pass-through's.",
         "All servers run at once, idle when not measured; each probe waits until they are idle again.",
@@ -236,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     layout = cpu_layout()
     rates = Rates(args.rate, args.low_rate, args.memory_rate)
+    if args.wait_quiet > 0:
+        wait_quiet(args.wait_quiet)
     load = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="ailb-bench-"))
     log(f"pinning: {layout.describe()}; logs in {workdir}")
@@ -246,13 +287,14 @@ def main(argv: list[str] | None = None) -> int:
         ws = gateways.Workspace(fake, layout.target, workdir)
         servers, skipped = start_targets(args, ws)
         notes = idle_cpu_notes(servers)
-        results, failures = measure(args, servers, layout, rates)
+        results, failures = measure(args, servers, fake, layout, rates)
     finally:
         for server in servers.values():
             if server is not fake:
                 server.stop()
         fake.stop()
-    run = Run(results, skipped, rates, command_line(argv), machine_lines(layout, load), method_lines(args, layout))
+    machine = [*machine_lines(layout, load), foreign_load(results)]
+    run = Run(results, skipped, rates, command_line(argv), machine, method_lines(args, layout))
     run.notes += notes + failures
     report = render(run)
     print(report)

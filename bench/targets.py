@@ -135,6 +135,13 @@ def cpu_seconds(pids: set[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def busy_seconds() -> float:
+    """CPU time the whole machine has spent busy (every CPU, every process) since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def settle(servers: list[Server], limit: float = 20.0) -> None:
     """Wait until the servers are idle (background work such as memory writes has finished)."""
     pids = set().union(*(s.pids() for s in servers)) if servers else set()

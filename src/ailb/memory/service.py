@@ -42,6 +42,7 @@ COMPLETE_VIEW_FACTOR = 4  # a session view holds every turn while they total at 
 MAX_SIMILAR_CANDIDATES = 100
 MAINTENANCE_SECONDS = 5.0
 RECALL_TIMEOUT = 2.0  # a chat request waits at most this long for the store
+WRITE_LINGER = 0.2  # the writer gathers turns this long before a write
 
 
 class MemoryService:
@@ -54,6 +55,7 @@ class MemoryService:
         observer: MemoryObserver | None = None,
         cached_sessions: int = CACHED_SESSIONS,
         recall_timeout: float = RECALL_TIMEOUT,
+        write_linger: float = WRITE_LINGER,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -73,6 +75,7 @@ class MemoryService:
             is_live=self._is_pending,
             on_stored=self._written,
             on_failed=self._write_failed,
+            linger=write_linger,
         )
         self._store_ok = True
         self._embeddings_ok = True

@@ -1,6 +1,8 @@
 """The background writer: every change to the store goes through it.
 
-Turns wait in a bounded queue and are written a batch at a time. A turn is embedded only when its session's
+Turns wait in a bounded queue and are written a batch at a time (the writer lingers ``linger`` seconds after the
+first turn of a batch: queued turns are already visible to recall, and a batch costs ChromaDB about as much as
+a single turn). A turn is embedded only when its session's
 text exceeds the recall budget: a session within the budget is always recalled whole, without similarity
 search, so its turns are stored with a placeholder vector (``embedded`` false) and cost no model time. When a
 session first grows past the budget, its earlier turns are embedded too (backfill), so every turn a
@@ -40,12 +42,14 @@ class TurnWriter:
         on_stored: Callable[[list[StoredTurn], float], None],
         on_failed: Callable[[list[StoredTurn], Exception], None],
         batch_size: int = 64,
+        linger: float = 0.2,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.cache = cache
         self.budget = budget
         self.batch_size = batch_size
+        self.linger = linger
         self._queue: asyncio.Queue[StoredTurn] = asyncio.Queue(maxsize=capacity)
         self._lock = asyncio.Lock()
         self._epoch = 0
@@ -105,6 +109,8 @@ class TurnWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self.linger and self._accepting:
+                await asyncio.sleep(self.linger)  # one write of many turns costs little more than one of one
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:

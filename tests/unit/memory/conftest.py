@@ -122,6 +122,7 @@ async def make_memory(tmp_path: Path) -> AsyncIterator[MemoryFactory]:
             embedder or KeywordEmbedder(),
             observer=observer,
             cached_sessions=cached_sessions,
+            write_linger=0,
         )
         await service.start()
         services.append(service)

@@ -37,6 +37,10 @@ class InstrumentedStore(ChromaTurnStore):
             await asyncio.sleep(30)
         return await super().load_view(*args)
 
+    async def add(self, *args: Any) -> None:
+        self.calls["add"] += 1
+        await super().add(*args)
+
     async def similar(self, *args: Any) -> Any:
         self.calls["similar"] += 1
         return await super().similar(*args)
@@ -328,3 +332,18 @@ async def test_a_slow_store_costs_a_chat_request_at_most_the_recall_timeout(
     assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 0
     assert time.monotonic() - started < 2
     assert memory.status() == "degraded" and memory.failures["recall"] == 1
+
+
+async def test_turns_arriving_together_are_written_in_one_batch(tmp_path: Path) -> None:
+    store = InstrumentedStore(tmp_path / "m")
+    memory = MemoryService(MemoryConfig(), store, KeywordEmbedder(), write_linger=0.1)
+    await memory.start()
+    try:
+        for i in range(5):
+            memory.remember(Turn("t1", f"s{i}", f"q{i}", f"a{i}"))
+            await asyncio.sleep(0.005)
+        await memory.flush()
+        assert store.calls["add"] == 1
+        assert memory.stats()["stored_turns"] == 5
+    finally:
+        await memory.aclose()

@@ -237,13 +237,14 @@ def test_an_unreachable_store_degrades_memory_but_chat_works(run_gateway: Gatewa
     gateway = run_gateway({**env, "CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(closed_port)})
     sdk = client(gateway)
     assert say(sdk, "My name is Ivy", "down-1") == ("Nice to meet you, Ivy!", 0)
+    # the first turn waits in the write queue (recallable) while the writer retries; either answer is fine
     assert say(sdk, "What is my name?", "down-1")[0] in ("Your name is Ivy.", "I do not know your name.")
     health = httpx.get(gateway.url + "/healthz").json()
     assert health["memory"] == "degraded" and health["status"] == "degraded"
     listed = httpx.get(f"{gateway.v1}/memory/sessions/down-1")
     assert listed.status_code == 503 and listed.json()["error"]["code"] == "memory_unavailable"
     metrics = httpx.get(gateway.url + "/metrics").text
-    assert re.search(r'ailb_memory_failures_total\{operation="recall"\} [1-9]', metrics)
+    assert re.search(r'ailb_memory_failures_total\{operation="list"\} [1-9]', metrics)
 
 
 async def test_an_unusable_memory_path_stops_start_up_with_a_clear_message(tmp_path: Path, env: dict[str, str]) -> None:

@@ -40,9 +40,10 @@ log = logging.getLogger("ailb.memory")
 CACHED_SESSIONS = 1024
 COMPLETE_VIEW_FACTOR = 4  # a session view holds every turn while they total at most 4x the recall budget
 MAX_SIMILAR_CANDIDATES = 100
-MAINTENANCE_SECONDS = 5.0
 RECALL_TIMEOUT = 2.0  # a chat request waits at most this long for the store
 WRITE_LINGER = 0.2  # the writer gathers turns this long before a write
+WRITE_RETRIES = (1.0, 2.0)  # pauses before a failed write is tried again
+PROBE_SECONDS = 1.0  # how often the maintenance task looks: a failing store is asked whether it is back
 
 
 class MemoryService:
@@ -56,6 +57,7 @@ class MemoryService:
         cached_sessions: int = CACHED_SESSIONS,
         recall_timeout: float = RECALL_TIMEOUT,
         write_linger: float = WRITE_LINGER,
+        write_retries: Sequence[float] = WRITE_RETRIES,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -75,7 +77,9 @@ class MemoryService:
             is_live=self._is_pending,
             on_stored=self._written,
             on_failed=self._write_failed,
+            on_dropped=self._write_dropped,
             linger=write_linger,
+            retry_delays=write_retries,
         )
         self._store_ok = True
         self._embeddings_ok = True
@@ -227,9 +231,10 @@ class MemoryService:
 
     # --- recall helpers
     async def _view(self, key: Key) -> SessionView | None:
-        """The session's cached view, else loaded from the store; None when the store fails."""
+        """The session's cached view, else loaded from the store; None when the store fails or is failing
+        (then requests do not wait for it: the maintenance task finds out when it is back)."""
         view = self._cache.get(key)
-        if view is not None:
+        if view is not None or not self._store_ok:
             return view
         token = self._cache.begin_load(key)
         try:
@@ -262,7 +267,9 @@ class MemoryService:
         """Older turns like the user's new message, when there are older turns and the model is loaded."""
         config = self.config
         recent = history[-config.recent_turns :] if config.recent_turns else []
-        if not config.top_k or not sent.query or stored_count <= len(recent) or not self.embedder.ready:
+        if not config.top_k or not sent.query or stored_count <= len(recent):
+            return []
+        if not (self.embedder.ready and self._store_ok):
             return []
         if sent.sent_everything(recent, stored_count):
             return []
@@ -297,10 +304,12 @@ class MemoryService:
         if self._observer is not None:
             self._observer.memory_stored(seconds)
 
-    def _write_failed(self, turns: list[StoredTurn], exc: Exception) -> None:
+    def _write_failed(self, exc: Exception) -> None:
+        self._failed("store", exc)
+
+    def _write_dropped(self, turns: list[StoredTurn]) -> None:
         for stored in turns:
             self._forget_pending(stored)
-        self._failed("store", exc)
 
     def _forget_pending(self, stored: StoredTurn) -> None:
         queued = self._pending.get(stored.key)
@@ -336,4 +345,4 @@ class MemoryService:
             if ttl_seconds and self._store_ok and time.monotonic() >= next_prune:
                 await self.prune()
                 next_prune = time.monotonic() + prune_every
-            await asyncio.sleep(MAINTENANCE_SECONDS)
+            await asyncio.sleep(PROBE_SECONDS)

@@ -40,9 +40,11 @@ class TurnWriter:
         capacity: int,
         is_live: Callable[[StoredTurn], bool],
         on_stored: Callable[[list[StoredTurn], float], None],
-        on_failed: Callable[[list[StoredTurn], Exception], None],
+        on_failed: Callable[[Exception], None],
+        on_dropped: Callable[[list[StoredTurn]], None],
         batch_size: int = 64,
         linger: float = 0.2,
+        retry_delays: Sequence[float] = (1.0, 2.0),
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -50,12 +52,14 @@ class TurnWriter:
         self.budget = budget
         self.batch_size = batch_size
         self.linger = linger
+        self.retry_delays = tuple(retry_delays)
         self._queue: asyncio.Queue[StoredTurn] = asyncio.Queue(maxsize=capacity)
         self._lock = asyncio.Lock()
         self._epoch = 0
         self._is_live = is_live
         self._on_stored = on_stored
         self._on_failed = on_failed
+        self._on_dropped = on_dropped
         self._task: asyncio.Task[None] | None = None
         self._accepting = True
         self.embedded_turns = 0
@@ -114,38 +118,46 @@ class TurnWriter:
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await self._write(batch)
-            except Exception as exc:  # the writer must outlive any one bad batch
+                await self._write_with_retries(batch)
+            except Exception:  # the writer must outlive any one bad batch
                 log.exception("memory: writing a batch of %d turns failed", len(batch))
-                self._on_failed(batch, exc)
+                self._on_dropped(batch)
             finally:
                 for _ in batch:
                     self._queue.task_done()
+
+    async def _write_with_retries(self, batch: list[StoredTurn]) -> None:
+        """A failed batch stays queued (and recallable) while it is tried again, then it is dropped."""
+        for delay in (*self.retry_delays, None):
+            try:
+                await self._write(batch)
+                return
+            except (MemoryStoreError, EmbeddingError) as exc:
+                self._on_failed(exc)
+                if delay is None or not self._accepting:
+                    log.warning("memory: %d turns could not be stored and are dropped: %s", len(batch), exc)
+                    self._on_dropped(batch)
+                    return
+                await asyncio.sleep(delay)
 
     async def _write(self, batch: list[StoredTurn]) -> None:
         live = [stored for stored in batch if self._is_live(stored)]
         if not live:
             return
-        try:
-            epoch = self._epoch
-            over = await self._sessions_over_budget(live)
-            backfill = [t for key in over for t in await self.store.unembedded(*key)]
-            vectors = await self._embed([t for t in live if t.key in over] + backfill)
-            async with self._lock:
-                turns = [t for t in live if self._is_live(t)]
-                refreshed = backfill if epoch == self._epoch else []
-                if not turns and not refreshed:
-                    return
-                started = time.perf_counter()
-                await self.store.add(
-                    turns + refreshed,
-                    [vectors.get(t.id) for t in turns + refreshed],
-                    self.embedder.dimensions,
-                )
-                self._on_stored(turns, time.perf_counter() - started)
-        except (MemoryStoreError, EmbeddingError) as exc:
-            log.warning("memory: %d turns could not be stored: %s", len(live), exc)
-            self._on_failed(live, exc)
+        epoch = self._epoch
+        over = await self._sessions_over_budget(live)
+        backfill = [t for key in over for t in await self.store.unembedded(*key)]
+        vectors = await self._embed([t for t in live if t.key in over] + backfill)
+        async with self._lock:
+            turns = [t for t in live if self._is_live(t)]
+            refreshed = backfill if epoch == self._epoch else []
+            if not turns and not refreshed:
+                return
+            started = time.perf_counter()
+            await self.store.add(
+                turns + refreshed, [vectors.get(t.id) for t in turns + refreshed], self.embedder.dimensions
+            )
+            self._on_stored(turns, time.perf_counter() - started)
 
     async def _sessions_over_budget(self, turns: Sequence[StoredTurn]) -> set[Key]:
         """Sessions whose stored text, with ``turns``, exceeds the recall budget (all when dimensions are unknown)."""

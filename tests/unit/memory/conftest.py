@@ -107,13 +107,26 @@ class RecordingObserver:
 MemoryFactory = Callable[..., Any]
 
 
+async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the condition did not become true in time")
+
+
 @pytest_asyncio.fixture
 async def make_memory(tmp_path: Path) -> AsyncIterator[MemoryFactory]:
     """``await make_memory(embedder=..., store=..., **config)`` → a started MemoryService; closed after the test."""
     services: list[MemoryService] = []
 
     async def make(
-        embedder: Any = None, store: Any = None, observer: Any = None, cached_sessions: int = 64, **config: Any
+        embedder: Any = None,
+        store: Any = None,
+        observer: Any = None,
+        cached_sessions: int = 64,
+        write_retries: tuple[float, ...] = (),
+        **config: Any,
     ) -> MemoryService:
         store = store or ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "memory"), worker_process=False)
         service = MemoryService(
@@ -123,6 +136,7 @@ async def make_memory(tmp_path: Path) -> AsyncIterator[MemoryFactory]:
             observer=observer,
             cached_sessions=cached_sessions,
             write_linger=0,
+            write_retries=write_retries,
         )
         await service.start()
         services.append(service)

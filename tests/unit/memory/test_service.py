@@ -16,7 +16,7 @@ from ailb.memory.chroma_store import ChromaTurnStore
 from ailb.memory.service import MemoryService, Recall, Turn
 from ailb.memory.store import MemoryStoreError
 from ailb.settings import MemoryConfig
-from tests.unit.memory.conftest import KeywordEmbedder, MemoryFactory, RecordingObserver
+from tests.unit.memory.conftest import KeywordEmbedder, MemoryFactory, RecordingObserver, eventually
 
 T = TypeVar("T")
 ASK_NAME = [{"role": "user", "content": "What is my name?"}]
@@ -241,9 +241,23 @@ async def test_a_failing_store_degrades_memory_but_never_fails_recall(
         await memory.delete_session("t1", "s1")
     assert observer.failed == ["recall", "store", "list", "delete"]
     assert memory.failures == {"recall": 1, "store": 1, "list": 1, "delete": 1}
+    assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 0  # no waiting on a failing store
+    assert memory.failures["recall"] == 1
     store.broken = False
+    await eventually(lambda: memory.status() == "ok")  # the maintenance task's probe
     assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 1
-    assert memory.status() == "ok"
+
+
+async def test_a_write_that_fails_briefly_is_retried_not_lost(tmp_path: Path, make_memory: MemoryFactory) -> None:
+    store = InstrumentedStore(tmp_path / "m")
+    memory: MemoryService = await make_memory(store=store, write_retries=(0.05, 0.05))
+    store.broken = True
+    memory.remember(alice())
+    await eventually(lambda: memory.failures["store"] >= 1)
+    assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 1  # still queued, still recalled
+    store.broken = False
+    await memory.flush()
+    assert [t["user"] for t in await memory.list_turns("t1", "s1")] == ["My name is Alice"]
 
 
 async def test_a_failing_embedder_drops_the_batch_and_is_reported(make_memory: MemoryFactory) -> None:

@@ -52,15 +52,17 @@ async def test_operations_and_errors_cross_the_process_boundary(worker_store: Ra
     )  # fmt: skip
 
 
-async def test_a_worker_that_dies_is_replaced(worker_store: RagStore) -> None:
-    await worker_store.create_collection("policies", "", "m")
-    workers = [p for p in multiprocessing.active_children() if p.pid is not None and p.pid != os.getpid()]
-    assert workers, "the embedded store should run in a child process"
-    for worker in workers:
-        os.kill(worker.pid, signal.SIGKILL)  # type: ignore[arg-type]
+async def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
+    others = {child.pid for child in multiprocessing.active_children()}
+    store = RagStore(path=str(tmp_path / "rag"))
+    await store.create_collection("policies", "", "m")
+    workers = [child.pid for child in multiprocessing.active_children() if child.pid not in others]
+    assert len(workers) == 1 and workers[0] != os.getpid(), "the embedded store should run in one child process"
+    os.kill(workers[0], signal.SIGKILL)  # type: ignore[arg-type]
     with pytest.raises(RagStoreUnavailableError):
-        await worker_store.list_collections()
-    assert [c.name for c in await worker_store.list_collections()] == ["policies"]
+        await store.list_collections()
+    assert [c.name for c in await store.list_collections()] == ["policies"]
+    await store.aclose()
 
 
 @pytest.fixture

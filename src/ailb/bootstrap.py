@@ -152,6 +152,9 @@ class Gateway:
             router.adopt_state(old_router, keep_overrides=not force)
             await router.start()
             self.settings, self.providers, self.router = settings, providers, router
+            self.keys = KeyRing(settings.api_keys)
+            if self.rag is not None:
+                self.rag.allowed = self.keys.collection_limits(settings.key_collections)
             self.service = ChatService(router, self.memory, self.rag)
             self.metrics.configure_from(settings)
             self.metrics.config_reloaded(True)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ailb.embeddings.local import LocalEmbedder
+from ailb.memory.chroma_store import ChromaTurnStore, collection_name
 from ailb.memory.service import MemoryService, Turn
 from ailb.settings import load_settings
 
@@ -75,7 +76,8 @@ async def main(turns: int, requests: int, folder: Path) -> None:
     print(f"model load (background, once per process)     {time.perf_counter() - started:8.2f} s")
 
     settings = load_settings({"MEMORY_PATH": str(folder)})
-    memory = MemoryService.from_settings(settings, embedder)
+    store = ChromaTurnStore(collection_name(embedder.name), path=str(folder))
+    memory = MemoryService(settings.memory, store, embedder, write_linger=0)  # per-turn cost, not batching delay
     await memory.start()
     now = time.time() - 86400
     short_sessions = max(1, (turns // 2) // 3)

@@ -127,7 +127,7 @@ async def test_tenants_are_isolated_whatever_session_id_they_send(tmp_path: Path
 
 RECALL_IN_A_NEW_PROCESS = textwrap.dedent(
     """
-    import asyncio, sys
+    import asyncio, os, sys
     from ailb.embeddings.local import LocalEmbedder
     from ailb.memory.service import MemoryService
     from ailb.settings import load_settings
@@ -142,6 +142,8 @@ RECALL_IN_A_NEW_PROCESS = textwrap.dedent(
         await embedder.aclose()
 
     asyncio.run(main())
+    sys.stdout.flush()
+    os._exit(0)  # the model, loading in the background, is not needed: do not wait for it
     """
 )
 

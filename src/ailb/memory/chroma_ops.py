@@ -8,12 +8,14 @@ survive pickling) and the next call reconnects, at most once per ``reconnect_int
 
 from __future__ import annotations
 
+import fcntl
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 from ailb.memory.models import SessionView, StoredTurn, Turn, document_text
 
@@ -43,6 +45,7 @@ class Connection:
         self.target = target
         self._client: Any = None
         self._collection: Any = None
+        self._folder_lock: IO[str] | None = None
         self._next_connect = 0.0
         self._lock = threading.Lock()
 
@@ -59,6 +62,9 @@ class Connection:
         client, self._client, self._collection = self._client, None, None
         if client is not None:
             client.close()
+        if self._folder_lock is not None:
+            self._folder_lock.close()
+            self._folder_lock = None
 
     def _ensure_collection(self) -> Any:
         with self._lock:
@@ -67,8 +73,24 @@ class Connection:
                 if now < self._next_connect:
                     raise StoreFailure("unavailable; reconnecting shortly")
                 self._next_connect = now + self.target.reconnect_interval
+                if self.target.path and self._folder_lock is None:
+                    self._folder_lock = _lock_folder(self.target.path)
                 self._client, self._collection = _connect(self.target)
             return self._collection
+
+
+def _lock_folder(path: str) -> IO[str]:
+    """Embedded ChromaDB is not safe with two processes in one folder: hold a lock while it is open."""
+    handle = open(Path(path) / ".ailb-memory.lock", "a")  # held open until close()
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StoreFailure(
+            "another process is using this folder; give each AILB process its own MEMORY_PATH, "
+            "or share memory between processes through a ChromaDB server (CHROMA_HOST)"
+        ) from None
+    return handle
 
 
 def _connect(target: Target) -> tuple[Any, Any]:

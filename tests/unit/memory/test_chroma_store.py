@@ -15,6 +15,7 @@ import pytest_asyncio
 from ailb.memory.chroma_store import ChromaTurnStore, collection_name
 from ailb.memory.models import StoredTurn, Turn
 from ailb.memory.store import MemoryStoreError
+from ailb.settings import ConfigError
 
 VECTOR = [1.0, 0.0, 0.0]
 
@@ -110,6 +111,18 @@ async def test_an_embedded_store_runs_in_its_own_worker_process(tmp_path: Path) 
         assert await reopened.list_turns("t", "s") == [original]
     finally:
         await reopened.aclose()
+
+
+async def test_two_stores_never_share_an_embedded_folder(tmp_path: Path, store: ChromaTurnStore) -> None:
+    second = ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "m"), worker_process=False)
+    with pytest.raises(ConfigError, match="another process is using this folder") as raised:
+        await second.open()
+    assert raised.value.key == "MEMORY_PATH"
+    await second.aclose()
+    await store.aclose()  # releases the folder
+    third = ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "m"), worker_process=False)
+    await third.open()
+    await third.aclose()
 
 
 async def test_a_server_that_never_answers_is_a_bounded_failure() -> None:

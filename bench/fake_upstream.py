@@ -60,13 +60,16 @@ def _http_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-_STREAM_PARTS = (
-    _chunk({"role": "assistant", "content": "Hello"}, None),
-    _chunk({"content": " from"}, None),
-    _chunk({"content": " the fake"}, None),
-    _chunk({"content": " upstream."}, None),
-    _chunk({}, "stop"),
-)
+_WORDS = (" from", " the fake", " upstream.")
+
+
+def stream_parts(content_chunks: int) -> tuple[bytes, ...]:
+    """The role chunk (already with content), ``content_chunks - 1`` more content chunks, the finish chunk."""
+    words = [_WORDS[i % len(_WORDS)] for i in range(max(0, content_chunks - 1))]
+    first = _chunk({"role": "assistant", "content": "Hello"}, None)
+    return (first, *(_chunk({"content": word}, None) for word in words), _chunk({}, "stop"))
+
+
 _USAGE_PART = _chunk({}, None, _USAGE)
 _DONE_PART = _http_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
 
@@ -85,8 +88,9 @@ def _head(status: bytes, content_type: bytes, length: int | None, keep_alive: bo
 class FakeUpstream(asyncio.Protocol):
     """One connection. Requests are answered in order; reading pauses while a stream is being written."""
 
-    def __init__(self, chunk_delay: float) -> None:
+    def __init__(self, chunk_delay: float, parts: tuple[bytes, ...]) -> None:
         self.chunk_delay = chunk_delay
+        self.parts = parts
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.url = b""
@@ -135,7 +139,7 @@ class FakeUpstream(asyncio.Protocol):
         tail = (_USAGE_PART if options.get("include_usage") else b"") + _DONE_PART
         head = _head(b"200 OK", b"text/event-stream", None, keep_alive)
         if self.chunk_delay <= 0:
-            self._write(head + b"".join(_STREAM_PARTS) + tail, keep_alive)
+            self._write(head + b"".join(self.parts) + tail, keep_alive)
             return
         assert self.transport is not None
         self.transport.pause_reading()
@@ -144,8 +148,8 @@ class FakeUpstream(asyncio.Protocol):
     async def _stream_slowly(self, head: bytes, tail: bytes, keep_alive: bool) -> None:
         transport = self.transport
         assert transport is not None
-        transport.write(head + _STREAM_PARTS[0])
-        for part in _STREAM_PARTS[1:]:
+        transport.write(head + self.parts[0])
+        for part in self.parts[1:]:
             await asyncio.sleep(self.chunk_delay)
             if transport.is_closing():
                 return
@@ -166,9 +170,12 @@ class FakeUpstream(asyncio.Protocol):
             self.transport.close()
 
 
-async def serve(host: str, port: int, chunk_delay: float) -> None:
+async def serve(host: str, port: int, chunk_delay: float, content_chunks: int) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: FakeUpstream(chunk_delay), host, port, backlog=1024, reuse_address=True)
+    parts = stream_parts(content_chunks)
+    server = await loop.create_server(
+        lambda: FakeUpstream(chunk_delay, parts), host, port, backlog=1024, reuse_address=True
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -183,10 +190,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cpu", type=int, help="pin this process to one CPU")
     parser.add_argument("--chunk-delay-ms", type=float, default=1.0, help="pause between streamed chunks")
+    parser.add_argument("--content-chunks", type=int, default=4, help="streamed chunks carrying content")
     args = parser.parse_args()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
-    uvloop.run(serve(args.host, args.port, args.chunk_delay_ms / 1000))
+    uvloop.run(serve(args.host, args.port, args.chunk_delay_ms / 1000, args.content_chunks))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.targets import API_KEY, CLIENT_KEY, MODEL, Server, clean_env, free_port, launch, wait_ready
+from bench.targets import API_KEY, CLIENT_KEY, MODEL, Server, clean_env, free_port, launch_ready
 
 LITELLM_HINT = (
     "LiteLLM not installed; install with: python3 -m venv .bench-litellm && "
@@ -48,13 +48,7 @@ def _ailb_argv() -> list[str]:
 
 
 def _serve_ailb(name: str, ws: Workspace, env: dict[str, str], port: int, timeout: float = 60) -> Server:
-    server = launch(name, f"http://127.0.0.1:{port}/v1", _ailb_argv(), env, ws.cpus, ws.logs)
-    try:
-        wait_ready(server, timeout)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return launch_ready(name, f"http://127.0.0.1:{port}/v1", _ailb_argv(), env, ws.cpus, ws.logs, timeout)
 
 
 def start_ailb(ws: Workspace) -> Server:
@@ -105,13 +99,8 @@ def start_ailb_granian(ws: Workspace) -> Server:
         "--no-ws",
         "--log-level", "warning",
     ]  # fmt: skip
-    server = launch("ailb-granian", f"http://127.0.0.1:{port}/v1", argv, _ailb_env(ws.fake, port), ws.cpus, ws.logs)
-    try:
-        wait_ready(server, 60)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    env = _ailb_env(ws.fake, port)
+    return launch_ready("ailb-granian", f"http://127.0.0.1:{port}/v1", argv, env, ws.cpus, ws.logs, 60)
 
 
 def litellm_binary(venv: str | None) -> Path | None:
@@ -147,10 +136,4 @@ def start_litellm(ws: Workspace, venv: str) -> Server:
     )
     env["PATH"] = f"{binary.parent}:{env.get('PATH', '')}"
     argv = [str(binary), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
-    server = launch("litellm", f"http://127.0.0.1:{port}/v1", argv, env, ws.cpus, ws.logs)
-    try:
-        wait_ready(server, 180)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return launch_ready("litellm", f"http://127.0.0.1:{port}/v1", argv, env, ws.cpus, ws.logs, 180)

@@ -168,8 +168,23 @@ def _router(run: Run) -> tuple[str, bool] | None:
     return f"{share:.2f}× throughput, {p50:+.2f} ms p50", share >= 0.95 and p50 <= 0.1
 
 
+def _cpu_share(run: Run, target: str, base: str, probe: str = "tput_plain") -> float | None:
+    """How much of ``base``'s throughput ``target`` would reach on CPU time alone (base CPU/req ÷ target's)."""
+    value, reference = run.get(target, probe), run.get(base, probe)
+    if value is None or reference is None or value.cpu_us == 0:
+        return None
+    return reference.cpu_us / value.cpu_us
+
+
+def _with_cpu(outcome: tuple[str, bool] | None, cpu_share: float | None) -> tuple[str, bool] | None:
+    if outcome is None or cpu_share is None:
+        return outcome
+    return f"{outcome[0]} (by CPU time per request: {cpu_share:.2f}×)", outcome[1]
+
+
 def _throughput_share(run: Run) -> tuple[str, bool] | None:
-    return _at_least(_fraction(run, "ailb", "passthrough"), 0.5)
+    outcome = _at_least(_fraction(run, "ailb", "passthrough"), 0.5)
+    return _with_cpu(outcome, _cpu_share(run, "ailb", "passthrough"))
 
 
 def _added_p50(run: Run) -> tuple[str, bool] | None:
@@ -181,7 +196,7 @@ def _added_ttfb(run: Run) -> tuple[str, bool] | None:
 
 
 def _vs_litellm(run: Run) -> tuple[str, bool] | None:
-    return _at_least(_fraction(run, "ailb", "litellm"), 25)
+    return _with_cpu(_at_least(_fraction(run, "ailb", "litellm"), 25), _cpu_share(run, "ailb", "litellm"))
 
 
 def _memory_p50(run: Run) -> tuple[str, bool] | None:
@@ -226,12 +241,16 @@ def asgi_verdict(run: Run) -> list[str]:
     if share is None or p50 is None:
         return ["granian was not measured in this run."]
     stream = _fraction(run, "ailb-granian", "ailb", "tput_stream")
-    return [
-        f"granian vs uvicorn (same AILB app, same core): {share:.2f}× plain throughput"
-        + (f", {stream:.2f}× streamed throughput" if stream is not None else "")
-        + f", {p50:+.2f} ms p50 at {run.rates.latency:g} req/s"
-        + (f", {ttfb:+.2f} ms time to first byte." if ttfb is not None else ".")
-    ]
+    cpu = _cpu_share(run, "ailb-granian", "ailb")
+    parts = [f"{share:.2f}× plain throughput"]
+    if cpu is not None:
+        parts.append(f"{cpu:.2f}× by CPU time per request")
+    if stream is not None:
+        parts.append(f"{stream:.2f}× streamed throughput")
+    parts.append(f"{p50:+.2f} ms p50 at {run.rates.latency:g} req/s")
+    if ttfb is not None:
+        parts.append(f"{ttfb:+.2f} ms time to first byte")
+    return ["granian against uvicorn (the same AILB app on the same CPU): " + ", ".join(parts) + "."]
 
 
 def _section(title: str, lines: list[str]) -> list[str]:

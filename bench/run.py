@@ -129,8 +129,9 @@ def starters(args: argparse.Namespace) -> dict[str, Callable[[gateways.Workspace
     }
 
 
-def start_targets(args: argparse.Namespace, ws: gateways.Workspace) -> tuple[dict[str, Server], dict[str, str]]:
-    servers: dict[str, Server] = {}
+def start_targets(args: argparse.Namespace, ws: gateways.Workspace, servers: dict[str, Server]) -> dict[str, str]:
+    """Start every target into ``servers`` (filled as they come up, so a failure midway stops the ones started);
+    return why the others were not."""
     skipped: dict[str, str] = {}
     start = starters(args)
     for name in args.targets:
@@ -154,7 +155,7 @@ def start_targets(args: argparse.Namespace, ws: gateways.Workspace) -> tuple[dic
             log(f"{name} not measured: {exc}")
             server.stop()
             del servers[name]
-    return servers, skipped
+    return skipped
 
 
 def wait_memory_ready(server: Server, timeout: float = 120.0) -> None:
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped: dict[str, str] = {}
     try:
         ws = gateways.Workspace(fake, layout.target, workdir)
-        servers, skipped = start_targets(args, ws)
+        skipped = start_targets(args, ws, servers)
         notes = idle_cpu_notes(servers)
         results, failures = measure(args, servers, fake, layout, rates)
     finally:

@@ -199,18 +199,27 @@ def sanity_check(server: Server, body: dict[str, object], timeout: float = 60.0)
         raise StartError(f"streamed request answered {status}: {data[:300]!r}")
 
 
+def launch_ready(
+    name: str, base_url: str, argv: list[str], env: Mapping[str, str], cpus: set[int] | None, logs: Path, timeout: float
+) -> Server:
+    """Launch a server and wait until it answers; one that does not come up is stopped, not left behind."""
+    server = launch(name, base_url, argv, env, cpus, logs)
+    try:
+        wait_ready(server, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def start_fake(cpus: set[int] | None, logs: Path, chunk_delay_ms: float) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "bench.fake_upstream", "--port", str(port), "--chunk-delay-ms", str(chunk_delay_ms)]
-    server = launch("fake", f"http://127.0.0.1:{port}/v1", argv, clean_env({}), cpus, logs)
-    wait_ready(server, 15)
-    return server
+    return launch_ready("fake", f"http://127.0.0.1:{port}/v1", argv, clean_env({}), cpus, logs, 15)
 
 
 def start_passthrough(fake: Server, cpus: set[int] | None, logs: Path) -> Server:
     port = free_port()
     upstream = fake.base_url.removesuffix("/v1")
     argv = [sys.executable, "-m", "bench.passthrough", "--port", str(port), "--upstream", upstream]
-    server = launch("passthrough", f"http://127.0.0.1:{port}/v1", argv, clean_env({}), cpus, logs)
-    wait_ready(server, 15)
-    return server
+    return launch_ready("passthrough", f"http://127.0.0.1:{port}/v1", argv, clean_env({}), cpus, logs, 15)

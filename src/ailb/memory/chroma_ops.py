@@ -1,5 +1,6 @@
-"""ChromaDB operations on the memory collection, run where the client lives: in the store's worker process
-(embedded ChromaDB) or on one of the store's threads (a ChromaDB server). Only this module imports chromadb.
+"""ChromaDB operations on the memory collection, run through ``Connection.run`` where the client lives: in the
+store's worker process (embedded ChromaDB) or on one of the store's threads (a ChromaDB server), both run by
+``ailb.storeworker``. Only this module imports chromadb.
 
 Every read and delete filters on tenant AND session, and rows whose metadata does not match are dropped again
 on the way out. Failures leave here as ``StoreFailure`` (plain text: ChromaDB's exceptions do not always
@@ -9,7 +10,6 @@ survive pickling) and the next call reconnects, at most once per ``reconnect_int
 from __future__ import annotations
 
 import fcntl
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -109,24 +109,6 @@ def _connect(target: Target) -> tuple[Any, Any]:
         metadata={"ailb": "memory"},
     )
     return client, collection
-
-
-# --- the worker process of an embedded store ------------------------------------------------------------------
-_worker_connection: list[Connection] = []  # this process's connection, when it is a store's worker
-
-
-def start_worker(target: Target) -> None:
-    """Process-pool initializer. Ctrl-C is for the gateway, which flushes memory and then stops the worker."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_connection.append(Connection(target))
-
-
-def run_in_worker(operation: Callable[..., T], *args: Any) -> T:
-    return _worker_connection[0].run(operation, *args)
-
-
-def close_worker() -> None:
-    _worker_connection[0].close()
 
 
 # --- operations: each takes the collection first ----------------------------------------------------------------

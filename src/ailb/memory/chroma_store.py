@@ -3,27 +3,26 @@
 
 Embedded ChromaDB holds the GIL through its writes (on a thread, a 64-turn upsert stalled the event loop for
 about 100 ms), so the embedded client lives in a worker process of its own. A server client mostly waits on
-sockets, which releases the GIL, so it runs on threads. Either way every call has a deadline.
+sockets, which releases the GIL, so it runs on threads. Either way every call has a deadline
+(``ailb.storeworker`` runs the calls; this module turns its errors into ``MemoryStoreError``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import hashlib
-import multiprocessing
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from ailb.memory import chroma_ops as ops
 from ailb.memory.chroma_ops import Connection, StoreFailure, Target
 from ailb.memory.models import SessionView, StoredTurn
 from ailb.memory.store import MemoryStoreError
 from ailb.settings import ConfigError
+from ailb.storeworker import StoreWorker, WorkerStopped, WorkerTimeout
 
 T = TypeVar("T")
 OPEN_TIMEOUT = 60.0  # the first call also starts the worker process, which imports chromadb
@@ -56,7 +55,12 @@ class ChromaTurnStore:
         self.description = f"ChromaDB server {host}:{port}" if host else f"ChromaDB in {path}"
         self.timeout = timeout
         self.isolated = not self.shared if worker_process is None else worker_process
-        self._runner: _Runner = _WorkerProcess(self.target) if self.isolated else _Threads(self.target, threads)
+        self._worker = StoreWorker(
+            functools.partial(Connection, self.target),
+            process=self.isolated,
+            threads=threads,
+            thread_name="ailb-memory",
+        )
 
     async def open(self) -> None:
         if not self.shared:
@@ -102,75 +106,19 @@ class ChromaTurnStore:
         await self._call(ops.count)
 
     async def aclose(self) -> None:
-        await self._runner.close()
+        await self._worker.aclose()
 
     async def _call(self, operation: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
         deadline = self.timeout if deadline is None else deadline
         try:
-            return await asyncio.wait_for(self._runner.call(operation, *args), deadline)
+            return await self._worker.call(deadline, Connection.run, operation, *args)
         except StoreFailure as exc:
             raise MemoryStoreError(f"The conversation memory store ({self.description}) failed: {exc}") from exc
-        except TimeoutError as exc:
+        except WorkerTimeout as exc:
             # ChromaDB's HTTP client waits forever on a server that does not answer: we do not.
             raise MemoryStoreError(f"The {self.description} did not answer within {deadline:g} s.") from exc
-        except BrokenProcessPool as exc:
-            self._runner.restart()
+        except WorkerStopped as exc:
             raise MemoryStoreError(f"The worker process of the {self.description} stopped; restarting it.") from exc
-
-
-class _Runner(Protocol):
-    async def call(self, operation: Callable[..., T], *args: Any) -> T: ...
-    def restart(self) -> None: ...
-    async def close(self) -> None: ...
-
-
-class _Threads:
-    def __init__(self, target: Target, threads: int) -> None:
-        self._connection = Connection(target)
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ailb-memory")
-
-    async def call(self, operation: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._connection.run, operation, *args)
-
-    def restart(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._connection.close)
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-class _WorkerProcess:
-    """One spawned process owning the embedded client (two processes must never open the same folder)."""
-
-    def __init__(self, target: Target) -> None:
-        self._target = target
-        self._pool = self._new_pool()
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=ops.start_worker,
-            initargs=(self._target,),
-        )
-
-    async def call(self, operation: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, ops.run_in_worker, operation, *args)
-
-    def restart(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = self._new_pool()
-
-    async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await asyncio.wait_for(loop.run_in_executor(self._pool, ops.close_worker), 10)
-        except Exception:  # a worker that is gone or stuck is left to finish on its own
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            return
-        await asyncio.to_thread(self._pool.shutdown, True)
 
 
 def _prepare_folder(path: str) -> None:

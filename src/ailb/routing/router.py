@@ -39,7 +39,7 @@ from ailb.routing.streaming import RelayedChunks, close_quietly, read_until_cont
 from ailb.routing.tokens import TokenCounter
 from ailb.routing.weights import ANY_ROUTE, TrafficWeights
 from ailb.settings import Settings
-from ailb.types import ChatCall, Completion, ModelInfo, StreamChunk
+from ailb.types import ChatCall, Completion, ModelInfo, StreamChunk, message_text
 
 __all__ = ["RouteInfo", "RouteObserver", "RoutedStream", "Router"]
 
@@ -187,6 +187,9 @@ class Router:
             except asyncio.CancelledError:
                 self._recorder.abandoned(attempt)
                 raise
+            except InvalidRequestError as exc:
+                self._selector.unfit_for(plan, attempt, exc)
+                continue
             except Exception as exc:
                 self._selector.failed(plan, attempt, self._as_upstream(exc, pick))
                 continue
@@ -208,6 +211,11 @@ class Router:
                     await close_quietly(upstream)
                 self._recorder.abandoned(attempt)
                 raise
+            except InvalidRequestError as exc:
+                if upstream is not None:
+                    await close_quietly(upstream)
+                self._selector.unfit_for(plan, attempt, exc)
+                continue
             except Exception as exc:
                 if upstream is not None:
                     await close_quietly(upstream)
@@ -240,7 +248,7 @@ class Router:
 
     async def _count_prompt(self, call: ChatCall) -> int:
         messages = call.body.get("messages") or []
-        size = sum(len(m["content"]) for m in messages if isinstance(m, dict) and isinstance(m.get("content"), str))
+        size = sum(len(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
         if size > TOKENIZE_IN_THREAD or not self.tokens.loaded:
             return await asyncio.to_thread(self.tokens.count_messages, messages)
         return self.tokens.count_messages(messages)

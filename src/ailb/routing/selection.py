@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ailb.errors import AILBError, NoDeploymentAvailableError, UpstreamError, UpstreamStatusError
+from ailb.errors import AILBError, InvalidRequestError, NoDeploymentAvailableError, UpstreamError, UpstreamStatusError
 from ailb.routing.attempts import Attempt, AttemptRecorder
 from ailb.routing.catalog import Target
 from ailb.routing.deployment import Candidate
@@ -30,6 +30,8 @@ class Plan:
     last_error: UpstreamError | None = None
     last_deployment: str = ""
     upstream_seconds: float = 0.0
+    unfit: set[str] = field(default_factory=set)  # deployments whose provider cannot express this request
+    unfit_error: InvalidRequestError | None = None
 
     @property
     def route(self) -> str:
@@ -63,6 +65,8 @@ class Selector:
         for target in plan.targets:
             deployment = target.deployment
             weight = deployment.config.weight * self._weights.factor(plan.route, deployment.name)
+            if deployment.name in plan.unfit:
+                continue
             if weight > 0 and not deployment.at_capacity and deployment.circuit.available():
                 candidates.append(Candidate(deployment, target.model, weight))
         return candidates
@@ -122,6 +126,14 @@ class Selector:
         plan.last_error = error
         plan.last_deployment = attempt.deployment.name
 
+    def unfit_for(self, plan: Plan, attempt: Attempt, error: InvalidRequestError) -> None:
+        """The deployment's provider cannot express this request (e.g. audio for Ollama): no verdict on its
+        health, no attempt spent; another deployment of the model may still take it."""
+        self._recorder.abandoned(attempt)
+        plan.attempts -= 1
+        plan.unfit.add(attempt.deployment.name)
+        plan.unfit_error = error
+
     def remaining(self, plan: Plan) -> float:
         return plan.deadline - self._clock()
 
@@ -138,6 +150,8 @@ class Selector:
 
     def unavailable(self, plan: Plan) -> AILBError:
         route = plan.route
+        if plan.unfit_error is not None and not self.candidates(plan):
+            return plan.unfit_error
         if not plan.targets:
             return NoDeploymentAvailableError(f"No deployment serves '{route}' at the moment.")
         if not self.live_targets(plan):

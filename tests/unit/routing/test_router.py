@@ -360,3 +360,22 @@ async def test_health_is_unavailable_when_nothing_can_serve() -> None:
     router, _, _ = build(a)
     router.deployments[0].circuit.trip(probe=False)
     assert router.health()["status"] == "unavailable"
+
+
+async def test_a_request_one_provider_cannot_express_goes_to_another_without_hurting_its_health() -> None:
+    unfit = InvalidRequestError("Ollama needs image bytes, not an http URL.", param="messages")
+    a = provider("a", unfit, unfit, unfit, unfit)
+    b = provider("b", completion("from b"))
+    router, _, observer = build(a, b)
+    result, info = await router.complete(call())
+    assert result.text == "from b" and info.deployment == "b" and info.attempts == 1
+    assert router.deployments[0].circuit.consecutive_failures == 0
+    assert observer.retries == []
+
+    lonely, _, _ = build(provider("c", unfit, unfit, unfit, unfit))
+    for _ in range(4):  # a client's bad request, again and again, never opens the circuit
+        with pytest.raises(InvalidRequestError) as raised:
+            await lonely.complete(call())
+        assert raised.value is unfit
+    assert lonely.deployments[0].circuit.state == "closed"
+    assert lonely.deployments[0].in_flight == 0

@@ -97,8 +97,8 @@ class Connection(asyncio.Protocol):
 class Client:
     """Counts answers that start inside the measured window; keeps idle connections for reuse."""
 
-    def __init__(self, host: str, port: int, requests: list[bytes]) -> None:
-        self.host, self.port, self.requests = host, port, requests
+    def __init__(self, host: str, port: int, make_request: Callable[[int], bytes]) -> None:
+        self.host, self.port, self.make_request = host, port, make_request
         self.sent = 0
         self.samples = Samples()
         self.idle: list[Connection] = []
@@ -130,7 +130,7 @@ class Client:
 
     def next_request(self) -> bytes:
         self.sent += 1
-        return self.requests[self.sent % len(self.requests)]
+        return self.make_request(self.sent)
 
     def fire(self, conn: Connection, started: float | None = None) -> None:
         conn.in_window = self.measuring
@@ -244,11 +244,19 @@ def build_request(url: str, body: bytes, headers: list[str]) -> tuple[str, int, 
     return host, port, ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def request_maker(url: str, body: str, headers: list[str], vary: int) -> Callable[[int], bytes]:
+    """Request bytes for the n-th request: ``{n}`` in the body cycles through 0..vary-1, ``{i}`` is n itself
+    (built per request; meant for low rates)."""
+    bodies = [body.replace("{n}", str(n)) for n in range(vary)] if vary else [body]
+    if "{i}" not in body:
+        built = [build_request(url, each.encode(), headers)[2] for each in bodies]
+        return lambda seq: built[seq % len(built)]
+    return lambda seq: build_request(url, bodies[seq % len(bodies)].replace("{i}", str(seq)).encode(), headers)[2]
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    bodies = [args.body.replace("{n}", str(n)) for n in range(args.vary)] if args.vary else [args.body]
-    requests = [build_request(args.url, body.encode(), args.header)[2] for body in bodies]
     host, port, _ = build_request(args.url, b"", [])
-    client = Client(host, port, requests)
+    client = Client(host, port, request_maker(args.url, args.body, args.header, args.vary))
     if args.rate:
         duration = await open_loop(client, args.rate, args.warmup, args.duration, args.connections)
     else:
@@ -261,7 +269,9 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--body", required=True, help="JSON request body")
     parser.add_argument("--header", action="append", default=[], help="extra 'Name: value' header")
-    parser.add_argument("--vary", type=int, default=0, help="send N bodies in turn, with {n} replaced by 0..N-1")
+    parser.add_argument(
+        "--vary", type=int, default=0, help="send N bodies in turn: {n} becomes 0..N-1 (and {i} the request's number)"
+    )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--rate", type=float, help="open loop: requests per second")
     mode.add_argument("--concurrency", type=int, help="closed loop: connections each with one request in flight")

@@ -19,7 +19,9 @@ MESSAGES = [
     {"role": "user", "content": "Say hello to the benchmark."},
 ]
 PLAIN_BODY: dict[str, Any] = {"model": MODEL, "messages": MESSAGES, "max_tokens": 16}
-SESSIONS = 50  # memory probes rotate over this many sessions, each with its own question
+SESSIONS = 50  # short sessions: the whole history fits the memory token budget and is recalled as is
+LONG_SESSIONS = 10  # long sessions: long questions soon exceed the budget, so recall searches by similarity
+_FILLER = " ".join(f"Detail {k} about the garden, the weather and the harvest." for k in range(28))
 
 
 @dataclass(frozen=True)
@@ -28,14 +30,22 @@ class Probe:
     stream: bool = False
     concurrency: int | None = None
     rate: float | None = None
-    session: bool = False
+    session: str = ""  # "", "short" or "long"
 
     def body(self) -> str:
         body: dict[str, Any] = dict(PLAIN_BODY, stream=True) if self.stream else dict(PLAIN_BODY)
-        if self.session:
+        if self.session == "short":
             body["messages"] = [{"role": "user", "content": "Remember the number {n}. Which number was it?"}]
             body["session_id"] = "bench-session-{n}"
+        elif self.session == "long":
+            question = f"Question {{i}} in session {{n}}: what should I plant next? {_FILLER}"
+            body["messages"] = [{"role": "user", "content": question}]
+            body["session_id"] = "bench-long-session-{n}"
         return json.dumps(body)
+
+    @property
+    def sessions(self) -> int:
+        return {"short": SESSIONS, "long": LONG_SESSIONS}.get(self.session, 0)
 
 
 @dataclass(frozen=True)
@@ -52,11 +62,12 @@ def probes_for(target: str, rates: Rates) -> list[Probe]:
     memory = [
         Probe("tput_plain", concurrency=64),
         Probe("mem_plain", rate=rates.memory),
-        Probe("mem_session", rate=rates.memory, session=True),
+        Probe("mem_session", rate=rates.memory, session="short"),
+        Probe("mem_long", rate=rates.memory, session="long"),
     ]
     plan = {
         "direct": throughput + latency + low,
-        "passthrough": throughput + latency,
+        "passthrough": throughput + latency + low,
         "ailb": throughput + latency + low,
         "ailb-router": throughput + latency,
         "ailb-granian": throughput + latency,
@@ -92,8 +103,8 @@ def run_probe(server: Server, probe: Probe, durations: Durations, cpu: int | Non
         argv += ["--rate", str(probe.rate)]
     else:
         argv += ["--concurrency", str(probe.concurrency)]
-    if probe.session:
-        argv += ["--vary", str(SESSIONS)]
+    if probe.sessions:
+        argv += ["--vary", str(probe.sessions)]
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
     limit = durations.warmup + durations.for_probe(probe) + 60

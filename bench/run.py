@@ -241,6 +241,19 @@ def wait_quiet(limit: float, window: float = 3.0, threshold: float = 0.1) -> Non
             return
 
 
+def log_errors(servers: dict[str, Server]) -> list[str]:
+    """A server that logged errors while measured has suspect figures: say so, with its first error line."""
+    notes = []
+    for name, server in servers.items():
+        if server.log_path is None or not server.log_path.exists():
+            continue
+        lines = server.log_path.read_text(errors="replace").splitlines()
+        errors = [line for line in lines if " ERROR " in line or line.startswith(("ERROR", "Traceback"))]
+        if errors:
+            notes.append(f"{LABELS[name]} logged {len(errors)} error(s) during the run; the first: `{errors[0][:200]}`")
+    return notes
+
+
 def foreign_load(results: Results) -> str:
     shares = [f.foreign_share for probes in results.values() for f in probes.values()]
     if not shares:
@@ -289,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         skipped = start_targets(args, ws, servers)
         notes = idle_cpu_notes(servers)
         results, failures = measure(args, servers, fake, layout, rates)
+        failures += log_errors(servers)
     finally:
         for server in servers.values():
             if server is not fake:

@@ -389,13 +389,24 @@ async def test_connection_dropped_without_reply(harness: Harness) -> None:
 async def test_hang_past_first_token_timeout_times_out_and_hangs_up(harness: Harness) -> None:
     # The hang ends (and the fake answers) well inside the total timeout: only the first-token timeout can fail it.
     quick = harness.adapter(timeouts=Timeouts(connect=1, first_token=0.5, idle=0.5, total=60))
-    harness.fake.fail_next(Fault.hang(4), Fault.hang(4))
-    with pytest.raises(UpstreamTimeoutError) as plain:
-        await harness.complete(provider=quick)
-    await eventually(lambda: harness.fake.disconnects == 1)
-    with pytest.raises(UpstreamTimeoutError):
+    harness.fake.fail_next(Fault.hang(4))
+    with pytest.raises(UpstreamTimeoutError) as streamed:
         await harness.stream(provider=quick)
-    await eventually(lambda: harness.fake.disconnects == 2)
+    await eventually(lambda: harness.fake.disconnects == 1)
+    assert streamed.value.retryable
+
+
+async def test_whole_answers_are_bounded_by_the_total_timeout_not_the_first_token_one(harness: Harness) -> None:
+    # A non-streamed answer arrives in one piece at the end: a long completion must not hit the first-token limit.
+    patient = harness.adapter(timeouts=Timeouts(connect=1, first_token=0.2, idle=0.2, total=60))
+    harness.fake.fail_next(Fault.hang(0.6))
+    answer = await harness.complete(provider=patient)
+    assert answer.body["choices"]
+    short = harness.adapter(timeouts=Timeouts(connect=1, first_token=60, idle=60, total=0.5))
+    harness.fake.fail_next(Fault.hang(4))
+    with pytest.raises(UpstreamTimeoutError) as plain:
+        await harness.complete(provider=short)
+    await eventually(lambda: harness.fake.disconnects == 1)
     assert plain.value.retryable
 
 

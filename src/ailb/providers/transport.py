@@ -27,6 +27,7 @@ from ailb.settings import DeploymentConfig
 
 ErrorTranslator = Callable[[int, bytes, str, float | None], UpstreamError]
 MAX_ERROR_BODY = 64 * 1024
+MAX_STREAM_LINE = 16 * 1024 * 1024
 
 
 class Transport:
@@ -39,7 +40,8 @@ class Transport:
         self._translate_error = translate_error
         self._session: aiohttp.ClientSession | None = None
         t = config.timeouts
-        self._whole_timeout = aiohttp.ClientTimeout(total=min(t.total, t.first_token), sock_connect=t.connect)
+        # A whole (non-streamed) answer arrives in one piece at the end, so only the total timeout can bound it.
+        self._whole_timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect)
         self._stream_timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect)
         self._probe_timeout = aiohttp.ClientTimeout(total=min(10.0, t.total), sock_connect=t.connect)
 
@@ -59,7 +61,7 @@ class Transport:
         """POST ``payload`` (JSON bytes) and return the parsed JSON answer."""
         try:
             async with self.session.post(
-                self.base_url + path, data=payload, headers=_JSON, timeout=self._whole_timeout
+                self.base_url + path, data=payload, headers=_JSON, timeout=self._whole_timeout, allow_redirects=False
             ) as resp:
                 body = await resp.read()
                 if resp.status >= 400:
@@ -77,7 +79,9 @@ class Transport:
 
     async def get_json(self, path: str) -> Any:
         try:
-            async with self.session.get(self.base_url + path, timeout=self._probe_timeout) as resp:
+            async with self.session.get(
+                self.base_url + path, timeout=self._probe_timeout, allow_redirects=False
+            ) as resp:
                 body = await resp.read()
                 if resp.status >= 400:
                     raise self._error(resp, body)
@@ -104,7 +108,11 @@ class Transport:
         try:
             async with headers_timer:
                 resp = await self.session.post(
-                    self.base_url + path, data=payload, headers=_JSON, timeout=self._stream_timeout
+                    self.base_url + path,
+                    data=payload,
+                    headers=_JSON,
+                    timeout=self._stream_timeout,
+                    allow_redirects=False,
                 )
         except TimeoutError as exc:
             if not headers_timer.expired():
@@ -133,7 +141,8 @@ class Transport:
         content = resp.content
         while True:
             try:
-                data = await asyncio.wait_for(content.readany(), limit)
+                async with asyncio.timeout(limit):
+                    data = await content.readany()
             except TimeoutError:
                 what = "first token" if limit == timeouts.first_token and first else "next chunk"
                 raise UpstreamTimeoutError(
@@ -183,12 +192,10 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, b
     data: list[bytes] = []
     async for piece in chunks:
         buffer += piece
-        while True:
-            end = buffer.find(b"\n")
-            if end < 0:
-                break
-            line = buffer[:end].rstrip(b"\r")
-            buffer = buffer[end + 1 :]
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line = buffer[start:end].rstrip(b"\r")
+            start = end + 1
             if not line:
                 if data:
                     yield event, b"\n".join(data)
@@ -202,7 +209,10 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, b
             if fname == b"data":
                 data.append(value)
             elif fname == b"event":
-                event = value.decode()
+                event = value.decode("utf-8", "replace")
+        buffer = buffer[start:]
+        if len(buffer) > MAX_STREAM_LINE:
+            raise UpstreamProtocolError("An upstream stream line exceeded the size limit.")
     if data:
         yield event, b"\n".join(data)
 
@@ -216,6 +226,8 @@ async def ndjson_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         for line in lines:
             if line.strip():
                 yield line
+        if len(buffer) > MAX_STREAM_LINE:
+            raise UpstreamProtocolError("An upstream stream line exceeded the size limit.")
     if buffer.strip():
         yield buffer
 

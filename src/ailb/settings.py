@@ -349,7 +349,7 @@ def _parse_deployment(item: Any, where: str, env: Mapping[str, str]) -> Deployme
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key")
     name = item.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(f"{where}.name", "required; letters, digits, '.', '_' or '-' (max 64)")
     where = f"deployments[{name}]"
     provider = item.get("provider")

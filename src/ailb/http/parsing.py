@@ -14,6 +14,7 @@ from ailb.types import AILB_BODY_FIELDS, SESSION_ID_PATTERN, ChatCall, ChatCompl
 
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
 _PATH = re.compile(r"at `\$(.*)`$")
+_SESSION_RULE = "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'."
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -59,13 +60,13 @@ def validate_chat(
     except RecursionError:
         raise InvalidRequestError("The request body is nested too deeply.", code="invalid_json") from None
     session_id = request.session_id
+    if session_id is not None and not _SESSION_ID.fullmatch(
+        session_id
+    ):  # the schema's "$" also accepts a trailing newline
+        raise InvalidRequestError(_SESSION_RULE, param="session_id", code="invalid_value")
     if session_id is None and header_session is not None:
-        if not _SESSION_ID.match(header_session):
-            raise InvalidRequestError(
-                "X-Session-ID must be 1-128 characters of letters, digits, '.', '_', ':' or '-'.",
-                param="session_id",
-                code="invalid_value",
-            )
+        if not _SESSION_ID.fullmatch(header_session):
+            raise InvalidRequestError("X-Session-ID: " + _SESSION_RULE, param="session_id", code="invalid_value")
         session_id = header_session
     for key in AILB_BODY_FIELDS:
         data.pop(key, None)
@@ -96,5 +97,5 @@ def _param_of(message: str) -> str | None:
 def _describe(message: str) -> str:
     text = message.replace("`$.", "`").replace("`$`", "the body")
     if "should match pattern" in text and "session_id" in text:
-        return "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'."
+        return _SESSION_RULE
     return f"Invalid request: {text}"

@@ -137,7 +137,7 @@ class MemoryObserver(Protocol):
 
 
 def check_session_id(session_id: str) -> None:
-    if not SESSION_ID.match(session_id):
+    if not SESSION_ID.fullmatch(session_id):
         raise InvalidRequestError(
             "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'.",
             param="session_id",

@@ -139,7 +139,7 @@ class MemoryService:
 
     def remember(self, turn: Turn) -> None:
         """Queue ``turn`` for storing; never waits. A full queue drops it (counted)."""
-        if self._closed or not SESSION_ID.match(turn.session_id):
+        if self._closed or not SESSION_ID.fullmatch(turn.session_id):
             return
         stored = StoredTurn.of(turn)
         if not self._writer.submit(stored):

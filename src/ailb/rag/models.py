@@ -122,7 +122,7 @@ class Retrieval:
 
 
 def validate_collection_name(name: str, param: str = "name") -> str:
-    if not isinstance(name, str) or not _COLLECTION_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _COLLECTION_NAME.fullmatch(name) or ".." in name:
         raise InvalidRequestError(
             f"Invalid collection name {name!r}: use 3-63 letters, digits, '.', '_' or '-', "
             "starting and ending with a letter or digit.",
@@ -133,7 +133,7 @@ def validate_collection_name(name: str, param: str = "name") -> str:
 
 
 def validate_document_id(doc_id: str, param: str = "id") -> str:
-    if not isinstance(doc_id, str) or not _DOCUMENT_ID.match(doc_id):
+    if not isinstance(doc_id, str) or not _DOCUMENT_ID.fullmatch(doc_id):
         raise InvalidRequestError(
             f"Invalid document id {doc_id!r}: use 1-256 letters, digits or '._:/@+-' "
             "(starting with a letter, digit or '_').",
@@ -146,7 +146,7 @@ def validate_document_id(doc_id: str, param: str = "id") -> str:
 def document_id_for(name: str) -> str:
     """A valid document id derived from a file path or name (unsafe characters become '-')."""
     cleaned = _ID_UNSAFE.sub("-", name.replace("\\", "/")).strip("-/.")[:256]
-    if not cleaned or not _DOCUMENT_ID.match(cleaned):
+    if not cleaned or not _DOCUMENT_ID.fullmatch(cleaned):
         cleaned = "doc-" + hashlib.sha256(name.encode()).hexdigest()[:16]
     return cleaned
 

@@ -95,3 +95,9 @@ def test_bad_json_is_a_400(raw: bytes) -> None:
     with pytest.raises(InvalidRequestError) as info:
         parse_json_object(raw)
     assert info.value.code == "invalid_json"
+
+
+def test_a_trailing_newline_is_not_a_valid_session_id() -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        validate_chat(_body(session_id="sess\n"), "t", None, None)
+    assert info.value.param == "session_id"

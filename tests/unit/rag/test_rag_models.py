@@ -17,7 +17,7 @@ def test_valid_collection_names(name: str) -> None:
     assert validate_collection_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "ab", "a" * 64, "-docs", "docs-", "my docs", "docs/x", "a..b", "ü-docs"])
+@pytest.mark.parametrize("name", ["", "ab", "a" * 64, "-docs", "docs-", "my docs", "docs/x", "a..b", "ü-docs", "docs\n"])
 def test_invalid_collection_names(name: str) -> None:
     with pytest.raises(InvalidRequestError) as caught:
         validate_collection_name(name, "rag_collection")
@@ -30,7 +30,7 @@ def test_valid_document_ids(doc_id: str) -> None:
     assert validate_document_id(doc_id) == doc_id
 
 
-@pytest.mark.parametrize("doc_id", ["", "has space", "a,b", "-lead", "x" * 257, "new\nline"])
+@pytest.mark.parametrize("doc_id", ["", "has space", "a,b", "-lead", "x" * 257, "new\nline", "doc1\n"])
 def test_invalid_document_ids(doc_id: str) -> None:
     with pytest.raises(InvalidRequestError):
         validate_document_id(doc_id)

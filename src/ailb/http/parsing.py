@@ -60,9 +60,8 @@ def validate_chat(
     except RecursionError:
         raise InvalidRequestError("The request body is nested too deeply.", code="invalid_json") from None
     session_id = request.session_id
-    if session_id is not None and not _SESSION_ID.fullmatch(
-        session_id
-    ):  # the schema's "$" also accepts a trailing newline
+    # The schema's "$" also accepts a trailing newline; the whole id must match.
+    if session_id is not None and not _SESSION_ID.fullmatch(session_id):
         raise InvalidRequestError(_SESSION_RULE, param="session_id", code="invalid_value")
     if session_id is None and header_session is not None:
         if not _SESSION_ID.fullmatch(header_session):

@@ -54,7 +54,10 @@ _health_of: weakref.WeakKeyDictionary[Any, GatewayHealth] = weakref.WeakKeyDicti
 
 async def start_grpc(gateway: Gateway, host: str, port: int) -> tuple[Any, int]:
     """Start serving; returns the ``grpc.aio.Server`` and the port it bound (useful with ``port=0``)."""
-    server = grpc.aio.server(interceptors=[AdminTokenInterceptor(lambda: gateway.settings.admin_token)])
+    interceptor = AdminTokenInterceptor(
+        lambda: gateway.settings.admin_token, fallback=lambda key: gateway.keys.accepts(key)
+    )
+    server = grpc.aio.server(interceptors=[interceptor])
     pb_grpc.add_ModuleServiceServicer_to_server(ModuleServicer(gateway), server)  # type: ignore[no-untyped-call]
     health = GatewayHealth(gateway)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -44,6 +44,10 @@ class KeyRing:
             raise AuthenticationError("Incorrect API key provided.")
         return tenant
 
+    def accepts(self, key: str | None) -> bool:
+        """Whether ``key`` may act for a client: any key when none are configured, else a configured one."""
+        return not self._tenants or (key is not None and key in self._tenants)
+
     def collection_limits(self, limits: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
         """Re-key per-client-key collection limits by tenant."""
         return {tenant_id(key): names for key, names in limits.items()}

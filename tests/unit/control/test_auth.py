@@ -11,6 +11,7 @@ from grpc_health.v1.health import aio as health_aio
 from ailb.control.auth import AdminTokenInterceptor
 from ailb.control.generated import module_service_pb2 as pb
 from ailb.control.generated import module_service_pb2_grpc as pb_grpc
+from ailb.http.auth import KeyRing
 
 
 class StatusOnly(pb_grpc.ModuleServiceServicer):  # type: ignore[misc]
@@ -70,3 +71,20 @@ async def test_the_token_is_read_on_every_call(served: tuple[grpc.aio.Channel, T
     assert await status_code(stub, (("authorization", "Bearer rotated"),)) == grpc.StatusCode.OK
     holder.value = ""  # no admin token configured: open
     assert await status_code(stub, None) == grpc.StatusCode.OK
+
+
+async def test_without_an_admin_token_the_client_keys_guard_the_module_service() -> None:
+    server = grpc.aio.server(interceptors=[AdminTokenInterceptor(lambda: "", fallback=KeyRing(["client-key"]).accepts)])
+    pb_grpc.add_ModuleServiceServicer_to_server(StatusOnly(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        stub = pb_grpc.ModuleServiceStub(channel)
+        assert await status_code(stub, None) == grpc.StatusCode.UNAUTHENTICATED
+        assert await status_code(stub, (("authorization", "Bearer wrong"),)) == grpc.StatusCode.UNAUTHENTICATED
+        assert await status_code(stub, (("authorization", "Bearer client-key"),)) == grpc.StatusCode.OK
+    finally:
+        await channel.close()
+        await server.stop(0)
+    assert KeyRing([]).accepts(None)  # no keys configured at all: open, as on HTTP

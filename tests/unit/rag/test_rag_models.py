@@ -17,7 +17,9 @@ def test_valid_collection_names(name: str) -> None:
     assert validate_collection_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "ab", "a" * 64, "-docs", "docs-", "my docs", "docs/x", "a..b", "ü-docs", "docs\n"])
+@pytest.mark.parametrize(
+    "name", ["", "ab", "a" * 64, "-docs", "docs-", "my docs", "docs/x", "a..b", "ü-docs", "docs\n"]
+)
 def test_invalid_collection_names(name: str) -> None:
     with pytest.raises(InvalidRequestError) as caught:
         validate_collection_name(name, "rag_collection")

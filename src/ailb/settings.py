@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -56,7 +57,7 @@ class DeploymentConfig:
         return {
             "name": self.name,
             "provider": self.provider,
-            "base_url": self.base_url,
+            "base_url": redact_url(self.base_url),
             "api_key": redact(self.api_key),
             "models": list(self.models),
             "weight": self.weight,
@@ -143,6 +144,14 @@ def redact(secret: str) -> str:
     if not secret:
         return ""
     return "****" + secret[-4:] if len(secret) >= 12 else "****"
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials a user may have put in it (``user:pass@``, the query string)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"****@{host}" if "@" in parts.netloc else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "****" if parts.query else "", ""))
 
 
 def load_settings(env: Mapping[str, str] | None = None, config_path: str | None = None) -> Settings:
@@ -464,7 +473,18 @@ def _apply_overrides(settings: Settings, overrides: Any) -> Settings:
     unknown = set(overrides) - _OVERRIDABLE
     if unknown:
         raise ConfigError(f"settings.{sorted(unknown)[0]}", "unknown key")
-    return replace(settings, **overrides)
+    if any(isinstance(v, dict | list) or v is None for v in overrides.values()):
+        key = next(k for k, v in overrides.items() if isinstance(v, dict | list) or v is None)
+        raise ConfigError(f"settings.{key}", "expected a single value")
+    # The file's values go through the same checks as the environment variables they stand for.
+    reader = _EnvReader({f"settings.{k}": str(v) for k, v in overrides.items()})
+    return replace(
+        settings,
+        routing_strategy=reader.text("settings.routing_strategy", settings.routing_strategy),
+        module_id=reader.text("settings.module_id", settings.module_id),
+        max_request_bytes=reader.integer("settings.max_request_bytes", settings.max_request_bytes, 1024, 2**31),
+        drain_timeout=reader.number("settings.drain_timeout", settings.drain_timeout, 0, 3600),
+    )
 
 
 def _check_unique(names: list[str]) -> None:
@@ -483,7 +503,11 @@ def _read_yaml(path: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError("AILB_CONFIG", f"{path} is not valid YAML: {exc}") from None
+        # PyYAML's own message quotes the offending line, which may hold a key: say where, not what.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError("AILB_CONFIG", f"{path} is not valid YAML{where}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

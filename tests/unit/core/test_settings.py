@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ailb.settings import ConfigError, load_settings, redact
+from ailb.settings import ConfigError, load_settings, redact, redact_url
 
 
 def test_env_only_setup_yields_named_deployments_in_failover_order() -> None:
@@ -129,3 +129,28 @@ def test_redact_keeps_only_a_short_tail() -> None:
     assert redact("") == ""
     assert redact("short") == "****"
     assert redact("sk-0123456789abcdef") == "****cdef"
+
+
+def test_settings_overrides_are_checked_like_env_vars(tmp_path: Path) -> None:
+    path = tmp_path / "ailb.yaml"
+    path.write_text("settings:\n  max_request_bytes: big\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, str(path))
+    assert info.value.key == "settings.max_request_bytes"
+    path.write_text("settings:\n  max_request_bytes: 2048\n  drain_timeout: 3\n  routing_strategy: failover\n")
+    settings = load_settings({}, str(path))
+    assert (settings.max_request_bytes, settings.drain_timeout, settings.routing_strategy) == (2048, 3.0, "failover")
+
+
+def test_a_yaml_error_says_where_without_quoting_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "ailb.yaml"
+    path.write_text("deployments:\n  - name: a\n    api_key: sk-secret-abcdef: x\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, str(path))
+    assert "line 3" in str(info.value)
+    assert "sk-secret" not in str(info.value)
+
+
+def test_redacted_base_url_hides_userinfo_and_query() -> None:
+    assert redact_url("https://user:pw@host.example/v1?api-key=abc") == "https://****@host.example/v1?****"
+    assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"

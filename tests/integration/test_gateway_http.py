@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
@@ -117,3 +118,27 @@ def test_healthz_reports_each_deployment(gateway: RunningGateway) -> None:
     assert body["status"] in ("ok", "degraded")
     assert set(body["deployments"]) == {"openai", "anthropic", "ollama"}
     assert body["memory"] == "disabled"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_client_leaving_before_the_answer_cancels_the_upstream_call(
+    gateway: RunningGateway, upstreams: Upstreams, stream: bool
+) -> None:
+    fake = upstreams["openai"].fake
+    fake.latency = 3.0
+    before = fake.disconnects
+    body = orjson.dumps({**CHAT, "stream": stream})
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as client:
+        client.sendall(request)
+        deadline = time.monotonic() + 5
+        while fake.in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fake.in_flight == 1
+    deadline = time.monotonic() + 2.5  # well before the upstream's own answer at 3 s
+    while fake.disconnects == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake.disconnects == before + 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ailb.http")
 DONE = b"data: [DONE]\n\n"
+CLIENT_CLOSED_REQUEST = 499  # the status proxies log for a client that left before its answer
+T = TypeVar("T")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -39,20 +43,23 @@ async def chat_completions(request: Request) -> Response:
         model = call.model
         gateway.rate_limits.check(call.model)
         if call.stream:
-            stream = await gateway.service.stream(call)
+            stream = await _unless_disconnected(request, gateway.service.stream(call))
             handed_off = True
             return StreamingResponse(
                 _sse(gateway, stream, model, started),
                 media_type="text/event-stream",
                 headers={**SSE_HEADERS, **route_headers(stream.route, stream.context)},
             )
-        result = await gateway.service.complete(call)
+        result = await _unless_disconnected(request, gateway.service.complete(call))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
         return Response(
             orjson.dumps(result.completion.body),
             media_type="application/json",
             headers=route_headers(result.route, result.context),
         )
+    except ClientDisconnected:
+        status = CLIENT_CLOSED_REQUEST
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     except AILBError as exc:
         status = exc.status
         if isinstance(exc, RateLimitedError):
@@ -65,10 +72,37 @@ async def chat_completions(request: Request) -> Response:
             metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
 
 
+class ClientDisconnected(Exception):
+    """The client went away before its answer was ready."""
+
+
+async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` but cancel it (and so the upstream call) as soon as the client disconnects."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+    if not task.cancelled() and task.done():
+        return task.result()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    raise ClientDisconnected
+
+
+async def _disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float) -> AsyncIterator[bytes]:
     """Write chunks as they come; a failure after the first byte ends with an error event and no [DONE]."""
     route = stream.route
     ttft: float | None = None
+    status = 200  # what the response began with; a failure after that is counted with its own status
     chunks = stream.chunks
     try:
         async for chunk in chunks:
@@ -78,6 +112,7 @@ async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float)
                 yield chunk.frame
         yield DONE
     except AILBError as exc:
+        status = exc.status
         log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.message)
         yield b"event: error\ndata: " + orjson.dumps(exc.to_body()) + b"\n\n"
     finally:
@@ -85,7 +120,7 @@ async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float)
         elapsed = perf_counter() - started
         # Time the gateway added is what the client waited for its first byte beyond the upstream's own wait.
         upstream = elapsed - (ttft - route.upstream_seconds) if ttft is not None else route.upstream_seconds
-        gateway.metrics.request_finished(model, route.deployment, 200, elapsed, upstream, ttft)
+        gateway.metrics.request_finished(model, route.deployment, status, elapsed, upstream, ttft)
 
 
 def route_headers(route: RouteInfo, context: Context) -> dict[str, str]:

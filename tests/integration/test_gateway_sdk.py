@@ -165,6 +165,10 @@ def test_models_list_every_model_with_its_provider(gateway: RunningGateway) -> N
     assert models[MODELS["anthropic"]] == "anthropic"
     ollama_ids = [m for m in models if m.split(":")[0] == MODELS["ollama"]]  # Ollama lists "llama3.2:latest"
     assert ollama_ids and all(models[m] == "ollama" for m in ollama_ids)
+    card = _client(gateway).models.retrieve(MODELS["anthropic"])
+    assert (card.id, card.owned_by) == (MODELS["anthropic"], "anthropic")
+    with pytest.raises(openai.NotFoundError):
+        _client(gateway).models.retrieve("no-such-model")
 
 
 def test_errors_surface_as_sdk_exceptions(gateway: RunningGateway, upstreams: Upstreams) -> None:

@@ -13,19 +13,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ailb import __version__
+from ailb.errors import ModelNotFoundError
 from ailb.http import memory_routes, rag_routes
 from ailb.http.chat import chat_completions
 from ailb.http.errors import install_error_handlers
-from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelList
+from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelList
 
 if TYPE_CHECKING:
     from ailb.bootstrap import Gateway
 
 _REF = "#/components/schemas/{name}"
 _SCHEMAS, _COMPONENTS = msgspec.json.schema_components(
-    [ChatCompletionRequest, ChatCompletion, ModelList, ErrorResponse], ref_template=_REF
+    [ChatCompletionRequest, ChatCompletion, ModelList, ModelCard, ErrorResponse], ref_template=_REF
 )
-_REQUEST_SCHEMA, _COMPLETION_SCHEMA, _MODELS_SCHEMA, _ERROR_SCHEMA = _SCHEMAS
+_REQUEST_SCHEMA, _COMPLETION_SCHEMA, _MODELS_SCHEMA, _MODEL_SCHEMA, _ERROR_SCHEMA = _SCHEMAS
 
 
 def _json(status_schema: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +85,13 @@ def create_app(gateway: Gateway) -> FastAPI:
         summary="List the models and aliases served",
         openapi_extra={"responses": {"200": {"description": "Model list", **_json(_MODELS_SCHEMA)}}},
     )
+    app.add_api_route(
+        "/v1/models/{model_id:path}",
+        retrieve_model,
+        methods=["GET"],
+        summary="One model or alias",
+        openapi_extra={"responses": {"200": {"description": "Model", **_json(_MODEL_SCHEMA)}, "404": _ERRORS["404"]}},
+    )
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Gateway, provider, memory and RAG health")
     app.add_api_route("/api/routing/stats", routing_stats, methods=["GET"], summary="Live routing statistics")
     app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
@@ -101,6 +109,16 @@ async def list_models(request: Request) -> Response:
         for m in gateway.router.list_models()
     ]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+
+
+async def retrieve_model(request: Request, model_id: str) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    gateway.keys.tenant_for(request.headers)
+    for model in gateway.router.list_models():
+        if model.id == model_id:
+            card = {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
+            return Response(orjson.dumps(card), media_type="application/json")
+    raise ModelNotFoundError(model_id)
 
 
 async def healthz(request: Request) -> Response:

@@ -262,11 +262,13 @@ class ChatCall:
 
 @dataclass(slots=True)
 class Completion:
-    """A whole (non-streamed) answer: ``body`` is an OpenAI ``chat.completion`` dict."""
+    """A whole (non-streamed) answer: ``body`` is an OpenAI ``chat.completion`` dict; ``raw``, when set, is the
+    upstream's own encoding of that same body, passed to the client as it is."""
 
     body: dict[str, Any]
     usage: Usage
     text: str
+    raw: bytes | None = None
 
 
 @dataclass(slots=True)

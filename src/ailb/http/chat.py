@@ -53,7 +53,7 @@ async def chat_completions(request: Request) -> Response:
         result = await _unless_disconnected(request, gateway.service.complete(call))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
         return Response(
-            orjson.dumps(result.completion.body),
+            result.completion.raw or orjson.dumps(result.completion.body),
             media_type="application/json",
             headers=route_headers(result.route, result.context),
         )

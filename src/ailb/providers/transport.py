@@ -59,6 +59,10 @@ class Transport:
 
     async def post_json(self, path: str, payload: bytes) -> Any:
         """POST ``payload`` (JSON bytes) and return the parsed JSON answer."""
+        return (await self.post_json_raw(path, payload))[1]
+
+    async def post_json_raw(self, path: str, payload: bytes) -> tuple[bytes, Any]:
+        """POST ``payload`` and return the answer's bytes with their parsed JSON (to pass the bytes on)."""
         try:
             async with self.session.post(
                 self.base_url + path, data=payload, headers=_JSON, timeout=self._whole_timeout, allow_redirects=False
@@ -71,7 +75,7 @@ class Transport:
         except Exception as exc:
             raise self.translate_exception(exc) from exc
         try:
-            return orjson.loads(body)
+            return body, orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise UpstreamProtocolError(
                 f"Deployment '{self.config.name}' returned a body that is not JSON.", deployment=self.config.name

@@ -19,8 +19,10 @@ class OpenAIProvider:
         self.transport = Transport(config, headers, status_error)
 
     async def complete(self, body: Mapping[str, Any], model: str) -> Completion:
-        data = await self.transport.post_json("/chat/completions", translate.request_body(body, model, False))
-        return translate.completion_from_response(data, self.config.name)
+        raw, data = await self.transport.post_json_raw("/chat/completions", translate.request_body(body, model, False))
+        completion = translate.completion_from_response(data, self.config.name)
+        completion.raw = raw
+        return completion
 
     async def stream(self, body: Mapping[str, Any], model: str, include_usage: bool) -> AsyncIterator[StreamChunk]:
         name = self.config.name

@@ -32,6 +32,8 @@ class AILBError(Exception):
     type: str = "server_error"
     code: str | None = None
     retryable: bool = False
+    # Set where ``message`` holds internals (paths, store errors) that belong in the log, not in the answer.
+    public_message: str | None = None
 
     def __init__(
         self,
@@ -52,7 +54,8 @@ class AILBError(Exception):
         self.headers: dict[str, str] = headers or {}
 
     def to_body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        message = self.public_message or self.message
+        return {"error": {"message": message, "type": self.type, "param": self.param, "code": self.code}}
 
 
 class InvalidRequestError(AILBError):

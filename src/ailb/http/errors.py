@@ -27,8 +27,10 @@ def _body(status: int, message: str, type_: str, code: str | None, param: str | 
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
 
 
-async def _ailb_error(_request: Request, exc: Exception) -> Response:
+async def _ailb_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AILBError)
+    if exc.status >= 500:
+        log.warning("%s %s answered %d: %s", request.method, request.url.path, exc.status, exc.message)
     return error_response(exc)
 
 

@@ -16,6 +16,7 @@ class MemoryStoreError(AILBError):
     status = 503
     type = "server_error"
     code = "memory_unavailable"
+    public_message = "The conversation memory store is unavailable; try again later."
 
 
 class TurnStore(Protocol):

@@ -7,6 +7,7 @@ streams. Every aiohttp or socket failure leaves here as an ``UpstreamError``.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
@@ -28,6 +29,7 @@ from ailb.settings import DeploymentConfig
 ErrorTranslator = Callable[[int, bytes, str, float | None], UpstreamError]
 MAX_ERROR_BODY = 64 * 1024
 MAX_STREAM_LINE = 16 * 1024 * 1024
+_ORGANIZATION = re.compile(r"\borg-[A-Za-z0-9]+")  # the gateway's upstream account is nobody else's business
 
 
 class Transport:
@@ -257,7 +259,7 @@ def error_message(body: bytes) -> tuple[str, str | None, str | None, str | None]
 
 def status_error(status: int, body: bytes, deployment: str, retry_after: float | None) -> UpstreamError:
     message, err_type, code, param = error_message(body)
-    text = message or f"HTTP {status}"
+    text = _ORGANIZATION.sub("org-****", message) or f"HTTP {status}"
     if status in (401, 403):
         text = f"Deployment '{deployment}' rejected the gateway's credentials (HTTP {status})."
     elif status >= 500:

@@ -29,6 +29,7 @@ class RagStoreUnavailableError(AILBError):
     status = 503
     type = "server_error"
     code = "rag_store_unavailable"
+    public_message = "The knowledge base store is unavailable; try again later."
 
 
 def collection_not_found(name: str) -> NotFoundError:

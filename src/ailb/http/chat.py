@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import error_response
 from ailb.http.parsing import parse_json_object, read_body, validate_chat
+from ailb.http.sse import EventStreamResponse
 from ailb.service import ChatStream, Context
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ log = logging.getLogger("ailb.http")
 DONE = b"data: [DONE]\n\n"
 CLIENT_CLOSED_REQUEST = 499  # the status proxies log for a client that left before its answer
 T = TypeVar("T")
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def chat_completions(request: Request) -> Response:
@@ -45,10 +45,8 @@ async def chat_completions(request: Request) -> Response:
         if call.stream:
             stream = await _unless_disconnected(request, gateway.service.stream(call))
             handed_off = True
-            return StreamingResponse(
-                _sse(gateway, stream, model, started),
-                media_type="text/event-stream",
-                headers={**SSE_HEADERS, **route_headers(stream.route, stream.context)},
+            return EventStreamResponse(
+                _sse(gateway, stream, model, started), route_headers(stream.route, stream.context)
             )
         result = await _unless_disconnected(request, gateway.service.complete(call))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds

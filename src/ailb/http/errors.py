@@ -55,7 +55,12 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return internal_error(request, exc)
+
+
+def internal_error(request: Request, exc: Exception) -> Response:
+    """A bug: the detail goes to the log, the client gets a 500 in OpenAI's shape and no stack trace."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _body(500, "The gateway hit an internal error. It has been logged.", "server_error", "internal_error")
 
 

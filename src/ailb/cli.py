@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import signal
 import sys
@@ -116,6 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
         except BaseException:
             await gateway.aclose()
             raise
+        gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
         await server.serve()
 
     if sys.platform != "win32":

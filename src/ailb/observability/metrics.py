@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -52,6 +53,7 @@ class Metrics:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.stats = RequestStats(clock=clock, wall_clock=wall_clock)
         self._lock = threading.Lock()
         self._models: frozenset[str] = frozenset()
@@ -174,6 +176,14 @@ class Metrics:
         self.active.inc()
         self.stats.started()
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once per label set (label values are bounded)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def request_finished(
         self,
         model: str,
@@ -186,10 +196,10 @@ class Metrics:
         routed = bool(deployment)
         model_label = self.model_label(model, served=routed)
         self.active.dec()
-        self.requests.labels(self.deployment_label(deployment), model_label, str(status)).inc()
-        self.request_seconds.labels(model_label).observe(seconds)
+        self._child(self.requests, self.deployment_label(deployment), model_label, str(status)).inc()
+        self._child(self.request_seconds, model_label).observe(seconds)
         if ttft_seconds is not None:
-            self.first_token_seconds.labels(model_label).observe(ttft_seconds)
+            self._child(self.first_token_seconds, model_label).observe(ttft_seconds)
         self.overhead_seconds.observe(max(0.0, seconds - upstream_seconds))
         self.stats.finished(model_label, status, seconds, routed)
 
@@ -214,13 +224,13 @@ class Metrics:
         deployment_label = self.deployment_label(deployment)
         model_label = self.model_label(model, served=True)
         outcome_label = outcome if outcome in ATTEMPT_OUTCOMES else OTHER
-        self.attempts.labels(deployment_label, model_label, outcome_label).inc()
-        self.upstream_seconds.labels(deployment_label).observe(seconds)
+        self._child(self.attempts, deployment_label, model_label, outcome_label).inc()
+        self._child(self.upstream_seconds, deployment_label).observe(seconds)
         if usage is not None:
-            self.tokens.labels(deployment_label, model_label, "prompt").inc(usage.prompt_tokens)
-            self.tokens.labels(deployment_label, model_label, "completion").inc(usage.completion_tokens)
+            self._child(self.tokens, deployment_label, model_label, "prompt").inc(usage.prompt_tokens)
+            self._child(self.tokens, deployment_label, model_label, "completion").inc(usage.completion_tokens)
         if cost_usd > 0:
-            self.cost.labels(deployment_label, model_label).inc(cost_usd)
+            self._child(self.cost, deployment_label, model_label).inc(cost_usd)
 
     def retried(self, deployment: str, model: str) -> None:
         self.retries.labels(self.deployment_label(deployment), self.model_label(model, served=True)).inc()

@@ -75,6 +75,8 @@ class Selector:
         candidates = self.candidates(plan)
         if not candidates:
             return None
+        if len(candidates) == 1 and not plan.tried:
+            return candidates[0]
         untried = [c for c in candidates if c.name not in plan.tried]
         plan.request.now = self._clock()
         return plan.strategy.choose(untried or candidates, plan.request)

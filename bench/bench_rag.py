@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ailb.embeddings.local import LocalEmbedder
@@ -26,6 +24,7 @@ from ailb.rag.models import DocumentInput, StoredChunk
 from ailb.rag.service import RagService
 from ailb.rag.store import RagStore
 from ailb.settings import RagConfig
+from bench.measure import loop_lag, percentile_line, timed
 
 TOPICS = [
     "vacation", "expenses", "security", "onboarding", "benefits", "travel", "payroll", "parking", "hardware",
@@ -61,32 +60,7 @@ def _documents(chunks: int, seed: int = 7) -> list[DocumentInput]:
 
 
 def _figures(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return (
-        f"p50 {statistics.median(ordered) * 1000:8.2f} ms   p99 {p99 * 1000:8.2f} ms   "
-        f"max {ordered[-1] * 1000:8.2f} ms   (n={len(ordered)})"
-    )
-
-
-async def _timed(runs: int, call: Callable[[int], Awaitable[object]]) -> list[float]:
-    samples = []
-    for i in range(runs):
-        started = time.perf_counter()
-        await call(i)
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
-async def _loop_lag(seconds: float) -> list[float]:
-    """How late 5 ms sleeps wake up over ``seconds``: the event loop's delay for anything else it serves."""
-    lags = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        started = time.perf_counter()
-        await asyncio.sleep(0.005)
-        lags.append(time.perf_counter() - started - 0.005)
-    return lags
+    return percentile_line(samples, 2, with_max=True)
 
 
 def _question(i: int) -> list[dict[str, str]]:
@@ -122,20 +96,20 @@ async def main(chunks: int, requests: int, folder: Path) -> None:
 
     retrieve = rag.retrieve
     await retrieve("default", ("bench-kb",), _question(0), 3)
-    samples = await _timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(i + 1), 3))
+    samples = await timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(i + 1), 3))
     print(f"retrieve, {result.chunks} chunks, new questions       ", _figures(samples))
-    samples = await _timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(0), 3))
+    samples = await timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(0), 3))
     print(f"retrieve, {result.chunks} chunks, repeated question   ", _figures(samples))
     vector = await embedder.embed_query("What does the travel policy require?")
-    samples = await _timed(requests, lambda i: store.query("bench-kb", vector, 3))
+    samples = await timed(requests, lambda i: store.query("bench-kb", vector, 3))
     print("store query alone (top 3, in the worker)     ", _figures(samples))
 
-    idle = await _loop_lag(1.0)
+    idle = await loop_lag(1.0, 0.005)
     await rag.create_collection("bench-busy", "")
     ingest = asyncio.create_task(rag.ingest("bench-busy", _documents(min(chunks, 2000), seed=11)))
     await asyncio.sleep(0.5)
-    busy = await _loop_lag(5.0)
-    during = await _timed(min(requests, 50), lambda i: retrieve("default", ("bench-kb",), _question(i + 5000), 3))
+    busy = await loop_lag(5.0, 0.005)
+    during = await timed(min(requests, 50), lambda i: retrieve("default", ("bench-kb",), _question(i + 5000), 3))
     await ingest
     print("event-loop lag, idle                         ", _figures(idle))
     print("event-loop lag during an ingest              ", _figures(busy))

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 
 from ailb.embeddings.local import LocalEmbedder
 from ailb.memory.chroma_store import ChromaTurnStore, collection_name
 from ailb.memory.service import MemoryService, Turn
 from ailb.settings import load_settings
+from bench.measure import loop_lag, percentile_line, timed
 
 TENANT = "bench"
 TOPICS = ["gardening", "tax returns", "jazz", "black holes", "sourdough", "cycling", "Roman history", "chess"]
@@ -43,29 +43,7 @@ def _turn(session: str, index: int, now: float) -> Turn:
 
 
 def _figures(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return f"p50 {statistics.median(ordered) * 1000:8.3f} ms   p99 {p99 * 1000:8.3f} ms   (n={len(ordered)})"
-
-
-async def _timed(runs: int, call: Callable[[int], Awaitable[object]]) -> list[float]:
-    samples = []
-    for i in range(runs):
-        started = time.perf_counter()
-        await call(i)
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
-async def _loop_lag(seconds: float) -> list[float]:
-    """How late the event loop wakes from 1 ms sleeps: the stall other requests would see."""
-    lags = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        started = time.perf_counter()
-        await asyncio.sleep(0.001)
-        lags.append(time.perf_counter() - started - 0.001)
-    return lags
+    return percentile_line(samples, 3)
 
 
 async def main(turns: int, requests: int, folder: Path) -> None:
@@ -101,36 +79,36 @@ async def main(turns: int, requests: int, folder: Path) -> None:
     await recall(TENANT, "short-0", ask)
     print(
         "recall, short session, cached view          ",
-        _figures(await _timed(requests, lambda i: recall(TENANT, "short-0", ask))),
+        _figures(await timed(requests, lambda i: recall(TENANT, "short-0", ask))),
     )
 
     cold = MemoryService.from_settings(settings, embedder)
     await cold.start()
     sessions = min(requests, short_sessions)
-    samples = await _timed(sessions, lambda i: cold.recall(TENANT, f"short-{i}", ask))
+    samples = await timed(sessions, lambda i: cold.recall(TENANT, f"short-{i}", ask))
     print("recall, short session, read from ChromaDB   ", _figures(samples))
 
     def fresh_question(i: int) -> Awaitable[object]:
         return recall(TENANT, "long", [{"role": "user", "content": f"What did you say about {TOPICS[i % 8]} ({i})?"}])
 
-    print("recall, long session, new question          ", _figures(await _timed(requests, fresh_question)))
+    print("recall, long session, new question          ", _figures(await timed(requests, fresh_question)))
     print(
         "recall, long session, repeated question     ",
-        _figures(await _timed(requests, lambda i: recall(TENANT, "long", ask))),
+        _figures(await timed(requests, lambda i: recall(TENANT, "long", ask))),
     )
 
-    remember_samples = await _timed(requests, lambda i: asyncio.sleep(0, memory.remember(_turn("burst", i, now))))
+    remember_samples = await timed(requests, lambda i: asyncio.sleep(0, memory.remember(_turn("burst", i, now))))
     print("remember (enqueue on the request path)      ", _figures(remember_samples))
 
     await memory.flush()
-    print("event-loop lag, idle                        ", _figures(await _loop_lag(1.0)))
+    print("event-loop lag, idle                        ", _figures(await loop_lag(1.0, 0.001)))
     for s in range(200):
         memory.remember(_turn(f"burst-short-{s}", 0, time.time()))
-    print("event-loop lag, short turns being written   ", _figures(await _loop_lag(1.0)))
+    print("event-loop lag, short turns being written   ", _figures(await loop_lag(1.0, 0.001)))
     await memory.flush()
     for i in range(200):
         memory.remember(_turn("burst-long", i, time.time()))
-    print("event-loop lag, long-session turns embedding", _figures(await _loop_lag(1.0)))
+    print("event-loop lag, long-session turns embedding", _figures(await loop_lag(1.0, 0.001)))
     await memory.aclose()
     await cold.aclose()
     await embedder.aclose()

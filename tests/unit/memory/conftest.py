@@ -1,87 +1,25 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import math
-import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
 
-from ailb.embeddings.base import EmbeddingError
 from ailb.memory.chroma_store import ChromaTurnStore
 from ailb.memory.service import MemoryService
 from ailb.settings import MemoryConfig
-
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("a an and are at be by do for how i in is it me my of on the to was what you your".split())
+from tests.unit.word_embedder import WordEmbedder
 
 
-class KeywordEmbedder:
-    """A deterministic stand-in for the model in unit tests: hashed bag of content words, unit length."""
+class KeywordEmbedder(WordEmbedder):
+    """The shared test embedder with the memory tests' vocabulary: 128 dimensions, 256 tokens a text."""
 
     name = "test:keywords"
     dimensions = 128
     max_tokens = 256
-
-    def __init__(self, ready: bool = True) -> None:
-        self._ready = asyncio.Event()
-        if ready:
-            self._ready.set()
-        self.failing = False
-        self.gate: asyncio.Event | None = None  # when set, embedding waits for it
-        self.waiting = asyncio.Event()  # set while an embed call waits for the gate
-        self.embedded: list[str] = []
-        self.queries: list[str] = []
-
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
-    def status(self) -> str:
-        return "ok" if self.ready else "loading"
-
-    def set_ready(self) -> None:
-        self._ready.set()
-
-    def hold(self) -> None:
-        """Look unloaded again, so the writer waits."""
-        self._ready.clear()
-
-    async def start(self) -> None:
-        return None
-
-    async def wait_ready(self) -> None:
-        await self._ready.wait()
-
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        if self.gate is not None:
-            self.waiting.set()
-            await self.gate.wait()
-        if self.failing:
-            raise EmbeddingError("the test model is failing")
-        self.embedded.extend(texts)
-        return [self._vector(text) for text in texts]
-
-    async def embed_query(self, text: str) -> list[float]:
-        self.queries.append(text)
-        return (await self.embed([text]))[0]
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 2
-
-    async def aclose(self) -> None:
-        return None
-
-    def _vector(self, text: str) -> list[float]:
-        vector = [0.0] * self.dimensions
-        for word in _WORD.findall(text.lower()):
-            if word not in _STOP:
-                vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimensions] += 1.0
-        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-        return [v / norm for v in vector]
+    stop_words = frozenset("a an and are at be by do for how i in is it me my of on the to was what you your".split())
 
 
 class RecordingObserver:

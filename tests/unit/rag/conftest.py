@@ -1,77 +1,16 @@
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import math
-import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from ailb.embeddings.base import EmbeddingError
 from ailb.rag.chroma import ChromaCollections
 from ailb.rag.service import RagService
 from ailb.rag.store import RagStore
 from ailb.settings import RagConfig
-
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("a an and are at be by for from how i in is it my of on or our the to we what when who with".split())
-
-
-class WordEmbedder:
-    """A deterministic stand-in for the model: hashed bag of words, unit length; tokens are words (+2)."""
-
-    name = "test:words"
-    dimensions = 256
-
-    def __init__(self, max_tokens: int = 64, ready: bool = True) -> None:
-        self.max_tokens = max_tokens
-        self._ready = asyncio.Event()
-        if ready:
-            self._ready.set()
-        self.failing = False
-        self.calls: list[int] = []
-
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
-    def status(self) -> str:
-        return "ok" if self.ready else "loading"
-
-    def set_ready(self) -> None:
-        self._ready.set()
-
-    async def start(self) -> None:
-        return None
-
-    async def wait_ready(self) -> None:
-        await self._ready.wait()
-
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        if self.failing:
-            raise EmbeddingError("model crashed")
-        self.calls.append(len(texts))
-        return [self._vector(text) for text in texts]
-
-    async def embed_query(self, text: str) -> list[float]:
-        return (await self.embed([text]))[0]
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 2
-
-    async def aclose(self) -> None:
-        return None
-
-    def _vector(self, text: str) -> list[float]:
-        vector = [0.0] * self.dimensions
-        for word in _WORD.findall(text.lower()):
-            if word not in _STOP:
-                vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimensions] += 1.0
-        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-        return [v / norm for v in vector]
+from tests.unit.word_embedder import WordEmbedder
 
 
 class RecordingMetrics:

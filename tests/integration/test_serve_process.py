@@ -1,0 +1,75 @@
+"""`ailb serve` as a real process: SIGTERM stops new connections but lets an in-flight stream finish."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.fakes import OpenAIFake, ThreadedServer
+
+
+@pytest.fixture
+def slow_fake() -> Iterator[OpenAIFake]:
+    fake = OpenAIFake(api_key="sk-serve-test")
+    fake.reply = " ".join(f"w{i}" for i in range(30))
+    fake.stream_chunk_delay = 0.05
+    with ThreadedServer(fake):
+        yield fake
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_sigterm_drains_an_in_flight_stream(slow_fake: OpenAIFake) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": "sk-serve-test",
+        "OPENAI_BASE_URL": slow_fake.base_url,
+        "OPENAI_MODELS": "gpt-4o",
+        "ENABLE_MEMORY": "false",
+        "ENABLE_GRPC": "false",
+        "HOST": "127.0.0.1",
+        "HTTP_PORT": str(port),
+        "DRAIN_TIMEOUT": "10",
+        "LOG_LEVEL": "warning",
+    }
+    server = subprocess.Popen([sys.executable, "-m", "ailb", "serve"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, "ailb serve did not start"
+                time.sleep(0.1)
+        events: list[str] = []
+        body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "count"}]}
+        with httpx.Client(timeout=20) as client, client.stream("POST", base + "/v1/chat/completions", json=body) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    events.append(line)
+                    if len(events) == 3:
+                        server.send_signal(signal.SIGTERM)
+        assert events[-1] == "data: [DONE]"
+        assert len(events) > 10  # the stream went on well past the signal
+        with pytest.raises(httpx.TransportError):
+            httpx.get(base + "/healthz", timeout=1)
+        server.wait(15)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import error_response
 from ailb.http.parsing import parse_json_object, read_body, validate_chat
-from ailb.http.sse import EventStreamResponse
+from ailb.http.sse import EventStreamResponse, wait_for_disconnect
 from ailb.service import ChatStream, Context
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class ClientDisconnected(Exception):
 async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
     """Run ``work`` but cancel it (and so the upstream call) as soon as the client disconnects."""
     task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnect(request))
+    watcher = asyncio.ensure_future(wait_for_disconnect(request.receive))
     try:
         await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -89,11 +89,6 @@ async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -
     with contextlib.suppress(asyncio.CancelledError):
         await task
     raise ClientDisconnected
-
-
-async def _disconnect(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float) -> AsyncIterator[bytes]:

@@ -19,6 +19,12 @@ _BASE_HEADERS = [
 ]
 
 
+async def wait_for_disconnect(receive: Receive) -> None:
+    """Return once the client has gone (the request body must already have been read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 class EventStreamResponse(Response):
     def __init__(self, frames: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
         self.frames = frames
@@ -32,8 +38,7 @@ class EventStreamResponse(Response):
         state = {"finished": False, "disconnected": False}
 
         async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            await wait_for_disconnect(receive)
             if not state["finished"]:
                 state["disconnected"] = True
                 writer.cancel()

@@ -183,10 +183,6 @@ class UpstreamStatusError(UpstreamError):
             error_type=error_type,
         )
 
-    @property
-    def counts_against_health(self) -> bool:
-        return self.retryable
-
 
 class UpstreamTimeoutError(UpstreamError):
     status = 504

@@ -8,7 +8,6 @@ OpenAPI schema.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -285,9 +284,6 @@ class StreamChunk:
     has_content: bool = False
     usage: Usage | None = None
     finish_reason: str | None = None
-
-
-ChunkStream = AsyncIterator[StreamChunk]
 
 
 @dataclass(slots=True, frozen=True)

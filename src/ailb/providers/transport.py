@@ -257,15 +257,20 @@ def error_message(body: bytes) -> tuple[str, str | None, str | None, str | None]
     return str(data)[:500], None, None, None
 
 
-def status_error(status: int, body: bytes, deployment: str, retry_after: float | None) -> UpstreamError:
-    message, err_type, code, param = error_message(body)
+def status_message(status: int, message: str, deployment: str) -> str:
+    """What a client may read of an upstream error answer: never credentials or the upstream account."""
     text = _ORGANIZATION.sub("org-****", message) or f"HTTP {status}"
     if status in (401, 403):
-        text = f"Deployment '{deployment}' rejected the gateway's credentials (HTTP {status})."
-    elif status >= 500:
-        text = f"Deployment '{deployment}' failed with HTTP {status}: {text}"
+        return f"Deployment '{deployment}' rejected the gateway's credentials (HTTP {status})."
+    if status >= 500:
+        return f"Deployment '{deployment}' failed with HTTP {status}: {text}"
+    return text
+
+
+def status_error(status: int, body: bytes, deployment: str, retry_after: float | None) -> UpstreamError:
+    message, err_type, code, param = error_message(body)
     return UpstreamStatusError(
-        text,
+        status_message(status, message, deployment),
         upstream_status=status,
         deployment=deployment,
         retry_after=retry_after,

@@ -9,7 +9,7 @@ import orjson
 
 from ailb.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
 from ailb.providers import canonical
-from ailb.providers.transport import error_message
+from ailb.providers.transport import error_message, status_message
 from ailb.types import Completion, Usage
 
 FINISH_REASONS = {
@@ -94,13 +94,8 @@ def status_error(status: int, body: bytes, deployment: str, retry_after: float |
     """An Anthropic error answer (``{"type": "error", "error": {"type", "message"}}``) as ours."""
     message, anthropic_type, _code, _param = error_message(body)
     openai_type, code, _status, _retryable = ERROR_TYPES.get(anthropic_type or "", _UNKNOWN_ERROR)
-    text = message or f"HTTP {status}"
-    if status in (401, 403):
-        text = f"Deployment '{deployment}' rejected the gateway's credentials (HTTP {status})."
-    elif status >= 500:
-        text = f"Deployment '{deployment}' failed with HTTP {status}: {text}"
     return UpstreamStatusError(
-        text,
+        status_message(status, message, deployment),
         upstream_status=status,
         deployment=deployment,
         retry_after=retry_after,

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
 
-from ailb.memory.chroma_store import ChromaTurnStore
+from ailb.memory.inmemory import InMemoryTurnStore
 from ailb.memory.service import MemoryService
 from ailb.settings import MemoryConfig
 from tests.unit.word_embedder import WordEmbedder
@@ -54,8 +53,9 @@ async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> Non
 
 
 @pytest_asyncio.fixture
-async def make_memory(tmp_path: Path) -> AsyncIterator[MemoryFactory]:
-    """``await make_memory(embedder=..., store=..., **config)`` → a started MemoryService; closed after the test."""
+async def make_memory() -> AsyncIterator[MemoryFactory]:
+    """``await make_memory(embedder=..., store=..., **config)`` → a started MemoryService on an in-memory store
+    (unless ``store`` is given); closed after the test."""
     services: list[MemoryService] = []
 
     async def make(
@@ -66,7 +66,7 @@ async def make_memory(tmp_path: Path) -> AsyncIterator[MemoryFactory]:
         write_retries: tuple[float, ...] = (),
         **config: Any,
     ) -> MemoryService:
-        store = store or ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "memory"), worker_process=False)
+        store = store or InMemoryTurnStore()
         service = MemoryService(
             MemoryConfig(**config),
             store,

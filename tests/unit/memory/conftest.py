@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -64,6 +65,7 @@ async def make_memory() -> AsyncIterator[MemoryFactory]:
         observer: Any = None,
         cached_sessions: int = 64,
         write_retries: tuple[float, ...] = (),
+        clock: Callable[[], float] = time.time,
         **config: Any,
     ) -> MemoryService:
         store = store or InMemoryTurnStore()
@@ -75,6 +77,7 @@ async def make_memory() -> AsyncIterator[MemoryFactory]:
             cached_sessions=cached_sessions,
             write_linger=0,
             write_retries=write_retries,
+            clock=clock,
         )
         await service.start()
         services.append(service)

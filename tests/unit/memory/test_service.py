@@ -316,6 +316,28 @@ async def test_retention_hides_and_prunes_old_turns(make_memory: MemoryFactory) 
     assert [t["user"] for t in await memory.list_turns("t1", "s1")] == ["My name is Alice"]
 
 
+async def test_retention_also_hides_old_turns_found_by_similarity(make_memory: MemoryFactory) -> None:
+    started = time.time()
+    now = [started]
+    memory: MemoryService = await make_memory(
+        recent_turns=2, top_k=2, max_tokens=300, similarity_threshold=0.2, ttl_days=1.0, clock=lambda: now[0]
+    )
+    memory.remember(Turn("t1", "s1", "My dog is called Rex", "Rex is a fine name.", timestamp=started - 43200))
+    memory.remember(Turn("t1", "s1", "My cat is called Tom", "Tom is a fine name.", timestamp=started - 3600))
+    for i in range(1, 30):
+        memory.remember(Turn("t1", "s1", f"Tell me about planet number {i}", "Planets " * 20, timestamp=started + i))
+    await memory.flush()
+    question = [{"role": "user", "content": "What are the names of my dog and my cat?"}]
+    before = await memory.recall("t1", "s1", question)
+    assert before.message is not None and "Rex" in before.message["content"] and "Tom" in before.message["content"]
+    now[0] = started + 0.6 * 86400  # the dog's turn is now older than a day; nothing has pruned it yet
+    after = await memory.recall("t1", "s1", question)
+    assert after.message is not None and "Tom" in after.message["content"]
+    assert "Rex" not in after.message["content"]
+    assert memory.stats()["expired_turns"] == 0
+    assert await memory.prune() == 1
+
+
 async def test_closing_writes_every_queued_turn_for_the_next_service() -> None:
     store = InMemoryTurnStore()
 

@@ -82,6 +82,7 @@ class ChromaConnection:
         self._handles: dict[str, Any] = {}
         self._folder_lock: IO[str] | None = None
         self._next_connect = 0.0
+        self._last_failure = ""
         self._lock = threading.Lock()
 
     def run(self, operation: Callable[..., T], *args: Any) -> T:
@@ -96,20 +97,28 @@ class ChromaConnection:
             if _is_not_found(exc):
                 self._handles.clear()
                 raise CollectionMissing(str(exc)) from None
+            failure = f"{type(exc).__name__}: {exc}"
             if not _was_refused(exc):  # the store may be gone: connect again (a refusal says it is there)
-                self._disconnect(client)
-            raise _StoreFailure(f"{type(exc).__name__}: {exc}") from None
+                self._disconnect(client, failure)
+            raise _StoreFailure(failure) from None
 
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
                 now = time.monotonic()
                 if now < self._next_connect:
-                    raise _StoreFailure("unavailable; reconnecting shortly")
+                    raise _StoreFailure(f"{self._last_failure} (reconnecting shortly)")
                 self._next_connect = now + self.target.reconnect_interval
-                if self.target.embedded and self._folder_lock is None:
-                    self._folder_lock = _lock_folder(self.target)
-                self._client = _open_client(self.target)
+                try:
+                    if self.target.embedded and self._folder_lock is None:
+                        self._folder_lock = _lock_folder(self.target)
+                    self._client = _open_client(self.target)
+                except _StoreFailure as exc:
+                    self._last_failure = str(exc)
+                    raise
+                except Exception as exc:
+                    self._last_failure = f"{type(exc).__name__}: {exc}"
+                    raise
             return self._client
 
     def collection(self, name: str) -> Any:
@@ -155,10 +164,11 @@ class ChromaConnection:
                 self._folder_lock.close()
                 self._folder_lock = None
 
-    def _disconnect(self, failed: Any) -> None:
+    def _disconnect(self, failed: Any, failure: str) -> None:
         """Drop the client a failed call used (unless another call already replaced it)."""
         with self._lock:
             if failed is not None and failed is self._client:
+                self._last_failure = failure
                 self._release_client()
 
     def _release_client(self) -> None:

@@ -97,7 +97,7 @@ class ChromaConnection:
             if _is_not_found(exc):
                 self._handles.clear()
                 raise CollectionMissing(str(exc)) from None
-            failure = f"{type(exc).__name__}: {exc}"
+            failure = _describe(exc)
             if not _was_refused(exc):  # the store may be gone: connect again (a refusal says it is there)
                 self._disconnect(client, failure)
             raise _StoreFailure(failure) from None
@@ -113,11 +113,8 @@ class ChromaConnection:
                     if self.target.embedded and self._folder_lock is None:
                         self._folder_lock = _lock_folder(self.target)
                     self._client = _open_client(self.target)
-                except _StoreFailure as exc:
-                    self._last_failure = str(exc)
-                    raise
                 except Exception as exc:
-                    self._last_failure = f"{type(exc).__name__}: {exc}"
+                    self._last_failure = _describe(exc)
                     raise
             return self._client
 
@@ -203,6 +200,10 @@ def _lock_folder(target: ChromaTarget) -> IO[str]:
             "or share one ChromaDB server between processes (CHROMA_HOST)"
         ) from None
     return handle
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, _StoreFailure) else f"{type(exc).__name__}: {exc}"
 
 
 def _is_not_found(exc: Exception) -> bool:

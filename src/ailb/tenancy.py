@@ -55,9 +55,7 @@ def client_key(key: str, config: ClientKeyConfig | None = None) -> ClientKey:
     tenant = tenant_id(key)
     if config is None:
         return ClientKey(tenant=tenant, name=tenant)
-    limits = (
-        KeyLimits(config.rpm, config.tpm, config.max_budget_usd, config.budget_period) if config.metered else None
-    )
+    limits = KeyLimits(config.rpm, config.tpm, config.max_budget_usd, config.budget_period) if config.metered else None
     return ClientKey(tenant, config.name or tenant, config.models, config.collections, limits)
 
 

@@ -36,9 +36,7 @@ class KeyMetrics(Protocol):
 
 
 class Governor:
-    def __init__(
-        self, store: LimitStore, metrics: KeyMetrics, *, wall_clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, store: LimitStore, metrics: KeyMetrics, *, wall_clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self._metrics = metrics
         self._wall_clock = wall_clock
@@ -87,9 +85,9 @@ class Governor:
             self._exhausted.add(meter.ledger)
             log.info("key %s has used its budget for the period; refusing requests until %s", name, resets)
         return QuotaExceededError(
-            f"This API key ({name}) has used its budget of ${limits.max_budget_usd:g} for the current "
-            f"{limits.period.text} period (this request may cost up to ${meter.reserved_usd:.6f}). "
-            f"The budget resets at {resets}.",
+            f"Budget exceeded for this API key ({name}): this request may cost up to ${meter.reserved_usd:.6f}, "
+            f"more than what is left of its ${limits.max_budget_usd:g} budget for the current "
+            f"{limits.period.text} period. The budget resets at {resets}.",
             retry_after=max(1.0, meter.period_end - self._wall_clock()),
         )
 

@@ -136,9 +136,7 @@ class InProcessLimitStore:
         found = self._ledgers.get(name)
         if found is None:
             return Ledger()
-        return Ledger(
-            found.spent_usd, found.reserved_usd, found.requests, found.prompt_tokens, found.completion_tokens
-        )
+        return Ledger(found.spent_usd, found.reserved_usd, found.requests, found.prompt_tokens, found.completion_tokens)
 
     # --- internals -------------------------------------------------------------------------------------------
     def _refilled(self, draw: Draw, now: float) -> _Bucket:

@@ -25,6 +25,7 @@ from ailb.tenancy import ClientKey
 
 log = logging.getLogger("ailb.governance")
 TOO_LARGE_RETRY_AFTER = 60.0
+MAX_REMEMBERED_EXHAUSTIONS = 4096  # (key, period) pairs whose exhaustion was logged; one line each
 
 
 class KeyMetrics(Protocol):
@@ -82,6 +83,8 @@ class Governor:
         self._metrics.key_rejected(name, "budget")
         resets = datetime.fromtimestamp(meter.period_end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if meter.ledger not in self._exhausted:
+            if len(self._exhausted) >= MAX_REMEMBERED_EXHAUSTIONS:
+                self._exhausted.clear()
             self._exhausted.add(meter.ledger)
             log.info("key %s has used its budget for the period; refusing requests until %s", name, resets)
         return QuotaExceededError(

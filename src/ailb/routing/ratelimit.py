@@ -46,7 +46,8 @@ class RateLimiter:
 
     async def check(self, model: str) -> None:
         """Take a token for a request to ``model``; raises ``RateLimitedError`` (with ``retry_after``)."""
-        draws = [c.draw(route) for route in (GLOBAL_ROUTE, model) if (c := self._configs.get(route)) is not None]
+        routes = (GLOBAL_ROUTE,) if model == GLOBAL_ROUTE else (GLOBAL_ROUTE, model)
+        draws = [c.draw(route) for route in routes if (c := self._configs.get(route)) is not None]
         if not draws:
             return
         refusal = await self._store.acquire(draws)

@@ -91,6 +91,7 @@ class LimitStore(Protocol):
 
     async def acquire(self, draws: Sequence[Draw], reservation: Reservation | None = None) -> Refusal | None:
         """Take every draw and make the reservation (counting one request on its ledger), or nothing at all.
+        The draws name distinct buckets.
 
         ``None`` when granted. Ledgers are checked before buckets, so an exhausted budget is what a refusal
         names even when a rate is also exceeded.

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ailb import __version__
-from ailb.http.auth import KeyRing
+from ailb.governance.governor import Governor
 from ailb.observability.logging import Redactor
 from ailb.observability.metrics import Metrics
 from ailb.providers.base import Provider
@@ -19,6 +19,8 @@ from ailb.routing.router import Router
 from ailb.routing.strategies import validate_strategy
 from ailb.service import ChatService
 from ailb.settings import ConfigError, DeploymentConfig, Settings, load_settings
+from ailb.state import InProcessLimitStore, JournalError, SpendJournal
+from ailb.tenancy import KeyRing
 
 if TYPE_CHECKING:
     import grpc
@@ -46,7 +48,7 @@ def build_provider(config: DeploymentConfig) -> Provider:
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret the configuration holds, for the log redactor."""
-    keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + list(settings.key_collections)
+    keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + [k.key for k in settings.client_keys]
     return [k for k in (*keys, settings.admin_token) if k]
 
 
@@ -76,12 +78,14 @@ class Gateway:
         self.started_at = time.time()
         self.reloaded_at = self.started_at
         self.routes_version = 1
-        self.keys = KeyRing(settings.api_keys)
+        self.keys = KeyRing(settings.api_keys, settings.client_keys)
         self.metrics = Metrics()
         self.metrics.configure_from(settings)
         self.providers: dict[str, Provider] = {d.name: build_provider(d) for d in settings.deployments}
         self.router = Router(settings, self.providers, observer=self.metrics)
-        self.rate_limits = RateLimiter(lambda: list(self.router.public_models()))
+        self.limits = InProcessLimitStore()
+        self.governor = Governor(self.limits, self.metrics)
+        self.rate_limits = RateLimiter(lambda: list(self.router.public_models()), self.limits)
         self.embedder: Embedder | None = None
         self.memory: MemoryService | None = None
         self.rag: RagService | None = None
@@ -110,7 +114,7 @@ class Gateway:
         if settings.rag.enabled:
             from ailb.rag.service import RagService
 
-            limits = self.keys.collection_limits(settings.key_collections)
+            limits = self.keys.collection_limits()
             self.rag = RagService.from_settings(settings, self.embedder, allowed=limits, metrics=self.metrics)
 
     async def start(self, *, grpc: bool = True) -> None:
@@ -119,6 +123,8 @@ class Gateway:
         if self._started:
             return
         self._started = True
+        await self.limits.start()
+        await self._persist_spend()
         if self.embedder is not None:
             await self.embedder.start()
         if self.memory is not None:
@@ -152,9 +158,9 @@ class Gateway:
             router.adopt_state(old_router, keep_overrides=not force)
             await router.start()
             self.settings, self.providers, self.router = settings, providers, router
-            self.keys = KeyRing(settings.api_keys)
+            self.keys = KeyRing(settings.api_keys, settings.client_keys)
             if self.rag is not None:
-                self.rag.allowed = self.keys.collection_limits(settings.key_collections)
+                self.rag.allowed = self.keys.collection_limits()
             self.service = ChatService(router, self.memory, self.rag)
             self.metrics.configure_from(settings)
             self.metrics.config_reloaded(True)
@@ -162,6 +168,10 @@ class Gateway:
                 self.redactor.set_secrets(secrets_of(settings))
             if force:
                 self.rate_limits.clear()
+            try:
+                await self._persist_spend()
+            except ConfigError as exc:
+                log.error("per-key spend stays in memory: %s", exc)
             self.routes_version += 1
             self.reloaded_at = time.time()
             retired = [p for name, p in old_providers.items() if providers.get(name) is not p]
@@ -171,6 +181,15 @@ class Gateway:
             names = ", ".join(d.name for d in settings.deployments)
             log.info("configuration reloaded: deployments %s", names)
             return True, f"reloaded: {len(settings.deployments)} deployments ({names})"
+
+    async def _persist_spend(self) -> None:
+        """Keep per-key spend in ``SPEND_PATH`` once a key is metered (``ConfigError`` if the file is unusable)."""
+        if not self.keys.metered or not self.settings.spend_path or self.limits.persistent:
+            return
+        try:
+            await self.limits.persist_to(SpendJournal(self.settings.spend_path))
+        except JournalError as exc:
+            raise ConfigError("SPEND_PATH", str(exc)) from None
 
     async def _retire(self, router: Router, providers: list[Provider]) -> None:
         """Close what the old configuration used once its in-flight requests had time to finish."""
@@ -200,6 +219,8 @@ class Gateway:
         await self.router.aclose()
         for task in list(self._retired):
             task.cancel()
+        await self.governor.drain()
+        await self.limits.aclose()
         if self.memory is not None:
             await self.memory.aclose()
         if self.rag is not None:

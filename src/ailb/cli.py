@@ -63,7 +63,7 @@ def _config_check(args: argparse.Namespace) -> int:
         "model_aliases": {k: list(v) for k, v in settings.model_aliases.items()},
         "memory": settings.memory.enabled,
         "rag": settings.rag.enabled,
-        "client_keys": len(settings.api_keys),
+        "client_keys": len(set(settings.api_keys) | {k.key for k in settings.client_keys}),
     }
     print(json.dumps(report, indent=2))
     print("configuration OK", file=sys.stderr)

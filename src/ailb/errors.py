@@ -11,7 +11,8 @@ Every error a client can see is an ``AILBError``: it knows its HTTP status, the 
     ├── PermissionDeniedError        403 permission_error
     ├── NotFoundError                404 not_found_error
     │   └── ModelNotFoundError       404 model_not_found
-    ├── RateLimitedError             429 rate_limit_exceeded (gateway's own limit)
+    ├── RateLimitedError             429 rate_limit_exceeded (gateway's own limit, a key's rpm/tpm)
+    ├── QuotaExceededError           429 insufficient_quota (a key's budget for the period is spent)
     ├── NoDeploymentAvailableError   503 (every candidate's circuit is open)
     └── UpstreamError                an attempt at one deployment failed
         ├── UpstreamStatusError      the provider answered with an error status
@@ -24,6 +25,7 @@ Foreign exceptions (aiohttp, chromadb, grpc) are translated into these at their 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -103,9 +105,33 @@ class RateLimitedError(AILBError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, round(retry_after + 0.499)))})
+    def __init__(self, message: str, *, retry_after: float, should_retry: bool = True) -> None:
+        headers = {"Retry-After": retry_after_header(retry_after)}
+        if not should_retry:
+            headers[SHOULD_RETRY] = "false"
+        super().__init__(message, headers=headers)
         self.retry_after = retry_after
+
+
+class QuotaExceededError(AILBError):
+    """A client key's budget is spent until its period resets (``retry_after`` seconds from now). Retrying
+    sooner cannot succeed, so the answer also tells the OpenAI SDKs not to retry."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, headers={"Retry-After": retry_after_header(retry_after), SHOULD_RETRY: "false"})
+        self.retry_after = retry_after
+
+
+SHOULD_RETRY = "x-should-retry"  # honoured by the official OpenAI and Anthropic SDKs
+
+
+def retry_after_header(seconds: float) -> str:
+    """Whole seconds, rounded up, at least 1."""
+    return str(max(1, math.ceil(seconds - 1e-9)))
 
 
 class NoDeploymentAvailableError(AILBError):

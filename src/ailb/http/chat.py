@@ -37,18 +37,22 @@ async def chat_completions(request: Request) -> Response:
     model, deployment, status, upstream = "", "", 500, 0.0
     handed_off = False
     try:
-        tenant = gateway.keys.tenant_for(request.headers)
+        key = gateway.keys.identify(request.headers)
         data = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
-        call = validate_chat(data, tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy"))
+        call = validate_chat(
+            data, key.tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy")
+        )
         model = call.model
-        gateway.rate_limits.check(call.model)
+        meter = gateway.governor.meter(key, model)
+        if gateway.rate_limits.active:
+            await _route_limit(gateway, model)
         if call.stream:
-            stream = await _unless_disconnected(request, gateway.service.stream(call))
+            stream = await _unless_disconnected(request, gateway.service.stream(call, meter))
             handed_off = True
             return EventStreamResponse(
                 _sse(gateway, stream, model, started), route_headers(stream.route, stream.context)
             )
-        result = await _unless_disconnected(request, gateway.service.complete(call))
+        result = await _unless_disconnected(request, gateway.service.complete(call, meter))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
         return Response(
             result.completion.raw or orjson.dumps(result.completion.body),
@@ -60,14 +64,21 @@ async def chat_completions(request: Request) -> Response:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     except AILBError as exc:
         status = exc.status
-        if isinstance(exc, RateLimitedError):
-            metrics.rate_limited(model or "*")
         if isinstance(exc, UpstreamError):
             deployment = exc.deployment
         return error_response(exc)
     finally:
         if not handed_off:
             metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
+
+
+async def _route_limit(gateway: Gateway, model: str) -> None:
+    """The gateway's own per-route limits (set over gRPC ``ApplyRateLimit``)."""
+    try:
+        await gateway.rate_limits.check(model)
+    except RateLimitedError:
+        gateway.metrics.rate_limited(model)
+        raise
 
 
 class ClientDisconnected(Exception):

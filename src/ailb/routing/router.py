@@ -176,8 +176,9 @@ class Router:
         }
 
     # --- routing -----------------------------------------------------------------------------------------
-    async def complete(self, call: ChatCall) -> tuple[Completion, RouteInfo]:
-        plan = await self._plan(call, stream=False)
+    async def complete(self, call: ChatCall, *, prompt_tokens: int | None = None) -> tuple[Completion, RouteInfo]:
+        """``prompt_tokens``: the prompt's count when the caller already made it (``count_prompt``)."""
+        plan = await self._plan(call, False, prompt_tokens)
         while True:
             pick = await self._selector.next(plan)
             attempt = self._selector.begin(plan, pick)
@@ -196,8 +197,8 @@ class Router:
             seconds = self._recorder.succeeded(attempt, completion.usage)
             return completion, self._info(plan, pick, seconds)
 
-    async def stream(self, call: ChatCall) -> RoutedStream:
-        plan = await self._plan(call, stream=True)
+    async def stream(self, call: ChatCall, *, prompt_tokens: int | None = None) -> RoutedStream:
+        plan = await self._plan(call, True, prompt_tokens)
         while True:
             pick = await self._selector.next(plan)
             attempt = self._selector.begin(plan, pick)
@@ -225,13 +226,14 @@ class Router:
             chunks = RelayedChunks(self._recorder, attempt, upstream, buffered, ended)
             return RoutedStream(self._info(plan, pick, ttft), chunks)
 
-    async def _plan(self, call: ChatCall, stream: bool) -> Plan:
+    async def _plan(self, call: ChatCall, stream: bool, prompt_tokens: int | None) -> Plan:
         name, strategy = self._strategy_for(call.strategy)
         targets = self.catalog.targets(call.model)
         now = self._clock()
         request = RouteRequest(call.model, stream, call.max_tokens, now)
-        if strategy.needs_prompt_tokens:
-            request.prompt_tokens = await self._count_prompt(call)
+        if prompt_tokens is None and strategy.needs_prompt_tokens:
+            prompt_tokens = await self.count_prompt(call)
+        request.prompt_tokens = prompt_tokens
         self.budget.record_request(now)
         return Plan(name, strategy, targets, request, now + self.settings.router.deadline)
 
@@ -246,7 +248,8 @@ class Router:
             )
         return name, strategy
 
-    async def _count_prompt(self, call: ChatCall) -> int:
+    async def count_prompt(self, call: ChatCall) -> int:
+        """The prompt's tokens as counted before sending (large prompts are tokenized in a worker thread)."""
         messages = call.body.get("messages") or []
         size = sum(len(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
         if size > TOKENIZE_IN_THREAD or not self.tokens.loaded:

@@ -154,3 +154,68 @@ def test_a_yaml_error_says_where_without_quoting_the_line(tmp_path: Path) -> Non
 def test_redacted_base_url_hides_userinfo_and_query() -> None:
     assert redact_url("https://user:pw@host.example/v1?api-key=abc") == "https://****@host.example/v1?****"
     assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+
+
+def _with_client_keys(tmp_path: Path, text: str, **env: str) -> dict[str, str]:
+    path = tmp_path / "ailb.yaml"
+    path.write_text("client_keys:\n" + text)
+    return {"AILB_CONFIG": str(path), **env}
+
+
+def test_client_keys_carry_name_scopes_limits_and_budget(tmp_path: Path) -> None:
+    env = _with_client_keys(
+        tmp_path,
+        """
+  ${TEAM_A_KEY}:
+    name: team-a
+    models: [gpt-4o-mini, fast]
+    collections: [company_docs]
+    rpm: 600
+    tpm: 200000
+    max_budget_usd: 50
+    budget_period: 7d
+  plain-key-0002:
+    collections: [handbook]
+  bare-key-0003:
+""",
+        TEAM_A_KEY="sk-team-a-0001",
+    )
+    team, plain, bare = load_settings(env).client_keys
+    assert (team.key, team.name, team.models) == ("sk-team-a-0001", "team-a", frozenset({"gpt-4o-mini", "fast"}))
+    assert (team.rpm, team.tpm, team.max_budget_usd, team.budget_period.text) == (600, 200000, 50.0, "7d")
+    assert team.metered and not plain.metered and not bare.metered
+    assert (plain.name, plain.models, plain.rpm, plain.budget_period.text) == (None, None, None, "30d")
+    assert bare.collections is None
+    assert load_settings(env).key_collections == {
+        "sk-team-a-0001": frozenset({"company_docs"}),
+        "plain-key-0002": frozenset({"handbook"}),
+    }
+    assert "sk-team-a-0001" not in repr(load_settings(env))
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "message"),
+    [
+        ("  k1:\n    name: team-a\n    rpm: 0\n", "client_keys[team-a].rpm", "at least 1"),
+        ("  k1:\n    tpm: 1.5\n", "client_keys[0].tpm", "whole number"),
+        ("  k1:\n    name: team-a\n    max_budget_usd: -1\n", "client_keys[team-a].max_budget_usd", "between"),
+        ("  k1:\n    name: team-a\n    budget_period: 1y\n", "client_keys[team-a].budget_period", "30d or 1mo"),
+        ("  k1:\n    name: team-a\n    models: gpt-4o\n", "client_keys[team-a].models", "list"),
+        ("  k1:\n    name: team-a\n    colections: [x]\n", "client_keys[team-a].colections", "unknown key"),
+        ("  k1:\n    name: bad name\n", "client_keys[0].name", "letters"),
+        ("  k1:\n    name: a\n  k2:\n    name: a\n", "client_keys[a].name", "two client keys"),
+        ("  k1: [x]\n", "client_keys[0]", "mapping"),
+        ("  ${MISSING_KEY}:\n    rpm: 5\n", "client_keys[0]", "MISSING_KEY"),
+    ],
+)
+def test_bad_client_keys_name_the_entry_never_the_key(tmp_path: Path, entry: str, key: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(_with_client_keys(tmp_path, entry))
+    assert info.value.key == key
+    assert "k1" not in str(info.value) and "k2" not in str(info.value)
+
+
+def test_spend_path_defaults_next_to_the_memory_folder(tmp_path: Path) -> None:
+    assert load_settings({"MEMORY_PATH": str(tmp_path / "memory")}).spend_path == str(tmp_path / "ailb_spend.sqlite3")
+    assert load_settings({"SPEND_PATH": "/data/spend.db"}).spend_path == "/data/spend.db"
+    assert load_settings({"SPEND_PATH": "none"}).spend_path == ""

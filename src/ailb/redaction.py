@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 
 MASK = "****"
 MIN_SECRET_LENGTH = 8
+_FEW_SECRETS = 8  # up to this many, plain substring searches beat one regular expression
 _Trie = dict[str, "_Trie"]
 _PATTERNS = (
     (re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+"), rf"\1 {MASK}"),
@@ -44,7 +45,7 @@ class SecretSet:
     ``in_text`` work on decoded text; ``mask_escaped`` also finds secrets written with JSON escapes.
     """
 
-    __slots__ = ("_bytes", "_escaped", "_prefixes", "_text", "empty", "longest")
+    __slots__ = ("_bytes", "_escaped", "_few", "_prefixes", "_text", "empty", "longest")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         lowered = sorted({s.lower() for s in secrets if len(s) >= MIN_SECRET_LENGTH})
@@ -52,9 +53,10 @@ class SecretSet:
         self.longest = max((len(s) for s in lowered), default=0)
         self._text = _compile(lowered, re.escape, re.IGNORECASE)
         self._escaped = _compile(lowered, _escape_aware, re.IGNORECASE)
-        latin = [s.encode().decode("latin-1") for s in lowered]
-        trie = _trie_pattern(latin, re.escape) if latin else None
-        self._bytes = re.compile(trie.encode("latin-1")) if trie else None
+        encoded = [s.encode() for s in lowered]
+        self._few = tuple(encoded) if len(encoded) <= _FEW_SECRETS else None
+        latin = [s.decode("latin-1") for s in encoded]
+        self._bytes = re.compile(_trie_pattern(latin, re.escape).encode("latin-1")) if latin else None
         prefixes: dict[str, set[str]] = {}
         for secret in lowered:
             for length in range(1, len(secret)):
@@ -63,6 +65,12 @@ class SecretSet:
 
     def in_bytes(self, data: bytes) -> bool:
         """Whether ``data`` holds a secret as plain bytes, in any ASCII casing (escapes are not decoded)."""
+        if self._few is not None:
+            lowered = data.lower()
+            for secret in self._few:
+                if secret in lowered:
+                    return True
+            return False
         return self._bytes is not None and self._bytes.search(data.lower()) is not None
 
     def in_text(self, text: str) -> bool:

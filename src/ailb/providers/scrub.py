@@ -21,7 +21,6 @@ import orjson
 from ailb.redaction import MASK, SecretSet
 from ailb.types import Completion, StreamChunk
 
-_ESCAPES = (b"\\u", b"\\/")
 _SSE_HEAD = b"data: "
 _SSE_TAIL = b"\n\n"
 
@@ -46,8 +45,15 @@ class StreamScrubber:
         self._held: list[StreamChunk] = []
 
     def feed(self, chunks: list[StreamChunk]) -> list[StreamChunk]:
-        if self._secrets.empty:
+        secrets = self._secrets
+        if secrets.empty:
             return chunks
+        if not self._held:
+            for chunk in chunks:
+                if not _passes(chunk, secrets):
+                    break
+            else:
+                return chunks
         out: list[StreamChunk] = []
         for chunk in chunks:
             out.extend(self._accept(chunk))
@@ -81,11 +87,18 @@ class StreamScrubber:
         return group
 
 
+def _passes(chunk: StreamChunk, secrets: SecretSet) -> bool:
+    """The common case: no secret in the frame, and the text does not end with the beginning of one."""
+    if chunk.text and secrets.ends_with_prefix(chunk.text):
+        return False
+    return not (chunk.frame and _json_holds_secret(chunk.frame, secrets))
+
+
 def _json_holds_secret(data: bytes, secrets: SecretSet) -> bool:
     """Whether JSON ``data`` (or an SSE ``data:`` frame of it) shows a secret once decoded."""
     if secrets.in_bytes(data):
         return True
-    if not any(escape in data for escape in _ESCAPES):
+    if b"\\" not in data or not (b"\\u" in data or b"\\/" in data):
         return False
     # Escaped: compare the decoded form (orjson writes no escapes but the mandatory ones). Answers and frames
     # reach this point already parsed once by the vendor's translator, so they are JSON.

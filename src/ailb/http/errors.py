@@ -7,7 +7,7 @@ messages are AILB's own by construction (see ``ailb.errors``), and this is the l
 from __future__ import annotations
 
 import logging
-from typing import Any
+from functools import partial
 
 import orjson
 from fastapi import FastAPI
@@ -39,37 +39,31 @@ def _body(status: int, message: str, type_: str, code: str | None, param: str | 
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
 
 
-def _handlers(redactor: Redactor) -> dict[type[Exception], Any]:
-    async def ailb_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, AILBError)
-        if exc.status >= 500:
-            log.warning("%s %s answered %d: %s", request.method, request.url.path, exc.status, exc.log_message)
-        return error_response(exc, redactor)
+async def _ailb_error(request: Request, exc: Exception, redactor: Redactor) -> Response:
+    assert isinstance(exc, AILBError)
+    if exc.status >= 500:
+        log.warning("%s %s answered %d: %s", request.method, request.url.path, exc.status, exc.log_message)
+    return error_response(exc, redactor)
 
-    async def validation_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-        param = ".".join(loc) or None
-        message = f"Invalid request: {first.get('msg', 'invalid value')}" + (f" at `{param}`" if param else "")
-        return error_response(InvalidRequestError(message, param=param, code="invalid_value"), redactor)
 
-    async def http_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if exc.status_code == 404:
-            return _body(
-                404, "Unknown request URL. Please check the URL and method.", "invalid_request_error", "unknown_url"
-            )
-        if exc.status_code == 405:
-            return _body(405, "Method not allowed for this URL.", "invalid_request_error", "method_not_allowed")
-        return _body(exc.status_code, redactor(str(exc.detail)), "invalid_request_error", None)
+async def _validation_error(_request: Request, exc: Exception, redactor: Redactor) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    param = ".".join(loc) or None
+    message = f"Invalid request: {first.get('msg', 'invalid value')}" + (f" at `{param}`" if param else "")
+    return error_response(InvalidRequestError(message, param=param, code="invalid_value"), redactor)
 
-    return {
-        AILBError: ailb_error,
-        RequestValidationError: validation_error,
-        HTTPException: http_error,
-        Exception: _unexpected,
-    }
+
+async def _http_error(_request: Request, exc: Exception, redactor: Redactor) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return _body(
+            404, "Unknown request URL. Please check the URL and method.", "invalid_request_error", "unknown_url"
+        )
+    if exc.status_code == 405:
+        return _body(405, "Method not allowed for this URL.", "invalid_request_error", "method_not_allowed")
+    return _body(exc.status_code, redactor(str(exc.detail)), "invalid_request_error", None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -83,5 +77,7 @@ def internal_error(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI, redactor: Redactor) -> None:
-    for kind, handler in _handlers(redactor).items():
-        app.add_exception_handler(kind, handler)
+    app.add_exception_handler(AILBError, partial(_ailb_error, redactor=redactor))
+    app.add_exception_handler(RequestValidationError, partial(_validation_error, redactor=redactor))
+    app.add_exception_handler(HTTPException, partial(_http_error, redactor=redactor))
+    app.add_exception_handler(Exception, _unexpected)

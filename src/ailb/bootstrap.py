@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from ailb import __version__
 from ailb.governance.governor import Governor
-from ailb.observability.logging import Redactor
 from ailb.observability.metrics import Metrics
 from ailb.providers.base import Provider
+from ailb.redaction import Redactor
 from ailb.routing.ratelimit import RateLimiter
 from ailb.routing.router import Router
 from ailb.routing.strategies import validate_strategy
@@ -39,15 +39,16 @@ PROVIDER_CLASSES = {
 }
 
 
-def build_provider(config: DeploymentConfig) -> Provider:
+def build_provider(config: DeploymentConfig, redactor: Redactor | None = None) -> Provider:
+    """The adapter for ``config``; ``redactor`` (default: one knowing this deployment's key) scrubs its answers."""
     module, _, name = PROVIDER_CLASSES[config.provider].partition(":")
     cls = getattr(importlib.import_module(module), name)
-    provider: Provider = cls(config)
+    provider: Provider = cls(config, redactor)
     return provider
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """Every secret the configuration holds, for the log redactor."""
+    """Every secret the configuration holds, for the redactor (logs, errors and answers)."""
     keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + [k.key for k in settings.client_keys]
     return [k for k in (*keys, settings.admin_token) if k]
 
@@ -71,8 +72,13 @@ NO_DEPLOYMENTS = (
 class Gateway:
     """Everything one running AILB holds. HTTP routes and the gRPC servicer read it through ``app.state``."""
 
-    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, env: Mapping[str, str] | None = None, *, redactor: Redactor | None = None
+    ) -> None:
         check_settings(settings)
+        # One redactor for everything that leaves the process (logs, errors, answers), re-armed on reload.
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.redactor.set_secrets(secrets_of(settings))
         self.settings = settings
         self._env = None if env is None else dict(env)
         self.started_at = time.time()
@@ -81,7 +87,7 @@ class Gateway:
         self.keys = KeyRing(settings.api_keys, settings.client_keys)
         self.metrics = Metrics()
         self.metrics.configure_from(settings)
-        self.providers: dict[str, Provider] = {d.name: build_provider(d) for d in settings.deployments}
+        self.providers: dict[str, Provider] = {d.name: build_provider(d, self.redactor) for d in settings.deployments}
         self.router = Router(settings, self.providers, observer=self.metrics)
         self.limits = InProcessLimitStore()
         self.governor = Governor(self.limits, self.metrics)
@@ -95,7 +101,6 @@ class Gateway:
         self.grpc_port: int | None = None
         if not settings.deployments:
             log.warning("%s; /healthz answers 503 until a reload brings one", NO_DEPLOYMENTS)
-        self.redactor: Redactor | None = None  # the log redactor, re-armed with new secrets on reload
         self._reload_lock = asyncio.Lock()
         self._started = False
         self._retired: set[asyncio.Task[None]] = set()
@@ -148,10 +153,12 @@ class Gateway:
                 self.metrics.config_reloaded(False)
                 return False, str(exc)
             old_router, old_providers = self.router, self.providers
+            # The previous secrets stay masked as well: requests in flight still use them.
+            self.redactor.set_secrets([*secrets_of(self.settings), *secrets_of(settings)])
             providers = {
                 d.name: old_providers[d.name]
                 if d.name in old_providers and old_providers[d.name].config == d
-                else build_provider(d)
+                else build_provider(d, self.redactor)
                 for d in settings.deployments
             }
             router = Router(settings, providers, observer=self.metrics)
@@ -164,8 +171,6 @@ class Gateway:
             self.service = ChatService(router, self.memory, self.rag)
             self.metrics.configure_from(settings)
             self.metrics.config_reloaded(True)
-            if self.redactor is not None:
-                self.redactor.set_secrets(secrets_of(settings))
             if force:
                 self.rate_limits.clear()
             try:

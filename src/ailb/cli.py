@@ -85,8 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         settings = replace(settings, http_port=args.port)
     redactor = configure_logging(settings.log_level, secrets=secrets_of(settings))
-    gateway = Gateway(settings)
-    gateway.redactor = redactor
+    gateway = Gateway(settings, redactor=redactor)
     config = uvicorn.Config(
         create_app(gateway),
         host=settings.host,

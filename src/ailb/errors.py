@@ -21,6 +21,11 @@ Every error a client can see is an ``AILBError``: it knows its HTTP status, the 
         └── UpstreamProtocolError    502 (unparseable reply)
 
 Foreign exceptions (aiohttp, chromadb, grpc) are translated into these at their seam.
+
+An error is a value: it is never changed after it is made. Its ``message`` is public and AILB writes it; what
+someone else said (an upstream's error text, a store's exception) goes to ``detail``, which only the log sees
+(``log_message``), and the log redacts it. The one exception is an upstream's *client* error (e.g. "context
+length exceeded"): its text is the message, after redaction (see ``providers/errors.py``).
 """
 
 from __future__ import annotations
@@ -34,13 +39,15 @@ class AILBError(Exception):
     type: str = "server_error"
     code: str | None = None
     retryable: bool = False
-    # Set where ``message`` holds internals (paths, store errors) that belong in the log, not in the answer.
+    # A class whose ``message`` holds internals (paths, store errors) names its public text here instead; new
+    # errors keep ``message`` public and pass internals as ``detail``.
     public_message: str | None = None
 
     def __init__(
         self,
         message: str,
         *,
+        detail: str | None = None,
         param: str | None = None,
         code: str | None = None,
         status: int | None = None,
@@ -48,6 +55,7 @@ class AILBError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         self.param = param
         if code is not None:
             self.code = code
@@ -58,6 +66,11 @@ class AILBError(Exception):
     def to_body(self) -> dict[str, Any]:
         message = self.public_message or self.message
         return {"error": {"message": message, "type": self.type, "param": self.param, "code": self.code}}
+
+    @property
+    def log_message(self) -> str:
+        """The message with its detail, for the log only."""
+        return f"{self.message} [{self.detail}]" if self.detail else self.message
 
 
 class InvalidRequestError(AILBError):
@@ -158,6 +171,7 @@ class UpstreamError(AILBError):
         message: str,
         *,
         deployment: str = "",
+        detail: str | None = None,
         status: int | None = None,
         retryable: bool | None = None,
         retry_after: float | None = None,
@@ -165,7 +179,7 @@ class UpstreamError(AILBError):
         code: str | None = None,
         error_type: str | None = None,
     ) -> None:
-        super().__init__(message, status=status, param=param, code=code)
+        super().__init__(message, detail=detail, status=status, param=param, code=code)
         self.deployment = deployment
         if retryable is not None:
             self.retryable = retryable
@@ -185,6 +199,7 @@ class UpstreamStatusError(UpstreamError):
         *,
         upstream_status: int,
         deployment: str = "",
+        detail: str | None = None,
         retry_after: float | None = None,
         param: str | None = None,
         code: str | None = None,
@@ -201,6 +216,7 @@ class UpstreamStatusError(UpstreamError):
         super().__init__(
             message,
             deployment=deployment,
+            detail=detail,
             status=status,
             retryable=retryable or self.misconfigured,
             retry_after=retry_after,

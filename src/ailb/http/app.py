@@ -89,7 +89,7 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.gateway = gateway
-    install_error_handlers(app)
+    install_error_handlers(app, gateway.redactor)
     app.add_api_route(
         CHAT_PATH,
         chat_completions,

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
-from ailb.http.errors import error_response
+from ailb.http.errors import error_body, error_response
 from ailb.http.parsing import parse_json_object, read_body, validate_chat
 from ailb.http.sse import EventStreamResponse, wait_for_disconnect
 from ailb.service import ChatStream, Context
@@ -66,7 +66,7 @@ async def chat_completions(request: Request) -> Response:
         status = exc.status
         if isinstance(exc, UpstreamError):
             deployment = exc.deployment
-        return error_response(exc)
+        return error_response(exc, gateway.redactor)
     finally:
         if not handed_off:
             metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
@@ -117,8 +117,8 @@ async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float)
         yield DONE
     except AILBError as exc:
         status = exc.status
-        log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.message)
-        yield b"event: error\ndata: " + orjson.dumps(exc.to_body()) + b"\n\n"
+        log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.log_message)
+        yield b"event: error\ndata: " + error_body(exc, gateway.redactor) + b"\n\n"
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
         elapsed = perf_counter() - started

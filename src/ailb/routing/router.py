@@ -259,8 +259,6 @@ class Router:
     def _as_upstream(self, exc: Exception, pick: Candidate) -> UpstreamError:
         name = pick.name
         if isinstance(exc, UpstreamError):
-            if not exc.deployment:
-                exc.deployment = name
             return exc
         if isinstance(exc, TimeoutError):
             return UpstreamTimeoutError(

@@ -47,7 +47,7 @@ def build_provider(config: DeploymentConfig) -> Provider:
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret the configuration holds, for the log redactor."""
     keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + list(settings.key_collections)
-    return [k for k in (*keys, settings.admin_token) if k]
+    return [k for k in (*keys, settings.admin_token, settings.metrics_token) if k]
 
 
 def check_settings(settings: Settings) -> None:

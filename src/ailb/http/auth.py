@@ -71,6 +71,17 @@ def check_admin(token: str, headers: Mapping[str, str]) -> None:
         raise PermissionDeniedError("The admin token is not valid.")
 
 
+def check_metrics_token(token: str, headers: Mapping[str, str]) -> None:
+    """When ``METRICS_TOKEN`` is set, ``/metrics`` needs ``Authorization: Bearer <METRICS_TOKEN>``."""
+    if not token:
+        return
+    scheme, _, presented = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        raise AuthenticationError(
+            "/metrics requires 'Authorization: Bearer <METRICS_TOKEN>'.", code="invalid_metrics_token"
+        )
+
+
 def tenant_of(request: HTTPConnection) -> str:
     """The tenant of the client calling ``request`` (raises ``AuthenticationError``)."""
     return request.app.state.gateway.keys.tenant_for(request.headers)  # type: ignore[no-any-return]

@@ -23,7 +23,7 @@ _SEPARATOR = rf"{_GAP}[_\-.\s]?{_GAP}"
 
 def _tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     spelled = "|".join(_SEPARATOR.join(re.escape(word) for word in name.split("_")) for name in names)
-    return re.compile(rf"[<\uff1c\ufe64]({_GAP}/?{_GAP}(?:{spelled})(?![A-Za-z0-9]))", re.IGNORECASE)
+    return re.compile(rf"[<\uff1c\ufe64]({_GAP}/?{_GAP}(?:{spelled})(?![\w-]))", re.IGNORECASE)
 
 
 _ANY_BLOCK_TAG = _tag_pattern(BLOCK_TAGS)

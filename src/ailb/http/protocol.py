@@ -36,6 +36,7 @@ from ailb.settings import HttpLimits
 
 log = logging.getLogger("ailb.http")
 REFUSAL_LOG_INTERVAL = 60.0
+_HEAD, _BODY = 1, 2  # what the connection is reading: a request's head (or waiting for one), or its body
 
 
 def refusal(status: int, message: str, code: str, type_: str = "invalid_request_error", extra: bytes = b"") -> bytes:
@@ -87,10 +88,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.timeout_keep_alive = self.limits.keepalive_timeout  # type: ignore[assignment]
-        self._in_head = True  # reading a request line and header fields (or waiting for the next request's)
-        self._head_bytes = 0
-        self._head_since = 0.0  # loop time the head began; 0 when no head is being read
-        self._body_since = 0.0  # loop time the body last made progress; 0 when no body is being read
+        self._phase = _HEAD
+        self._head_bytes = 0  # of the head being read
+        self._head_since = 0.0  # loop time the head's first bytes arrived (or the connection opened); 0 until then
+        self._last_data = 0.0  # loop time the last bytes arrived
         self._deadline: TimerHandle | None = None
 
     # --- connection ------------------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._log_refusal()
             return
         super().connection_made(transport)
-        self._head_since = self.loop.time()
+        self._head_since = self._last_data = self.loop.time()  # a connection owes its first head from now on
         self._deadline = self.loop.call_later(self.limits.header_timeout, self._check_deadline)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -112,48 +113,53 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        self._unset_keepalive_if_required()
-        if self._in_head:
+        # The hot path: one clock read and a counter per chunk; the parser callbacks below reuse the reading.
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+        now = self._last_data = self.loop.time()
+        if self._phase == _HEAD:
+            if not self._head_since:  # the first bytes of a kept-alive connection's next request
+                self._head_since = now
+                if self._deadline is None:
+                    self._deadline = self.loop.call_later(self.limits.header_timeout, self._check_deadline)
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._feed_beyond_head_limit(data)
                 return
-        elif self._body_since:
-            self._body_since = self.loop.time()
-        self._feed(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # no WebSocket here: the request was dispatched as plain HTTP when its head ended
+        except httptools.HttpParserError as exc:
+            self._parse_failed(exc)
 
     # --- parser callbacks ------------------------------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        HttpToolsProtocol.on_message_begin(self)
-        if not self._head_since:
-            self._head_since = self.loop.time()
-            if self._deadline is None:
-                self._deadline = self.loop.call_later(self.limits.header_timeout, self._check_deadline)
-
     def on_headers_complete(self) -> None:
         if len(self.headers) > self.limits.max_headers:
             raise _Refused(self.refusals.too_many_headers)
-        self._in_head = False
+        self._phase = _BODY
         self._head_bytes = 0
         self._head_since = 0.0
-        self._body_since = self.loop.time()
         HttpToolsProtocol.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
-        self._body_since = 0.0
-        self._in_head = True
+        self._phase = _HEAD  # bytes from now on belong to the next request's head
         HttpToolsProtocol.on_message_complete(self)
 
     # --- internals -------------------------------------------------------------------------------------------
+    def _parse_failed(self, exc: httptools.HttpParserError) -> None:
+        refused = exc.__context__
+        self._refuse(refused.response if isinstance(refused, _Refused) else self.refusals.bad_request)
+
     def _feed(self, data: bytes) -> bool:
         """Parse ``data``; False when the connection is being closed (the rest of the data is not wanted)."""
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            return False  # no WebSocket here: the request was dispatched as plain HTTP when its head ended
+            return False
         except httptools.HttpParserError as exc:
-            refused = exc.__context__
-            self._refuse(refused.response if isinstance(refused, _Refused) else self.refusals.bad_request)
+            self._parse_failed(exc)
             return False
         return True
 
@@ -162,7 +168,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         room = len(data) - (self._head_bytes - self.limits.max_header_bytes)
         if room > 0 and not self._feed(data[:room]):
             return
-        if self._in_head:
+        if self._phase == _HEAD:
             self._refuse(self.refusals.head_too_large)
             return
         if not self.transport.is_closing():
@@ -175,10 +181,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         now = self.loop.time()
         if self._head_since:
             due = self._head_since + self.limits.header_timeout
-        elif self._body_since:
+        elif self._phase == _BODY:
             if self.flow.read_paused:  # the app has not taken what was sent: the client is not at fault
-                self._body_since = now
-            due = self._body_since + self.limits.body_timeout
+                self._last_data = now
+            due = self._last_data + self.limits.body_timeout
         else:
             return  # between requests (uvicorn's keep-alive timer runs) or the app is answering
         if now < due:
@@ -203,7 +209,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is None:
             return True
-        if self._body_since:  # this request's body was being read
+        if self._phase == _BODY:  # this request's body was being read
             return not cycle.response_started
         return cycle.response_complete  # a new head: the previous answer must be whole
 

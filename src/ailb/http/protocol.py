@@ -13,9 +13,9 @@ sends nothing or one byte at a time. This subclass adds, per connection:
 - ``keepalive_timeout``: idle time between requests (uvicorn's own keep-alive timer);
 - ``max_connections``: open connections; one more gets a 503 with ``Retry-After`` and is closed.
 
-The timeouts share one timer per connection that is armed lazily: a request only stores a start time, and the
-timer, when it fires, re-arms itself for the deadline in force then. So a busy keep-alive connection costs no
-timer per request.
+The timeouts share one timer per connection that is armed lazily: each received chunk only notes the time it
+arrived, and the timer, when it fires, re-arms itself for the deadline in force then. So a busy keep-alive
+connection costs one clock reading per chunk and no timer per request.
 
 Every refusal is an OpenAI-shaped JSON error, written only when no response is under way on the connection.
 """

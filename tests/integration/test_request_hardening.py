@@ -156,7 +156,7 @@ def test_an_abandoned_upload_is_a_client_disconnect_not_a_500(
             time.sleep(0.02)
     assert b'status="499"' in gateway.gateway.metrics.render()[0]
     assert b'status="500"' not in gateway.gateway.metrics.render()[0]
-    lines = [r for r in caplog.records if "disconnected" in r.getMessage()]
+    lines = [r for r in caplog.records if "connection closed" in r.getMessage()]
     assert len(lines) == 1 and "8 of 5000" in lines[0].getMessage()
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 

@@ -57,7 +57,7 @@ async def chat_completions(request: Request) -> Response:
     except ClientDisconnected as exc:
         status = CLIENT_CLOSED_REQUEST
         if exc.args:
-            log.info("client disconnected during POST %s (%s)", request.url.path, exc.args[0])
+            log.info("client connection closed during POST %s (%s)", request.url.path, exc.args[0])
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     except AILBError as exc:
         status = exc.status

@@ -60,7 +60,7 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
 async def _disconnected(request: Request, exc: Exception) -> Response:
     """The client left (e.g. mid-upload): one log line, no traceback; nobody is left to read the answer."""
     when = f" ({exc.args[0]})" if isinstance(exc, ClientDisconnected) and exc.args else ""
-    log.info("client disconnected during %s %s%s", request.method, request.url.path, when)
+    log.info("client connection closed during %s %s%s", request.method, request.url.path, when)
     return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 

@@ -50,7 +50,7 @@ def build_provider(config: DeploymentConfig, redactor: Redactor | None = None) -
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret the configuration holds, for the redactor (logs, errors and answers)."""
     keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + [k.key for k in settings.client_keys]
-    return [k for k in (*keys, settings.admin_token) if k]
+    return [k for k in (*keys, settings.admin_token, settings.metrics_token) if k]
 
 
 def check_settings(settings: Settings) -> None:

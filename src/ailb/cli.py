@@ -77,6 +77,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from ailb.bootstrap import Gateway, secrets_of
     from ailb.http.app import create_app
+    from ailb.http.server import server_config
     from ailb.observability.logging import configure_logging
 
     settings = _load(args)
@@ -86,18 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings = replace(settings, http_port=args.port)
     redactor = configure_logging(settings.log_level, secrets=secrets_of(settings))
     gateway = Gateway(settings, redactor=redactor)
-    config = uvicorn.Config(
-        create_app(gateway),
-        host=settings.host,
-        port=settings.http_port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.drain_timeout) or None,
-        server_header=False,
-    )
+    config = server_config(create_app(gateway), settings)
     server = uvicorn.Server(config)
 
     async def run() -> None:

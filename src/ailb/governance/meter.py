@@ -96,7 +96,7 @@ class Meter:
             if price is None:  # an unknown price cannot be metered (see the README)
                 continue
             prompt = router.tokens.calibrated(target.model, self.prompt_tokens)
-            completion = max_tokens if max_tokens is not None else target.deployment.config.default_max_tokens
+            completion = max_tokens if max_tokens is not None else target.max_output
             most = max(most, price.cost(prompt, completion))
         return most
 

@@ -24,13 +24,20 @@ FINISH_REASONS = {
 
 
 def usage_from(data: Any) -> Usage:
-    """OpenAI usage from Anthropic's: prompt tokens include cache writes and reads."""
+    """OpenAI usage from Anthropic's: prompt tokens are the whole input, cache writes and reads included (and
+    counted apart, for ``prompt_tokens_details.cached_tokens`` and pricing)."""
     if not isinstance(data, Mapping):
         return Usage()
-    prompt = sum(
-        int(data.get(key) or 0) for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    )
-    return Usage(prompt, int(data.get("output_tokens") or 0))
+    uncached, written, read = (_count(data, key) for key in _INPUT_COUNTS)
+    return Usage(uncached + written + read, _count(data, "output_tokens"), read, written)
+
+
+_INPUT_COUNTS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def finish_reason(stop_reason: Any) -> str:

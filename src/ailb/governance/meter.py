@@ -19,6 +19,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from ailb.providers.choices import choice_count
 from ailb.routing.pricing import Price
 from ailb.routing.streaming import close_quietly
 from ailb.routing.tokens import estimate_tokens
@@ -78,7 +79,8 @@ class Meter:
         self._router = router
         self._targets = router.catalog.targets(call.model)
         self.prompt_tokens = prompt_tokens
-        self.reserved_usd = self._most_it_can_cost(router, call.max_tokens)
+        # n choices cost at most n times one (emulated n reads the prompt once per choice).
+        self.reserved_usd = self._most_it_can_cost(router, call.max_tokens) * choice_count(call.body)
         draws = [self._rpm] if self._rpm is not None and not self._request_taken else []
         tpm = self.limits.tpm
         if tpm is not None:

@@ -545,9 +545,8 @@ async def test_error_event_raises(kind: str, retryable: bool) -> None:
 async def test_unknown_events_and_blocks_are_ignored() -> None:
     events = [
         start(),
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hmm"}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig"}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "future_block", "x": "hmm"}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "future_delta", "x": "hmm"}},
         {"type": "content_block_stop", "index": 0},
         {"type": "something_new", "x": 1},
         *text_block(1, "Answer"),

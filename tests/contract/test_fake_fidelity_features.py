@@ -86,7 +86,11 @@ async def test_anthropic_accepts_strict_tools_and_signed_thinking_in_history(ant
     ]
     async with _anthropic(anthropic_fake) as client:
         message = await client.messages.create(
-            model=SONNET, max_tokens=2048, thinking=THINKING, messages=history, tools=[{**ANTHROPIC_TOOL, "strict": True}]
+            model=SONNET,
+            max_tokens=2048,
+            thinking=THINKING,
+            messages=history,
+            tools=[{**ANTHROPIC_TOOL, "strict": True}],
         )
         unsigned = [history[0], {"role": "assistant", "content": [{"type": "thinking", "thinking": "x"}]}, history[2]]
         with pytest.raises(anthropic.BadRequestError, match="signature"):

@@ -203,13 +203,18 @@ def _reasoning_frames(index: int, block: dict[str, Any]) -> list[Frame]:
             _event("content_block_start", {"index": index, "content_block": block}, True),
             _event("content_block_stop", {"index": index}),
         ]
-    frames = [_event("content_block_start", {"index": index, "content_block": {**block, "thinking": "", "signature": ""}})]
+    frames = [
+        _event("content_block_start", {"index": index, "content_block": {**block, "thinking": "", "signature": ""}})
+    ]
     frames.extend(
         _event("content_block_delta", {"index": index, "delta": {"type": "thinking_delta", "thinking": piece}}, True)
         for piece in text_pieces(block["thinking"])
     )
     frames.append(
-        _event("content_block_delta", {"index": index, "delta": {"type": "signature_delta", "signature": block["signature"]}})
+        _event(
+            "content_block_delta",
+            {"index": index, "delta": {"type": "signature_delta", "signature": block["signature"]}},
+        )
     )
     frames.append(_event("content_block_stop", {"index": index}))
     return frames

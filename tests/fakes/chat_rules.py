@@ -27,7 +27,16 @@ _ANTHROPIC_BLOCKS = frozenset(
 
 
 _ANTHROPIC_TOOL_FIELDS = frozenset(
-    {"type", "name", "description", "input_schema", "cache_control", "strict", "input_examples", "eager_input_streaming"}
+    {
+        "type",
+        "name",
+        "description",
+        "input_schema",
+        "cache_control",
+        "strict",
+        "input_examples",
+        "eager_input_streaming",
+    }
 )
 MIN_THINKING_BUDGET = 1024
 

@@ -90,7 +90,10 @@ class OllamaFake(FakeProvider):
         frames = []
         if _thinks(body):
             frames.extend(
-                _line({**_head(body), "message": {"role": "assistant", "content": "", "thinking": piece}, "done": False}, True)
+                _line(
+                    {**_head(body), "message": {"role": "assistant", "content": "", "thinking": piece}, "done": False},
+                    True,
+                )
                 for piece in text_pieces(answer.reasoning)
             )
         for piece in answer.pieces:

@@ -221,7 +221,9 @@ def _model_card(model: str) -> dict[str, Any]:
 
 def _custom_tool_names(body: dict[str, Any]) -> set[str]:
     return {
-        tool["custom"]["name"] for tool in body.get("tools") or () if isinstance(tool, dict) and tool.get("type") == "custom"
+        tool["custom"]["name"]
+        for tool in body.get("tools") or ()
+        if isinstance(tool, dict) and tool.get("type") == "custom"
     }
 
 

@@ -59,7 +59,7 @@ async def complete_choices(body: Mapping[str, Any], complete_one: CompleteOne) -
 
 def merge_completions(completions: list[Completion]) -> Completion:
     usage = Usage()
-    choices = []
+    choices: list[dict[str, Any]] = []
     for index, completion in enumerate(completions):
         usage = usage + completion.usage
         choices.extend({**choice, "index": index} for choice in completion.body["choices"][:1])

@@ -109,7 +109,7 @@ def _allowed(offered: tuple[Mapping[str, Any], ...], allowed: Mapping[str, Any],
         raise InvalidRequestError(
             f"tool_choice.allowed_tools names '{missing[0]}', which is not one of the tools.", param="tool_choice"
         )
-    mode = "required" if allowed.get("mode") == "required" else "auto"
+    mode: Choice = "required" if allowed.get("mode") == "required" else "auto"
     return ToolRequest(tuple(by_name[name] for name in dict.fromkeys(names)), mode, parallel=parallel)
 
 
@@ -120,4 +120,4 @@ def _legacy(functions: Any, function_call: Any) -> ToolRequest:
         return ToolRequest(offered, choice, parallel=False, legacy=True)
     if isinstance(function_call, Mapping) and function_call.get("name"):
         return ToolRequest(offered, "function", str(function_call["name"]), parallel=False, legacy=True)
-    raise InvalidRequestError("function_call must be none, auto or {\"name\": ...}.", param="function_call")
+    raise InvalidRequestError('function_call must be none, auto or {"name": ...}.', param="function_call")

@@ -88,7 +88,9 @@ def test_configured_cache_rates_win() -> None:
     configured = config(
         "c", provider="anthropic", input_cost_per_1k=2.0, cache_read_cost_per_1k=0.5, cache_write_cost_per_1k=3.0
     )
-    assert price_for(configured, "claude-3-5-haiku-latest") == Price(2.0, KNOWN_PRICES["claude-3-5-haiku"].output_per_1k, 0.5, 3.0)
+    assert price_for(configured, "claude-3-5-haiku-latest") == Price(
+        2.0, KNOWN_PRICES["claude-3-5-haiku"].output_per_1k, 0.5, 3.0
+    )
     only_read = config("o", cache_read_cost_per_1k=0.001)
     assert price_for(only_read, "gpt-4o") == Price(0.0025, 0.01, 0.001, None)
     assert price_for(config("x", input_cost_per_1k=1.0), "claude-opus-4") == Price(1.0, 0.075, 0.1, 1.25)

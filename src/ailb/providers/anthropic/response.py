@@ -45,9 +45,7 @@ def finish_reason(stop_reason: Any) -> str:
     return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
-def completion_from_response(
-    data: Any, model: str, deployment: str, *, legacy_functions: bool = False
-) -> Completion:
+def completion_from_response(data: Any, model: str, deployment: str, *, legacy_functions: bool = False) -> Completion:
     """The ``chat.completion`` for a Messages answer: text blocks joined, ``tool_use`` blocks as tool calls,
     thinking as ``reasoning_content`` plus the signed ``thinking_blocks`` (redacted ones included)."""
     if not isinstance(data, Mapping) or not isinstance(data.get("content"), list):

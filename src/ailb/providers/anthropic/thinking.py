@@ -57,7 +57,9 @@ def thinking_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
         if block.get("type") == "redacted_thinking" and isinstance(block.get("data"), str):
             out.append({"type": "redacted_thinking", "data": block["data"]})
         elif block.get("type") == "thinking" and block.get("signature"):
-            out.append({"type": "thinking", "thinking": str(block.get("thinking") or ""), "signature": block["signature"]})
+            out.append(
+                {"type": "thinking", "thinking": str(block.get("thinking") or ""), "signature": block["signature"]}
+            )
     return out
 
 
@@ -65,4 +67,8 @@ def block_for_client(block: Mapping[str, Any]) -> dict[str, Any]:
     """A ``thinking`` or ``redacted_thinking`` block as the answer's ``thinking_blocks`` carries it."""
     if block.get("type") == "redacted_thinking":
         return {"type": "redacted_thinking", "data": str(block.get("data") or "")}
-    return {"type": "thinking", "thinking": str(block.get("thinking") or ""), "signature": str(block.get("signature") or "")}
+    return {
+        "type": "thinking",
+        "thinking": str(block.get("thinking") or ""),
+        "signature": str(block.get("signature") or ""),
+    }

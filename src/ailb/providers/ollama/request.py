@@ -87,7 +87,7 @@ def _think(body: Mapping[str, Any]) -> bool | str | None:
     """Ollama's ``think``: the request's own when it gives one, else from ``reasoning_effort``."""
     own = body.get("think")
     if isinstance(own, bool) or own in THINK_LEVELS:
-        return own  # type: ignore[no-any-return]
+        return own
     if own is not None:
         raise InvalidRequestError("think must be true, false, low, medium or high.", param="think")
     effort = body.get("reasoning_effort")

@@ -41,9 +41,7 @@ def tool_calls_from(message: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def completion_from_response(
-    data: Any, model: str, deployment: str, *, legacy_functions: bool = False
-) -> Completion:
+def completion_from_response(data: Any, model: str, deployment: str, *, legacy_functions: bool = False) -> Completion:
     if not isinstance(data, Mapping) or not isinstance(data.get("message"), Mapping):
         raise UpstreamProtocolError(
             f"Deployment '{deployment}' returned an answer without a message.", deployment=deployment
@@ -80,9 +78,11 @@ def logprobs_from(data: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     for entry in entries:
         if isinstance(entry, Mapping):
             alternatives = entry.get("top_logprobs")
-            top = [_token_logprob(alt) for alt in alternatives if isinstance(alt, Mapping)] if isinstance(
-                alternatives, list
-            ) else []
+            top = (
+                [_token_logprob(alt) for alt in alternatives if isinstance(alt, Mapping)]
+                if isinstance(alternatives, list)
+                else []
+            )
             out.append({**_token_logprob(entry), "top_logprobs": top})
     return out
 

@@ -269,7 +269,11 @@ def test_claude_thinking_round_trip(gateway: RunningGateway, upstreams: Upstream
     completion = api.chat.completions.create(model=MODELS["anthropic"], messages=HI, reasoning_effort="low")
     message: Any = completion.choices[0].message
     assert message.content == "Sunny." and message.reasoning_content == "Paris in June is warm"
-    signed = {"type": "thinking", "thinking": "Paris in June is warm", "signature": thinking_signature("Paris in June is warm")}
+    signed = {
+        "type": "thinking",
+        "thinking": "Paris in June is warm",
+        "signature": thinking_signature("Paris in June is warm"),
+    }
     assert message.thinking_blocks == [signed, {"type": "redacted_thinking", "data": "opaque"}]
     upstream_body = sent(upstreams, "anthropic")[-1]
     assert upstream_body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
@@ -296,11 +300,15 @@ def test_ollama_thinking_and_openai_reasoning_content(gateway: RunningGateway, u
     api = client(gateway)
     for provider in ("ollama", "openai"):
         upstreams[provider].fake.reply = Reply("Sunny.", reasoning="warm in June")
-        message: Any = api.chat.completions.create(
-            model=MODELS[provider], messages=HI, reasoning_effort="medium"
-        ).choices[0].message
+        message: Any = (
+            api.chat.completions.create(model=MODELS[provider], messages=HI, reasoning_effort="medium")
+            .choices[0]
+            .message
+        )
         assert (message.content, message.reasoning_content) == ("Sunny.", "warm in June")
-        stream = api.chat.completions.create(model=MODELS[provider], messages=HI, reasoning_effort="medium", stream=True)
+        stream = api.chat.completions.create(
+            model=MODELS[provider], messages=HI, reasoning_effort="medium", stream=True
+        )
         streamed = "".join(
             getattr(choice.delta, "reasoning_content", None) or "" for chunk in stream for choice in chunk.choices
         )
@@ -354,3 +362,4 @@ client_keys:
     assert report["spend_usd"] == pytest.approx(expected) and report["prompt_tokens"] == 1300
     stats = httpx.get(gateway.url + "/api/routing/stats").json()["deployments"]["claude"]
     assert stats["cost_usd"] == pytest.approx(expected)
+    assert stats["tokens"]["input"] == 1300 and stats["cache_tokens"] == {"read": 1000, "write": 200}

@@ -101,8 +101,8 @@ def _allowed(offered: tuple[Mapping[str, Any], ...], allowed: Mapping[str, Any],
             raise InvalidRequestError(
                 "This deployment can only allow function tools in tool_choice.allowed_tools.", param="tool_choice"
             )
-        function = entry.get("function")
-        names.append(str(function.get("name") or "") if isinstance(function, Mapping) else "")
+        function = entry.get("function")  # {"type": "function", "function": {"name"}}, or Responses' {"name"}
+        names.append(str((function if isinstance(function, Mapping) else entry).get("name") or ""))
     by_name = {str(function.get("name")): function for function in offered}
     missing = [name for name in names if name not in by_name]
     if missing:

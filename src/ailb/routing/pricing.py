@@ -35,16 +35,26 @@ class Price:
         """The cost of a request whose prompt is not known to hit the cache (estimates, reservations)."""
         return (prompt_tokens * self.input_per_1k + completion_tokens * self.output_per_1k) / 1000.0
 
+    def expected_cost(
+        self, prompt_tokens: float, completion_tokens: float, read_share: float, write_share: float
+    ) -> float:
+        """An estimate for a prompt of which the given shares are expected to hit or fill the prompt cache."""
+        read, write = prompt_tokens * read_share, prompt_tokens * write_share
+        return self.cost_of_parts(max(0.0, prompt_tokens - read - write), read, write, completion_tokens)
+
     def cost_of(self, usage: Usage | None) -> float:
         """The cost of what an upstream reported, cache reads and writes at their own rates."""
         if usage is None:
             return 0.0
         read, write = usage.cache_read_tokens, usage.cache_write_tokens
         uncached = max(0, usage.prompt_tokens - read - write)
+        return self.cost_of_parts(uncached, read, write, usage.completion_tokens)
+
+    def cost_of_parts(self, uncached: float, read: float, write: float, completion: float) -> float:
         read_rate = self.input_per_1k if self.cache_read_per_1k is None else self.cache_read_per_1k
         write_rate = self.input_per_1k if self.cache_write_per_1k is None else self.cache_write_per_1k
         prompt = uncached * self.input_per_1k + read * read_rate + write * write_rate
-        return (prompt + usage.completion_tokens * self.output_per_1k) / 1000.0
+        return (prompt + completion * self.output_per_1k) / 1000.0
 
 
 FREE = Price(0.0, 0.0)

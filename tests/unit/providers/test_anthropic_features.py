@@ -98,6 +98,16 @@ def test_allowed_tools_offer_only_those_tools(mode: str, choice: str) -> None:
     assert out["tool_choice"] == {"type": choice}
 
 
+def test_allowed_tools_may_name_tools_the_responses_way() -> None:
+    allowed = {
+        "type": "allowed_tools",
+        "allowed_tools": {"mode": "auto", "tools": [{"type": "function", "name": "get_time"}]},
+    }
+    assert [tool["name"] for tool in build(chat(tools=[WEATHER_TOOL, TIME_TOOL], tool_choice=allowed))["tools"]] == [
+        "get_time"
+    ]
+
+
 def test_allowed_tools_naming_an_unknown_tool_are_refused() -> None:
     allowed = {
         "type": "allowed_tools",

@@ -255,15 +255,11 @@ class Choice(_Struct):
     logprobs: dict[str, Any] | None = None
 
 
-class PromptTokensDetails(_Struct):
-    cached_tokens: int = 0
-
-
 class CompletionUsage(_Struct):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    prompt_tokens_details: PromptTokensDetails | msgspec.UnsetType = Unset
+    prompt_tokens_details: dict[str, int] | msgspec.UnsetType = Unset  # {"cached_tokens": prompt-cache reads}
 
 
 class ChatCompletion(_Struct):

@@ -44,6 +44,9 @@ class OpenAIFake(FakeProvider):
 
     A wrong key's 401 message echoes the key in full (the real API masks its middle), so a test can prove the
     gateway never passes an upstream's error text through with a secret in it.
+
+    A scripted call to a tool the request offered as ``custom`` is answered as a custom tool call in whole answers;
+    streamed, it is sent like a function call (OpenAI documents no streamed shape for custom tool calls).
     """
 
     kind: ClassVar[str] = "openai"

@@ -360,6 +360,8 @@ client_keys:
     expected = (100 * 1.0 + 1000 * 0.1 + 200 * 1.25 + 10 * 2.0) / 1000
     report: dict[str, Any] = api.get("/usage", cast_to=object)
     assert report["spend_usd"] == pytest.approx(expected) and report["prompt_tokens"] == 1300
-    stats = httpx.get(gateway.url + "/api/routing/stats").json()["deployments"]["claude"]
+    # routing stats are guarded: without an admin token, by the client keys
+    guard = {"Authorization": "Bearer team-key-0000000001"}
+    stats = httpx.get(gateway.url + "/api/routing/stats", headers=guard).json()["deployments"]["claude"]
     assert stats["cost_usd"] == pytest.approx(expected)
     assert stats["tokens"]["input"] == 1300 and stats["cache_tokens"] == {"read": 1000, "write": 200}

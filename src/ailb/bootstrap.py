@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ailb import __version__
+from ailb.embeddings.service import EmbeddingService
 from ailb.governance.governor import Governor
 from ailb.observability.metrics import Metrics
 from ailb.providers.base import Provider
@@ -97,6 +98,8 @@ class Gateway:
         self.rag: RagService | None = None
         self._build_stores()
         self.service = ChatService(self.router, self.memory, self.rag)
+        self.local_embedder = self._local_embedder()
+        self.embeddings = EmbeddingService(self.router, self.local_embedder)
         self.grpc_server: grpc.aio.Server | None = None
         self.grpc_port: int | None = None
         if not settings.deployments:
@@ -121,6 +124,17 @@ class Gateway:
 
             limits = self.keys.collection_limits()
             self.rag = RagService.from_settings(settings, self.embedder, allowed=limits, metrics=self.metrics)
+
+    def _local_embedder(self) -> Embedder | None:
+        """The packaged model for ``/v1/embeddings`` (``ENABLE_LOCAL_EMBEDDINGS``): memory's and RAG's own when they
+        use it, else one of its own that loads on its first request."""
+        if not self.settings.local_embeddings:
+            return None
+        from ailb.embeddings.factory import build_local_embedder, is_packaged
+
+        if self.embedder is not None and is_packaged(self.settings):
+            return self.embedder
+        return build_local_embedder(self.settings)
 
     async def start(self, *, grpc: bool = True) -> None:
         """Open stores, start background work and the gRPC server. Idempotent: ``ailb serve`` calls it before
@@ -169,6 +183,7 @@ class Gateway:
             if self.rag is not None:
                 self.rag.allowed = self.keys.collection_limits()
             self.service = ChatService(router, self.memory, self.rag)
+            self.embeddings = EmbeddingService(router, self.local_embedder)
             self.metrics.configure_from(settings)
             self.metrics.config_reloaded(True)
             if force:
@@ -232,6 +247,8 @@ class Gateway:
             await self.rag.aclose()
         if self.embedder is not None:
             await self.embedder.aclose()
+        if self.local_embedder is not None and self.local_embedder is not self.embedder:
+            await self.local_embedder.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 

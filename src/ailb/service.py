@@ -125,6 +125,7 @@ class ChatService:
         if injected:
             split = _after_system(messages)
             call.body["messages"] = [*messages[:split], *injected, *messages[split:]]
+            call.injected = tuple(injected)
         return user_text, context
 
     async def _remember_after(

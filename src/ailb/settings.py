@@ -19,6 +19,8 @@ from ailb.governance.periods import DEFAULT_PERIOD, BudgetPeriod, parse_period
 
 PROVIDER_KINDS = ("openai", "anthropic", "ollama")
 DEFAULT_PRIORITY = {"openai": 0, "anthropic": 1, "ollama": 2}
+OPENAI_EMBEDDING_MODELS = "text-embedding-3-small,text-embedding-3-large,text-embedding-ada-002"
+EMBEDDING_PROVIDERS = ("openai", "ollama")  # the kinds with an embeddings endpoint
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -46,6 +48,7 @@ class DeploymentConfig:
     base_url: str
     api_key: str = field(default="", repr=False)
     models: tuple[str, ...] = ()
+    embedding_models: tuple[str, ...] = ()  # served on /v1/embeddings only (and never for chat)
     weight: float = 1.0
     priority: int = 0
     version: str = ""
@@ -65,6 +68,7 @@ class DeploymentConfig:
             "base_url": redact_url(self.base_url),
             "api_key": redact(self.api_key),
             "models": list(self.models),
+            "embedding_models": list(self.embedding_models),
             "weight": self.weight,
             "priority": self.priority,
             "version": self.version,
@@ -172,6 +176,7 @@ class Settings:
     embedding_backend: str = "local"
     embedding_model: str = "all-MiniLM-L6-v2"
     embedding_deployment: str = ""
+    local_embeddings: bool = True  # the packaged all-MiniLM-L6-v2 on /v1/embeddings
     router: RouterConfig = RouterConfig()
     memory: MemoryConfig = MemoryConfig()
     rag: RagConfig = RagConfig()
@@ -249,6 +254,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         embedding_backend=reader.choice("EMBEDDING_BACKEND", "local", ("local", "provider")),
         embedding_model=reader.text("EMBEDDING_MODEL", "all-MiniLM-L6-v2"),
         embedding_deployment=reader.text("EMBEDDING_DEPLOYMENT", ""),
+        local_embeddings=reader.flag("ENABLE_LOCAL_EMBEDDINGS", True),
         router=RouterConfig(
             max_attempts=reader.integer("ROUTER_MAX_ATTEMPTS", 3, 1, 20),
             deadline=reader.number("ROUTER_DEADLINE", 600.0, 0.1, 86400),
@@ -282,6 +288,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
     if overrides:
         settings = _apply_overrides(settings, overrides)
     _validate_aliases(settings)
+    _validate_model_kinds(settings.deployments)
     return settings
 
 
@@ -352,6 +359,7 @@ def _env_deployments(reader: _EnvReader, env: Mapping[str, str]) -> list[Deploym
                 base_url=_url("OPENAI_BASE_URL", reader.text("OPENAI_BASE_URL", "https://api.openai.com/v1")),
                 api_key=reader.text("OPENAI_API_KEY", ""),
                 models=_models(env.get("OPENAI_MODELS", "gpt-4o,gpt-4o-mini,gpt-4-turbo,gpt-3.5-turbo")),
+                embedding_models=_models(env.get("OPENAI_EMBEDDING_MODELS", OPENAI_EMBEDDING_MODELS)),
                 priority=DEFAULT_PRIORITY["openai"],
             )
         )
@@ -376,6 +384,7 @@ def _env_deployments(reader: _EnvReader, env: Mapping[str, str]) -> list[Deploym
                 provider="ollama",
                 base_url=_url("OLLAMA_BASE_URL", reader.text("OLLAMA_BASE_URL", "")),
                 models=_models(env.get("OLLAMA_MODELS", "")),
+                embedding_models=_models(env.get("OLLAMA_EMBEDDING_MODELS", "")),
                 priority=DEFAULT_PRIORITY["ollama"],
                 input_cost_per_1k=0.0,
                 output_cost_per_1k=0.0,
@@ -404,7 +413,7 @@ _DEPLOYMENT_KEYS = {
     "name", "provider", "base_url", "api_key", "models", "weight", "priority", "version", "input_cost_per_1k",
     "output_cost_per_1k", "cache_read_cost_per_1k", "cache_write_cost_per_1k", "timeouts", "connect_timeout",
     "first_token_timeout", "idle_timeout", "total_timeout", "max_concurrency", "default_max_tokens",
-    "max_output_tokens",
+    "max_output_tokens", "embedding_models",
 }  # fmt: skip
 _DEFAULT_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 
@@ -429,10 +438,11 @@ def _parse_deployment(item: Any, where: str, env: Mapping[str, str]) -> Deployme
     api_key = _expand(str(item.get("api_key") or ""), f"{where}.api_key", env)
     if provider != "ollama" and not api_key:
         raise ConfigError(f"{where}.api_key", f"required for {provider} deployments")
-    models = item.get("models") or []
-    if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
-        raise ConfigError(f"{where}.models", "must be a list of model names")
-    if not models and provider != "ollama":
+    models = _model_list(item, "models", where)
+    embedding_models = _model_list(item, "embedding_models", where)
+    if embedding_models and provider not in EMBEDDING_PROVIDERS:
+        raise ConfigError(f"{where}.embedding_models", f"{provider} deployments have no embeddings endpoint")
+    if not models and not embedding_models and provider != "ollama":
         raise ConfigError(f"{where}.models", "at least one model is required (only ollama discovers its own)")
     timeouts = _parse_timeouts(item, where)
     return DeploymentConfig(
@@ -441,6 +451,7 @@ def _parse_deployment(item: Any, where: str, env: Mapping[str, str]) -> Deployme
         base_url=base_url,
         api_key=api_key,
         models=tuple(dict.fromkeys(models)),
+        embedding_models=tuple(dict.fromkeys(embedding_models)),
         weight=_number(item, "weight", where, 1.0, 0, 1_000_000),
         priority=int(_number(item, "priority", where, DEFAULT_PRIORITY[provider], -1_000_000, 1_000_000)),
         version=str(item.get("version") or ""),
@@ -457,6 +468,23 @@ def _parse_deployment(item: Any, where: str, env: Mapping[str, str]) -> Deployme
             int(_number(item, "max_output_tokens", where, 0, 1, 10_000_000)) if "max_output_tokens" in item else None
         ),
     )
+
+
+def _model_list(item: Mapping[str, Any], key: str, where: str) -> list[str]:
+    models = item.get(key) or []
+    if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
+        raise ConfigError(f"{where}.{key}", "must be a list of model names")
+    return models
+
+
+def _validate_model_kinds(deployments: tuple[DeploymentConfig, ...]) -> None:
+    """A name is a chat model or an embeddings model, never both (clients could not tell which it is)."""
+    chat = {m for d in deployments for m in d.models}
+    for deployment in deployments:
+        both = sorted(chat.intersection(deployment.embedding_models))
+        if both:
+            key = f"deployments[{deployment.name}].embedding_models"
+            raise ConfigError(key, f"{both[0]!r} is also served as a chat model")
 
 
 def _parse_timeouts(item: dict[str, Any], where: str) -> Timeouts:

@@ -9,9 +9,12 @@ OpenAPI schema.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
+
+if TYPE_CHECKING:
+    from ailb.contract import Egress
 
 Unset = msgspec.UNSET
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -359,6 +362,8 @@ class ChatCall:
     rag_collections: tuple[str, ...] = ()
     rag_top_k: int = 3
     strategy: str | None = None
+    egress: Egress | None = None  # how another surface reaches a deployment (``ailb.contract``); None: canonical
+    injected: tuple[dict[str, Any], ...] = ()  # the messages memory and RAG added to ``body``
 
     @property
     def max_tokens(self) -> int | None:

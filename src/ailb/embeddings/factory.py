@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ailb.embeddings.base import Embedder
-from ailb.embeddings.local import LocalEmbedder
+from ailb.embeddings.local import DEFAULT_MODEL, PACKAGED_NAMES, LocalEmbedder
 from ailb.embeddings.provider import EmbeddingsProvider, ProviderEmbedder
 from ailb.settings import ConfigError, Settings
 
@@ -23,3 +23,13 @@ def build_embedder(settings: Settings, providers: Mapping[str, object]) -> Embed
     if not isinstance(provider, EmbeddingsProvider):
         raise ConfigError("EMBEDDING_DEPLOYMENT", f"deployment {name!r} has no embeddings endpoint")
     return ProviderEmbedder(provider, settings.embedding_model)
+
+
+def is_packaged(settings: Settings) -> bool:
+    """Whether memory and RAG embed with the packaged all-MiniLM-L6-v2 (the model ``/v1/embeddings`` offers)."""
+    return settings.embedding_backend == "local" and settings.embedding_model in PACKAGED_NAMES
+
+
+def build_local_embedder(settings: Settings) -> Embedder:
+    """The packaged all-MiniLM-L6-v2 for ``/v1/embeddings``; it loads on first use."""
+    return LocalEmbedder(DEFAULT_MODEL)

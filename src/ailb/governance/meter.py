@@ -76,11 +76,22 @@ class Meter:
     async def reserve(self, call: ChatCall, router: Router) -> int:
         """Admit the request with its prompt as it will be sent; returns the prompt's token count."""
         prompt_tokens = await router.count_prompt(call)
-        self._router = router
-        self._targets = router.catalog.targets(call.model)
-        self.prompt_tokens = prompt_tokens
         # n choices cost at most n times one (emulated n reads the prompt once per choice).
-        self.reserved_usd = self._most_it_can_cost(router, call.max_tokens) * choice_count(call.body)
+        choices = choice_count(call.body)
+        await self._admit(router, router.catalog.targets(call.model), prompt_tokens, call.max_tokens, choices)
+        return prompt_tokens
+
+    async def reserve_input(self, router: Router, targets: tuple[Target, ...], prompt_tokens: int) -> None:
+        """Admit a request that reads ``prompt_tokens`` and writes nothing back (embeddings)."""
+        await self._admit(router, targets, prompt_tokens, 0, 1)
+
+    async def _admit(
+        self, router: Router, targets: tuple[Target, ...], prompt_tokens: int, max_tokens: int | None, choices: int
+    ) -> None:
+        self._router = router
+        self._targets = targets
+        self.prompt_tokens = prompt_tokens
+        self.reserved_usd = self._most_it_can_cost(router, max_tokens) * choices
         draws = [self._rpm] if self._rpm is not None and not self._request_taken else []
         tpm = self.limits.tpm
         if tpm is not None:
@@ -90,7 +101,6 @@ class Meter:
         if refusal is not None:
             raise self.governor.refused(self, refusal)
         self._request_taken = self._open = True
-        return prompt_tokens
 
     def _most_it_can_cost(self, router: Router, max_tokens: int | None) -> float:
         most = 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +16,13 @@ from starlette.types import Receive, Scope, Send
 from ailb import __version__
 from ailb.errors import ModelNotFoundError
 from ailb.governance.usage import KeyUsage
-from ailb.http import memory_routes, rag_routes
+from ailb.http import memory_routes, rag_routes, surfaces
 from ailb.http.auth import check_metrics_token, client_of, require_admin
 from ailb.http.chat import chat_completions
 from ailb.http.errors import install_error_handlers, internal_error
-from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelList
+from ailb.http.openapi import COMPONENTS as SURFACE_COMPONENTS
+from ailb.http.openapi import add_surface_routes
+from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelInfo, ModelList
 
 if TYPE_CHECKING:
     from ailb.bootstrap import Gateway
@@ -44,27 +46,39 @@ _ERRORS = {str(code): {"description": text, **_json(_ERROR_SCHEMA)} for code, te
 
 
 CHAT_PATH = "/v1/chat/completions"
+Handler = Callable[[Request], Awaitable[Response]]
+# The API surfaces, each a POST answered on the hot path (and declared in the FastAPI app for the OpenAPI schema).
+HOT_ROUTES: dict[str, Handler] = {
+    CHAT_PATH: chat_completions,
+    "/v1/responses": surfaces.create_response,
+    "/v1/messages": surfaces.create_message,
+    "/v1/messages/count_tokens": surfaces.count_message_tokens,
+    "/v1/completions": surfaces.create_completion,
+    "/v1/embeddings": surfaces.create_embeddings,
+}
 
 
 class HotPath:
-    """Pure ASGI: ``POST /v1/chat/completions`` goes straight to its handler, past FastAPI's per-request layers
-    (dependency solving, exit stacks, the middleware stack), which cost more CPU than the whole gateway logic.
-    Every other request, and the lifespan, is the FastAPI ``app``'s; the route stays declared there for the
-    OpenAPI description."""
+    """Pure ASGI: the API surfaces' ``POST`` routes go straight to their handlers, past FastAPI's per-request
+    layers (dependency solving, exit stacks, the middleware stack), which cost more CPU than the whole gateway
+    logic. Every other request, and the lifespan, is the FastAPI ``app``'s; the routes stay declared there for
+    the OpenAPI description."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == CHAT_PATH and scope["method"] == "POST":
-            scope["app"] = self.app
-            request = Request(scope, receive, send)
-            try:
-                response = await chat_completions(request)
-            except Exception as exc:
-                response = internal_error(request, exc)
-            await response(scope, receive, send)
-            return
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = HOT_ROUTES.get(scope["path"])
+            if handler is not None:
+                scope["app"] = self.app
+                request = Request(scope, receive, send)
+                try:
+                    response = await handler(request)
+                except Exception as exc:
+                    response = internal_error(request, exc)
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -133,6 +147,7 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         summary="The calling key's budget period, spend, requests, tokens and limits",
         openapi_extra={"responses": {"200": {"description": "Usage", **_json(_USAGE_SCHEMA)}, "401": _ERRORS["401"]}},
     )
+    add_surface_routes(app, _ERRORS)
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Gateway, provider, memory and RAG health")
     stats_summary = "Live routing statistics (admin token, else a client key)"
     app.add_api_route("/api/routing/stats", routing_stats, methods=["GET"], summary=stats_summary)
@@ -149,7 +164,7 @@ async def list_models(request: Request) -> Response:
     key = client_of(request)
     data = [
         {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by}
-        for m in gateway.router.list_models()
+        for m in _served_models(gateway)
         if key.may_use(m.id)
     ]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
@@ -159,11 +174,16 @@ async def retrieve_model(request: Request, model_id: str) -> Response:
     gateway: Gateway = request.app.state.gateway
     if not client_of(request).may_use(model_id):
         raise ModelNotFoundError(model_id)
-    for model in gateway.router.list_models():
+    for model in _served_models(gateway):
         if model.id == model_id:
             card = {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
             return Response(orjson.dumps(card), media_type="application/json")
     raise ModelNotFoundError(model_id)
+
+
+def _served_models(gateway: Gateway) -> list[ModelInfo]:
+    """Chat models and aliases, embedding models, and the packaged embedding model when it is offered."""
+    return [*gateway.router.list_models(), *gateway.embeddings.models()]
 
 
 async def key_usage(request: Request) -> Response:
@@ -199,6 +219,7 @@ def _add_components(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = original()
             schema.setdefault("components", {}).setdefault("schemas", {}).update(_COMPONENTS)
+            schema["components"]["schemas"].update(SURFACE_COMPONENTS)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -38,6 +38,9 @@ ATTEMPT_OUTCOMES = frozenset({"success", "error", "client_error"})
 MEMORY_OPERATIONS = frozenset({"recall", "store", "list", "delete", "expire"})
 RAG_OPERATIONS = frozenset({"retrieve", "ingest", "delete", "list"})
 KEY_REJECTION_REASONS = frozenset({"model", "rpm", "tpm", "budget"})
+# The API surfaces, as the ``route`` label of request metrics.
+ROUTES = frozenset({"chat", "responses", "messages", "count_tokens", "embeddings", "completions"})
+LOCAL_EMBEDDINGS = ("all-MiniLM-L6-v2", "local")  # the packaged embedding model and its deployment label
 
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 FIRST_TOKEN_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
@@ -61,20 +64,21 @@ class Metrics:
         self._models: frozenset[str] = frozenset()
         self._discovered: set[str] = set()
         self._deployments: frozenset[str] = frozenset()
+        self._local: frozenset[str] = frozenset()  # the packaged embedding model's pseudo-deployment, when offered
         self._define(self.registry)
         self.configure(models, deployments)
 
     def _define(self, r: CollectorRegistry) -> None:
         self.requests = Counter(
             "ailb_requests",
-            "Chat requests answered, by HTTP status",
-            ["deployment", "model", "status"],
+            "API requests answered, by HTTP status and API surface",
+            ["deployment", "model", "status", "route"],
             registry=r,
         )
         self.request_seconds = Histogram(
             "ailb_request_duration_seconds",
             "Whole request time as the client saw it",
-            ["model"],
+            ["model", "route"],
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
@@ -160,8 +164,12 @@ class Metrics:
             self._deployments = new_deployments
 
     def configure_from(self, settings: Settings) -> None:
-        models = {m for d in settings.deployments for m in d.models} | set(settings.model_aliases)
-        self.configure(models, (d.name for d in settings.deployments))
+        models = {m for d in settings.deployments for m in (*d.models, *d.embedding_models)}
+        model, deployment = LOCAL_EMBEDDINGS
+        if settings.local_embeddings:
+            models.add(model)
+        self._local = frozenset({deployment} if settings.local_embeddings else ())
+        self.configure(models | set(settings.model_aliases), (d.name for d in settings.deployments))
 
     def model_label(self, model: str, served: bool = False) -> str:
         """``served`` marks a model the router resolved, so it is a real model even if it was discovered."""
@@ -177,7 +185,7 @@ class Metrics:
     def deployment_label(self, deployment: str) -> str:
         if not deployment:
             return NO_DEPLOYMENT
-        return deployment if deployment in self._deployments else OTHER
+        return deployment if deployment in self._deployments or deployment in self._local else OTHER
 
     # --- HTTP layer
     def request_started(self) -> None:
@@ -200,12 +208,16 @@ class Metrics:
         seconds: float,
         upstream_seconds: float,
         ttft_seconds: float | None,
+        route: str = "chat",
     ) -> None:
+        """``route``: the API surface (``chat``, ``responses``, ``messages``, ``count_tokens``, ``embeddings``,
+        ``completions``)."""
         routed = bool(deployment)
         model_label = self.model_label(model, served=routed)
+        route_label = route if route in ROUTES else OTHER
         self.active.dec()
-        self._child(self.requests, self.deployment_label(deployment), model_label, str(status)).inc()
-        self._child(self.request_seconds, model_label).observe(seconds)
+        self._child(self.requests, self.deployment_label(deployment), model_label, str(status), route_label).inc()
+        self._child(self.request_seconds, model_label, route_label).observe(seconds)
         if ttft_seconds is not None:
             self._child(self.first_token_seconds, model_label).observe(ttft_seconds)
         self.overhead_seconds.observe(max(0.0, seconds - upstream_seconds))

@@ -9,6 +9,8 @@ The cost on the hot path is one search of each frame's bytes for the secrets and
 of each chunk's text. A frame is parsed and rewritten only when a secret is in it. A chunk is held back only
 while its text ends with the beginning of a secret, until the next chunk shows whether the rest follows; the
 answer's text (``content``) is followed across chunks, other fields (tool-call arguments) chunk by chunk.
+Frames are OpenAI chunks, or Anthropic's own events on their way to a Messages client (``event:`` line first,
+the text in a ``text_delta``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ailb.types import Completion, StreamChunk
 
 _SSE_HEAD = b"data: "
 _SSE_TAIL = b"\n\n"
+_FRAME_STARTS = (_SSE_HEAD, b"event: ")
 
 
 def scrub_completion(completion: Completion, secrets: SecretSet) -> Completion:
@@ -102,13 +105,20 @@ def _json_holds_secret(data: bytes, secrets: SecretSet) -> bool:
         return False
     # Escaped: compare the decoded form (orjson writes no escapes but the mandatory ones). Answers and frames
     # reach this point already parsed once by the vendor's translator, so they are JSON.
-    payload = data[len(_SSE_HEAD) : -len(_SSE_TAIL)] if data.startswith(_SSE_HEAD) else data
+    payload = _split_frame(data)[1] if data.startswith(_FRAME_STARTS) else data
     return secrets.in_bytes(orjson.dumps(orjson.loads(payload)))
 
 
+def _split_frame(frame: bytes) -> tuple[bytes, bytes, bytes]:
+    """An SSE frame (``data: {...}``, or an Anthropic event passed through: ``event: name`` first) as its head up
+    to the JSON, the JSON, and the tail."""
+    start = frame.index(_SSE_HEAD) + len(_SSE_HEAD)
+    return frame[:start], frame[start : -len(_SSE_TAIL)], _SSE_TAIL
+
+
 def _scrubbed_frame(chunk: StreamChunk, secrets: SecretSet) -> StreamChunk:
-    payload = orjson.loads(chunk.frame[len(_SSE_HEAD) : -len(_SSE_TAIL)])
-    frame = _SSE_HEAD + orjson.dumps(_masked(payload, secrets)) + _SSE_TAIL
+    head, payload, tail = _split_frame(chunk.frame)
+    frame = head + orjson.dumps(_masked(orjson.loads(payload), secrets)) + tail
     return replace(chunk, frame=frame, text=secrets.mask(chunk.text))
 
 
@@ -157,11 +167,15 @@ def _cut(joined: str, texts: list[str], spans: list[tuple[int, int]]) -> list[st
 
 
 def _with_text(chunk: StreamChunk, text: str) -> StreamChunk:
-    """``chunk`` whose ``delta.content`` is ``text``: the text's choice is index 0, or the frame's only choice
-    (one choice of an answer with ``n > 1``; frames are OpenAI chunks)."""
-    payload = orjson.loads(chunk.frame[len(_SSE_HEAD) : -len(_SSE_TAIL)])
+    """``chunk`` whose text is ``text``. In an OpenAI chunk that is ``delta.content`` of choice 0, or of the frame's
+    only choice (one choice of an answer with ``n > 1``); in an Anthropic event, a ``text_delta``'s ``text``."""
+    head, raw, tail = _split_frame(chunk.frame)
+    payload = orjson.loads(raw)
     choices = [c for c in payload.get("choices") or () if isinstance(c, dict) and isinstance(c.get("delta"), dict)]
     chosen = choices if len(choices) == 1 else [c for c in choices if c.get("index", 0) == 0]
     for choice in chosen[:1]:
         choice["delta"]["content"] = text
-    return replace(chunk, frame=_SSE_HEAD + orjson.dumps(payload) + _SSE_TAIL, text=text)
+    delta = payload.get("delta")
+    if not choices and isinstance(delta, dict) and delta.get("type") == "text_delta":
+        delta["text"] = text
+    return replace(chunk, frame=head + orjson.dumps(payload) + tail, text=text)

@@ -78,7 +78,8 @@ class AttemptRecorder:
         return attempt.ttft
 
     def succeeded(self, attempt: Attempt, usage: Usage | None, *, whole: bool = True) -> float:
-        """The deployment answered. ``whole`` is False for a stream the client closed early."""
+        """The deployment answered. ``whole`` is False when the duration is no chat answer's latency: a stream
+        the client closed early, an embeddings call."""
         seconds = self._settle(attempt)
         if seconds is None:
             return 0.0

@@ -3,7 +3,8 @@
 A public name resolves to ``Target``s: (deployment, upstream model name). A model resolves to every
 deployment whose ``models`` contain it; an alias to every deployment serving any of its targets (the first
 target a deployment serves is the one it is asked for). An alias shadows a model of the same name.
-The index is rebuilt whole and swapped in when Ollama deployments discover new models.
+The index is rebuilt whole and swapped in when Ollama deployments discover new models. A catalog of
+``embeddings`` indexes the deployments' ``embedding_models`` instead (aliases name chat models only).
 """
 
 from __future__ import annotations
@@ -31,17 +32,21 @@ class Target:
 
 
 class Catalog:
-    def __init__(self, deployments: Sequence[Deployment], aliases: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self, deployments: Sequence[Deployment], aliases: Mapping[str, Sequence[str]], *, embeddings: bool = False
+    ) -> None:
         self._deployments = tuple(deployments)
-        self._aliases = {alias: tuple(targets) for alias, targets in aliases.items()}
+        self.embeddings = embeddings
+        self._aliases = {} if embeddings else {alias: tuple(targets) for alias, targets in aliases.items()}
         self._routes: Mapping[str, tuple[Target, ...]] = {}
         self.rebuild()
 
     def rebuild(self) -> None:
         routes: dict[str, list[Target]] = {}
+        kind = self.embeddings
         for deployment in self._deployments:
-            for name in (*deployment.models, *deployment.short_names()):
-                upstream = deployment.upstream_model(name)
+            for name in (*deployment.served(kind), *deployment.short_names(kind)):
+                upstream = deployment.upstream_model(name, kind)
                 served = routes.setdefault(name, [])
                 if upstream is not None and all(t.deployment is not deployment for t in served):
                     served.append(Target.of(deployment, upstream))
@@ -79,7 +84,7 @@ class Catalog:
 
     def list_models(self) -> list[ModelInfo]:
         """Every model a deployment lists, then every alias; ``owned_by`` is the provider kind."""
-        listed = dict.fromkeys(m for d in self._deployments for m in d.models)
+        listed = dict.fromkeys(m for d in self._deployments for m in d.served(self.embeddings))
         listed.update(dict.fromkeys(self._aliases))
         return [self._model_info(name) for name in listed if name in self._routes]
 

@@ -29,6 +29,7 @@ class Deployment:
         self.misconfigured_status: int | None = None  # the upstream's 401/403 until a request succeeds again
         self.discovers_models = config.provider == "ollama" and not config.models
         self.models: tuple[str, ...] = config.models
+        self.embedding_models: tuple[str, ...] = config.embedding_models
 
     @property
     def up(self) -> bool:
@@ -39,26 +40,33 @@ class Deployment:
         limit = self.config.max_concurrency
         return limit is not None and self.in_flight >= limit
 
-    def upstream_model(self, model: str) -> str | None:
+    def served(self, embeddings: bool = False) -> tuple[str, ...]:
+        """The chat models, or with ``embeddings`` the embedding models, this deployment serves."""
+        return self.embedding_models if embeddings else self.models
+
+    def upstream_model(self, model: str, embeddings: bool = False) -> str | None:
         """The name to send upstream for ``model``, or ``None`` if this deployment does not serve it.
 
         Ollama answers to ``llama3`` for a model it lists as ``llama3:latest``.
         """
-        if model in self.models:
+        served = self.served(embeddings)
+        if model in served:
             return model
-        if self.config.provider == "ollama" and ":" not in model and f"{model}:latest" in self.models:
+        if self.config.provider == "ollama" and ":" not in model and f"{model}:latest" in served:
             return f"{model}:latest"
         return None
 
-    def short_names(self) -> Iterable[str]:
+    def short_names(self, embeddings: bool = False) -> Iterable[str]:
         """Extra public names: ``llama3`` for an Ollama ``llama3:latest``."""
         if self.config.provider != "ollama":
             return ()
-        return (m.removesuffix(":latest") for m in self.models if m.endswith(":latest"))
+        return (m.removesuffix(":latest") for m in self.served(embeddings) if m.endswith(":latest"))
 
     def set_models(self, models: Iterable[str]) -> bool:
-        """Replace discovered models; ``True`` when the set changed."""
-        found = tuple(dict.fromkeys(m for m in models if m))
+        """Replace discovered models (the declared embedding models are not chat models); ``True`` when the set
+        changed."""
+        embedding = {*self.embedding_models, *(f"{m}:latest" for m in self.embedding_models if ":" not in m)}
+        found = tuple(dict.fromkeys(m for m in models if m and m not in embedding))
         if found == self.models:
             return False
         self.models = found

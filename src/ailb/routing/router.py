@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ailb.contract import EmbeddingCall, EmbeddingResult, EmbeddingsEgress
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
 from ailb.providers.base import Provider
 from ailb.routing.attempts import AttemptRecorder, RouteObserver
@@ -39,7 +40,7 @@ from ailb.routing.streaming import RelayedChunks, close_quietly, read_until_cont
 from ailb.routing.tokens import TokenCounter
 from ailb.routing.weights import ANY_ROUTE, TrafficWeights
 from ailb.settings import Settings
-from ailb.types import ChatCall, Completion, ModelInfo, StreamChunk, message_text
+from ailb.types import ChatCall, Completion, ModelInfo, StreamChunk, Usage, message_text
 
 __all__ = ["RouteInfo", "RouteObserver", "RoutedStream", "Router"]
 
@@ -90,6 +91,7 @@ class Router:
         self._deployments = tuple(Deployment(d, providers[d.name], policy, clock) for d in settings.deployments)
         self._by_name = {d.name: d for d in self._deployments}
         self.catalog = Catalog(self._deployments, settings.model_aliases)
+        self.embedding_catalog = Catalog(self._deployments, {}, embeddings=True)
         self.weights = TrafficWeights()
         self.prices = PriceBook()
         self.tokens = TokenCounter()
@@ -99,7 +101,7 @@ class Router:
         self._selector = Selector(self.weights, self.retry, self.budget, self._recorder, clock, self._rng)
         self._strategies = build_strategies(StrategyContext(self._rng, self.prices, self.tokens))
         self._health = HealthMonitor(
-            self._deployments, settings.router.health_check_interval, self._recorder, clock, self.catalog.rebuild
+            self._deployments, settings.router.health_check_interval, self._recorder, clock, self._rebuild_catalogs
         )
 
     # --- lifecycle ---------------------------------------------------------------------------------------
@@ -126,11 +128,15 @@ class Router:
             previous = old._by_name.get(deployment.name)
             if previous is not None:
                 deployment.adopt(previous)
-        self.catalog.rebuild()
+        self._rebuild_catalogs()
         self.tokens.adopt(old.tokens)
         if keep_overrides:
             self.weights.adopt(old.weights)
-            self.weights.keep(self._by_name, self.catalog.names())
+            self.weights.keep(self._by_name, [*self.catalog.names(), *self.embedding_catalog.names()])
+
+    def _rebuild_catalogs(self) -> None:
+        self.catalog.rebuild()
+        self.embedding_catalog.rebuild()
 
     # --- what is served ----------------------------------------------------------------------------------
     @property
@@ -141,22 +147,31 @@ class Router:
         self.catalog.targets(model)
 
     def list_models(self) -> list[ModelInfo]:
-        return self.catalog.list_models()
+        """Chat models and aliases, then embedding models."""
+        return [*self.catalog.list_models(), *self.embedding_catalog.list_models()]
 
     def public_models(self) -> dict[str, list[str]]:
-        return self.catalog.public_models()
+        """Every route (chat and embedding models, aliases) → the deployments serving it."""
+        return {**self.embedding_catalog.public_models(), **self.catalog.public_models()}
+
+    def _catalog_of(self, route: str) -> Catalog | None:
+        if route == ANY_ROUTE or self.catalog.has(route):
+            return self.catalog
+        return self.embedding_catalog if self.embedding_catalog.has(route) else None
 
     # --- traffic weights ---------------------------------------------------------------------------------
     def set_traffic_weights(self, route: str, weights: Mapping[str, int]) -> dict[str, int]:
-        if route != ANY_ROUTE and not self.catalog.has(route):
+        catalog = self._catalog_of(route)
+        if catalog is None:
             raise ValueError(f"unknown route {route!r}: use a served model name or '*'")
-        return self.weights.apply(route, weights, self.catalog.serving(route))
+        return self.weights.apply(route, weights, catalog.serving(route))
 
     def traffic_weights(self, route: str) -> dict[str, int]:
         """The weight (0-100) in force for each deployment serving ``route``; 100 where none was set."""
-        if route != ANY_ROUTE and not self.catalog.has(route):
+        catalog = self._catalog_of(route)
+        if catalog is None:
             return {}
-        return self.weights.in_force(route, self.catalog.serving(route))
+        return self.weights.in_force(route, catalog.serving(route))
 
     # --- visibility --------------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -184,7 +199,7 @@ class Router:
             attempt = self._selector.begin(plan, pick)
             try:
                 async with asyncio.timeout(self._selector.remaining(plan)):
-                    completion = await pick.deployment.provider.complete(call.body, pick.model)
+                    completion = await self._complete_at(call, pick)
             except asyncio.CancelledError:
                 self._recorder.abandoned(attempt)
                 raise
@@ -204,7 +219,7 @@ class Router:
             attempt = self._selector.begin(plan, pick)
             upstream: AsyncIterator[StreamChunk] | None = None
             try:
-                upstream = pick.deployment.provider.stream(call.body, pick.model, call.include_usage)
+                upstream = self._stream_at(call, pick)
                 async with asyncio.timeout(self._selector.remaining(plan)):
                     buffered, ended = await read_until_content(upstream)
             except asyncio.CancelledError:
@@ -225,6 +240,49 @@ class Router:
             ttft = self._recorder.first_token(attempt)
             chunks = RelayedChunks(self._recorder, attempt, upstream, buffered, ended)
             return RoutedStream(self._info(plan, pick, ttft), chunks)
+
+    @staticmethod
+    def _complete_at(call: ChatCall, pick: Candidate) -> Awaitable[Completion]:
+        provider = pick.deployment.provider
+        if call.egress is None:
+            return provider.complete(call.body, pick.model)
+        return call.egress.complete(provider, call, pick.model)
+
+    @staticmethod
+    def _stream_at(call: ChatCall, pick: Candidate) -> AsyncIterator[StreamChunk]:
+        provider = pick.deployment.provider
+        if call.egress is None:
+            return provider.stream(call.body, pick.model, call.include_usage)
+        return call.egress.stream(provider, call, pick.model)
+
+    async def embed(self, call: EmbeddingCall, *, prompt_tokens: int) -> tuple[EmbeddingResult, RouteInfo]:
+        """Embeddings of ``call.texts`` from a deployment serving the embedding model ``call.model``, with the
+        same strategies, retries, failover and circuits as chat. Its duration is not a chat latency, so it does
+        not feed the latency the strategies weigh."""
+        name, strategy = self._strategy_for(call.strategy)
+        now = self._clock()
+        request = RouteRequest(call.model, False, 0, now, prompt_tokens)
+        self.budget.record_request(now)
+        targets = self.embedding_catalog.targets(call.model)
+        plan = Plan(name, strategy, targets, request, now + self.settings.router.deadline)
+        while True:
+            pick = await self._selector.next(plan)
+            attempt = self._selector.begin(plan, pick)
+            try:
+                async with asyncio.timeout(self._selector.remaining(plan)):
+                    result = await embeddings_of(pick).create_embeddings(call.texts, pick.model, call.dimensions)
+            except asyncio.CancelledError:
+                self._recorder.abandoned(attempt)
+                raise
+            except InvalidRequestError as exc:
+                self._selector.unfit_for(plan, attempt, exc)
+                continue
+            except Exception as exc:
+                self._selector.failed(plan, attempt, self._as_upstream(exc, pick))
+                continue
+            usage = Usage(result.prompt_tokens or prompt_tokens)
+            seconds = self._recorder.succeeded(attempt, usage, whole=False)
+            return result, self._info(plan, pick, seconds)
 
     async def _plan(self, call: ChatCall, stream: bool, prompt_tokens: int | None) -> Plan:
         name, strategy = self._strategy_for(call.strategy)
@@ -277,6 +335,13 @@ class Router:
             strategy=plan.strategy_name,
             upstream_seconds=plan.upstream_seconds + seconds,
         )
+
+
+def embeddings_of(pick: Candidate) -> EmbeddingsEgress:
+    provider = pick.deployment.provider
+    if not isinstance(provider, EmbeddingsEgress):  # settings allow embedding models only where there is one
+        raise InvalidRequestError(f"Deployment '{pick.name}' has no embeddings endpoint.", param="model")
+    return provider
 
 
 OUTPUT_PARAMS = ("max_completion_tokens", "max_tokens")

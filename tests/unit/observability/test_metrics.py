@@ -30,11 +30,11 @@ def test_requests_are_counted_by_deployment_model_and_status() -> None:
     for status in (200, 200, 429):
         metrics.request_started()
         metrics.request_finished("gpt-4o", "blue" if status == 200 else "", status, 0.2, 0.15, None)
-    assert value(metrics, "ailb_requests_total", deployment="blue", model="gpt-4o", status="200") == 2
-    assert value(metrics, "ailb_requests_total", deployment="none", model="gpt-4o", status="429") == 1
+    assert value(metrics, "ailb_requests_total", deployment="blue", model="gpt-4o", status="200", route="chat") == 2
+    assert value(metrics, "ailb_requests_total", deployment="none", model="gpt-4o", status="429", route="chat") == 1
     assert value(metrics, "ailb_active_requests") == 0
-    assert value(metrics, "ailb_request_duration_seconds_count", model="gpt-4o") == 3
-    assert value(metrics, "ailb_request_duration_seconds_sum", model="gpt-4o") == 0.2 * 3
+    assert value(metrics, "ailb_request_duration_seconds_count", model="gpt-4o", route="chat") == 3
+    assert value(metrics, "ailb_request_duration_seconds_sum", model="gpt-4o", route="chat") == 0.2 * 3
 
 
 def test_active_requests_tracks_in_flight() -> None:
@@ -53,8 +53,8 @@ def test_label_values_stay_bounded() -> None:
     metrics.request_started()
     metrics.request_finished("gpt-4o", "someone-elses", 502, 0.01, 0.0, None)
     found = samples(metrics)
-    assert value(metrics, "ailb_requests_total", deployment="none", model="other", status="404") == 1
-    assert value(metrics, "ailb_requests_total", deployment="other", model="gpt-4o", status="502") == 1
+    assert value(metrics, "ailb_requests_total", deployment="none", model="other", status="404", route="chat") == 1
+    assert value(metrics, "ailb_requests_total", deployment="other", model="gpt-4o", status="502", route="chat") == 1
     label_values = {v for (_, labels) in found for (_, v) in labels}
     assert "made-up-model-from-a-user" not in label_values
     assert "someone-elses" not in label_values
@@ -151,8 +151,8 @@ def test_each_metrics_has_its_own_registry() -> None:
     first, second = make(), make()
     first.request_started()
     first.request_finished("gpt-4o", "blue", 200, 0.1, 0.1, None)
-    assert value(first, "ailb_requests_total", deployment="blue", model="gpt-4o", status="200") == 1
-    assert value(second, "ailb_requests_total", deployment="blue", model="gpt-4o", status="200") == 0
+    assert value(first, "ailb_requests_total", deployment="blue", model="gpt-4o", status="200", route="chat") == 1
+    assert value(second, "ailb_requests_total", deployment="blue", model="gpt-4o", status="200", route="chat") == 0
 
 
 def test_configure_from_settings_uses_models_aliases_and_deployments() -> None:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 from functools import partial
 from typing import Any
 
-from ailb.providers.anthropic import request, response
+from ailb.providers.anthropic import passthrough, request, response
 from ailb.providers.anthropic.stream import AnthropicStream
 from ailb.providers.canonical import ChunkWriter
 from ailb.providers.choices import complete_choices, stream_choices
@@ -53,6 +53,23 @@ class AnthropicProvider:
         payload = request.request_body(body, model, True, self.config.default_max_tokens)
         state = AnthropicStream(model, writer.include_usage, self.config.name, writer=writer)
         return relay(self.transport, self._messages_path, payload, sse_data, state, self.redactor.secrets)
+
+    # --- the Messages API passed through (``/v1/messages`` clients; see ``passthrough``) -------------------------
+    async def complete_native(self, payload: bytes) -> Completion:
+        """Send a Messages request as the client wrote it; the answer's body is Anthropic's own."""
+        raw, data = await self.transport.post_json_raw(self._messages_path, payload)
+        completion = passthrough.native_completion(data, raw, self.config.name)
+        return scrub_completion(completion, self.redactor.secrets)
+
+    def stream_native(self, payload: bytes) -> AsyncIterator[StreamChunk]:
+        """Stream a Messages request; each chunk's frame is one of Anthropic's events, unchanged."""
+        state = passthrough.NativeStream(self.config.name)
+        return relay(self.transport, self._messages_path, payload, sse_data, state, self.redactor.secrets)
+
+    async def count_tokens_native(self, payload: bytes) -> int:
+        """Anthropic's own count of a Messages request's input tokens (spends no tokens)."""
+        data = await self.transport.post_json(self._messages_path + "/count_tokens", payload)
+        return passthrough.input_tokens(data, self.config.name)
 
     async def list_models(self) -> list[str]:
         # Anthropic pages model lists (20 by default); one page of up to 1000 holds them all.

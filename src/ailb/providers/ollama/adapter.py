@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from ailb.contract import EmbeddingResult
 from ailb.providers.canonical import ChunkWriter
 from ailb.providers.choices import complete_choices, stream_choices
 from ailb.providers.framing import ndjson_lines
@@ -53,6 +54,12 @@ class OllamaProvider:
             return []
         data = await self.transport.post_json("/api/embed", request.embed_request(texts, model))
         return response.embeddings_from_response(data, len(texts), self.config.name)
+
+    async def create_embeddings(self, texts: Sequence[str], model: str, dimensions: int | None) -> EmbeddingResult:
+        """``/v1/embeddings`` for a client: the vectors and the prompt tokens Ollama counted."""
+        payload = request.embed_request(texts, model, dimensions)
+        data = await self.transport.post_json("/api/embed", payload)
+        return response.embedding_result(data, len(texts), self.config.name)
 
     async def list_models(self) -> list[str]:
         return response.model_ids(await self.transport.get_json("/api/tags"))

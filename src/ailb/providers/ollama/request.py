@@ -196,5 +196,8 @@ def _format(response_format: Any) -> str | dict[str, Any] | None:
     return None
 
 
-def embed_request(texts: Sequence[str], model: str) -> bytes:
-    return orjson.dumps({"model": model, "input": list(texts)})
+def embed_request(texts: Sequence[str], model: str, dimensions: int | None = None) -> bytes:
+    body: dict[str, Any] = {"model": model, "input": list(texts)}
+    if dimensions is not None:
+        body["dimensions"] = dimensions
+    return orjson.dumps(body)

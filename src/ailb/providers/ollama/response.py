@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import EmbeddingResult
 from ailb.errors import UpstreamError, UpstreamProtocolError
 from ailb.providers import canonical, errors
 from ailb.providers.errors import Redact, stream_failure
@@ -103,6 +104,13 @@ def model_ids(data: Any) -> list[str]:
         return []
     names = (m.get("name") or m.get("model") for m in items if isinstance(m, Mapping))
     return [str(name) for name in names if name]
+
+
+def embedding_result(data: Any, count: int, deployment: str) -> EmbeddingResult:
+    """The vectors of an ``/api/embed`` answer and its ``prompt_eval_count``."""
+    tokens = data.get("prompt_eval_count") if isinstance(data, Mapping) else None
+    vectors = embeddings_from_response(data, count, deployment)
+    return EmbeddingResult(vectors, tokens if isinstance(tokens, int) and tokens > 0 else 0)
 
 
 def embeddings_from_response(data: Any, count: int, deployment: str) -> list[list[float]]:

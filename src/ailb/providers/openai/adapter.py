@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from ailb.contract import EmbeddingResult
 from ailb.providers.framing import sse_data
 from ailb.providers.openai import request, response
 from ailb.providers.openai.stream import OpenAIStream
@@ -42,6 +43,12 @@ class OpenAIProvider:
             return []
         data = await self.transport.post_json("/embeddings", request.embed_request(texts, model))
         return response.embeddings_from_response(data, len(texts), self.config.name)
+
+    async def create_embeddings(self, texts: Sequence[str], model: str, dimensions: int | None) -> EmbeddingResult:
+        """``/v1/embeddings`` for a client: the vectors and the prompt tokens the upstream reports."""
+        payload = request.embed_request(texts, model, dimensions)
+        data = await self.transport.post_json("/embeddings", payload)
+        return response.embedding_result(data, len(texts), self.config.name)
 
     async def list_models(self) -> list[str]:
         return response.model_ids(await self.transport.get_json("/models"))

@@ -38,5 +38,8 @@ def _without_thinking_blocks(message: Any) -> Any:
     return message
 
 
-def embed_request(texts: Sequence[str], model: str) -> bytes:
-    return orjson.dumps({"model": model, "input": list(texts), "encoding_format": "float"})
+def embed_request(texts: Sequence[str], model: str, dimensions: int | None = None) -> bytes:
+    body: dict[str, Any] = {"model": model, "input": list(texts), "encoding_format": "float"}
+    if dimensions is not None:
+        body["dimensions"] = dimensions
+    return orjson.dumps(body)

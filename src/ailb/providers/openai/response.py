@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ailb.contract import EmbeddingResult
 from ailb.errors import UpstreamError, UpstreamProtocolError
 from ailb.providers import errors
 from ailb.providers.canonical import embedding_vectors
@@ -42,6 +43,14 @@ def model_ids(data: Any) -> list[str]:
     if not isinstance(items, list):
         return []
     return [str(m["id"]) for m in items if isinstance(m, dict) and m.get("id")]
+
+
+def embedding_result(data: Any, count: int, deployment: str) -> EmbeddingResult:
+    """The vectors of an OpenAI ``/embeddings`` answer and the prompt tokens it reports."""
+    usage = data.get("usage") if isinstance(data, dict) else None
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    vectors = embeddings_from_response(data, count, deployment)
+    return EmbeddingResult(vectors, tokens if isinstance(tokens, int) and tokens > 0 else 0)
 
 
 def embeddings_from_response(data: Any, count: int, deployment: str) -> list[list[float]]:

@@ -1,0 +1,164 @@
+"""What every API surface's route does the same way, with the surface's own error shape.
+
+``serve`` runs one request of a surface: counts it (metrics labelled by the surface's ``route``), identifies the
+client key, reads and parses the body once (size limit enforced while reading), and renders any ``AILBError``
+in the surface's shape. The handler it calls gets an ``Exchange``: admission (the key's model scope, its meter,
+the gateway's route limits), running work that a client disconnect cancels, and the answer — JSON, or events
+whose metrics are counted when the stream ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ailb.errors import AILBError, RateLimitedError, UpstreamError
+from ailb.http.chat import route_headers
+from ailb.http.errors import CLIENT_CLOSED_REQUEST
+from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
+from ailb.http.sse import EventStreamResponse, wait_for_disconnect
+from ailb.redaction import Redactor
+from ailb.service import Context
+
+if TYPE_CHECKING:
+    from ailb.bootstrap import Gateway
+    from ailb.governance.meter import Meter
+    from ailb.routing.router import RouteInfo
+    from ailb.tenancy import ClientKey
+
+log = logging.getLogger("ailb.http")
+T = TypeVar("T")
+JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Surface:
+    """One API surface at the HTTP edge: its metrics label and its error answer."""
+
+    route: str
+    render_error: Callable[[AILBError, Redactor], Response]
+
+
+class Exchange:
+    """One request of a surface, as its handler sees it."""
+
+    def __init__(self, request: Request, surface: Surface, gateway: Gateway, started: float) -> None:
+        self.request = request
+        self.surface = surface
+        self.gateway = gateway
+        self.started = started
+        self.key: ClientKey = gateway.keys.identify(request.headers)
+        self.model = ""
+        self.deployment = ""
+        self.upstream = 0.0
+        self.handed_off = False
+
+    @property
+    def headers(self) -> Any:
+        return self.request.headers
+
+    async def body(self) -> dict[str, Any]:
+        return parse_json_object(await read_body(self.request, self.gateway.settings.max_request_bytes))
+
+    async def admit(self, model: str) -> Meter | None:
+        """The key may use ``model`` (else 404); the gateway's route limits allow it (else 429); the key's meter."""
+        self.model = model
+        meter = self.gateway.governor.meter(self.key, model)
+        limits = self.gateway.rate_limits
+        if limits.active:
+            try:
+                await limits.check(model)
+            except RateLimitedError:
+                self.gateway.metrics.rate_limited(model)
+                raise
+        return meter
+
+    async def unless_disconnected(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` but cancel it (and so the upstream call) as soon as the client disconnects."""
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(wait_for_disconnect(self.request.receive))
+        try:
+            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not task.done():
+                task.cancel()
+        if not task.cancelled() and task.done():
+            return task.result()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise ClientDisconnected
+
+    def json(self, payload: bytes, route: RouteInfo, context: Context | None = None) -> Response:
+        self.deployment, self.upstream = route.deployment, route.upstream_seconds
+        return Response(payload, media_type=JSON, headers=route_headers(route, context or Context()))
+
+    def events(self, frames: AsyncIterator[bytes], route: RouteInfo, context: Context | None = None) -> Response:
+        """Stream ``frames``; a surface's frames end with its own error event and then raise the failure."""
+        self.handed_off = True
+        return EventStreamResponse(self._counted(frames, route), route_headers(route, context or Context()))
+
+    async def _counted(self, frames: AsyncIterator[bytes], route: RouteInfo) -> AsyncIterator[bytes]:
+        ttft: float | None = None
+        status = 200
+        try:
+            async for frame in frames:
+                if ttft is None:
+                    ttft = perf_counter() - self.started
+                yield frame
+        except AILBError as exc:
+            status = exc.status
+            log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.log_message)
+        finally:
+            await frames.aclose()  # type: ignore[attr-defined]
+            elapsed = perf_counter() - self.started
+            upstream = elapsed - (ttft - route.upstream_seconds) if ttft is not None else route.upstream_seconds
+            self._finished(route.deployment, status, elapsed, upstream, ttft)
+
+    def _finished(self, deployment: str, status: int, elapsed: float, upstream: float, ttft: float | None) -> None:
+        metrics = self.gateway.metrics
+        metrics.request_finished(self.model, deployment, status, elapsed, upstream, ttft, route=self.surface.route)
+
+
+Handler = Callable[[Exchange], Awaitable[Response]]
+
+
+async def serve(request: Request, surface: Surface, handler: Handler) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    started = perf_counter()
+    gateway.metrics.request_started()
+    exchange: Exchange | None = None
+    status = 500
+    deployment = ""
+    try:
+        exchange = Exchange(request, surface, gateway, started)
+        response = await handler(exchange)
+        status = response.status_code
+        return response
+    except ClientDisconnected as exc:
+        status = CLIENT_CLOSED_REQUEST
+        if exc.args:
+            log.info("client connection closed during POST %s (%s)", request.url.path, exc.args[0])
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+    except AILBError as exc:
+        status = exc.status
+        if isinstance(exc, UpstreamError):
+            deployment = exc.deployment
+        if exc.status >= 500:
+            log.warning("POST %s answered %d: %s", request.url.path, exc.status, exc.log_message)
+        return surface.render_error(exc, gateway.redactor)
+    finally:
+        if exchange is None or not exchange.handed_off:
+            model = exchange.model if exchange is not None else ""
+            upstream = exchange.upstream if exchange is not None else 0.0
+            deployment = exchange.deployment if exchange is not None and exchange.deployment else deployment
+            elapsed = perf_counter() - started
+            gateway.metrics.request_finished(model, deployment, status, elapsed, upstream, None, route=surface.route)

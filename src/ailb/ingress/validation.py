@@ -1,0 +1,130 @@
+"""What every ingress surface checks the same way: the schema, credentials in the body, AILB's own fields.
+
+A request body is parsed once (orjson, at the HTTP edge) into a dict; each surface checks it against its msgspec
+schema with ``convert`` (a 400 naming the field on the first violation) and reads AILB's own fields
+(``session_id``, ``rag_collection``, ``rag_top_k``, ``routing_strategy``, and the ``X-Session-ID`` /
+``X-AILB-Strategy`` headers) with ``ailb_options``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+
+from ailb.errors import InvalidRequestError
+from ailb.types import AILB_BODY_FIELDS, CLIENT_CONFIG_FIELDS, SESSION_ID_PATTERN
+
+T = TypeVar("T")
+Unset = msgspec.UNSET
+SESSION_ID = re.compile(SESSION_ID_PATTERN)
+SESSION_RULE = "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'."
+_PATH = re.compile(r"at `\$(.*)`$")
+
+
+class Schema(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
+    """Base of the request and answer structs: unknown fields are the surface's own business (refused or
+    passed on), never a schema error."""
+
+
+class AilbFields(Schema, kw_only=True):
+    """AILB's own request fields, accepted in the body of every surface with memory and RAG (never forwarded)."""
+
+    session_id: Annotated[str, msgspec.Meta(pattern=SESSION_ID_PATTERN)] | None = None
+    rag_collection: str | Annotated[list[str], msgspec.Meta(min_length=1, max_length=8)] | None = None
+    rag_top_k: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None
+    routing_strategy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AilbOptions:
+    session_id: str | None
+    rag_collections: tuple[str, ...]
+    rag_top_k: int
+    strategy: str | None
+
+
+def convert(data: Any, schema: type[T], at: str = "") -> T:
+    """``data`` checked against ``schema``; the first violation is a 400 naming its field (``at``: where ``data``
+    sits in the body, e.g. ``input[2]``)."""
+    try:
+        return msgspec.convert(data, schema)
+    except msgspec.ValidationError as exc:
+        text = str(exc).replace("at `$", f"at `$.{at}", 1) if at else str(exc)
+        param = param_of(text) or at or None
+        raise InvalidRequestError(describe(text), param=param, code="invalid_value") from None
+    except RecursionError:
+        raise InvalidRequestError("The request body is nested too deeply.", code="invalid_json") from None
+
+
+def ailb_options(fields: AilbFields, headers: Mapping[str, str]) -> AilbOptions:
+    """AILB's fields from the body, with the ``X-Session-ID`` and ``X-AILB-Strategy`` headers as fallbacks."""
+    session_id = check_session(fields.session_id, headers.get("x-session-id"))
+    collections = fields.rag_collection
+    names = (collections,) if isinstance(collections, str) else tuple(collections or ())
+    strategy = headers.get("x-ailb-strategy") or fields.routing_strategy
+    return AilbOptions(session_id, names, fields.rag_top_k or 3, strategy)
+
+
+def check_session(body_session: str | None, header_session: str | None) -> str | None:
+    """The session id from the body, else the header; the whole id must match (the schema's ``$`` would also
+    accept a trailing newline)."""
+    if body_session is not None and not SESSION_ID.fullmatch(body_session):
+        raise InvalidRequestError(SESSION_RULE, param="session_id", code="invalid_value")
+    if body_session is None and header_session is not None:
+        if not SESSION_ID.fullmatch(header_session):
+            raise InvalidRequestError("X-Session-ID: " + SESSION_RULE, param="session_id", code="invalid_value")
+        return header_session
+    return body_session
+
+
+def refuse_unknown(data: Mapping[str, Any], known: Collection[str], surface: str) -> None:
+    """400 for a field the surface does not know: a credential or client setting in the words every surface
+    uses, anything else naming the field (a surface that translates cannot pass an unknown field on)."""
+    unknown = sorted(data.keys() - set(known))
+    refuse_client_config(unknown)
+    if unknown:
+        raise unsupported(unknown[0], f"AILB's {surface} does not support it")
+
+
+def refuse_client_config(names: Collection[str]) -> None:
+    """400 for a credential, endpoint or client-library setting among ``names`` (body fields)."""
+    for key in sorted(names):
+        if key.strip().lower().replace("-", "_") in CLIENT_CONFIG_FIELDS:
+            raise InvalidRequestError(
+                f"Unsupported parameter `{key}`: AILB never forwards credentials, endpoints or client settings "
+                "from a request. Authenticate to AILB with 'Authorization: Bearer <key>'; upstream credentials "
+                "and addresses are configured on the gateway.",
+                param=key,
+                code="unsupported_parameter",
+            )
+
+
+def unsupported(param: str, why: str) -> InvalidRequestError:
+    """A field AILB cannot honour: refused (never dropped silently), naming it and saying why."""
+    return InvalidRequestError(f"Unsupported parameter `{param}`: {why}.", param=param, code="unsupported_parameter")
+
+
+def without_ailb_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key not in AILB_BODY_FIELDS}
+
+
+def param_of(message: str) -> str | None:
+    match = _PATH.search(message)
+    if not match:
+        return None
+    path = match.group(1)
+    return path[1:] if path.startswith(".") else path or None
+
+
+def describe(message: str) -> str:
+    text = message.replace("`$.", "`").replace("`$`", "the body")
+    if "should match pattern" in text and "session_id" in text:
+        return SESSION_RULE
+    return f"Invalid request: {text}"
+
+
+AILB_FIELDS = frozenset(AILB_BODY_FIELDS)

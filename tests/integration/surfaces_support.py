@@ -1,0 +1,132 @@
+"""One gateway in front of the three wire-level fakes, for the API surface conformance suites.
+
+Deployments (a config file): ``openai`` (chat ``gpt-4o-mini``; embeddings ``text-embedding-3-small`` and
+``shared-embed``), ``anthropic`` (``claude-3-5-haiku-latest``), ``ollama`` (``llama3.2``; embeddings
+``nomic-embed-text`` and ``shared-embed``), in that failover order; the alias ``chain`` names the three chat
+models, so a failed deployment hands the request to the next provider. Circuits never open here (each test
+scripts its own failures), and the packaged model serves ``all-MiniLM-L6-v2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+
+from tests.fakes import AnthropicFake, FakeProvider, OllamaFake, OpenAIFake, ThreadedServer
+from tests.integration.harness import RunningGateway
+from tests.integration.upstreams import ANTHROPIC_KEY, OPENAI_KEY, Upstreams
+
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest", "ollama": "llama3.2"}
+PROVIDERS = list(MODELS)
+CHAIN = "chain"
+EMBEDDING_MODELS = {"openai": "text-embedding-3-small", "ollama": "nomic-embed-text"}
+SHARED_EMBEDDING = "shared-embed"
+LOCAL_MODEL = "all-MiniLM-L6-v2"
+WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+PARIS = '{"city": "Paris"}'
+
+
+def config_yaml(upstreams: Upstreams) -> str:
+    return f"""
+deployments:
+  - name: openai
+    provider: openai
+    base_url: {upstreams.openai.base_url}
+    api_key: {OPENAI_KEY}
+    models: [gpt-4o-mini]
+    embedding_models: [text-embedding-3-small, {SHARED_EMBEDDING}]
+    priority: 0
+  - name: anthropic
+    provider: anthropic
+    base_url: {upstreams.anthropic.base_url}
+    api_key: {ANTHROPIC_KEY}
+    models: [claude-3-5-haiku-latest]
+    priority: 1
+  - name: ollama
+    provider: ollama
+    base_url: {upstreams.ollama.base_url}
+    models: [llama3.2]
+    embedding_models: [nomic-embed-text, {SHARED_EMBEDDING}]
+    priority: 2
+model_aliases:
+  {CHAIN}: [gpt-4o-mini, claude-3-5-haiku-latest, llama3.2]
+"""
+
+
+BASE_ENV = {
+    "ROUTING_STRATEGY": "failover",
+    "HEALTH_CHECK_INTERVAL": "0",
+    "CIRCUIT_FAILURE_THRESHOLD": "1000",
+    "ROUTER_MAX_ATTEMPTS": "3",
+}
+
+
+@contextmanager
+def fakes() -> Iterator[Upstreams]:
+    running = (
+        OpenAIFake(api_key=OPENAI_KEY),
+        AnthropicFake(api_key=ANTHROPIC_KEY),
+        OllamaFake(models=["llama3.2", "nomic-embed-text", SHARED_EMBEDDING]),
+    )
+    with ExitStack() as stack:
+        for fake in running:
+            stack.enter_context(ThreadedServer(fake))
+        yield Upstreams(*running)
+
+
+@contextmanager
+def surface_gateway(workdir: Path, **env: str) -> Iterator[tuple[Upstreams, RunningGateway]]:
+    """The fakes and one gateway in front of them (``env`` adds to or overrides ``BASE_ENV``)."""
+    with fakes() as upstreams, RunningGateway({**BASE_ENV, **env}, config_yaml(upstreams), workdir) as gateway:
+        yield upstreams, gateway
+
+
+def reset(upstreams: Upstreams) -> None:
+    upstreams.reset()
+    for fake in all_fakes(upstreams):
+        fake.requests.clear()
+        fake.probe_fault = None
+
+
+def all_fakes(upstreams: Upstreams) -> tuple[FakeProvider, ...]:
+    return upstreams.openai, upstreams.anthropic, upstreams.ollama
+
+
+def sent(upstreams: Upstreams, provider: str) -> list[Any]:
+    """The bodies of the chat (or messages) requests ``provider``'s fake received."""
+    return [request.json for request in upstreams[provider].fake.chat_requests]
+
+
+def embeddings_sent(upstreams: Upstreams, provider: str) -> list[Any]:
+    path = "/v1/embeddings" if provider == "openai" else "/api/embed"
+    return [request.json for request in upstreams[provider].fake.requests if request.path == path]
+
+
+def openai_client(gateway: RunningGateway, key: str = "unused") -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0)
+
+
+def anthropic_client(gateway: RunningGateway, key: str = "unused") -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
+
+
+def user_text(provider: str, body: dict[str, Any]) -> str:
+    """The text of the last user turn as ``provider``'s fake received it."""
+    message = [m for m in body["messages"] if m["role"] == "user"][-1]
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(block.get("text", "") for block in content if block.get("type") == "text")
+
+
+def system_text(provider: str, body: dict[str, Any]) -> str:
+    """The system prompt as ``provider``'s fake received it."""
+    if provider == "anthropic":
+        system = body.get("system") or ""
+        return system if isinstance(system, str) else "".join(block["text"] for block in system)
+    return "".join(m["content"] for m in body["messages"] if m["role"] == "system")

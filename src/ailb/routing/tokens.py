@@ -29,6 +29,7 @@ CALIBRATION_WEIGHT = 0.2
 CALIBRATION_RANGE = (0.25, 4.0)
 
 Encoder = Callable[[str], int]
+Decoder = Callable[[list[int]], str]
 
 
 def estimate_tokens(text: str) -> int:
@@ -53,6 +54,18 @@ def offline_encoder() -> Encoder | None:
         return len(encoding.encode_ordinary(text))
 
     return count
+
+
+@functools.lru_cache(maxsize=1)
+def offline_decoder() -> Decoder | None:
+    """Token ids of cl100k_base back to text (from the same installed encoding), or ``None``."""
+    try:
+        import tiktoken
+
+        encoding = tiktoken.get_encoding(OFFLINE_ENCODING)
+    except Exception:  # missing package or data: token ids cannot be read
+        return None
+    return encoding.decode
 
 
 class TokenCounter:

@@ -87,7 +87,10 @@ class ResponseEvents:
         return bytes(out)
 
     def closing(self) -> bytes:
-        out = bytearray(self._close_current())
+        out = bytearray()
+        if self._next_index == 0:  # an empty answer is still one (empty) message, as in a whole response
+            self._item("message", out)
+        out += self._close_current()
         for call in sorted(self._calls.values(), key=lambda item: item.index):
             out += self._close_call(call)
         self._calls.clear()

@@ -32,7 +32,9 @@ PARIS = '{"city": "Paris"}'
 
 
 def config_yaml(upstreams: Upstreams, extra: str = "") -> str:
-    return extra + f"""
+    return (
+        extra
+        + f"""
 deployments:
   - name: openai
     provider: openai
@@ -56,6 +58,7 @@ deployments:
 model_aliases:
   {CHAIN}: [gpt-4o-mini, claude-3-5-haiku-latest, llama3.2]
 """
+    )
 
 
 BASE_ENV = {

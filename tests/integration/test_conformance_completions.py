@@ -50,7 +50,10 @@ def test_plain(client: openai.OpenAI, upstreams: Upstreams, provider: str) -> No
     completion = raw.parse()
     assert completion.object == "text_completion" and completion.model == MODELS[provider]
     assert [(c.index, c.text, c.finish_reason) for c in completion.choices] == [(0, " jumps over the dog", "stop")]
-    assert completion.usage is not None and (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (4, 4)
+    assert completion.usage is not None and (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (
+        4,
+        4,
+    )
     assert raw.headers["x-ailb-provider"] == provider
     body = sent(upstreams, provider)[-1]
     assert user_text(provider, body) == "The quick brown fox"
@@ -79,7 +82,9 @@ def test_stream_with_usage(client: openai.OpenAI, upstreams: Upstreams, provider
 
 @pytest.mark.parametrize("provider", ["anthropic", "ollama"])
 @pytest.mark.parametrize("streamed", [False, True])
-def test_a_list_of_prompts_and_n_choices(client: openai.OpenAI, upstreams: Upstreams, provider: str, streamed: bool) -> None:
+def test_a_list_of_prompts_and_n_choices(
+    client: openai.OpenAI, upstreams: Upstreams, provider: str, streamed: bool
+) -> None:
     upstreams[provider].fake.responder = lambda body: "re: " + user_text(provider, body)
     prompts = ["first", "second"]
     if streamed:
@@ -130,7 +135,7 @@ def test_errors(client: openai.OpenAI, upstreams: Upstreams, provider: str) -> N
     fake.reply = "one two three four"
     fake.fail_next(Fault.drop_mid_stream(after_chunks=1))
     seen: list[str] = []
-    with pytest.raises(openai.APIError) as broken:  # noqa: PT012 - the error arrives while reading
+    with pytest.raises(openai.APIError) as broken:
         for chunk in client.completions.create(model=MODELS[provider], prompt="hi", stream=True):
             seen.extend(choice.text for choice in chunk.choices)
     assert seen == ["one"] and broken.value.message == f"Deployment '{provider}' dropped the connection."
@@ -141,7 +146,9 @@ def test_failover(client: openai.OpenAI, upstreams: Upstreams, streamed: bool) -
     upstreams.openai.fail_next(Fault.status(500))
     upstreams.anthropic.reply = "from the second"
     if streamed:
-        text = "".join(c.choices[0].text for c in client.completions.create(model=CHAIN, prompt="hi", stream=True) if c.choices)
+        text = "".join(
+            c.choices[0].text for c in client.completions.create(model=CHAIN, prompt="hi", stream=True) if c.choices
+        )
     else:
         text = client.completions.create(model=CHAIN, prompt="hi").choices[0].text
     assert text == "from the second" and len(sent(upstreams, "openai")) == 1

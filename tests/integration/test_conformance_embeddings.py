@@ -58,7 +58,9 @@ def client(gateway: RunningGateway) -> openai.OpenAI:
 @pytest.mark.parametrize("encoding", ["float", "base64"])
 def test_a_batch_in_order(client: openai.OpenAI, upstreams: Upstreams, provider: str, encoding: Any) -> None:
     texts = ["red apples", "green pears", "blue plums"]
-    raw = client.embeddings.with_raw_response.create(model=EMBEDDING_MODELS[provider], input=texts, encoding_format=encoding)
+    raw = client.embeddings.with_raw_response.create(
+        model=EMBEDDING_MODELS[provider], input=texts, encoding_format=encoding
+    )
     answer = raw.parse()
     assert [item.index for item in answer.data] == [0, 1, 2]
     vectors = [decoded(item.embedding) for item in answer.data]  # the SDK leaves asked-for base64 as it came
@@ -153,7 +155,9 @@ def test_token_ids_are_read_back_to_text(client: openai.OpenAI, upstreams: Upstr
         model=EMBEDDING_MODELS["ollama"], input=[encoding.encode(t) for t in ("red apples", "green pears")]
     )
     assert decoded(single.data[0].embedding) == fake_embedding("red apples", DIMENSIONS)
-    assert [decoded(item.embedding) for item in batch.data] == [fake_embedding(t, DIMENSIONS) for t in ("red apples", "green pears")]
+    assert [decoded(item.embedding) for item in batch.data] == [
+        fake_embedding(t, DIMENSIONS) for t in ("red apples", "green pears")
+    ]
     assert embeddings_sent(upstreams, "ollama")[-1]["input"] == ["red apples", "green pears"]
 
 

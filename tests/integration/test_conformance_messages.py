@@ -5,7 +5,6 @@ wire-level fakes: Anthropic deployments get the client's request as it was writt
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -85,7 +84,9 @@ def test_stream_helper_and_event_order(client: anthropic.Anthropic, upstreams: U
     assert text == "one two three" and final.content[0].text == "one two three"  # type: ignore[union-attr]
     assert final.stop_reason == "end_turn"
     assert (final.usage.input_tokens, final.usage.output_tokens) == (6, 3)
-    events = [event.type for event in client.messages.create(model=MODELS[provider], max_tokens=64, messages=HI, stream=True)]
+    events = [
+        event.type for event in client.messages.create(model=MODELS[provider], max_tokens=64, messages=HI, stream=True)
+    ]
     assert events[0] == "message_start" and events[-2:] == ["message_delta", "message_stop"]
     blocks = [e for e in events if e.startswith("content_block")]
     assert blocks[0] == "content_block_start" and blocks[-1] == "content_block_stop"
@@ -105,11 +106,15 @@ def test_tools_round_trip(client: anthropic.Anthropic, upstreams: Upstreams, pro
             first = stream.get_final_message()
         assert "input_json" in kinds
     else:
-        first = client.messages.create(model=model, max_tokens=64, messages=ask, tools=[TOOL], tool_choice={"type": "any"})
+        first = client.messages.create(
+            model=model, max_tokens=64, messages=ask, tools=[TOOL], tool_choice={"type": "any"}
+        )
     use = next(block for block in first.content if block.type == "tool_use")
     assert use.name == "get_weather" and use.input == {"city": "Paris"} and first.stop_reason == "tool_use"
     offered = sent(upstreams, provider)[-1]
-    assert (offered["tools"][0] if provider == "anthropic" else offered["tools"][0]["function"])["name"] == "get_weather"
+    assert (offered["tools"][0] if provider == "anthropic" else offered["tools"][0]["function"])[
+        "name"
+    ] == "get_weather"
     if provider == "openai" and not streamed:
         assert offered["tool_choice"] == "required"
 
@@ -123,7 +128,11 @@ def test_tools_round_trip(client: anthropic.Anthropic, upstreams: Upstreams, pro
     assert second.content[0].text == "Sunny."  # type: ignore[union-attr]
     body = sent(upstreams, provider)[-1]
     if provider == "anthropic":
-        assert body["messages"][-1]["content"][0] == {"type": "tool_result", "tool_use_id": use.id, "content": "sunny, 24C"}
+        assert body["messages"][-1]["content"][0] == {
+            "type": "tool_result",
+            "tool_use_id": use.id,
+            "content": "sunny, 24C",
+        }
     else:
         assert body["messages"][-1]["role"] == "tool" and body["messages"][-1]["content"] == "sunny, 24C"
         assert body["messages"][-2]["role"] == "assistant" and body["messages"][-2]["tool_calls"]
@@ -164,13 +173,12 @@ def test_a_stream_broken_after_its_first_byte_ends_with_an_error_event(
     upstreams[provider].fake.reply = "one two three four"
     upstreams[provider].fake.fail_next(Fault.drop_mid_stream(after_chunks=1))
     seen: list[str] = []
-    with pytest.raises(anthropic.APIStatusError) as broken:  # noqa: PT012 - the error arrives while reading
+    with pytest.raises(anthropic.APIStatusError) as broken:
         with client.messages.stream(model=MODELS[provider], max_tokens=64, messages=HI) as stream:
             seen.extend(stream.text_stream)
     assert seen == ["one"]
-    assert broken.value.body == {
-        "type": "error", "error": {"type": "overloaded_error", "message": f"Deployment '{provider}' dropped the connection."}
-    }  # fmt: skip
+    error = {"type": "overloaded_error", "message": f"Deployment '{provider}' dropped the connection."}
+    assert broken.value.body == {"type": "error", "error": error}
 
 
 @pytest.mark.parametrize("streamed", [False, True])

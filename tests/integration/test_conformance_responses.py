@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -137,7 +136,9 @@ def tool_result(provider: str, body: dict[str, Any]) -> tuple[str | None, str]:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_structured_output_is_asked_the_providers_way(client: openai.OpenAI, upstreams: Upstreams, provider: str) -> None:
+def test_structured_output_is_asked_the_providers_way(
+    client: openai.OpenAI, upstreams: Upstreams, provider: str
+) -> None:
     upstreams[provider].fake.reply = '{"city": "Paris"}'
     text = {"format": {"type": "json_schema", "name": "city", "schema": WEATHER_SCHEMA, "strict": True}}
     response = client.responses.create(model=MODELS[provider], input="Which city?", text=text)  # type: ignore[arg-type]
@@ -172,7 +173,7 @@ def test_a_stream_broken_after_its_first_byte_ends_with_an_error(
     upstreams[provider].fake.reply = "one two three four"
     upstreams[provider].fake.fail_next(Fault.drop_mid_stream(after_chunks=1))
     seen: list[str] = []
-    with pytest.raises(openai.APIError) as broken:  # noqa: PT012 - the error arrives while reading
+    with pytest.raises(openai.APIError) as broken:
         with client.responses.stream(model=MODELS[provider], input="count") as stream:
             seen.extend(event.type for event in stream)
     assert broken.value.message == f"Deployment '{provider}' dropped the connection."

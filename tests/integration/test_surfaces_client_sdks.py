@@ -63,7 +63,10 @@ def test_langchain_chat_openai(gateway: RunningGateway, upstreams: Upstreams, pr
     assert model.invoke("Say hello").text == "Bonjour"
     assert "".join(chunk.text for chunk in model.stream("Say hello")) == "Bonjour"
     upstreams[provider].fake.reply = Reply(tool_calls=[("get_weather", PARIS)])
-    tool = {"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": WEATHER_SCHEMA}}
+    tool = {
+        "type": "function",
+        "function": {"name": "get_weather", "description": "Weather", "parameters": WEATHER_SCHEMA},
+    }
     called = model.bind_tools([tool]).invoke("Weather in Paris?")
     assert [(call["name"], call["args"]) for call in called.tool_calls] == [("get_weather", {"city": "Paris"})]
     assert len(sent(upstreams, provider)) == 3
@@ -93,7 +96,9 @@ def test_litellm_completion(gateway: RunningGateway, upstreams: Upstreams, provi
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_litellm_anthropic_provider_speaks_messages(gateway: RunningGateway, upstreams: Upstreams, provider: str) -> None:
+def test_litellm_anthropic_provider_speaks_messages(
+    gateway: RunningGateway, upstreams: Upstreams, provider: str
+) -> None:
     upstreams[provider].fake.reply = "Hello through Messages"
     answer = litellm.completion(
         model=f"anthropic/{MODELS[provider]}", messages=[{"role": "user", "content": "hi"}], api_base=gateway.url,
@@ -101,7 +106,9 @@ def test_litellm_anthropic_provider_speaks_messages(gateway: RunningGateway, ups
     )  # fmt: skip
     assert answer.choices[0].message.content == "Hello through Messages"
     if provider == "anthropic":
-        assert sent(upstreams, provider)[-1]["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+        assert sent(upstreams, provider)[-1]["messages"] == [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]}
+        ]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -118,5 +125,7 @@ def test_litellm_text_completion_and_embedding(gateway: RunningGateway, upstream
         model=f"text-completion-openai/{MODELS['ollama']}", prompt="Once upon", api_base=gateway.v1, api_key=KEY
     )
     assert answer.choices[0].text == "legacy text"
-    vectors = litellm.embedding(model=f"openai/{EMBEDDING_MODELS['ollama']}", input=["red"], api_base=gateway.v1, api_key=KEY)
+    vectors = litellm.embedding(
+        model=f"openai/{EMBEDDING_MODELS['ollama']}", input=["red"], api_base=gateway.v1, api_key=KEY
+    )
     assert vectors.data[0]["embedding"] == fake_embedding("red", 16)

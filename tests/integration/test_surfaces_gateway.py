@@ -9,7 +9,6 @@ from typing import Any
 
 import anthropic
 import httpx
-import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -28,7 +27,9 @@ from tests.integration.upstreams import ANTHROPIC_KEY, OPENAI_KEY, Upstreams
 
 FULL_KEY = "client-key-full-000001"
 SCOPED_KEY = "client-key-scoped-0002"
-LIMITED = {surface: f"client-key-limited-{surface}" for surface in ("responses", "messages", "completions", "embeddings")}
+LIMITED = {
+    surface: f"client-key-limited-{surface}" for surface in ("responses", "messages", "completions", "embeddings")
+}
 KEYS = f"""
 client_keys:
   {FULL_KEY}: {{name: full}}
@@ -187,7 +188,11 @@ def test_answers_are_scrubbed_of_secrets_on_every_surface(
             texts.append(stream.get_final_response().output_text)
         with ant.messages.stream(model=model, max_tokens=64, messages=HI) as stream:
             texts.append("".join(stream.text_stream))
-        texts.append("".join(c.choices[0].text for c in oai.completions.create(model=model, prompt="k", stream=True) if c.choices))
+        texts.append(
+            "".join(
+                c.choices[0].text for c in oai.completions.create(model=model, prompt="k", stream=True) if c.choices
+            )
+        )
     else:
         texts.append(oai.responses.create(model=model, input="key?").output_text)
         texts.append(ant.messages.create(model=model, max_tokens=64, messages=HI).content[0].text)  # type: ignore[union-attr]

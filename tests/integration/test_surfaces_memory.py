@@ -77,14 +77,18 @@ def test_responses_remember_a_session(gateway: RunningGateway, upstreams: Upstre
     session = {"session_id": f"responses-{provider}"}
     client.responses.create(model=MODELS[provider], input="My name is Alice", extra_body=session)
     flush(gateway)
-    raw = client.responses.with_raw_response.create(model=MODELS[provider], input="What is my name?", extra_body=session)
+    raw = client.responses.with_raw_response.create(
+        model=MODELS[provider], input="What is my name?", extra_body=session
+    )
     assert raw.parse().output_text == "Your name is Alice." and raw.headers["x-ailb-memory-turns"] == "1"
     assert MEMORY_TAG in system_text(provider, sent(upstreams, provider)[-1])
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("streamed", [False, True])
-def test_messages_remember_a_session(gateway: RunningGateway, upstreams: Upstreams, provider: str, streamed: bool) -> None:
+def test_messages_remember_a_session(
+    gateway: RunningGateway, upstreams: Upstreams, provider: str, streamed: bool
+) -> None:
     client = anthropic_client(gateway)
     session = f"messages-{provider}-{streamed}"
     system: Any = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]

@@ -270,3 +270,39 @@ def test_max_output_tokens_per_deployment(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({"AILB_CONFIG": str(path)})
     assert info.value.key == "deployments[a].max_output_tokens"
+
+
+def test_embedding_models_from_env_and_file(tmp_path: Path) -> None:
+    env = {"OPENAI_API_KEY": "sk-openai-123456789", "OLLAMA_BASE_URL": "http://127.0.0.1:11434"}
+    settings = load_settings(env)
+    assert settings.deployments[0].embedding_models == (
+        "text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"
+    )  # fmt: skip
+    assert settings.deployments[1].embedding_models == () and settings.local_embeddings is True
+    settings = load_settings({**env, "OPENAI_EMBEDDING_MODELS": "", "OLLAMA_EMBEDDING_MODELS": "nomic-embed-text",
+                              "ENABLE_LOCAL_EMBEDDINGS": "false"})  # fmt: skip
+    assert [d.embedding_models for d in settings.deployments] == [(), ("nomic-embed-text",)]
+    assert settings.local_embeddings is False
+    path = tmp_path / "ailb.yaml"
+    path.write_text("deployments:\n  - {name: e, provider: openai, api_key: k, embedding_models: [my-embedder]}\n")
+    only_embeddings = load_settings({"AILB_CONFIG": str(path)}).deployments[0]
+    assert (only_embeddings.models, only_embeddings.embedding_models) == ((), ("my-embedder",))
+    assert only_embeddings.redacted()["embedding_models"] == ["my-embedder"]
+
+
+@pytest.mark.parametrize(
+    ("deployments", "key"),
+    [
+        ("  - {name: c, provider: anthropic, api_key: k, models: [claude-x], embedding_models: [e]}\n",
+         "deployments[c].embedding_models"),
+        ("  - {name: o, provider: openai, api_key: k, models: [m1], embedding_models: [m1]}\n",
+         "deployments[o].embedding_models"),
+        ("  - {name: o, provider: openai, api_key: k, embedding_models: [1]}\n", "deployments[o].embedding_models"),
+    ],
+)  # fmt: skip
+def test_bad_embedding_models_name_the_key(tmp_path: Path, deployments: str, key: str) -> None:
+    path = tmp_path / "ailb.yaml"
+    path.write_text("deployments:\n" + deployments)
+    with pytest.raises(ConfigError) as info:
+        load_settings({"AILB_CONFIG": str(path)})
+    assert info.value.key == key

@@ -48,7 +48,8 @@ def test_blocks_become_a_canonical_conversation() -> None:
             {"type": "tool_use", "id": "t1", "name": "look", "input": {"a": 1}},
         ]},
         {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "boom"}], "is_error": True},
+            {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "boom"}],
+             "is_error": True},
             {"type": "text", "text": "And now?"},
         ]},
     ]  # fmt: skip
@@ -81,7 +82,9 @@ def test_blocks_become_a_canonical_conversation() -> None:
 
 @pytest.mark.parametrize(("budget", "effort"), [(1024, "low"), (2048, "low"), (4096, "medium"), (20000, "high")])
 def test_a_thinking_budget_is_an_effort(budget: int, effort: str) -> None:
-    call, _, spec = translate(messages=[{"role": "user", "content": "x"}], thinking={"type": "enabled", "budget_tokens": budget})
+    call, _, spec = translate(
+        messages=[{"role": "user", "content": "x"}], thinking={"type": "enabled", "budget_tokens": budget}
+    )
     assert call.body["reasoning_effort"] == effort and spec.thinking
 
 
@@ -91,7 +94,10 @@ def test_a_thinking_budget_is_an_effort(budget: int, effort: str) -> None:
         ({"top_k": 5}, "top_k"),
         ({"container": "c"}, "container"),
         ({"tools": [{"type": "bash_20250124", "name": "bash"}]}, "tools[0].type"),
-        ({"messages": [{"role": "user", "content": [{"type": "search_result", "source": "s"}]}]}, "messages[0].content[0].type"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "search_result", "source": "s"}]}]},
+            "messages[0].content[0].type",
+        ),
         ({"system": [{"type": "image", "source": {}}]}, "system[0].type"),
         ({"something_new": True}, "something_new"),
     ],
@@ -141,7 +147,12 @@ def test_a_completion_as_a_message() -> None:
     message = message_from_completion(completion, MessagesSpec("alias", thinking=True), "d").body
     assert [b["type"] for b in message["content"]] == ["thinking", "text", "tool_use"]
     assert message["content"][2]["input"] == {"a": 1} and message["stop_reason"] == "tool_use"
-    assert message["usage"] == {"input_tokens": 5, "cache_creation_input_tokens": 2, "cache_read_input_tokens": 3, "output_tokens": 4}
+    assert message["usage"] == {
+        "input_tokens": 5,
+        "cache_creation_input_tokens": 2,
+        "cache_read_input_tokens": 3,
+        "output_tokens": 4,
+    }
     assert message["model"] == "alias"
     plain = message_from_completion(completion, MessagesSpec("alias", thinking=False), "d").body
     assert [b["type"] for b in plain["content"]] == ["text", "tool_use"]
@@ -171,8 +182,10 @@ def test_a_stream_as_messages_events() -> None:
     shape = [(e["type"], e.get("index"), (e.get("delta") or e.get("content_block") or {}).get("type")) for e in events]
     assert shape == [
         ("message_start", None, None),
-        ("content_block_start", 0, "thinking"), ("content_block_delta", 0, "thinking_delta"), ("content_block_stop", 0, None),
-        ("content_block_start", 1, "text"), ("content_block_delta", 1, "text_delta"), ("content_block_delta", 1, "text_delta"),
+        ("content_block_start", 0, "thinking"), ("content_block_delta", 0, "thinking_delta"),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, "text"), ("content_block_delta", 1, "text_delta"),
+        ("content_block_delta", 1, "text_delta"),
         ("content_block_stop", 1, None),
         ("content_block_start", 2, "tool_use"), ("content_block_delta", 2, "input_json_delta"),
         ("content_block_delta", 2, "input_json_delta"), ("content_block_stop", 2, None),
@@ -188,7 +201,9 @@ def test_a_stream_as_messages_events() -> None:
 def test_interleaved_tool_calls_fail_the_stream() -> None:
     writer = ChunkWriter("m", False)
     chunks = [
-        writer.tool_call_start(0, "a", "f"), writer.tool_call_start(1, "b", "g"), writer.tool_call_arguments(0, "{}")
+        writer.tool_call_start(0, "a", "f"),
+        writer.tool_call_start(1, "b", "g"),
+        writer.tool_call_arguments(0, "{}"),
     ]
     with pytest.raises(UpstreamProtocolError):
         translated(MessagesSpec("m", False), chunks)
@@ -206,8 +221,10 @@ def test_the_pass_through_reads_what_the_gateway_needs() -> None:
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         {"type": "ping"},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
-        {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}}},
-        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5, "input_tokens": None}},
+        {"type": "content_block_start", "index": 1,
+         "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}}},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+         "usage": {"output_tokens": 5, "input_tokens": None}},
         {"type": "message_stop"},
     )  # fmt: skip
     chunks = [chunk for data in raw for chunk in state.feed(data)]
@@ -223,7 +240,10 @@ def test_a_secret_split_across_anthropic_text_deltas_is_masked() -> None:
     secret = "sk-ant-secret-0123456789"
     state = NativeStream("anthropic")
     pieces = ["key: ", secret[:9], secret[9:], " end"]
-    raw = [orjson.dumps({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}) for p in pieces]
+    raw = [
+        orjson.dumps({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}})
+        for p in pieces
+    ]
     scrubber = StreamScrubber(SecretSet([secret]))
     out: list[StreamChunk] = []
     for data in raw:

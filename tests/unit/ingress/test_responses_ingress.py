@@ -37,7 +37,9 @@ def test_a_string_input_with_instructions() -> None:
 
 def test_items_become_a_conversation() -> None:
     items = [
-        {"role": "user", "content": [{"type": "input_text", "text": "Look"}, {"type": "input_image", "image_url": "data:image/png;base64,AA"}]},
+        {"role": "user", "content": [
+            {"type": "input_text", "text": "Look"}, {"type": "input_image", "image_url": "data:image/png;base64,AA"}
+        ]},
         {"type": "reasoning", "summary": [], "encrypted_content": encrypt_thinking(SIGNED)},
         {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
         {"type": "function_call", "call_id": "c1", "name": "look", "arguments": "{}"},
@@ -65,11 +67,20 @@ def test_tools_choices_and_formats_translate() -> None:
         text={"format": {"type": "json_schema", "name": "out", "schema": {"type": "object"}}},
         reasoning={"effort": "high"},
     )  # fmt: skip
-    assert call.body["tools"] == [{"type": "function", "function": {"name": "get", "parameters": {"type": "object"}, "strict": True}}]
+    assert call.body["tools"] == [
+        {"type": "function", "function": {"name": "get", "parameters": {"type": "object"}, "strict": True}}
+    ]
     assert call.body["tool_choice"] == {"type": "function", "function": {"name": "get"}}
-    assert call.body["response_format"] == {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"}}}
+    assert call.body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "out", "schema": {"type": "object"}},
+    }
     assert call.body["parallel_tool_calls"] is False and call.body["reasoning_effort"] == "high"
-    allowed = call_of(input="x", tools=[tool], tool_choice={"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "get"}]})
+    allowed = call_of(
+        input="x",
+        tools=[tool],
+        tool_choice={"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "get"}]},
+    )
     assert allowed.body["tool_choice"]["allowed_tools"]["mode"] == "auto"
 
 
@@ -79,13 +90,19 @@ def test_tools_choices_and_formats_translate() -> None:
         ({"previous_response_id": "resp_1"}, "previous_response_id"),
         ({"tools": [{"type": "file_search"}]}, "tools[0].type"),
         ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
-        ({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]}, "input[0].content[0].file_id"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]},
+            "input[0].content[0].file_id",
+        ),
         ({"input": [{"role": "user", "content": [{"type": "input_txt", "text": "x"}]}]}, "input[0].content[0].type"),
         ({"input": [{"type": "function_call", "call_id": "c", "name": "n"}]}, "input[0]"),
         ({"include": ["message.output_text.logprobs"]}, "include"),
         ({"truncation": "auto"}, "truncation"),
         ({"text": {"verbosity": "low"}}, "text.verbosity"),
-        ({"input": [{"type": "reasoning", "summary": [], "encrypted_content": "ailb.thinking.v1:not base64!"}]}, "input[0].encrypted_content"),
+        (
+            {"input": [{"type": "reasoning", "summary": [], "encrypted_content": "ailb.thinking.v1:not base64!"}]},
+            "input[0].encrypted_content",
+        ),
         ({"seed": 3}, "seed"),
         ({"base_url": "http://elsewhere"}, "base_url"),
     ],
@@ -97,7 +114,10 @@ def test_what_cannot_be_served_is_refused(body: dict[str, Any], param: str) -> N
 
 
 def test_others_reasoning_items_are_not_sent_back() -> None:
-    items = [{"type": "reasoning", "summary": [{"type": "summary_text", "text": "thought"}]}, {"role": "user", "content": "x"}]
+    items = [
+        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "thought"}]},
+        {"role": "user", "content": "x"},
+    ]
     assert call_of(input=items).body["messages"] == [{"role": "user", "content": "x"}]
 
 
@@ -107,7 +127,9 @@ def completion(message: dict[str, Any], finish: str = "stop") -> Completion:
 
 
 def test_a_completion_as_a_response() -> None:
-    _call, spec = to_chat_call({"model": "m", "input": "x", "metadata": {"a": "b"}, "reasoning": {"summary": "auto"}}, "t", {})
+    _call, spec = to_chat_call(
+        {"model": "m", "input": "x", "metadata": {"a": "b"}, "reasoning": {"summary": "auto"}}, "t", {}
+    )
     message = {
         "role": "assistant", "content": "Hi", "reasoning_content": "Thinking", "thinking_blocks": SIGNED,
         "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
@@ -142,7 +164,8 @@ def test_a_stream_as_events() -> None:
         "response.output_item.added", "response.content_part.added", "response.output_text.delta",
         "response.output_text.delta", "response.output_text.done", "response.content_part.done",
         "response.output_item.done",
-        "response.output_item.added", "response.function_call_arguments.delta", "response.function_call_arguments.delta",
+        "response.output_item.added", "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta",
         "response.function_call_arguments.done", "response.output_item.done", "response.completed",
     ]  # fmt: skip
     final = events[-1]["response"]
@@ -155,8 +178,10 @@ def test_an_empty_answer_still_has_its_message_and_a_failure_is_reported() -> No
     writer = ResponseEvents(spec)
     writer.opening()
     events = events_of(writer.closing())
-    assert [e["type"] for e in events][0] == "response.output_item.added"
-    assert [(item["type"], item["content"][0]["text"]) for item in events[-1]["response"]["output"]] == [("message", "")]
+    assert events[0]["type"] == "response.output_item.added"
+    assert [(item["type"], item["content"][0]["text"]) for item in events[-1]["response"]["output"]] == [
+        ("message", "")
+    ]
     failed = ResponseEvents(spec)
     failed.opening()
     error = UpstreamError("Deployment 'x' failed mid-stream.", deployment="x")

@@ -69,3 +69,15 @@ def test_serving_lists_config_weights_for_a_route(clock: Clock) -> None:
     catalog = Catalog([a, b], {})
     assert catalog.serving("gpt-4o") == {"a": 2.0}
     assert catalog.serving("*") == {"a": 2.0, "b": 1.0}
+
+
+def test_embedding_models_are_a_catalog_of_their_own(clock: Clock) -> None:
+    openai = deployment(config("openai", models=("gpt-4o",), embedding_models=("text-embedding-3-small",)), clock)
+    ollama = deployment(config("ollama", provider="ollama", models=(), embedding_models=("nomic-embed-text",)), clock)
+    chat, embeddings = Catalog([openai, ollama], {}), Catalog([openai, ollama], {"x": ("gpt-4o",)}, embeddings=True)
+    assert chat.has("gpt-4o") and not chat.has("text-embedding-3-small")
+    assert not embeddings.has("gpt-4o") and not embeddings.has("x")
+    assert [t.deployment.name for t in embeddings.targets("text-embedding-3-small")] == ["openai"]
+    assert [m.id for m in embeddings.list_models()] == ["text-embedding-3-small", "nomic-embed-text"]
+    ollama.set_models(["llama3:latest", "nomic-embed-text:latest", "nomic-embed-text"])
+    assert ollama.models == ("llama3:latest",)  # discovered embedding models are not chat models

@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--config", help="YAML config file (default: $AILB_CONFIG)")
     serve.add_argument("--host", help="listen address (default: $HOST or 0.0.0.0)")
     serve.add_argument("--port", type=int, help="HTTP port (default: $HTTP_PORT or 8080)")
+    serve.add_argument("--workers", type=int, help="processes serving the same ports (default: $WORKERS or 1)")
     serve.set_defaults(func=_serve)
 
     config = commands.add_parser("config", help="configuration tools")
@@ -75,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from ailb import workers
     from ailb.bootstrap import Gateway, secrets_of
     from ailb.http.app import create_app
     from ailb.observability.logging import configure_logging
@@ -84,7 +86,11 @@ def _serve(args: argparse.Namespace) -> int:
         settings = replace(settings, host=args.host)
     if args.port is not None:
         settings = replace(settings, http_port=args.port)
+    if args.workers is not None:
+        settings = replace(settings, workers=args.workers)
     redactor = configure_logging(settings.log_level, secrets=secrets_of(settings))
+    if settings.workers != 1 and not workers.is_worker():
+        return workers.supervise(settings, args.config)
     gateway = Gateway(settings, redactor=redactor)
     config = uvicorn.Config(
         create_app(gateway),
@@ -117,7 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
             await gateway.aclose()
             raise
         gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
-        await server.serve()
+        await server.serve(sockets=workers.listen_sockets(settings))
 
     if sys.platform != "win32":
         import uvloop

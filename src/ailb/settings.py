@@ -157,6 +157,9 @@ class Settings:
     rag: RagConfig = RagConfig()
     config_path: str = ""
     spend_path: str = ""  # the SQLite file that keeps per-key spend across restarts; "" keeps it in memory only
+    redis_url: str = field(default="", repr=False)  # shared state for a fleet; "" keeps it in this process
+    expected_instances: int = 1  # what limits are divided by while Redis is down
+    workers: int = 1  # processes serving the same ports (``ailb serve --workers``)
 
     def deployment(self, name: str) -> DeploymentConfig | None:
         return next((d for d in self.deployments if d.name == name), None)
@@ -248,6 +251,9 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         ),
         config_path=path,
         spend_path=_spend_path(reader),
+        redis_url=_redis_url(reader.text("REDIS_URL", "")),
+        expected_instances=reader.integer("EXPECTED_INSTANCES", 1, 1, 10_000),
+        workers=reader.integer("WORKERS", 1, 1, 256),
     )
     overrides = file_data.get("settings") or {}
     if overrides:
@@ -557,6 +563,12 @@ def _spend_path(reader: _EnvReader) -> str:
         return value
     memory = Path(reader.text("MEMORY_PATH", "./ailb_memory"))
     return str(memory.parent / "ailb_spend.sqlite3")
+
+
+def _redis_url(value: str) -> str:
+    if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL", f"expected redis://, rediss:// or unix:// URL, got {redact_url(value)!r}")
+    return value
 
 
 def _validate_aliases(settings: Settings) -> None:

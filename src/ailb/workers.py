@@ -177,7 +177,7 @@ class Supervisor:
         if self.config_path:
             command += ["--config", self.config_path]
         env = {**self._env, WORKER_ENV: str(number)}
-        process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
         return _Worker(number, process, time.monotonic())
 
     def _respawn(self, worker: _Worker) -> _Worker:

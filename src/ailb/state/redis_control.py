@@ -48,6 +48,7 @@ class RedisControlState:
         self._on_change: OnChange | None = None
         self._on_reload: OnReload | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._closed = False
         self._state_message = json.dumps({"kind": "state", "origin": instance})
 
     def snapshot(self) -> ControlSnapshot:
@@ -64,6 +65,7 @@ class RedisControlState:
         self._listener = asyncio.create_task(self._listen(), name="ailb-control-listener")
 
     async def aclose(self) -> None:
+        self._closed = True  # besides the cancellation, which a read timing out at that moment may swallow
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -118,7 +120,7 @@ class RedisControlState:
 
     # --- following the others --------------------------------------------------------------------------------
     async def _listen(self) -> None:
-        while True:
+        while not self._closed:
             await self.link.wait_up()
             pubsub = self.link.client.pubsub()
             try:
@@ -135,7 +137,7 @@ class RedisControlState:
 
     async def _follow(self, pubsub: Any) -> None:
         idle = 0.0
-        while True:
+        while not self._closed:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is None:
                 idle += 1.0

@@ -44,7 +44,8 @@ class RedisLimitStore:
         """The link is started by its owner (``state.fleet``); nothing of this store's own to open."""
 
     async def aclose(self) -> None:
-        await asyncio.gather(*list(self._undoing), return_exceptions=True)
+        while self._undoing:
+            await asyncio.gather(*list(self._undoing), return_exceptions=True)
 
     # --- LimitStore ------------------------------------------------------------------------------------------
     async def acquire(self, draws: Sequence[Draw], reservation: Reservation | None = None) -> Refusal | None:
@@ -61,7 +62,9 @@ class RedisLimitStore:
         try:
             reply = await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(lambda done: self._undo_if_granted(done, draws, reservation))
+            undo = asyncio.ensure_future(self._undo_when_landed(task, draws, reservation))
+            self._undoing.add(undo)
+            undo.add_done_callback(self._undoing.discard)
             raise
         return _outcome(reply, draws, reservation)
 
@@ -104,20 +107,19 @@ class RedisLimitStore:
             args += [repr(float(d.capacity)), repr(float(d.per_second)), repr(float(d.amount))]
         return keys, args
 
-    def _undo_if_granted(self, done: asyncio.Future[Any], draws: Sequence[Draw], res: Reservation | None) -> None:
-        if done.cancelled() or done.exception() is not None:
-            return
-        if _outcome(done.result(), draws, res).refusal is not None:
+    async def _undo_when_landed(self, sent: asyncio.Future[Any], draws: Sequence[Draw], res: Reservation | None) -> None:
+        """The caller of this script was cancelled: once it has run, give back whatever it granted."""
+        try:
+            reply = await sent
+        except SharedStateUnavailable:
+            return  # it may or may not have run; nothing can be known (see the README on Redis failures)
+        if _outcome(reply, draws, res).refusal is not None:
             return
         back = [Draw(d.bucket, d.capacity, d.per_second, -d.amount) for d in draws]
         settlement = None if res is None else Settlement(res.ledger, res.amount_usd, 0.0, 0, 0, res.expires_at)
-        task = asyncio.ensure_future(self.adjust(back, settlement, requests=-1 if res is not None else 0))
-        self._undoing.add(task)
-        task.add_done_callback(self._undone)
-
-    def _undone(self, task: asyncio.Task[Any]) -> None:
-        self._undoing.discard(task)
-        if not task.cancelled() and isinstance(task.exception(), SharedStateUnavailable):
+        try:
+            await self.adjust(back, settlement, requests=-1 if res is not None else 0)
+        except SharedStateUnavailable:
             log.warning("shared state: could not give back a grant whose request was cancelled")
 
 

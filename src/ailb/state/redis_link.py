@@ -156,6 +156,7 @@ class RedisLink:
         while not self._closed:
             await asyncio.sleep(delay)
             try:
+                await self.client.connection_pool.disconnect()  # no stale connection survives an outage
                 await self._connect()
             except CONNECTION_ERRORS:
                 self._observer.shared_state_failed("connect")

@@ -40,7 +40,7 @@ def prepare(env: MutableMapping[str, str]) -> tuple[str, bool]:
 
 
 def worker_exited(path: str, pid: int) -> None:
-    prometheus_multiprocess.mark_process_dead(pid, path)
+    prometheus_multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
 
 
 def remove(path: str) -> None:
@@ -49,6 +49,6 @@ def remove(path: str) -> None:
 
 def render_all() -> bytes:
     registry = CollectorRegistry()
-    prometheus_multiprocess.MultiProcessCollector(registry)
+    prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     data: bytes = generate_latest(registry)
     return data

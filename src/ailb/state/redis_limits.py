@@ -107,7 +107,9 @@ class RedisLimitStore:
             args += [repr(float(d.capacity)), repr(float(d.per_second)), repr(float(d.amount))]
         return keys, args
 
-    async def _undo_when_landed(self, sent: asyncio.Future[Any], draws: Sequence[Draw], res: Reservation | None) -> None:
+    async def _undo_when_landed(
+        self, sent: asyncio.Future[Any], draws: Sequence[Draw], res: Reservation | None
+    ) -> None:
         """The caller of this script was cancelled: once it has run, give back whatever it granted."""
         try:
             reply = await sent

@@ -42,11 +42,11 @@ MakeInstance = Callable[[str], Awaitable[tuple[RedisControlState, Follower]]]
 
 
 @pytest_asyncio.fixture
-async def instance() -> AsyncIterator[MakeInstance]:
+async def make() -> AsyncIterator[MakeInstance]:
     """``await instance(url)``: a control state on its own link, as one AILB process has."""
     made: list[tuple[RedisLink, RedisControlState]] = []
 
-    async def make(url: str) -> tuple[RedisControlState, Follower]:
+    async def make_instance(url: str) -> tuple[RedisControlState, Follower]:
         link = RedisLink(url, Failures(), SCRIPTS, backoff_max=0.2)
         await link.start()
         state = RedisControlState(link, f"instance-{len(made)}")
@@ -55,7 +55,7 @@ async def instance() -> AsyncIterator[MakeInstance]:
         made.append((link, state))
         return state, follower
 
-    yield make
+    yield make_instance
     for link, state in made:
         await state.aclose()
         await link.aclose()
@@ -76,8 +76,7 @@ async def test_in_process_changes_are_reported_at_once() -> None:
     assert follower.reloads == []
 
 
-async def test_a_change_through_one_instance_reaches_the_other(redis_server: RedisServer, instance: MakeInstance) -> None:
-    make = instance
+async def test_a_change_through_one_instance_reaches_the_other(redis_server: RedisServer, make: MakeInstance) -> None:
     first, seen_first = await make(redis_server.url)
     second, seen_second = await make(redis_server.url)
     assert seen_second.last == ControlSnapshot()  # a fresh Redis starts at routes version 1
@@ -96,8 +95,7 @@ async def test_a_change_through_one_instance_reaches_the_other(redis_server: Red
     assert seen_first.reloads == []  # the instance that was asked has reloaded already
 
 
-async def test_redis_down_refuses_changes_and_keeps_the_last_state(own_redis: RedisServer, instance: MakeInstance) -> None:
-    make = instance
+async def test_redis_down_refuses_changes_and_keeps_the_last_state(own_redis: RedisServer, make: MakeInstance) -> None:
     first, seen = await make(own_redis.url)
     await first.set_limit("*", (100, 200))
     own_redis.stop()
@@ -110,8 +108,7 @@ async def test_redis_down_refuses_changes_and_keeps_the_last_state(own_redis: Re
     assert seen.last.weights == {"*": {"a": 50}} and seen.last.limits == {"*": (100, 200)}
 
 
-async def test_a_redis_restarted_empty_is_given_the_state_back(tmp_path: Path, instance: MakeInstance) -> None:
-    make = instance
+async def test_a_redis_restarted_empty_is_given_the_state_back(tmp_path: Path, make: MakeInstance) -> None:
     server = RedisServer(tmp_path / "redis").start()  # nothing kept on disk
     try:
         first, seen_first = await make(server.url)

@@ -29,6 +29,7 @@ from ailb.state import (
     build_shared_state,
 )
 from ailb.tenancy import KeyRing
+from ailb.workers import check_workers
 
 if TYPE_CHECKING:
     import grpc
@@ -70,6 +71,7 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("ROUTING_STRATEGY", str(exc)) from None
     if settings.embedding_backend == "provider" and settings.deployment(settings.embedding_deployment) is None:
         raise ConfigError("EMBEDDING_DEPLOYMENT", "must name a configured deployment when EMBEDDING_BACKEND=provider")
+    check_workers(settings)
 
 
 NO_DEPLOYMENTS = (

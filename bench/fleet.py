@@ -20,7 +20,7 @@ from typing import Any
 from bench.gateways import Workspace, _ailb_argv, _ailb_env
 from bench.probes import PLAIN_BODY, Durations, Figures, Probe, pool, run_probe
 from bench.report import _added, _num, _rate, _ratio, _table
-from bench.run import command_line, cpu_layout, foreign_load, log, machine_lines
+from bench.run import command_line, cpu_layout, foreign_load, log, machine_lines, wait_quiet
 from bench.targets import CLIENT_KEY, Server, free_port, launch, launch_ready, sanity_check, settle, start_fake
 
 BEGIN, END = "<!-- fleet: written by python -m bench.fleet -->", "<!-- /fleet -->"
@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--write", metavar="PATH", help="replace the fleet section of this markdown file")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS", help="wait for an idle machine")
     args = parser.parse_args(argv)
+    if args.wait_quiet > 0:
+        wait_quiet(args.wait_quiet)
     layout = cpu_layout()
     load = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="ailb-bench-fleet-"))

@@ -26,6 +26,7 @@ during an outage releases its reservation in Redis once it is back, and the othe
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -60,7 +61,7 @@ class FleetLimitStore:
         self._in_redis: dict[str, Counter[float]] = {}  # reservations held in Redis, by ledger and amount
         self._in_local: dict[str, Counter[float]] = {}  # reservations held in the fallback
         self._owed: dict[str, _Owed] = {}
-        self._known: dict[str, float] = {}  # the fleet's spent + reserved per ledger, as last seen
+        self._known: dict[str, tuple[float, float]] = {}  # the fleet's spent + reserved per ledger, and its expiry
         self._last_read: dict[str, Ledger] = {}
         redis.link.on_up(self._resync)
         redis.link.on_down(self._unsynced)
@@ -113,10 +114,8 @@ class FleetLimitStore:
                 return found
             except SharedStateUnavailable:
                 pass
-        seen, owed, local = self._last_read.get(name, Ledger()), self._owed.get(name), await self._local.ledger(name)
-        if owed is None:
-            return Ledger(seen.spent_usd, seen.reserved_usd + local.reserved_usd, seen.requests, seen.prompt_tokens,
-                          seen.completion_tokens)  # fmt: skip
+        seen, local = self._last_read.get(name, Ledger()), await self._local.ledger(name)
+        owed = self._owed.get(name) or _Owed(0.0)
         return Ledger(
             seen.spent_usd + owed.spent_usd,
             max(0.0, seen.reserved_usd - owed.released_usd) + local.reserved_usd,
@@ -129,7 +128,7 @@ class FleetLimitStore:
     def _granted_in_redis(self, outcome: Outcome, reservation: Reservation | None) -> Refusal | None:
         if reservation is not None:
             if outcome.ledger_total is not None:
-                self._known[reservation.ledger] = outcome.ledger_total
+                self._remember(reservation.ledger, outcome.ledger_total, reservation.expires_at)
             if outcome.refusal is None:
                 self._in_redis.setdefault(reservation.ledger, Counter())[reservation.amount_usd] += 1
         return outcome.refusal
@@ -147,8 +146,17 @@ class FleetLimitStore:
                 self._in_redis.setdefault(settlement.ledger, Counter())[settlement.reserved_usd] += 1
             return False
         if settlement is not None and total is not None:
-            self._known[settlement.ledger] = total
+            self._remember(settlement.ledger, total, settlement.expires_at)
         return True
+
+    def _remember(self, ledger: str, total: float, expires_at: float) -> None:
+        """Keep the fleet's spent + reserved of ``ledger``; a new ledger (a period began) drops those over."""
+        if ledger not in self._known:
+            now = time.time()
+            for name in [n for n, (_, until) in self._known.items() if until < now]:
+                del self._known[name]
+                self._last_read.pop(name, None)
+        self._known[ledger] = (total, expires_at)
 
     # --- Redis down ------------------------------------------------------------------------------------------
     async def _acquire_here(self, draws: Sequence[Draw], reservation: Reservation | None) -> Refusal | None:
@@ -156,7 +164,8 @@ class FleetLimitStore:
         if reservation is not None:
             limit = reservation.limit_usd
             if limit is not None:
-                limit = max(0.0, limit - self._known.get(reservation.ledger, 0.0)) / self.divisor
+                known = self._known.get(reservation.ledger, (0.0, 0.0))[0]
+                limit = max(0.0, limit - known) / self.divisor
             local = Reservation(reservation.ledger, reservation.amount_usd, limit, reservation.expires_at)
         refusal = await self._local.acquire([self._divided(d) for d in draws], local)
         if refusal is None and reservation is not None:
@@ -192,7 +201,7 @@ class FleetLimitStore:
                 in_flight = sum(amount * count for amount, count in self._in_local.get(name, Counter()).items())
                 merge = Settlement(name, owed.released_usd - in_flight, owed.spent_usd, owed.prompt_tokens,
                                    owed.completion_tokens, owed.expires_at)  # fmt: skip
-                self._known[name] = await self.redis.adjust([], merge, requests=owed.requests) or 0.0
+                self._remember(name, await self.redis.adjust([], merge, requests=owed.requests) or 0.0, owed.expires_at)
                 del self._owed[name]
                 moved = self._in_local.pop(name, None)
                 if moved:

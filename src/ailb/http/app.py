@@ -17,7 +17,7 @@ from ailb import __version__
 from ailb.errors import ModelNotFoundError
 from ailb.governance.usage import KeyUsage
 from ailb.http import memory_routes, rag_routes
-from ailb.http.auth import client_of
+from ailb.http.auth import check_metrics_token, client_of, require_admin
 from ailb.http.chat import chat_completions
 from ailb.http.errors import install_error_handlers, internal_error
 from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelList
@@ -87,6 +87,7 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         version=__version__,
         description="The AI Load Balancer: one OpenAI-compatible endpoint in front of many LLM backends.",
         lifespan=lifespan,
+        redirect_slashes=False,  # a redirect would echo the client's Host header back: 404 instead
     )
     app.state.gateway = gateway
     install_error_handlers(app, gateway.redactor)
@@ -133,8 +134,9 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         openapi_extra={"responses": {"200": {"description": "Usage", **_json(_USAGE_SCHEMA)}, "401": _ERRORS["401"]}},
     )
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Gateway, provider, memory and RAG health")
-    app.add_api_route("/api/routing/stats", routing_stats, methods=["GET"], summary="Live routing statistics")
-    app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
+    stats_summary = "Live routing statistics (admin token, else a client key)"
+    app.add_api_route("/api/routing/stats", routing_stats, methods=["GET"], summary=stats_summary)
+    app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics (METRICS_TOKEN when set)")
     app.include_router(memory_routes.router)
     app.include_router(rag_routes.router)
     _add_components(app)
@@ -178,12 +180,14 @@ async def healthz(request: Request) -> Response:
 
 
 async def routing_stats(request: Request) -> Response:
+    require_admin(request)
     gateway: Gateway = request.app.state.gateway
     return Response(orjson.dumps(gateway.router.stats()), media_type="application/json")
 
 
 async def metrics(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
+    check_metrics_token(gateway.settings.metrics_token, request.headers)
     body, content_type = gateway.metrics.render()
     return Response(body, media_type=content_type)
 

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Mapping
+
 from starlette.requests import HTTPConnection
 
+from ailb.errors import AuthenticationError
 from ailb.tenancy import ClientKey, check_admin
 
 
 def client_of(request: HTTPConnection) -> ClientKey:
     """The client key calling ``request`` (raises ``AuthenticationError``)."""
     return request.app.state.gateway.keys.identify(request.headers)  # type: ignore[no-any-return]
+
+
+def check_metrics_token(token: str, headers: Mapping[str, str]) -> None:
+    """When ``METRICS_TOKEN`` is set, ``/metrics`` needs ``Authorization: Bearer <METRICS_TOKEN>``."""
+    if not token:
+        return
+    scheme, _, presented = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        raise AuthenticationError(
+            "/metrics requires 'Authorization: Bearer <METRICS_TOKEN>'.", code="invalid_metrics_token"
+        )
 
 
 def tenant_of(request: HTTPConnection) -> str:

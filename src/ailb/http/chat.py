@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
-from ailb.http.errors import error_body, error_response
-from ailb.http.parsing import parse_json_object, read_body, validate_chat
+from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
+from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body, validate_chat
 from ailb.http.sse import EventStreamResponse, wait_for_disconnect
 from ailb.service import ChatStream, Context
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ailb.http")
 DONE = b"data: [DONE]\n\n"
-CLIENT_CLOSED_REQUEST = 499  # the status proxies log for a client that left before its answer
 T = TypeVar("T")
 
 
@@ -59,8 +58,10 @@ async def chat_completions(request: Request) -> Response:
             media_type="application/json",
             headers=route_headers(result.route, result.context),
         )
-    except ClientDisconnected:
+    except ClientDisconnected as exc:
         status = CLIENT_CLOSED_REQUEST
+        if exc.args:
+            log.info("client connection closed during POST %s (%s)", request.url.path, exc.args[0])
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     except AILBError as exc:
         status = exc.status
@@ -79,10 +80,6 @@ async def _route_limit(gateway: Gateway, model: str) -> None:
     except RateLimitedError:
         gateway.metrics.rate_limited(model)
         raise
-
-
-class ClientDisconnected(Exception):
-    """The client went away before its answer was ready."""
 
 
 async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:

@@ -13,11 +13,14 @@ import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ailb.errors import AILBError, InvalidRequestError
+from ailb.http.parsing import ClientDisconnected
 from ailb.redaction import Redactor
+
+CLIENT_CLOSED_REQUEST = 499  # the status proxies log for a client that left before its answer
 
 log = logging.getLogger("ailb.http")
 
@@ -66,6 +69,13 @@ async def _http_error(_request: Request, exc: Exception, redactor: Redactor) -> 
     return _body(exc.status_code, redactor(str(exc.detail)), "invalid_request_error", None)
 
 
+async def _disconnected(request: Request, exc: Exception) -> Response:
+    """The client left (e.g. mid-upload): one log line, no traceback; nobody is left to read the answer."""
+    when = f" ({exc.args[0]})" if isinstance(exc, ClientDisconnected) and exc.args else ""
+    log.info("client connection closed during %s %s%s", request.method, request.url.path, when)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     return internal_error(request, exc)
 
@@ -80,4 +90,6 @@ def install_error_handlers(app: FastAPI, redactor: Redactor) -> None:
     app.add_exception_handler(AILBError, partial(_ailb_error, redactor=redactor))
     app.add_exception_handler(RequestValidationError, partial(_validation_error, redactor=redactor))
     app.add_exception_handler(HTTPException, partial(_http_error, redactor=redactor))
+    app.add_exception_handler(ClientDisconnected, _disconnected)
+    app.add_exception_handler(ClientDisconnect, _disconnected)
     app.add_exception_handler(Exception, _unexpected)

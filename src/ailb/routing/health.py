@@ -104,9 +104,8 @@ class HealthMonitor:
         if isinstance(exc, UpstreamError) and is_client_error(exc):
             return
         message = _describe(deployment, exc)
-        deployment.stats.last_error = f"health check: {message}"
+        deployment.stats.note_error(f"health check: {message}", self._clock())
         detail = exc.log_message if isinstance(exc, UpstreamError) else message
-        deployment.stats.last_error_at = self._clock()
         if isinstance(exc, UpstreamStatusError) and is_misconfigured(exc):
             deployment.misconfigured_status = exc.upstream_status
             flipped = deployment.circuit.trip(probe=False)

@@ -18,7 +18,7 @@ from typing import Any
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
 from ailb.providers.base import Provider
 from ailb.routing.attempts import AttemptRecorder, RouteObserver
-from ailb.routing.catalog import Catalog
+from ailb.routing.catalog import Catalog, Target
 from ailb.routing.circuit import CircuitPolicy
 from ailb.routing.deployment import Candidate, Deployment
 from ailb.routing.health import HealthMonitor
@@ -238,7 +238,7 @@ class Router:
 
     async def _plan(self, call: ChatCall, stream: bool, prompt_tokens: int | None) -> Plan:
         name, strategy = self._strategy_for(call.strategy)
-        targets = self.catalog.targets(call.model)
+        targets = within_output_caps(self.catalog.targets(call.model), call)
         now = self._clock()
         request = RouteRequest(call.model, stream, call.max_tokens, now)
         if prompt_tokens is None and strategy.needs_prompt_tokens:
@@ -287,3 +287,24 @@ class Router:
             strategy=plan.strategy_name,
             upstream_seconds=plan.upstream_seconds + seconds,
         )
+
+
+OUTPUT_PARAMS = ("max_completion_tokens", "max_tokens")
+
+
+def within_output_caps(targets: tuple[Target, ...], call: ChatCall) -> tuple[Target, ...]:
+    """The targets that allow as many output tokens as ``call`` asks; 400 naming the parameter when none does."""
+    for param in OUTPUT_PARAMS:
+        asked = call.body.get(param)
+        if not isinstance(asked, int) or not targets:
+            continue
+        allowed = tuple(t for t in targets if t.max_output >= asked)
+        if not allowed:
+            largest = max(t.max_output for t in targets)
+            raise InvalidRequestError(
+                f"{param} is too large: {asked}. `{call.model}` supports at most {largest} completion tokens.",
+                param=param,
+                code="invalid_value",
+            )
+        targets = allowed
+    return targets

@@ -43,6 +43,12 @@ def test_provider_without_key_is_not_configured() -> None:
         ({"ENABLE_MEMORY": "maybe"}, "ENABLE_MEMORY"),
         ({"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "api.openai.com"}, "OPENAI_BASE_URL"),
         ({"MEMORY_BACKEND": "redis"}, "MEMORY_BACKEND"),
+        ({"MAX_HEADER_BYTES": "10"}, "MAX_HEADER_BYTES"),
+        ({"MAX_HEADERS": "many"}, "MAX_HEADERS"),
+        ({"HEADER_TIMEOUT": "0"}, "HEADER_TIMEOUT"),
+        ({"BODY_TIMEOUT": "-1"}, "BODY_TIMEOUT"),
+        ({"KEEPALIVE_TIMEOUT": "soon"}, "KEEPALIVE_TIMEOUT"),
+        ({"MAX_CONNECTIONS": "0"}, "MAX_CONNECTIONS"),
     ],
 )
 def test_bad_env_values_name_the_key(env: dict[str, str], key: str) -> None:
@@ -71,6 +77,8 @@ deployments:
     api_key: literal-key
     models: [claude-3-5-haiku-latest]
     priority: 5
+    cache_read_cost_per_1k: 0.00008
+    cache_write_cost_per_1k: 0.001
 model_aliases:
   smart: [gpt-4o, claude-3-5-haiku-latest]
 """
@@ -81,6 +89,9 @@ model_aliases:
     assert east.weight == 3.0 and east.version == "blue" and east.input_cost_per_1k == 0.5
     assert east.timeouts.connect == 2 and east.timeouts.first_token == 10 and east.timeouts.idle == 30
     assert west.base_url == "https://api.anthropic.com" and west.priority == 5
+    assert (west.cache_read_cost_per_1k, west.cache_write_cost_per_1k) == (0.00008, 0.001)
+    assert (east.cache_read_cost_per_1k, east.cache_write_cost_per_1k) == (None, None)
+    assert west.redacted()["cache_write_cost_per_1k"] == 0.001
     assert settings.model_aliases == {"smart": ("gpt-4o", "claude-3-5-haiku-latest")}
     assert "sk-east-secret" not in repr(east)
     assert east.redacted()["api_key"] == "****cret"
@@ -95,6 +106,10 @@ model_aliases:
         ),
         ("deployments:\n  - {name: a, provider: bedrock, api_key: k, models: [m]}", "deployments[a].provider"),
         ("deployments:\n  - {name: a, provider: openai, api_key: k, models: [m], weight: -1}", "deployments[a].weight"),
+        (
+            "deployments:\n  - {name: a, provider: openai, api_key: k, models: [m], cache_read_cost_per_1k: x}",
+            "deployments[a].cache_read_cost_per_1k",
+        ),
         ("deployments:\n  - {name: a, provider: openai, api_key: '${NOPE}', models: [m]}", "deployments[a].api_key"),
         ("deployments:\n  - {name: a, provider: openai, api_key: k}", "deployments[a].models"),
         (
@@ -219,6 +234,42 @@ def test_spend_path_defaults_next_to_the_memory_folder(tmp_path: Path) -> None:
     assert load_settings({"MEMORY_PATH": str(tmp_path / "memory")}).spend_path == str(tmp_path / "ailb_spend.sqlite3")
     assert load_settings({"SPEND_PATH": "/data/spend.db"}).spend_path == "/data/spend.db"
     assert load_settings({"SPEND_PATH": "none"}).spend_path == ""
+
+
+def test_http_limits_and_metrics_token_come_from_the_environment() -> None:
+    defaults = load_settings({})
+    assert (defaults.http.max_header_bytes, defaults.http.max_headers, defaults.http.max_connections) == (
+        65536, 100, 4096,
+    )  # fmt: skip
+    assert (defaults.http.header_timeout, defaults.http.body_timeout, defaults.http.keepalive_timeout) == (
+        10.0, 30.0, 75.0,
+    )  # fmt: skip
+    assert defaults.metrics_token == ""
+    env = {
+        "MAX_HEADER_BYTES": "32768", "MAX_HEADERS": "50", "HEADER_TIMEOUT": "5", "BODY_TIMEOUT": "15",
+        "KEEPALIVE_TIMEOUT": "20", "MAX_CONNECTIONS": "100", "METRICS_TOKEN": "scrape-me",
+    }  # fmt: skip
+    settings = load_settings(env)
+    assert settings.http.max_header_bytes == 32768 and settings.http.max_headers == 50
+    assert settings.http.header_timeout == 5 and settings.http.body_timeout == 15
+    assert settings.http.keepalive_timeout == 20 and settings.http.max_connections == 100
+    assert settings.metrics_token == "scrape-me" and "scrape-me" not in repr(settings)
+
+
+def test_max_output_tokens_per_deployment(tmp_path: Path) -> None:
+    path = tmp_path / "ailb.yaml"
+    path.write_text(
+        "deployments:\n"
+        "  - {name: a, provider: openai, api_key: k, models: [gpt-4o], max_output_tokens: 2048}\n"
+        "  - {name: b, provider: openai, api_key: k, models: [gpt-4o]}\n"
+    )
+    settings = load_settings({"AILB_CONFIG": str(path)})
+    assert [d.max_output_tokens for d in settings.deployments] == [2048, None]
+    assert settings.deployments[0].redacted()["max_output_tokens"] == 2048
+    path.write_text("deployments:\n  - {name: a, provider: openai, api_key: k, models: [x], max_output_tokens: 0}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings({"AILB_CONFIG": str(path)})
+    assert info.value.key == "deployments[a].max_output_tokens"
 
 
 def test_fleet_settings_and_their_errors() -> None:

@@ -86,6 +86,14 @@ def test_control_calls_to_one_instance_govern_the_other(
             assert control_first.routes() == control_second.routes()  # routes, limits and version alike
             status_first, status_second = control_first.status(), control_second.status()
             assert status_first.metadata["shared_state"] == status_second.metadata["shared_state"] == "ok"
+
+            reloaded = control_first.call("Reload", pb.ReloadRequest())
+            assert reloaded.success  # the second reloads too, and the routes version goes up once for both
+            poll(lambda: control_second.routes().version, lambda version: version == 2, GOVERN_SECONDS,
+                 "the reload through the first instance, on the second")  # fmt: skip
+            assert control_first.routes() == control_second.routes()
+            weights = second.get("/api/routing/stats", headers=ADMIN).json()["traffic_weights"]
+            assert weights == {MODEL: {"blue": 0, "green": 100}}  # kept through the reload
     finally:
         assert stopped(first, second)
 

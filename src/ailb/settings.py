@@ -130,6 +130,7 @@ class Settings:
     chroma_port: int = 8000
     embedding_backend: str = "local"
     embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_runtime: str = "onnx"
     embedding_deployment: str = ""
     router: RouterConfig = RouterConfig()
     memory: MemoryConfig = MemoryConfig()
@@ -192,6 +193,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         chroma_port=reader.integer("CHROMA_PORT", 8000, 1, 65535),
         embedding_backend=reader.choice("EMBEDDING_BACKEND", "local", ("local", "provider")),
         embedding_model=reader.text("EMBEDDING_MODEL", "all-MiniLM-L6-v2"),
+        embedding_runtime=reader.choice("EMBEDDING_RUNTIME", "onnx", ("onnx", "torch")),
         embedding_deployment=reader.text("EMBEDDING_DEPLOYMENT", ""),
         router=RouterConfig(
             max_attempts=reader.integer("ROUTER_MAX_ATTEMPTS", 3, 1, 20),

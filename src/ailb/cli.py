@@ -9,9 +9,13 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ailb import __version__
 from ailb.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from ailb.demo import Demo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--config", help="YAML config file (default: $AILB_CONFIG)")
     serve.add_argument("--host", help="listen address (default: $HOST or 0.0.0.0)")
     serve.add_argument("--port", type=int, help="HTTP port (default: $HTTP_PORT or 8080)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC control-plane port (default: $GRPC_PORT or 50051)")
+    serve.add_argument(
+        "--demo", action="store_true", help="add a built-in echo model named 'demo' (no provider key needed)"
+    )
     serve.set_defaults(func=_serve)
 
     config = commands.add_parser("config", help="configuration tools")
@@ -35,11 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_rag_commands(commands)
     args = parser.parse_args(argv)
+    from ailb.startup import StartupError
+
     try:
         code: int = args.func(args)
     except ConfigError as exc:
         print(f"ailb: configuration error: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"ailb: cannot start: {exc}", file=sys.stderr)
+        return 1
     return code
 
 
@@ -78,12 +91,19 @@ def _serve(args: argparse.Namespace) -> int:
     from ailb.bootstrap import Gateway, secrets_of
     from ailb.http.app import create_app
     from ailb.observability.logging import configure_logging
+    from ailb.startup import DrainingServer, check_ports, report
 
     settings = _load(args)
     if args.host:
         settings = replace(settings, host=args.host)
     if args.port is not None:
         settings = replace(settings, http_port=args.port)
+    if args.grpc_port is not None:
+        settings = replace(settings, grpc_port=args.grpc_port)
+    check_ports(settings)
+    demo = _demo(settings) if args.demo else None
+    if demo is not None:
+        settings = demo.settings
     redactor = configure_logging(settings.log_level, secrets=secrets_of(settings))
     gateway = Gateway(settings)
     gateway.redactor = redactor
@@ -99,7 +119,7 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.drain_timeout) or None,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -113,12 +133,23 @@ def _serve(args: argparse.Namespace) -> int:
         if hasattr(signal, "SIGHUP"):
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
         try:
+            if demo is not None:
+                await demo.start()
             await gateway.start()
+            if demo is not None:
+                await demo.seed(gateway)
         except BaseException:
             await gateway.aclose()
+            if demo is not None:
+                await demo.aclose()
             raise
+        report(gateway)
         gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
-        await server.serve()
+        try:
+            await server.serve()
+        finally:
+            if demo is not None:
+                await demo.aclose()
 
     if sys.platform != "win32":
         import uvloop
@@ -127,6 +158,14 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         asyncio.run(run())
     return 0 if server.started else 1
+
+
+def _demo(settings: Settings) -> Demo:
+    from ailb.demo import Demo
+
+    if not settings.deployments:
+        print("ailb: demo mode: the echo model 'demo' is the only deployment", file=sys.stderr)
+    return Demo(settings)
 
 
 if __name__ == "__main__":

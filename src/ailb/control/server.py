@@ -57,7 +57,9 @@ async def start_grpc(gateway: Gateway, host: str, port: int) -> tuple[Any, int]:
     interceptor = AdminTokenInterceptor(
         lambda: gateway.settings.admin_token, fallback=lambda key: gateway.keys.accepts(key)
     )
-    server = grpc.aio.server(interceptors=[interceptor])
+    # gRPC lets any process share a port by default (SO_REUSEPORT), so a second AILB would silently take half
+    # of the control calls: ports are shared only by deliberate workers of one AILB.
+    server = grpc.aio.server(interceptors=[interceptor], options=[("grpc.so_reuseport", 0)])
     pb_grpc.add_ModuleServiceServicer_to_server(ModuleServicer(gateway), server)  # type: ignore[no-untyped-call]
     health = GatewayHealth(gateway)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -66,7 +68,9 @@ async def start_grpc(gateway: Gateway, host: str, port: int) -> tuple[Any, int]:
     try:
         bound = server.add_insecure_port(address)
     except RuntimeError as exc:
-        raise ConfigError("GRPC_PORT", f"cannot listen for gRPC on {address}") from exc
+        raise ConfigError(
+            "GRPC_PORT", f"cannot listen for gRPC on {address}: the port is in use (another AILB?) or not allowed"
+        ) from exc
     await server.start()
     await health.refresh()
     health.keeper = asyncio.create_task(_keep_health_current(server, health), name="ailb-grpc-health")

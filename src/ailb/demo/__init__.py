@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ailb.demo.upstream import DEMO_KEY, DEMO_MODEL, EchoUpstream
+from ailb.demo.upstream import DEMO_MODEL, EchoUpstream
 from ailb.settings import ConfigError, DeploymentConfig, Settings
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class Demo:
             name=DEMO_MODEL,
             provider="openai",
             base_url=self.upstream.base_url,
-            api_key=DEMO_KEY,
+            api_key=self.upstream.api_key,
             models=(DEMO_MODEL,),
             input_cost_per_1k=0.0,
             output_cost_per_1k=0.0,

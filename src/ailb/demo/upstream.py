@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import socket
 import time
 import uuid
@@ -19,7 +20,6 @@ from aiohttp import web
 from ailb.demo.echo import answer
 
 DEMO_MODEL = "demo"
-DEMO_KEY = "demo"
 
 
 class EchoUpstream:
@@ -27,6 +27,7 @@ class EchoUpstream:
 
     def __init__(self, chunk_delay: float = 0.03) -> None:
         self.chunk_delay = chunk_delay
+        self.api_key = "sk-ailb-demo-" + secrets.token_hex(12)  # only this gateway may use it
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
@@ -54,6 +55,9 @@ class EchoUpstream:
         return web.json_response({"object": "list", "data": [card]})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            error = {"message": "Incorrect API key.", "type": "invalid_request_error", "param": None, "code": None}
+            return web.json_response({"error": error}, status=401)
         try:
             body = orjson.loads(await request.read())
             messages = body["messages"]
@@ -74,14 +78,17 @@ class EchoUpstream:
         base = {"id": f"chatcmpl-demo-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": DEMO_MODEL}  # fmt: skip
         deltas = [{"role": "assistant", "content": ""}] + [{"content": piece} for piece in re.findall(r"\S+\s*", text)]
-        for delta in deltas:
-            await _event(response, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-            await asyncio.sleep(self.chunk_delay)
-        await _event(response, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-        if with_usage:
-            await _event(response, {**base, "choices": [], "usage": usage})
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
+        try:
+            for delta in deltas:
+                await _event(response, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+                await asyncio.sleep(self.chunk_delay)
+            await _event(response, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            if with_usage:
+                await _event(response, {**base, "choices": [], "usage": usage})
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the gateway cancelled the request: its client went away
         return response
 
 

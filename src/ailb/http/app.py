@@ -17,6 +17,7 @@ from ailb import __version__
 from ailb.errors import ModelNotFoundError
 from ailb.http import memory_routes, rag_routes
 from ailb.http.chat import chat_completions
+from ailb.http.docs import add_docs_routes
 from ailb.http.errors import install_error_handlers, internal_error
 from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelList
 
@@ -85,7 +86,10 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         version=__version__,
         description="The AI Load Balancer: one OpenAI-compatible endpoint in front of many LLM backends.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    add_docs_routes(app)
     app.state.gateway = gateway
     install_error_handlers(app)
     app.add_api_route(

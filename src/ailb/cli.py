@@ -79,6 +79,10 @@ def _config_check(args: argparse.Namespace) -> int:
         "client_keys": len(settings.api_keys),
     }
     print(json.dumps(report, indent=2))
+    from ailb.startup import warnings
+
+    for warning in warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
     print("configuration OK", file=sys.stderr)
     return 0
 

@@ -15,6 +15,7 @@ from ailb import __version__
 from ailb.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from ailb.bootstrap import Gateway
     from ailb.demo import Demo
 
 
@@ -136,17 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         if hasattr(signal, "SIGHUP"):
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
-        try:
-            if demo is not None:
-                await demo.start()
-            await gateway.start()
-            if demo is not None:
-                await demo.seed(gateway)
-        except BaseException:
-            await gateway.aclose()
-            if demo is not None:
-                await demo.aclose()
-            raise
+        await _start(gateway, demo)
         report(gateway)
         gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
         try:
@@ -167,9 +158,22 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(settings: Settings) -> Demo:
     from ailb.demo import Demo
 
-    if not settings.deployments:
-        print("ailb: demo mode: the echo model 'demo' is the only deployment", file=sys.stderr)
     return Demo(settings)
+
+
+async def _start(gateway: Gateway, demo: Demo | None) -> None:
+    """Start the demo's upstream (with ``--demo``) and the gateway; on failure close what was started."""
+    try:
+        if demo is not None:
+            await demo.start()
+        await gateway.start()
+        if demo is not None:
+            await demo.seed(gateway)
+    except BaseException:
+        await gateway.aclose()
+        if demo is not None:
+            await demo.aclose()
+        raise
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -57,13 +59,21 @@ async def test_a_query_vector_equals_the_bulk_vector(onnx_embedder: LocalEmbedde
     assert np.allclose(query, bulk[0], atol=1e-5)  # padding in a batch does not change a vector
 
 
-async def test_the_onnx_runtime_loads_without_pytorch(onnx_embedder: LocalEmbedder) -> None:
-    import sys
-
-    await onnx_embedder.wait_ready()
-    assert onnx_embedder.status() == "ok"
-    assert "sentence_transformers" not in sys.modules or "ailb.embeddings.encoders" in sys.modules
-    assert type(onnx_embedder._model).__name__ == "OnnxEncoder"
+def test_the_onnx_runtime_never_imports_pytorch() -> None:
+    program = (
+        "import asyncio, sys\n"
+        "from ailb.embeddings.local import LocalEmbedder\n"
+        "async def main():\n"
+        "    embedder = LocalEmbedder()\n"
+        "    vector = await embedder.embed_query('hello')\n"
+        "    await embedder.aclose()\n"
+        "    print(len(vector), type(embedder._model).__name__)\n"
+        "asyncio.run(main())\n"
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["384 OnnxEncoder", "[]"]
 
 
 @pytest.mark.slow

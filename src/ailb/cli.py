@@ -146,12 +146,16 @@ def _serve(args: argparse.Namespace) -> int:
             if demo is not None:
                 await demo.aclose()
 
-    if sys.platform != "win32":
-        import uvloop
+    try:
+        if sys.platform != "win32":
+            import uvloop
 
-        uvloop.run(run())
-    else:
-        asyncio.run(run())
+            uvloop.run(run())
+        else:
+            asyncio.run(run())
+    finally:
+        if demo is not None:
+            demo.remove_folder()
     return 0 if server.started else 1
 
 

@@ -48,8 +48,12 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, int, int, subprocess.Popen[str]]
         yield base, http_port, grpc_port, server
     finally:
         if server.poll() is None:
-            server.kill()
-            server.wait()
+            server.send_signal(signal.SIGTERM)  # a killed demo could not remove its folder
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
         log.close()
 
 

@@ -68,4 +68,7 @@ class Demo:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
+
+    def remove_folder(self) -> None:
+        """After the gateway has stopped (its stores closed), however it stopped."""
         shutil.rmtree(self.folder, ignore_errors=True)

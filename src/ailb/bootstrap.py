@@ -10,15 +10,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ailb import __version__
-from ailb.http.auth import KeyRing
-from ailb.observability.logging import Redactor
+from ailb.governance.governor import Governor
 from ailb.observability.metrics import Metrics
 from ailb.providers.base import Provider
+from ailb.redaction import Redactor
 from ailb.routing.ratelimit import RateLimiter
 from ailb.routing.router import Router
 from ailb.routing.strategies import validate_strategy
 from ailb.service import ChatService
 from ailb.settings import ConfigError, DeploymentConfig, Settings, load_settings
+from ailb.state import InProcessLimitStore, JournalError, SpendJournal
+from ailb.tenancy import KeyRing
 
 if TYPE_CHECKING:
     import grpc
@@ -37,17 +39,18 @@ PROVIDER_CLASSES = {
 }
 
 
-def build_provider(config: DeploymentConfig) -> Provider:
+def build_provider(config: DeploymentConfig, redactor: Redactor | None = None) -> Provider:
+    """The adapter for ``config``; ``redactor`` (default: one knowing this deployment's key) scrubs its answers."""
     module, _, name = PROVIDER_CLASSES[config.provider].partition(":")
     cls = getattr(importlib.import_module(module), name)
-    provider: Provider = cls(config)
+    provider: Provider = cls(config, redactor)
     return provider
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """Every secret the configuration holds, for the log redactor."""
-    keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + list(settings.key_collections)
-    return [k for k in (*keys, settings.admin_token) if k]
+    """Every secret the configuration holds, for the redactor (logs, errors and answers)."""
+    keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + [k.key for k in settings.client_keys]
+    return [k for k in (*keys, settings.admin_token, settings.metrics_token) if k]
 
 
 def check_settings(settings: Settings) -> None:
@@ -69,19 +72,26 @@ NO_DEPLOYMENTS = (
 class Gateway:
     """Everything one running AILB holds. HTTP routes and the gRPC servicer read it through ``app.state``."""
 
-    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, env: Mapping[str, str] | None = None, *, redactor: Redactor | None = None
+    ) -> None:
         check_settings(settings)
+        # One redactor for everything that leaves the process (logs, errors, answers), re-armed on reload.
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.redactor.set_secrets(secrets_of(settings))
         self.settings = settings
         self._env = None if env is None else dict(env)
         self.started_at = time.time()
         self.reloaded_at = self.started_at
         self.routes_version = 1
-        self.keys = KeyRing(settings.api_keys)
+        self.keys = KeyRing(settings.api_keys, settings.client_keys)
         self.metrics = Metrics()
         self.metrics.configure_from(settings)
-        self.providers: dict[str, Provider] = {d.name: build_provider(d) for d in settings.deployments}
+        self.providers: dict[str, Provider] = {d.name: build_provider(d, self.redactor) for d in settings.deployments}
         self.router = Router(settings, self.providers, observer=self.metrics)
-        self.rate_limits = RateLimiter(lambda: list(self.router.public_models()))
+        self.limits = InProcessLimitStore()
+        self.governor = Governor(self.limits, self.metrics)
+        self.rate_limits = RateLimiter(lambda: list(self.router.public_models()), self.limits)
         self.embedder: Embedder | None = None
         self.memory: MemoryService | None = None
         self.rag: RagService | None = None
@@ -91,7 +101,6 @@ class Gateway:
         self.grpc_port: int | None = None
         if not settings.deployments:
             log.warning("%s; /healthz answers 503 until a reload brings one", NO_DEPLOYMENTS)
-        self.redactor: Redactor | None = None  # the log redactor, re-armed with new secrets on reload
         self._reload_lock = asyncio.Lock()
         self._started = False
         self._retired: set[asyncio.Task[None]] = set()
@@ -110,7 +119,7 @@ class Gateway:
         if settings.rag.enabled:
             from ailb.rag.service import RagService
 
-            limits = self.keys.collection_limits(settings.key_collections)
+            limits = self.keys.collection_limits()
             self.rag = RagService.from_settings(settings, self.embedder, allowed=limits, metrics=self.metrics)
 
     async def start(self, *, grpc: bool = True) -> None:
@@ -119,6 +128,8 @@ class Gateway:
         if self._started:
             return
         self._started = True
+        await self.limits.start()
+        await self._persist_spend()
         if self.embedder is not None:
             await self.embedder.start()
         if self.memory is not None:
@@ -142,26 +153,30 @@ class Gateway:
                 self.metrics.config_reloaded(False)
                 return False, str(exc)
             old_router, old_providers = self.router, self.providers
+            # The previous secrets stay masked as well: requests in flight still use them.
+            self.redactor.set_secrets([*secrets_of(self.settings), *secrets_of(settings)])
             providers = {
                 d.name: old_providers[d.name]
                 if d.name in old_providers and old_providers[d.name].config == d
-                else build_provider(d)
+                else build_provider(d, self.redactor)
                 for d in settings.deployments
             }
             router = Router(settings, providers, observer=self.metrics)
             router.adopt_state(old_router, keep_overrides=not force)
             await router.start()
             self.settings, self.providers, self.router = settings, providers, router
-            self.keys = KeyRing(settings.api_keys)
+            self.keys = KeyRing(settings.api_keys, settings.client_keys)
             if self.rag is not None:
-                self.rag.allowed = self.keys.collection_limits(settings.key_collections)
+                self.rag.allowed = self.keys.collection_limits()
             self.service = ChatService(router, self.memory, self.rag)
             self.metrics.configure_from(settings)
             self.metrics.config_reloaded(True)
-            if self.redactor is not None:
-                self.redactor.set_secrets(secrets_of(settings))
             if force:
                 self.rate_limits.clear()
+            try:
+                await self._persist_spend()
+            except ConfigError as exc:
+                log.error("per-key spend stays in memory: %s", exc)
             self.routes_version += 1
             self.reloaded_at = time.time()
             retired = [p for name, p in old_providers.items() if providers.get(name) is not p]
@@ -171,6 +186,15 @@ class Gateway:
             names = ", ".join(d.name for d in settings.deployments)
             log.info("configuration reloaded: deployments %s", names)
             return True, f"reloaded: {len(settings.deployments)} deployments ({names})"
+
+    async def _persist_spend(self) -> None:
+        """Keep per-key spend in ``SPEND_PATH`` once a key is metered (``ConfigError`` if the file is unusable)."""
+        if not self.keys.metered or not self.settings.spend_path or self.limits.persistent:
+            return
+        try:
+            await self.limits.persist_to(SpendJournal(self.settings.spend_path))
+        except JournalError as exc:
+            raise ConfigError("SPEND_PATH", str(exc)) from None
 
     async def _retire(self, router: Router, providers: list[Provider]) -> None:
         """Close what the old configuration used once its in-flight requests had time to finish."""
@@ -200,6 +224,8 @@ class Gateway:
         await self.router.aclose()
         for task in list(self._retired):
             task.cancel()
+        await self.governor.drain()
+        await self.limits.aclose()
         if self.memory is not None:
             await self.memory.aclose()
         if self.rag is not None:

@@ -77,7 +77,7 @@ def _config_check(args: argparse.Namespace) -> int:
         "model_aliases": {k: list(v) for k, v in settings.model_aliases.items()},
         "memory": settings.memory.enabled,
         "rag": settings.rag.enabled,
-        "client_keys": len(settings.api_keys),
+        "client_keys": len(set(settings.api_keys) | {k.key for k in settings.client_keys}),
     }
     print(json.dumps(report, indent=2))
     from ailb.startup import warnings
@@ -91,10 +91,9 @@ def _config_check(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    import uvicorn
-
     from ailb.bootstrap import Gateway, secrets_of
     from ailb.http.app import create_app
+    from ailb.http.server import server_config
     from ailb.observability.logging import configure_logging
     from ailb.startup import DrainingServer, check_ports, report
 
@@ -110,20 +109,8 @@ def _serve(args: argparse.Namespace) -> int:
     if demo is not None:
         settings = demo.settings
     redactor = configure_logging(settings.log_level, secrets=secrets_of(settings))
-    gateway = Gateway(settings)
-    gateway.redactor = redactor
-    config = uvicorn.Config(
-        create_app(gateway),
-        host=settings.host,
-        port=settings.http_port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.drain_timeout) or None,
-        server_header=False,
-    )
+    gateway = Gateway(settings, redactor=redactor)
+    config = server_config(create_app(gateway), settings)
     server = DrainingServer(config)
 
     async def run() -> None:

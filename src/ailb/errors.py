@@ -11,7 +11,8 @@ Every error a client can see is an ``AILBError``: it knows its HTTP status, the 
     ├── PermissionDeniedError        403 permission_error
     ├── NotFoundError                404 not_found_error
     │   └── ModelNotFoundError       404 model_not_found
-    ├── RateLimitedError             429 rate_limit_exceeded (gateway's own limit)
+    ├── RateLimitedError             429 rate_limit_exceeded (gateway's own limit, a key's rpm/tpm)
+    ├── QuotaExceededError           429 insufficient_quota (a key's budget for the period is spent)
     ├── NoDeploymentAvailableError   503 (every candidate's circuit is open)
     └── UpstreamError                an attempt at one deployment failed
         ├── UpstreamStatusError      the provider answered with an error status
@@ -20,10 +21,16 @@ Every error a client can see is an ``AILBError``: it knows its HTTP status, the 
         └── UpstreamProtocolError    502 (unparseable reply)
 
 Foreign exceptions (aiohttp, chromadb, grpc) are translated into these at their seam.
+
+An error is a value: it is never changed after it is made. Its ``message`` is public and AILB writes it; what
+someone else said (an upstream's error text, a store's exception) goes to ``detail``, which only the log sees
+(``log_message``), and the log redacts it. The one exception is an upstream's *client* error (e.g. "context
+length exceeded"): its text is the message, after redaction (see ``providers/errors.py``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -32,13 +39,15 @@ class AILBError(Exception):
     type: str = "server_error"
     code: str | None = None
     retryable: bool = False
-    # Set where ``message`` holds internals (paths, store errors) that belong in the log, not in the answer.
+    # A class whose ``message`` holds internals (paths, store errors) names its public text here instead; new
+    # errors keep ``message`` public and pass internals as ``detail``.
     public_message: str | None = None
 
     def __init__(
         self,
         message: str,
         *,
+        detail: str | None = None,
         param: str | None = None,
         code: str | None = None,
         status: int | None = None,
@@ -46,6 +55,7 @@ class AILBError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         self.param = param
         if code is not None:
             self.code = code
@@ -56,6 +66,11 @@ class AILBError(Exception):
     def to_body(self) -> dict[str, Any]:
         message = self.public_message or self.message
         return {"error": {"message": message, "type": self.type, "param": self.param, "code": self.code}}
+
+    @property
+    def log_message(self) -> str:
+        """The message with its detail, for the log only."""
+        return f"{self.message} [{self.detail}]" if self.detail else self.message
 
 
 class InvalidRequestError(AILBError):
@@ -103,9 +118,33 @@ class RateLimitedError(AILBError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, round(retry_after + 0.499)))})
+    def __init__(self, message: str, *, retry_after: float, should_retry: bool = True) -> None:
+        headers = {"Retry-After": retry_after_header(retry_after)}
+        if not should_retry:
+            headers[SHOULD_RETRY] = "false"
+        super().__init__(message, headers=headers)
         self.retry_after = retry_after
+
+
+class QuotaExceededError(AILBError):
+    """A client key's budget is spent until its period resets (``retry_after`` seconds from now). Retrying
+    sooner cannot succeed, so the answer also tells the OpenAI SDKs not to retry."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, headers={"Retry-After": retry_after_header(retry_after), SHOULD_RETRY: "false"})
+        self.retry_after = retry_after
+
+
+SHOULD_RETRY = "x-should-retry"  # honoured by the official OpenAI and Anthropic SDKs
+
+
+def retry_after_header(seconds: float) -> str:
+    """Whole seconds, rounded up, at least 1."""
+    return str(max(1, math.ceil(seconds - 1e-9)))
 
 
 class NoDeploymentAvailableError(AILBError):
@@ -132,6 +171,7 @@ class UpstreamError(AILBError):
         message: str,
         *,
         deployment: str = "",
+        detail: str | None = None,
         status: int | None = None,
         retryable: bool | None = None,
         retry_after: float | None = None,
@@ -139,7 +179,7 @@ class UpstreamError(AILBError):
         code: str | None = None,
         error_type: str | None = None,
     ) -> None:
-        super().__init__(message, status=status, param=param, code=code)
+        super().__init__(message, detail=detail, status=status, param=param, code=code)
         self.deployment = deployment
         if retryable is not None:
             self.retryable = retryable
@@ -159,6 +199,7 @@ class UpstreamStatusError(UpstreamError):
         *,
         upstream_status: int,
         deployment: str = "",
+        detail: str | None = None,
         retry_after: float | None = None,
         param: str | None = None,
         code: str | None = None,
@@ -175,6 +216,7 @@ class UpstreamStatusError(UpstreamError):
         super().__init__(
             message,
             deployment=deployment,
+            detail=detail,
             status=status,
             retryable=retryable or self.misconfigured,
             retry_after=retry_after,

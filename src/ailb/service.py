@@ -16,6 +16,7 @@ from ailb.errors import InvalidRequestError
 from ailb.types import ChatCall, Completion, StreamChunk, message_text
 
 if TYPE_CHECKING:
+    from ailb.governance.meter import Meter
     from ailb.memory.service import MemoryService
     from ailb.rag.service import RagService
     from ailb.routing.router import RouteInfo, Router
@@ -51,10 +52,18 @@ class ChatService:
         self.memory = memory
         self.rag = rag
 
-    async def complete(self, call: ChatCall) -> ChatResult:
+    async def complete(self, call: ChatCall, meter: Meter | None = None) -> ChatResult:
+        """``meter``: the client key's limits for this request (``None`` for a key without any)."""
         self.router.resolve(call.model)
-        user_text, context = await self._augment(call)
-        completion, route = await self.router.complete(call)
+        user_text, context, prompt_tokens = await self._prepare(call, meter)
+        try:
+            completion, route = await self.router.complete(call, prompt_tokens=prompt_tokens)
+        except BaseException:
+            if meter is not None:
+                meter.release()
+            raise
+        if meter is not None:
+            meter.settle(completion.usage, completion.text, route)
         if call.session_id is not None:
             self._remember(
                 call,
@@ -66,14 +75,30 @@ class ChatService:
             )
         return ChatResult(completion, route, context)
 
-    async def stream(self, call: ChatCall) -> ChatStream:
+    async def stream(self, call: ChatCall, meter: Meter | None = None) -> ChatStream:
         self.router.resolve(call.model)
-        user_text, context = await self._augment(call)
-        routed = await self.router.stream(call)
+        user_text, context, prompt_tokens = await self._prepare(call, meter)
+        try:
+            routed = await self.router.stream(call, prompt_tokens=prompt_tokens)
+        except BaseException:
+            if meter is not None:
+                meter.release()
+            raise
         chunks = routed.chunks
         if call.session_id is not None and self.memory is not None:
             chunks = self._remember_after(call, user_text, routed.info, chunks)
+        if meter is not None:
+            chunks = meter.track(chunks, routed.info)
         return ChatStream(routed.info, context, chunks)
+
+    async def _prepare(self, call: ChatCall, meter: Meter | None) -> tuple[str, Context, int | None]:
+        """Augment the prompt and, for a metered key, admit the request with the prompt as it will be sent."""
+        if meter is None:
+            return (*await self._augment(call), None)
+        if (call.session_id is not None and self.memory is not None) or call.rag_collections:
+            await meter.take_request()  # a client over its rpm must not cost a memory or RAG lookup
+        user_text, context = await self._augment(call)
+        return user_text, context, await meter.reserve(call, self.router)
 
     async def _augment(self, call: ChatCall) -> tuple[str, Context]:
         """Put memory and RAG context into ``call.body["messages"]``, after the client's system messages."""

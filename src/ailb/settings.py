@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from ailb.governance.periods import DEFAULT_PERIOD, BudgetPeriod, parse_period
+
 PROVIDER_KINDS = ("openai", "anthropic", "ollama")
 DEFAULT_PRIORITY = {"openai": 0, "anthropic": 1, "ollama": 2}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -53,6 +55,7 @@ class DeploymentConfig:
     timeouts: Timeouts = Timeouts()
     max_concurrency: int | None = None
     default_max_tokens: int = 4096
+    max_output_tokens: int | None = None  # None: the built-in figure for each model (routing/output_caps.py)
 
     def redacted(self) -> dict[str, Any]:
         return {
@@ -68,6 +71,7 @@ class DeploymentConfig:
             "output_cost_per_1k": self.output_cost_per_1k,
             "timeouts": {f.name: getattr(self.timeouts, f.name) for f in fields(Timeouts)},
             "max_concurrency": self.max_concurrency,
+            "max_output_tokens": self.max_output_tokens,
         }
 
 
@@ -112,6 +116,37 @@ class RagConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientKeyConfig:
+    """One ``client_keys:`` entry. ``None`` means "no limit" (for ``models``/``collections``: all)."""
+
+    key: str = field(repr=False)
+    name: str | None = None  # shown instead of the key; without one, the key's tenant id (a hash) is shown
+    models: frozenset[str] | None = None
+    collections: frozenset[str] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    max_budget_usd: float | None = None
+    budget_period: BudgetPeriod = DEFAULT_PERIOD
+
+    @property
+    def metered(self) -> bool:
+        """Whether requests with this key are counted against limits (and its spend tracked)."""
+        return self.rpm is not None or self.tpm is not None or self.max_budget_usd is not None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What the HTTP server accepts from a connection (enforced in http/protocol.py)."""
+
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    max_connections: int = 4096
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "0.0.0.0"
     http_port: int = 8080
@@ -122,8 +157,10 @@ class Settings:
     deployments: tuple[DeploymentConfig, ...] = ()
     model_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     api_keys: frozenset[str] = field(default=frozenset(), repr=False)
-    key_collections: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    client_keys: tuple[ClientKeyConfig, ...] = field(default=(), repr=False)
     admin_token: str = field(default="", repr=False)
+    metrics_token: str = field(default="", repr=False)
+    http: HttpLimits = HttpLimits()
     max_request_bytes: int = 32 * 1024 * 1024
     drain_timeout: float = 30.0
     log_level: str = "info"
@@ -137,6 +174,7 @@ class Settings:
     memory: MemoryConfig = MemoryConfig()
     rag: RagConfig = RagConfig()
     config_path: str = ""
+    spend_path: str = ""  # the SQLite file that keeps per-key spend across restarts; "" keeps it in memory only
     data_dir: str = "."
     # Provider env vars (e.g. OPENAI_API_KEY) that are set but unused because the config file lists the
     # deployments and does not refer to them: the start-up log warns about each.
@@ -144,6 +182,11 @@ class Settings:
 
     def deployment(self, name: str) -> DeploymentConfig | None:
         return next((d for d in self.deployments if d.name == name), None)
+
+    @property
+    def key_collections(self) -> dict[str, frozenset[str]]:
+        """Client key → the knowledge-base collections it is limited to (keys without a limit are absent)."""
+        return {k.key: k.collections for k in self.client_keys if k.collections is not None}
 
 
 def redact(secret: str) -> str:
@@ -193,8 +236,17 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         deployments=tuple(deployments),
         model_aliases=_parse_aliases(file_data.get("model_aliases") or {}),
         api_keys=frozenset(k.strip() for k in reader.text("AILB_API_KEYS", "").split(",") if k.strip()),
-        key_collections=_parse_client_keys(file_data.get("client_keys") or {}, env),
+        client_keys=_parse_client_keys(file_data.get("client_keys") or {}, env),
         admin_token=reader.text("AILB_ADMIN_TOKEN", ""),
+        metrics_token=reader.text("METRICS_TOKEN", ""),
+        http=HttpLimits(
+            max_header_bytes=reader.integer("MAX_HEADER_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+            max_headers=reader.integer("MAX_HEADERS", 100, 8, 10_000),
+            header_timeout=reader.number("HEADER_TIMEOUT", 10.0, 0.1, 3600),
+            body_timeout=reader.number("BODY_TIMEOUT", 30.0, 0.1, 3600),
+            keepalive_timeout=reader.number("KEEPALIVE_TIMEOUT", 75.0, 0.1, 3600),
+            max_connections=reader.integer("MAX_CONNECTIONS", 4096, 1, 1_000_000),
+        ),
         max_request_bytes=reader.integer("MAX_REQUEST_BYTES", 32 * 1024 * 1024, 1024, 2**31),
         drain_timeout=reader.number("DRAIN_TIMEOUT", 30.0, 0, 3600),
         log_level=reader.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
@@ -231,6 +283,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
             min_score=reader.number("RAG_MIN_SCORE", 0.2, -1, 1),
         ),
         config_path=path,
+        spend_path=_spend_path(reader),
         data_dir=data_dir,
         unused_provider_env=unused_provider_env,
     )
@@ -383,7 +436,7 @@ def _expand(value: str, key: str, env: Mapping[str, str]) -> str:
 _DEPLOYMENT_KEYS = {
     "name", "provider", "base_url", "api_key", "models", "weight", "priority", "version", "input_cost_per_1k",
     "output_cost_per_1k", "timeouts", "connect_timeout", "first_token_timeout", "idle_timeout", "total_timeout",
-    "max_concurrency", "default_max_tokens",
+    "max_concurrency", "default_max_tokens", "max_output_tokens",
 }  # fmt: skip
 _DEFAULT_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 
@@ -428,6 +481,9 @@ def _parse_deployment(item: Any, where: str, env: Mapping[str, str]) -> Deployme
             int(_number(item, "max_concurrency", where, 0, 1, 1_000_000)) if "max_concurrency" in item else None
         ),
         default_max_tokens=int(_number(item, "default_max_tokens", where, 4096, 1, 1_000_000)),
+        max_output_tokens=(
+            int(_number(item, "max_output_tokens", where, 0, 1, 10_000_000)) if "max_output_tokens" in item else None
+        ),
     )
 
 
@@ -472,20 +528,94 @@ def _parse_aliases(raw: Any) -> dict[str, tuple[str, ...]]:
     return aliases
 
 
-def _parse_client_keys(raw: Any, env: Mapping[str, str]) -> dict[str, frozenset[str]]:
-    """``client_keys: {<key or ${ENV}>: {collections: [...]}}`` limits a client key to some RAG collections."""
+_CLIENT_KEY_FIELDS = {"name", "models", "collections", "rpm", "tpm", "max_budget_usd", "budget_period"}
+
+
+def _parse_client_keys(raw: Any, env: Mapping[str, str]) -> tuple[ClientKeyConfig, ...]:
+    """``client_keys: {<key or ${ENV}>: {name, models, collections, rpm, tpm, max_budget_usd, budget_period}}``.
+
+    Errors name an entry by its ``name`` (or its position), never by the key itself.
+    """
     if not isinstance(raw, dict):
-        raise ConfigError("client_keys", "must be a mapping of client key -> {collections: [...]}")
-    limits: dict[str, frozenset[str]] = {}
-    for key, spec in raw.items():
-        where = "client_keys.<key>"
-        if not isinstance(spec, dict) or set(spec) - {"collections"}:
-            raise ConfigError(where, "each entry takes only 'collections'")
-        collections = spec.get("collections")
-        if not isinstance(collections, list) or not all(isinstance(c, str) for c in collections):
-            raise ConfigError(f"{where}.collections", "must be a list of collection names")
-        limits[_expand(str(key), where, env)] = frozenset(collections)
-    return limits
+        raise ConfigError("client_keys", "must be a mapping of client key -> {name: ..., models: [...], ...}")
+    entries: list[ClientKeyConfig] = []
+    for index, (key, spec) in enumerate(raw.items()):
+        where = f"client_keys[{index}]"
+        spec = {} if spec is None else spec
+        if not isinstance(spec, dict):
+            raise ConfigError(where, "each entry must be a mapping")
+        name = spec.get("name")
+        if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
+            raise ConfigError(f"{where}.name", "letters, digits, '.', '_' or '-' (max 64)")
+        where = f"client_keys[{name}]" if name else where
+        _check_known(spec, _CLIENT_KEY_FIELDS, where, "unknown key")
+        value = _expand(str(key), where, env).strip()
+        if not value:
+            raise ConfigError(where, "the key is empty")
+        entries.append(_client_key(value, name, spec, where))
+    _check_client_keys(entries)
+    return tuple(entries)
+
+
+def _client_key(key: str, name: str | None, spec: dict[str, Any], where: str) -> ClientKeyConfig:
+    try:
+        period = parse_period(str(spec.get("budget_period") or DEFAULT_PERIOD.text))
+    except ValueError as exc:
+        raise ConfigError(f"{where}.budget_period", str(exc)) from None
+    return ClientKeyConfig(
+        key=key,
+        name=name,
+        models=_names(spec, "models", where),
+        collections=_names(spec, "collections", where),
+        rpm=_limit(spec, "rpm", where),
+        tpm=_limit(spec, "tpm", where),
+        max_budget_usd=(
+            None if spec.get("max_budget_usd") is None else _number(spec, "max_budget_usd", where, 0, 0, 1e9)
+        ),
+        budget_period=period,
+    )
+
+
+def _names(spec: Mapping[str, Any], field_name: str, where: str) -> frozenset[str] | None:
+    if spec.get(field_name) is None:
+        return None
+    values = spec[field_name]
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        raise ConfigError(f"{where}.{field_name}", "must be a list of names")
+    return frozenset(values)
+
+
+def _limit(spec: Mapping[str, Any], field_name: str, where: str) -> int | None:
+    value = spec.get(field_name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**12:
+        raise ConfigError(f"{where}.{field_name}", f"expected a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _check_client_keys(entries: list[ClientKeyConfig]) -> None:
+    keys: set[str] = set()
+    names: set[str] = set()
+    for index, entry in enumerate(entries):
+        if entry.key in keys:
+            raise ConfigError(f"client_keys[{entry.name or index}]", "the same key is listed twice")
+        if entry.name in names:
+            raise ConfigError(f"client_keys[{entry.name}].name", "two client keys have this name")
+        keys.add(entry.key)
+        if entry.name:
+            names.add(entry.name)
+
+
+def _spend_path(reader: _EnvReader) -> str:
+    """``SPEND_PATH``: default ``ailb_spend.sqlite3`` next to the memory folder; ``none`` keeps spend in memory."""
+    value = reader.text("SPEND_PATH", "")
+    if value.lower() == "none":
+        return ""
+    if value:
+        return value
+    memory = Path(reader.text("MEMORY_PATH", os.path.join(reader.text("AILB_DATA_DIR", "."), "ailb_memory")))
+    return str(memory.parent / "ailb_spend.sqlite3")
 
 
 def _validate_aliases(settings: Settings) -> None:

@@ -104,6 +104,8 @@ def describe(gateway: Gateway) -> list[str]:
     lines.append(f"  RAG         {_store(settings, settings.rag.enabled, settings.rag.path)}")
     if settings.memory.enabled or settings.rag.enabled:
         lines.append(f"  embeddings  {_embeddings(settings)}")
+    spend = Path(settings.spend_path).resolve() if settings.spend_path else "kept in memory only"
+    lines.append(f"  spend       {spend}")
     lines.append(f"  guards      {_guards(settings)}")
     return lines
 

@@ -17,6 +17,16 @@ Unset = msgspec.UNSET
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 COLLECTION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$"
 AILB_BODY_FIELDS = ("session_id", "rag_collection", "rag_top_k", "routing_strategy")
+# Credentials, endpoints and client-library settings (OpenAI, Azure, LiteLLM and cloud SDK options) are never part
+# of the chat API. Sent in a body they would reach an upstream that may honour them (another gateway): refused.
+CLIENT_CONFIG_FIELDS = frozenset({
+    "api_key", "api_base", "base_url", "api_type", "api_version", "organization", "project", "headers",
+    "extra_headers", "default_headers", "extra_query", "default_query", "extra_body", "timeout", "request_timeout",
+    "max_retries", "http_client", "proxy", "proxies", "azure_endpoint", "azure_deployment", "azure_ad_token",
+    "azure_ad_token_provider", "deployment_id", "engine", "custom_llm_provider", "api_token", "access_token",
+    "authorization", "auth", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
+    "aws_profile_name", "vertex_project", "vertex_location", "vertex_credentials",
+})  # fmt: skip
 
 
 class _Struct(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
@@ -161,6 +171,9 @@ class ChatCompletionRequest(_Struct):
     rag_collection: str | Annotated[list[str], msgspec.Meta(min_length=1, max_length=8)] | None = None
     rag_top_k: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None
     routing_strategy: str | None = None
+
+
+REQUEST_FIELDS = frozenset(ChatCompletionRequest.__struct_fields__)
 
 
 # --- responses (documented in the OpenAPI schema; built as plain dicts on the hot path) ----------------------

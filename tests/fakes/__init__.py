@@ -4,10 +4,13 @@
     await fake.start()                                            # or `async with`, or ThreadedServer(fake)
     fake.base_url                                                 # OpenAI: .../v1; Anthropic, Ollama: root URL
     fake.reply = "text" | Reply(text, tool_calls=[(name, args_json)], finish, prompt_tokens, completion_tokens)
+    fake.reply = Reply(pieces=["sk-ab", "cd"])                   # exact stream pieces
     fake.responder = lambda request_json: Reply(...)              # wins over `reply`
     fake.latency, fake.stream_chunk_delay                         # seconds
     fake.fail_next(Fault.status(429, headers={"Retry-After": "2"}), Fault.hang(5), Fault.drop())
     fake.fail_next(Fault.drop_mid_stream(after_chunks=2), Fault.error_event(after_chunks=1))
+    fake.fail_next(Fault.status(401, quote_key=True), Fault.error_event(quote_key=True), Fault.malformed())
+    fake.rewrite = lambda raw: raw                                # every answer body / stream frame, as sent
     fake.fail_always(Fault.status(500)); fake.clear_faults()
     fake.probe_fault = Fault.status(503)                          # model listings / health probes
     fake.requests, fake.chat_requests                             # RecordedRequest(method, path, headers, json)

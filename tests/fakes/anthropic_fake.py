@@ -131,8 +131,11 @@ class AnthropicFake(FakeProvider):
         frames.append(_event("message_stop", {}))
         return frames
 
-    def error_frame(self) -> bytes:
-        return _event("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}}).data
+    def error_frame(self, message: str | None = None) -> bytes:
+        return _event("error", {"error": {"type": "overloaded_error", "message": message or "Overloaded"}}).data
+
+    def garbage_frame(self, text: str) -> bytes:
+        return b"event: content_block_delta\ndata: " + text.encode() + b"\n\n"
 
     async def _models(self, request: web.Request, body: Any) -> web.StreamResponse:
         data = [

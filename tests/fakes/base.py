@@ -70,6 +70,7 @@ class FakeProvider(ABC):
         self.latency = 0.0
         self.stream_chunk_delay = 0.0
         self.probe_fault: Fault | None = None  # applied to model listings and other token-free endpoints
+        self.rewrite: Callable[[bytes], bytes] | None = None  # applied to every answer's bytes (body or frame)
         self.requests: list[RecordedRequest] = []
         self.chat_calls = 0
         self.in_flight = 0
@@ -177,8 +178,26 @@ class FakeProvider(ABC):
         """The provider's streamed answer, frame by frame."""
 
     @abstractmethod
-    def error_frame(self) -> bytes:
-        """The provider's in-stream error, sent by ``Fault.error_event``."""
+    def error_frame(self, message: str | None = None) -> bytes:
+        """The provider's in-stream error, sent by ``Fault.error_event`` (its usual message unless ``message``)."""
+
+    def garbage_frame(self, text: str) -> bytes:
+        """A frame in the provider's stream framing whose payload is ``text``, not JSON: ``Fault.malformed``."""
+        return b"data: " + text.encode() + b"\n\n"
+
+    @staticmethod
+    def received_key(request: web.Request) -> str:
+        """The credential the request carried (``x-api-key``, else the Bearer token)."""
+        given = request.headers.get("x-api-key", "")
+        bearer = request.headers.get("Authorization", "")
+        if not given and bearer.startswith("Bearer "):
+            given = bearer[7:].strip()
+        return given
+
+    def quoted_key_message(self, request: web.Request) -> str:
+        """What a careless upstream says when it quotes the credential back (as sent, and upper-cased)."""
+        key = self.received_key(request)
+        return f"Incorrect API key provided: {key} (normalized: {key.upper()}); check Authorization: Bearer {key}"
 
     # --- serving ----------------------------------------------------------------------------------------------
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -222,8 +241,17 @@ class FakeProvider(ABC):
             _kill(request)
             return web.Response()
         if fault is not None and fault.kind == "error_event":
-            return self.error_response(500)
+            return self.error_response(500, self.quoted_key_message(request) if fault.quote_key else None)
+        if fault is not None and fault.kind == "malformed":
+            return web.Response(body=self._garbage(request, fault), content_type="application/json")
+        if self.rewrite is not None:
+            raw = self.rewrite(json.dumps(self.whole_body(body, answer)).encode())
+            return web.Response(body=raw, content_type="application/json")
         return web.json_response(self.whole_body(body, answer))
+
+    def _garbage(self, request: web.Request, fault: Fault) -> bytes:
+        text = "<html>502 Bad Gateway</html>"
+        return (text + " " + self.quoted_key_message(request) if fault.quote_key else text).encode()
 
     async def _early_fault(self, request: web.Request, fault: Fault | None) -> web.StreamResponse | None:
         """Latency, then the faults that strike before any answer: hang, drop, status."""
@@ -236,12 +264,13 @@ class FakeProvider(ABC):
             _kill(request)
             return web.Response()
         elif fault.kind == "status":
-            return self._status_response(fault)
+            return self._status_response(fault, request)
         return None
 
-    def _status_response(self, fault: Fault) -> web.Response:
+    def _status_response(self, fault: Fault, request: web.Request) -> web.Response:
         if fault.body is None:
-            response = self.error_response(fault.http_status)
+            message = self.quoted_key_message(request) if fault.quote_key else None
+            response = self.error_response(fault.http_status, message)
         elif isinstance(fault.body, bytes | str):
             response = web.Response(status=fault.http_status, body=fault.body, content_type="application/json")
         else:
@@ -265,24 +294,29 @@ class FakeProvider(ABC):
             await response.prepare(request)
         except ConnectionError as exc:
             raise _ClientGone from exc
-        breaks = fault is not None and fault.kind in ("drop_mid_stream", "error_event")
+        breaks = fault is not None and fault.kind in ("drop_mid_stream", "error_event", "malformed")
         content_sent = 0
         for index, frame in enumerate(frames):
             if breaks and fault is not None and _break_here(fault, index, len(frames), frame, content_sent):
                 if fault.kind == "drop_mid_stream":
                     _kill(request)
                     return response
-                await self._write(request, response, self.error_frame())
+                await self._write(request, response, self._breaking_frame(request, fault))
                 break
             if index:
                 await self._wait(request, self.stream_chunk_delay)
-            await self._write(request, response, frame.data)
+            await self._write(request, response, self.rewrite(frame.data) if self.rewrite else frame.data)
             content_sent += frame.content
         try:
             await response.write_eof()
         except ConnectionError as exc:
             raise _ClientGone from exc
         return response
+
+    def _breaking_frame(self, request: web.Request, fault: Fault) -> bytes:
+        if fault.kind == "malformed":
+            return self.garbage_frame(self._garbage(request, fault).decode())
+        return self.error_frame(self.quoted_key_message(request) if fault.quote_key else None)
 
     async def _write(self, request: web.Request, response: web.StreamResponse, data: bytes) -> None:
         _check_client(request)

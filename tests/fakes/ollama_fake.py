@@ -92,8 +92,11 @@ class OllamaFake(FakeProvider):
         frames.append(_line({**_head(body), "message": {"role": "assistant", "content": ""}, **_final(answer)}))
         return frames
 
-    def error_frame(self) -> bytes:
-        return _line({"error": "an error was encountered while running the model: unexpected EOF"}).data
+    def error_frame(self, message: str | None = None) -> bytes:
+        return _line({"error": message or "an error was encountered while running the model: unexpected EOF"}).data
+
+    def garbage_frame(self, text: str) -> bytes:
+        return text.encode() + b"\n"
 
     def _serves(self, model: str) -> bool:
         return _tagged(model) in {_tagged(m) for m in self.models}

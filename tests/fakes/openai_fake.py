@@ -157,8 +157,8 @@ class OpenAIFake(FakeProvider):
         frames.append(Frame(b"data: [DONE]\n\n"))
         return frames
 
-    def error_frame(self) -> bytes:
-        error = {"message": _ERRORS[500][2], "type": "server_error", "param": None, "code": None}
+    def error_frame(self, message: str | None = None) -> bytes:
+        error = {"message": message or _ERRORS[500][2], "type": "server_error", "param": None, "code": None}
         return _sse({"error": error})
 
     async def _models(self, request: web.Request, body: Any) -> web.StreamResponse:

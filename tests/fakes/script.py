@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["status", "hang", "drop", "drop_mid_stream", "error_event"]
+FaultKind = Literal["status", "hang", "drop", "drop_mid_stream", "error_event", "malformed"]
 ErrorBody = bytes | str | Mapping[str, Any]
 
 
@@ -19,10 +19,13 @@ class Reply:
     ``tool_calls`` are ``(function name, arguments as a JSON string)``; they are answered only when the request
     offered tools (like a real model, which cannot call a tool it was not given). ``finish`` uses OpenAI's
     vocabulary ("stop", "length", "tool_calls", "content_filter") and is translated per provider; any other value
-    is sent as is. Token counts default to the words of the prompt and the pieces of the answer.
+    is sent as is. Token counts default to the words of the prompt and the pieces of the answer. ``pieces``, when
+    given, are the exact stream pieces (the whole answer is their concatenation), e.g. to split a word across
+    two chunks.
     """
 
     text: str = ""
+    pieces: Sequence[str] | None = None
     tool_calls: Sequence[tuple[str, str]] = ()
     finish: str | None = None
     prompt_tokens: int | None = None
@@ -39,11 +42,20 @@ class Fault:
     headers: Mapping[str, str] | None = None
     seconds: float = 0.0
     after_chunks: int = 0
+    quote_key: bool = False
 
     @classmethod
-    def status(cls, status: int, body: ErrorBody | None = None, headers: Mapping[str, str] | None = None) -> Fault:
-        """Answer with HTTP ``status``; ``body=None`` sends the provider's own error shape."""
-        return cls("status", http_status=status, body=body, headers=headers)
+    def status(
+        cls,
+        status: int,
+        body: ErrorBody | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        quote_key: bool = False,
+    ) -> Fault:
+        """Answer with HTTP ``status``; ``body=None`` sends the provider's own error shape, whose message quotes
+        the credential the request carried when ``quote_key`` (as a careless or hostile upstream might)."""
+        return cls("status", http_status=status, body=body, headers=headers, quote_key=quote_key)
 
     @classmethod
     def hang(cls, seconds: float) -> Fault:
@@ -61,9 +73,16 @@ class Fault:
         return cls("drop_mid_stream", after_chunks=after_chunks)
 
     @classmethod
-    def error_event(cls, after_chunks: int = 1) -> Fault:
-        """Stream ``after_chunks`` content pieces, then the provider's in-stream error (a plain request gets 500)."""
-        return cls("error_event", after_chunks=after_chunks)
+    def error_event(cls, after_chunks: int = 1, *, quote_key: bool = False) -> Fault:
+        """Stream ``after_chunks`` content pieces, then the provider's in-stream error (a plain request gets 500);
+        with ``quote_key`` its message quotes the credential the request carried."""
+        return cls("error_event", after_chunks=after_chunks, quote_key=quote_key)
+
+    @classmethod
+    def malformed(cls, after_chunks: int = 1, *, quote_key: bool = False) -> Fault:
+        """Stream ``after_chunks`` content pieces, then a frame that is not JSON (a plain request gets a 200 whose
+        body is not JSON); with ``quote_key`` the garbage quotes the credential the request carried."""
+        return cls("malformed", after_chunks=after_chunks, quote_key=quote_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +110,7 @@ class Answer:
 
 
 def resolve_answer(reply: Reply, *, tools_offered: bool, token_limit: int | None, prompt_words: int) -> Answer:
-    pieces = text_pieces(reply.text)
+    pieces = list(reply.pieces) if reply.pieces is not None else text_pieces(reply.text)
     tool_calls = list(reply.tool_calls) if tools_offered else []
     finish = reply.finish
     if finish is None and token_limit is not None and not tool_calls and len(pieces) > token_limit:

@@ -112,3 +112,11 @@ def served_by(http: httpx.Client, gateway: RunningGateway, count: int, model: st
         deployment = response.headers["x-ailb-deployment"]
         tally[deployment] = tally.get(deployment, 0) + 1
     return tally
+
+
+def routing_stats(http: httpx.Client, gateway: RunningGateway) -> dict[str, Any]:
+    """``GET /api/routing/stats`` with the admin token it needs."""
+    response = http.get(gateway.url + "/api/routing/stats", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

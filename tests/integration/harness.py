@@ -14,6 +14,7 @@ import uvicorn
 
 from ailb.bootstrap import Gateway
 from ailb.http.app import create_app
+from ailb.http.server import server_config
 from ailb.settings import load_settings
 
 
@@ -38,14 +39,9 @@ class RunningGateway:
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(self.gateway),
-            loop="asyncio",
-            http="httptools",
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=5,
+        settings = self.gateway.settings
+        config = server_config(
+            create_app(self.gateway), settings, loop="asyncio", log_level="warning", timeout_graceful_shutdown=5
         )
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None

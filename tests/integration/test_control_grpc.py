@@ -22,6 +22,7 @@ from tests.integration.control_support import (
     chat,
     config_yaml,
     gateway_env,
+    routing_stats,
     started_fakes,
 )
 from tests.integration.harness import RunningGateway
@@ -222,13 +223,13 @@ def test_invalid_traffic_weights_change_nothing(
 ) -> None:
     assert control.weights(MODEL, blue=30, green=70).success
     with httpx.Client(timeout=10) as http:
-        before = http.get(gateway.url + "/api/routing/stats").json()
+        before = routing_stats(http, gateway)
     refused = control.weights(route, **weights)
     assert not refused.success
     assert reason in refused.message
     assert list(refused.applied_weights) == []
     with httpx.Client(timeout=10) as http:
-        after = http.get(gateway.url + "/api/routing/stats").json()
+        after = routing_stats(http, gateway)
     assert after.get("traffic_weights") == before.get("traffic_weights")
     assert gateway.call(_weights_of(gateway, MODEL)) == {"blue": 30, "green": 70}
 

@@ -15,6 +15,7 @@ from tests.integration.control_support import (
     Fakes,
     config_yaml,
     gateway_env,
+    routing_stats,
     served_by,
     started_fakes,
 )
@@ -74,7 +75,7 @@ def test_blue_green_roll_out_shifts_measured_traffic(control: Control, gateway: 
         assert colours(tally) == {"green": 60}
         assert set(tally) == {"green-a", "green-b"}, "the label reached both green deployments"
 
-        stats = http.get(gateway.url + "/api/routing/stats").json()
+        stats = routing_stats(http, gateway)
     assert_weights_in_stats(stats, MODEL, {"blue-a": 0, "blue-b": 0, "green-a": 100, "green-b": 100})
 
 

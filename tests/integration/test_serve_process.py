@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -73,3 +74,25 @@ def test_sigterm_drains_an_in_flight_stream(slow_fake: OpenAIFake) -> None:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_a_failed_start_up_exits_without_waiting_for_the_model(tmp_path: Path) -> None:
+    """The embedding model starts loading before MEMORY_PATH is checked; a failed start-up must not wait for it
+    (nor start a store worker process only to close it)."""
+    not_a_folder = tmp_path / "memory"
+    not_a_folder.write_text("a file")
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": "sk-serve-test",
+        "ENABLE_GRPC": "false",
+        "MEMORY_PATH": str(not_a_folder),
+        "HOST": "127.0.0.1",
+        "HTTP_PORT": str(_free_port()),
+        "LOG_LEVEL": "info",
+    }
+    done = subprocess.run([sys.executable, "-m", "ailb", "serve"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "MEMORY_PATH" in done.stderr and "not a folder" in done.stderr
+    # The model's loader announces itself once torch is imported, seconds after start: a process that exits at
+    # once never gets there; one that waits for the loader thread does.
+    assert "Loading SentenceTransformer model" not in done.stderr, "the exit waited for the model loader"

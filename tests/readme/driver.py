@@ -81,7 +81,8 @@ class Runner:
     def config(self, block: Block) -> str:
         path = self.workdir / f"config-{block.line}.yaml"
         path.write_text(block.code)
-        env = {**self.env, "OPENAI_API_KEY": README_KEY, "TEAM_HR_KEY": "team-hr-key-0001"}
+        keys = {"TEAM_HR_KEY": "team-hr-key-0001", "TEAM_A_KEY": "team-a-key-0001"}  # named by the examples
+        env = {**self.env, "OPENAI_API_KEY": README_KEY, **keys}
         command = ["ailb", "config", "check", "--config", str(path)]
         done = subprocess.run(command, env=env, cwd=self.repository, capture_output=True, timeout=120)
         if done.returncode != 0:

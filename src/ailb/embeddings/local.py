@@ -1,6 +1,6 @@
 """all-MiniLM-L6-v2 run in-process from an installed model package; never downloaded.
 
-The model loads once, in the background, on a dedicated one-thread pool; every encode runs on that same
+The model loads once, in the background, on a dedicated daemon thread; every encode runs on that same
 thread, so concurrent callers are coalesced into batches instead of competing for the CPU. Search queries
 (``embed_query``) go ahead of bulk work: bulk texts are encoded ``batch_size`` at a time, so a query waits for
 at most one such batch. The model runs on ONNX Runtime unless ``runtime="torch"`` (see ``models.py``).
@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
 from ailb.embeddings.base import EmbeddingError
 from ailb.embeddings.cache import VectorCache
+from ailb.embeddings.daemon_thread import DaemonThreadExecutor
 from ailb.embeddings.encoders import Encoder, Vectors, shared_encoder
 from ailb.embeddings.models import DEFAULT_MODEL, resolve_model
 
@@ -47,7 +47,7 @@ class LocalEmbedder:
         self.threads = threads
         self.cache = VectorCache(cache_size)
         self._tokenizer = _load_tokenizer(self.spec.tokenizer)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ailb-embed")
+        self._executor = DaemonThreadExecutor("ailb-embed")
         self._model: Encoder | None = None
         self._loading: asyncio.Future[None] | None = None
         self._urgent: _Batch = []

@@ -15,7 +15,9 @@ from starlette.types import Receive, Scope, Send
 
 from ailb import __version__
 from ailb.errors import ModelNotFoundError
+from ailb.governance.usage import KeyUsage
 from ailb.http import memory_routes, rag_routes
+from ailb.http.auth import check_metrics_token, client_of, require_admin
 from ailb.http.chat import chat_completions
 from ailb.http.docs import add_docs_routes
 from ailb.http.errors import install_error_handlers, internal_error
@@ -26,9 +28,9 @@ if TYPE_CHECKING:
 
 _REF = "#/components/schemas/{name}"
 _SCHEMAS, _COMPONENTS = msgspec.json.schema_components(
-    [ChatCompletionRequest, ChatCompletion, ModelList, ModelCard, ErrorResponse], ref_template=_REF
+    [ChatCompletionRequest, ChatCompletion, ModelList, ModelCard, ErrorResponse, KeyUsage], ref_template=_REF
 )
-_REQUEST_SCHEMA, _COMPLETION_SCHEMA, _MODELS_SCHEMA, _MODEL_SCHEMA, _ERROR_SCHEMA = _SCHEMAS
+_REQUEST_SCHEMA, _COMPLETION_SCHEMA, _MODELS_SCHEMA, _MODEL_SCHEMA, _ERROR_SCHEMA, _USAGE_SCHEMA = _SCHEMAS
 
 
 def _json(status_schema: dict[str, Any]) -> dict[str, Any]:
@@ -88,10 +90,11 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # a redirect would echo the client's Host header back: 404 instead
     )
     add_docs_routes(app)
     app.state.gateway = gateway
-    install_error_handlers(app)
+    install_error_handlers(app, gateway.redactor)
     app.add_api_route(
         CHAT_PATH,
         chat_completions,
@@ -127,9 +130,17 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         summary="One model or alias",
         openapi_extra={"responses": {"200": {"description": "Model", **_json(_MODEL_SCHEMA)}, "404": _ERRORS["404"]}},
     )
+    app.add_api_route(
+        "/v1/usage",
+        key_usage,
+        methods=["GET"],
+        summary="The calling key's budget period, spend, requests, tokens and limits",
+        openapi_extra={"responses": {"200": {"description": "Usage", **_json(_USAGE_SCHEMA)}, "401": _ERRORS["401"]}},
+    )
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Gateway, provider, memory and RAG health")
-    app.add_api_route("/api/routing/stats", routing_stats, methods=["GET"], summary="Live routing statistics")
-    app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
+    stats_summary = "Live routing statistics (admin token, else a client key)"
+    app.add_api_route("/api/routing/stats", routing_stats, methods=["GET"], summary=stats_summary)
+    app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics (METRICS_TOKEN when set)")
     app.include_router(memory_routes.router)
     app.include_router(rag_routes.router)
     _add_components(app)
@@ -137,23 +148,32 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
 
 
 async def list_models(request: Request) -> Response:
+    """The models and aliases the calling key may use."""
     gateway: Gateway = request.app.state.gateway
-    gateway.keys.tenant_for(request.headers)
+    key = client_of(request)
     data = [
         {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by}
         for m in gateway.router.list_models()
+        if key.may_use(m.id)
     ]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
 
 async def retrieve_model(request: Request, model_id: str) -> Response:
     gateway: Gateway = request.app.state.gateway
-    gateway.keys.tenant_for(request.headers)
+    if not client_of(request).may_use(model_id):
+        raise ModelNotFoundError(model_id)
     for model in gateway.router.list_models():
         if model.id == model_id:
             card = {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
             return Response(orjson.dumps(card), media_type="application/json")
     raise ModelNotFoundError(model_id)
+
+
+async def key_usage(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    usage = await gateway.governor.usage(client_of(request))
+    return Response(msgspec.json.encode(usage), media_type="application/json")
 
 
 async def healthz(request: Request) -> Response:
@@ -164,12 +184,14 @@ async def healthz(request: Request) -> Response:
 
 
 async def routing_stats(request: Request) -> Response:
+    require_admin(request)
     gateway: Gateway = request.app.state.gateway
     return Response(orjson.dumps(gateway.router.stats()), media_type="application/json")
 
 
 async def metrics(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
+    check_metrics_token(gateway.settings.metrics_token, request.headers)
     body, content_type = gateway.metrics.render()
     return Response(body, media_type=content_type)
 

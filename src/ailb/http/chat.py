@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
-from ailb.http.errors import error_response
-from ailb.http.parsing import parse_json_object, read_body, validate_chat
+from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
+from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body, validate_chat
 from ailb.http.sse import EventStreamResponse, wait_for_disconnect
 from ailb.service import ChatStream, Context
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ailb.http")
 DONE = b"data: [DONE]\n\n"
-CLIENT_CLOSED_REQUEST = 499  # the status proxies log for a client that left before its answer
 T = TypeVar("T")
 
 
@@ -37,41 +36,50 @@ async def chat_completions(request: Request) -> Response:
     model, deployment, status, upstream = "", "", 500, 0.0
     handed_off = False
     try:
-        tenant = gateway.keys.tenant_for(request.headers)
+        key = gateway.keys.identify(request.headers)
         data = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
-        call = validate_chat(data, tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy"))
+        call = validate_chat(
+            data, key.tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy")
+        )
         model = call.model
-        gateway.rate_limits.check(call.model)
+        meter = gateway.governor.meter(key, model)
+        if gateway.rate_limits.active:
+            await _route_limit(gateway, model)
         if call.stream:
-            stream = await _unless_disconnected(request, gateway.service.stream(call))
+            stream = await _unless_disconnected(request, gateway.service.stream(call, meter))
             handed_off = True
             return EventStreamResponse(
                 _sse(gateway, stream, model, started), route_headers(stream.route, stream.context)
             )
-        result = await _unless_disconnected(request, gateway.service.complete(call))
+        result = await _unless_disconnected(request, gateway.service.complete(call, meter))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
         return Response(
             result.completion.raw or orjson.dumps(result.completion.body),
             media_type="application/json",
             headers=route_headers(result.route, result.context),
         )
-    except ClientDisconnected:
+    except ClientDisconnected as exc:
         status = CLIENT_CLOSED_REQUEST
+        if exc.args:
+            log.info("client connection closed during POST %s (%s)", request.url.path, exc.args[0])
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     except AILBError as exc:
         status = exc.status
-        if isinstance(exc, RateLimitedError):
-            metrics.rate_limited(model or "*")
         if isinstance(exc, UpstreamError):
             deployment = exc.deployment
-        return error_response(exc)
+        return error_response(exc, gateway.redactor)
     finally:
         if not handed_off:
             metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
 
 
-class ClientDisconnected(Exception):
-    """The client went away before its answer was ready."""
+async def _route_limit(gateway: Gateway, model: str) -> None:
+    """The gateway's own per-route limits (set over gRPC ``ApplyRateLimit``)."""
+    try:
+        await gateway.rate_limits.check(model)
+    except RateLimitedError:
+        gateway.metrics.rate_limited(model)
+        raise
 
 
 async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
@@ -106,8 +114,8 @@ async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float)
         yield DONE
     except AILBError as exc:
         status = exc.status
-        log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.message)
-        yield b"event: error\ndata: " + orjson.dumps(exc.to_body()) + b"\n\n"
+        log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.log_message)
+        yield b"event: error\ndata: " + error_body(exc, gateway.redactor) + b"\n\n"
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
         elapsed = perf_counter() - started

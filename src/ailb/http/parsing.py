@@ -7,14 +7,25 @@ from typing import Any
 
 import msgspec
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ailb.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
-from ailb.types import AILB_BODY_FIELDS, SESSION_ID_PATTERN, ChatCall, ChatCompletionRequest
+from ailb.types import (
+    AILB_BODY_FIELDS,
+    CLIENT_CONFIG_FIELDS,
+    REQUEST_FIELDS,
+    SESSION_ID_PATTERN,
+    ChatCall,
+    ChatCompletionRequest,
+)
 
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
 _PATH = re.compile(r"at `\$(.*)`$")
 _SESSION_RULE = "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'."
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its answer was ready (counted as 499). ``args[0]``, when given, says when."""
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -26,11 +37,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes.")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected(f"after {size} of {declared or 'unknown'} body bytes") from None
     return b"".join(chunks)
 
 
@@ -53,6 +67,8 @@ def validate_chat(
     data: dict[str, Any], tenant: str, header_session: str | None, header_strategy: str | None
 ) -> ChatCall:
     """Check ``data`` against the OpenAI chat schema and split off AILB's own fields."""
+    if not data.keys() <= REQUEST_FIELDS:
+        refuse_client_config(data)
     try:
         request = msgspec.convert(data, ChatCompletionRequest)
     except msgspec.ValidationError as exc:
@@ -83,6 +99,19 @@ def validate_chat(
         rag_top_k=request.rag_top_k or 3,
         strategy=header_strategy or request.routing_strategy,
     )
+
+
+def refuse_client_config(data: dict[str, Any]) -> None:
+    """400 for a credential, endpoint or client-library setting in the body; other unknown fields pass through."""
+    for key in sorted(data.keys() - REQUEST_FIELDS):
+        if key.strip().lower().replace("-", "_") in CLIENT_CONFIG_FIELDS:
+            raise InvalidRequestError(
+                f"Unsupported parameter `{key}`: AILB never forwards credentials, endpoints or client settings "
+                "from a request. Authenticate to AILB with 'Authorization: Bearer <key>'; upstream credentials "
+                "and addresses are configured on the gateway.",
+                param=key,
+                code="unsupported_parameter",
+            )
 
 
 def _param_of(message: str) -> str | None:

@@ -1,15 +1,14 @@
 """Logging set-up: plain or JSON lines, with every secret redacted from every record.
 
 Redaction happens on the finished line (message, arguments, traceback and extra fields alike), so a key
-can't slip through a ``%r`` or an exception's text. It removes Bearer tokens, ``sk-...`` style keys,
-``x-api-key``/``api_key`` values and any exact string handed to ``configure_logging`` (the configured
-provider keys, client keys and admin token).
+can't slip through a ``%r`` or an exception's text. The ``Redactor`` (``ailb.redaction``) removes Bearer
+tokens, ``sk-...`` style keys, ``x-api-key``/``api_key`` values and every configured secret (provider keys,
+client keys, admin token) in any casing.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -17,35 +16,11 @@ from typing import Any, TextIO
 
 import orjson
 
-MASK = "****"
-MIN_SECRET_LENGTH = 4
-_PATTERNS = (
-    (re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+"), rf"\1 {MASK}"),
-    (re.compile(r"\b(sk-(?:ant-|proj-)?)[A-Za-z0-9_\-]{6,}"), rf"\1{MASK}"),
-    (re.compile(r"(?i)((?:x-api-key|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"), rf"\1{MASK}"),
-    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:[A-Za-z]+\s+)?[^\s\"',;}]+"), rf"\1{MASK}"),
-)
+from ailb.redaction import Redactor
+
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _HANDLER_NAME = "ailb"
-
-
-class Redactor:
-    """Removes secrets from text: the known patterns plus the exact configured secret strings."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self.set_secrets(secrets)
-
-    def set_secrets(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a secret that contains another is masked whole.
-        ordered = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-        self._secrets = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
-
-    def __call__(self, text: str) -> str:
-        if self._secrets is not None:
-            text = self._secrets.sub(MASK, text)
-        for pattern, replacement in _PATTERNS:
-            text = pattern.sub(replacement, text)
-        return text
+__all__ = ["JsonFormatter", "RedactingFilter", "RedactingFormatter", "Redactor", "configure_logging"]
 
 
 class RedactingFormatter(logging.Formatter):
@@ -95,14 +70,16 @@ def configure_logging(
     level: str = "info",
     *,
     secrets: Iterable[str] = (),
+    redactor: Redactor | None = None,
     json_lines: bool = False,
     stream: TextIO | None = None,
 ) -> Redactor:
-    """Install AILB's handler on the root logger (replacing a previous one); returns its ``Redactor``.
+    """Install AILB's handler on the root logger (replacing a previous one); returns its ``Redactor`` (the one
+    given, else a new one holding ``secrets``).
 
     Calling it again (e.g. after a reload with new keys) swaps the handler, never stacking a second one.
     """
-    redactor = Redactor(secrets)
+    redactor = redactor if redactor is not None else Redactor(secrets)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter(redactor) if json_lines else RedactingFormatter(redactor))

@@ -2,7 +2,8 @@
 
 Label values are bounded: ``model`` is a configured model or alias (or one the router actually served, e.g.
 discovered from Ollama, up to ``MAX_DISCOVERED_MODELS``), else ``other``; ``deployment`` is a configured
-deployment, ``none`` when no deployment was reached, else ``other``. No raw path, user input or key is ever a
+deployment, ``none`` when no deployment was reached, else ``other``; ``key`` is the ``name`` of a client key
+from ``client_keys`` (its tenant hash when it has none). No raw path, user input or key is ever a
 label value. Each ``Metrics`` owns its ``CollectorRegistry``, so tests and reloads never collide.
 
 ``Metrics`` is the router's ``RouteObserver`` and the HTTP layer's request hook, and keeps the live
@@ -36,6 +37,7 @@ MAX_DISCOVERED_MODELS = 256
 ATTEMPT_OUTCOMES = frozenset({"success", "error", "client_error"})
 MEMORY_OPERATIONS = frozenset({"recall", "store", "list", "delete", "expire"})
 RAG_OPERATIONS = frozenset({"retrieve", "ingest", "delete", "list"})
+KEY_REJECTION_REASONS = frozenset({"model", "rpm", "tpm", "budget"})
 
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 FIRST_TOKEN_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
@@ -137,6 +139,12 @@ class Metrics:
         self.rag_failures = Counter("ailb_rag_failures", "RAG operations that failed", ["operation"], registry=r)
         self.rag_chunks_ingested = Counter("ailb_rag_chunks_ingested", "Chunks added to knowledge bases", registry=r)
         self.reloads = Counter("ailb_config_reloads", "Configuration reloads, by outcome", ["outcome"], registry=r)
+        self.key_spend = Counter(
+            "ailb_key_spend_usd", "Spend of metered client keys in US dollars, by the key's name", ["key"], registry=r
+        )
+        self.key_rejections = Counter(
+            "ailb_key_rejections", "Requests refused by a client key's own limits", ["key", "reason"], registry=r
+        )
 
     # --- label sets
     def configure(self, models: Iterable[str], deployments: Iterable[str]) -> None:
@@ -260,6 +268,14 @@ class Metrics:
 
     def rag_ingested(self, chunks: int) -> None:
         self.rag_chunks_ingested.inc(chunks)
+
+    # --- per-key governance (``key`` is the name configured in ``client_keys``, never the key)
+    def key_spent(self, key: str, usd: float) -> None:
+        if usd > 0:
+            self._child(self.key_spend, key).inc(usd)
+
+    def key_rejected(self, key: str, reason: str) -> None:
+        self._child(self.key_rejections, key, reason if reason in KEY_REJECTION_REASONS else OTHER).inc()
 
     # --- control plane
     def config_reloaded(self, success: bool) -> None:

@@ -1,8 +1,10 @@
 """The provider contract: every upstream kind (OpenAI-compatible, Anthropic, Ollama) implements this.
 
-Adapters translate the canonical OpenAI-shaped request (a validated dict) to their wire format with the pure
-functions in their ``translate`` module, move the bytes with one pooled HTTP client, and raise only
-``ailb.errors.UpstreamError`` subclasses.
+Each vendor folder has the same files: pure ``request.py`` (canonical OpenAI-shaped request → wire),
+``response.py`` (answers and error answers → canonical), ``stream.py`` (a state machine: stream frames →
+``chat.completion.chunk`` frames) and the I/O ``adapter.py``, which moves bytes through the one aiohttp seam
+(``transport.py``), streams through the shared ``relay.py``, scrubs configured secrets from answers
+(``scrub.py``) and raises only ``ailb.errors.UpstreamError`` subclasses.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ class Provider(Protocol):
         ...
 
     def stream(self, body: Mapping[str, Any], model: str, include_usage: bool) -> AsyncIterator[StreamChunk]:
-        """Answer ``body`` as OpenAI ``chat.completion.chunk`` SSE frames.
+        """Answer ``body`` as OpenAI ``chat.completion.chunk`` SSE frames (a request it cannot translate may
+        raise ``InvalidRequestError`` at once, before any iteration).
 
         Usage is always requested upstream (it feeds stats and cost) but the usage-only chunk gets an empty
         ``frame`` unless ``include_usage``. The iterator ends after the final chunk; the ``data: [DONE]``

@@ -112,11 +112,11 @@ class AttemptRecorder:
         if isinstance(error, UpstreamStatusError) and is_misconfigured(error):
             deployment.misconfigured_status = error.upstream_status
             flipped = deployment.circuit.trip(attempt.probe)
-            log.error("deployment %s is misconfigured: %s", deployment.name, deployment.redact(error.message))
+            log.error("deployment %s is misconfigured: %s", deployment.name, error.log_message)
         else:
             retry_after = error.retry_after if isinstance(error, UpstreamStatusError) else None
             flipped = deployment.circuit.record_failure(attempt.probe, retry_after)
-            log.warning("deployment %s failed: %s", deployment.name, deployment.redact(error.message))
+            log.warning("deployment %s failed: %s", deployment.name, error.log_message)
         if flipped:
             self.announce(deployment)
         self._report(attempt, ERROR, seconds, None, 0.0)

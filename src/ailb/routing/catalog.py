@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ailb.errors import ModelNotFoundError
 from ailb.routing.deployment import Deployment
+from ailb.routing.output_caps import output_cap
 from ailb.types import ModelInfo
 
 MIXED_OWNER = "ailb"
@@ -22,6 +23,11 @@ MIXED_OWNER = "ailb"
 class Target:
     deployment: Deployment
     model: str
+    max_output: int  # the largest max_tokens this deployment takes for this model
+
+    @classmethod
+    def of(cls, deployment: Deployment, model: str) -> Target:
+        return cls(deployment, model, output_cap(deployment.config, model))
 
 
 class Catalog:
@@ -38,7 +44,7 @@ class Catalog:
                 upstream = deployment.upstream_model(name)
                 served = routes.setdefault(name, [])
                 if upstream is not None and all(t.deployment is not deployment for t in served):
-                    served.append(Target(deployment, upstream))
+                    served.append(Target.of(deployment, upstream))
         for alias, names in self._aliases.items():
             routes[alias] = self._alias_targets(names)
         self._routes = {name: tuple(targets) for name, targets in routes.items()}
@@ -49,7 +55,7 @@ class Catalog:
             for deployment in self._deployments:
                 upstream = deployment.upstream_model(name)
                 if upstream is not None and all(t.deployment is not deployment for t in targets):
-                    targets.append(Target(deployment, upstream))
+                    targets.append(Target.of(deployment, upstream))
         return targets
 
     def targets(self, name: str) -> tuple[Target, ...]:

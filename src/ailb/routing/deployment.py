@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ailb.providers.base import Provider
+from ailb.redaction import MASK, redact_patterns
 from ailb.routing.circuit import CircuitBreaker, CircuitPolicy
 from ailb.routing.stats import DeploymentStats
 from ailb.settings import DeploymentConfig
-
-_SECRET_LIKE = re.compile(r"(?i)(bearer\s+)\S+|\b(sk|pk|rk)-[A-Za-z0-9_-]{8,}")
 
 
 class Deployment:
@@ -70,8 +68,8 @@ class Deployment:
         """``message`` without this deployment's key or anything shaped like a credential."""
         key = self.config.api_key
         if key:
-            message = message.replace(key, "****")
-        return _SECRET_LIKE.sub(lambda m: (m.group(1) or "") + "****", message)
+            message = message.replace(key, MASK)
+        return redact_patterns(message)
 
     def adopt(self, old: Deployment) -> None:
         """Keep live stats across a configuration reload of the same name, and the circuit's state too unless

@@ -71,7 +71,8 @@ class HealthMonitor:
         try:
             models = await asyncio.wait_for(deployment.provider.list_models(), self._timeout(deployment))
         except (UpstreamError, TimeoutError) as exc:
-            log.warning("deployment %s: model discovery failed: %s", deployment.name, _describe(deployment, exc))
+            detail = exc.log_message if isinstance(exc, UpstreamError) else _describe(deployment, exc)
+            log.warning("deployment %s: model discovery failed: %s", deployment.name, detail)
             return False
         changed = deployment.set_models(models)
         if changed:
@@ -103,14 +104,14 @@ class HealthMonitor:
         if isinstance(exc, UpstreamError) and is_client_error(exc):
             return
         message = _describe(deployment, exc)
-        deployment.stats.last_error = f"health check: {message}"
-        deployment.stats.last_error_at = self._clock()
+        deployment.stats.note_error(f"health check: {message}", self._clock())
+        detail = exc.log_message if isinstance(exc, UpstreamError) else message
         if isinstance(exc, UpstreamStatusError) and is_misconfigured(exc):
             deployment.misconfigured_status = exc.upstream_status
             flipped = deployment.circuit.trip(probe=False)
         else:
             flipped = deployment.circuit.record_failure(probe=False)
-        log.warning("deployment %s failed its health check: %s", deployment.name, message)
+        log.warning("deployment %s failed its health check: %s", deployment.name, detail)
         if flipped:
             self._recorder.announce(deployment)
 

@@ -14,6 +14,7 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ailb.routing.known_models import lookup
 from ailb.settings import DeploymentConfig
 from ailb.types import Usage
 
@@ -63,19 +64,11 @@ KNOWN_PRICES: dict[str, Price] = {
     "claude-3-sonnet": Price(0.003, 0.015),
     "claude-3-haiku": Price(0.00025, 0.00125),
 }
-_VERSION_SEPARATORS = ("-", ":", "@")
 
 
 def known_price(model: str) -> Price | None:
     """The table price of ``model`` (exact, else longest prefix ending at a version separator)."""
-    name = model.rsplit("/", 1)[-1].lower()
-    if name in KNOWN_PRICES:
-        return KNOWN_PRICES[name]
-    best = ""
-    for known in KNOWN_PRICES:
-        if len(known) > len(best) and name.startswith(known) and name[len(known)] in _VERSION_SEPARATORS:
-            best = known
-    return KNOWN_PRICES[best] if best else None
+    return lookup(KNOWN_PRICES, model)
 
 
 def is_self_hosted(base_url: str) -> bool:

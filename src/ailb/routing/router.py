@@ -18,7 +18,7 @@ from typing import Any
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
 from ailb.providers.base import Provider
 from ailb.routing.attempts import AttemptRecorder, RouteObserver
-from ailb.routing.catalog import Catalog
+from ailb.routing.catalog import Catalog, Target
 from ailb.routing.circuit import CircuitPolicy
 from ailb.routing.deployment import Candidate, Deployment
 from ailb.routing.health import HealthMonitor
@@ -176,8 +176,9 @@ class Router:
         }
 
     # --- routing -----------------------------------------------------------------------------------------
-    async def complete(self, call: ChatCall) -> tuple[Completion, RouteInfo]:
-        plan = await self._plan(call, stream=False)
+    async def complete(self, call: ChatCall, *, prompt_tokens: int | None = None) -> tuple[Completion, RouteInfo]:
+        """``prompt_tokens``: the prompt's count when the caller already made it (``count_prompt``)."""
+        plan = await self._plan(call, False, prompt_tokens)
         while True:
             pick = await self._selector.next(plan)
             attempt = self._selector.begin(plan, pick)
@@ -196,8 +197,8 @@ class Router:
             seconds = self._recorder.succeeded(attempt, completion.usage)
             return completion, self._info(plan, pick, seconds)
 
-    async def stream(self, call: ChatCall) -> RoutedStream:
-        plan = await self._plan(call, stream=True)
+    async def stream(self, call: ChatCall, *, prompt_tokens: int | None = None) -> RoutedStream:
+        plan = await self._plan(call, True, prompt_tokens)
         while True:
             pick = await self._selector.next(plan)
             attempt = self._selector.begin(plan, pick)
@@ -225,13 +226,14 @@ class Router:
             chunks = RelayedChunks(self._recorder, attempt, upstream, buffered, ended)
             return RoutedStream(self._info(plan, pick, ttft), chunks)
 
-    async def _plan(self, call: ChatCall, stream: bool) -> Plan:
+    async def _plan(self, call: ChatCall, stream: bool, prompt_tokens: int | None) -> Plan:
         name, strategy = self._strategy_for(call.strategy)
-        targets = self.catalog.targets(call.model)
+        targets = within_output_caps(self.catalog.targets(call.model), call)
         now = self._clock()
         request = RouteRequest(call.model, stream, call.max_tokens, now)
-        if strategy.needs_prompt_tokens:
-            request.prompt_tokens = await self._count_prompt(call)
+        if prompt_tokens is None and strategy.needs_prompt_tokens:
+            prompt_tokens = await self.count_prompt(call)
+        request.prompt_tokens = prompt_tokens
         self.budget.record_request(now)
         return Plan(name, strategy, targets, request, now + self.settings.router.deadline)
 
@@ -246,7 +248,8 @@ class Router:
             )
         return name, strategy
 
-    async def _count_prompt(self, call: ChatCall) -> int:
+    async def count_prompt(self, call: ChatCall) -> int:
+        """The prompt's tokens as counted before sending (large prompts are tokenized in a worker thread)."""
         messages = call.body.get("messages") or []
         size = sum(len(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
         if size > TOKENIZE_IN_THREAD or not self.tokens.loaded:
@@ -256,8 +259,6 @@ class Router:
     def _as_upstream(self, exc: Exception, pick: Candidate) -> UpstreamError:
         name = pick.name
         if isinstance(exc, UpstreamError):
-            if not exc.deployment:
-                exc.deployment = name
             return exc
         if isinstance(exc, TimeoutError):
             return UpstreamTimeoutError(
@@ -276,3 +277,24 @@ class Router:
             strategy=plan.strategy_name,
             upstream_seconds=plan.upstream_seconds + seconds,
         )
+
+
+OUTPUT_PARAMS = ("max_completion_tokens", "max_tokens")
+
+
+def within_output_caps(targets: tuple[Target, ...], call: ChatCall) -> tuple[Target, ...]:
+    """The targets that allow as many output tokens as ``call`` asks; 400 naming the parameter when none does."""
+    for param in OUTPUT_PARAMS:
+        asked = call.body.get(param)
+        if not isinstance(asked, int) or not targets:
+            continue
+        allowed = tuple(t for t in targets if t.max_output >= asked)
+        if not allowed:
+            largest = max(t.max_output for t in targets)
+            raise InvalidRequestError(
+                f"{param} is too large: {asked}. `{call.model}` supports at most {largest} completion tokens.",
+                param=param,
+                code="invalid_value",
+            )
+        targets = allowed
+    return targets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from ailb.routing.deployment import Candidate
 from ailb.routing.retry import RetryBudget, RetryPolicy, is_client_error, is_misconfigured
 from ailb.routing.strategies import RouteRequest, Strategy
 from ailb.routing.weights import TrafficWeights
+
+RETRY_SOON = 1.0  # Retry-After for a 503 with no better estimate (no circuit reopening to wait for)
 
 
 @dataclass(slots=True)
@@ -155,9 +158,11 @@ class Selector:
         if plan.unfit_error is not None and not self.candidates(plan):
             return plan.unfit_error
         if not plan.targets:
-            return NoDeploymentAvailableError(f"No deployment serves '{route}' at the moment.")
+            return NoDeploymentAvailableError(f"No deployment serves '{route}' at the moment.", retry_after=RETRY_SOON)
         if not self.live_targets(plan):
-            return NoDeploymentAvailableError(f"Every deployment serving '{route}' is drained (traffic weight 0).")
+            return NoDeploymentAvailableError(
+                f"Every deployment serving '{route}' is drained (traffic weight 0).", retry_after=RETRY_SOON
+            )
         blocked = [t.deployment for t in self.live_targets(plan) if not t.deployment.circuit.up]
         misconfigured = [d for d in blocked if d.misconfigured_status is not None]
         if misconfigured and len(misconfigured) == len(blocked) == len(self.live_targets(plan)):
@@ -169,7 +174,7 @@ class Selector:
                 retry_after=reopening,
             )
         return NoDeploymentAvailableError(
-            f"Every deployment serving '{route}' is at its concurrency limit.", retry_after=1.0
+            f"Every deployment serving '{route}' is at its concurrency limit.", retry_after=RETRY_SOON
         )
 
     def final_error(self, plan: Plan) -> AILBError:
@@ -179,6 +184,10 @@ class Selector:
             return self.unavailable(plan)
         if isinstance(error, UpstreamStatusError) and is_misconfigured(error):
             return misconfigured_error(plan.last_deployment, error.upstream_status, plan.route)
+        if error.status == 503 and "Retry-After" not in error.headers:
+            # Every candidate failed to answer (refused, dropped), before or after any circuit opened.
+            wait = self.soonest_reopening(plan) or RETRY_SOON
+            error.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return error
 
 

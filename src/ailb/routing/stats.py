@@ -69,6 +69,9 @@ class RecentWindow:
         return values[index]
 
 
+LAST_ERROR_CHARS = 300  # an upstream's error text is kept (and shown in stats) at most this long
+
+
 @dataclass(slots=True)
 class DeploymentStats:
     """Counters and averages of one deployment, shared across a configuration reload."""
@@ -119,6 +122,12 @@ class DeploymentStats:
     def record_failure(self, message: str, now: float) -> None:
         self.requests += 1
         self.failures += 1
+        self.note_error(message, now)
+
+    def note_error(self, message: str, now: float) -> None:
+        """Keep ``message`` (already redacted) as the last error, cut to ``LAST_ERROR_CHARS``."""
+        if len(message) > LAST_ERROR_CHARS:
+            message = message[: LAST_ERROR_CHARS - 1] + "…"
         self.last_error = message
         self.last_error_at = now
 

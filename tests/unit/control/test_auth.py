@@ -11,7 +11,7 @@ from grpc_health.v1.health import aio as health_aio
 from ailb.control.auth import AdminTokenInterceptor
 from ailb.control.generated import module_service_pb2 as pb
 from ailb.control.generated import module_service_pb2_grpc as pb_grpc
-from ailb.http.auth import KeyRing
+from ailb.tenancy import KeyRing
 
 
 class StatusOnly(pb_grpc.ModuleServiceServicer):  # type: ignore[misc]

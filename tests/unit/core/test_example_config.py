@@ -41,6 +41,20 @@ def test_the_example_shows_every_key_the_file_accepts() -> None:
         | settings_module._OVERRIDABLE
         | {"deployments", "model_aliases", "settings", "client_keys", "collections"}
         | {"connect", "first_token", "idle", "total"}
+        | settings_module._CLIENT_KEY_FIELDS
     )
     missing = sorted(key for key in keys if not re.search(rf"\b{key}\b", text))
     assert missing == []
+
+
+def test_the_commented_client_keys_example_is_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = EXAMPLE.read_text()
+    start = text.index("# client_keys:")
+    uncommented = "\n".join(line.removeprefix("# ") for line in text[start:].splitlines())
+    path = tmp_path / "with-keys.yaml"
+    path.write_text(text[:start] + uncommented + "\n")
+    monkeypatch.setenv("TEAM_A_KEY", "team-a-key-0001")
+    assert ailb(["config", "check", "--config", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["client_keys"] == 1

@@ -101,3 +101,11 @@ def test_a_trailing_newline_is_not_a_valid_session_id() -> None:
     with pytest.raises(InvalidRequestError) as info:
         validate_chat(_body(session_id="sess\n"), "t", None, None)
     assert info.value.param == "session_id"
+
+
+@pytest.mark.parametrize("field", ["api_key", "base_url", "api_base", "extra_headers", "organization", "API-Key"])
+def test_client_credentials_and_endpoints_are_refused(field: str) -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        validate_chat(_body(**{field: "x"}), "t", None, None)
+    assert refused.value.param == field and refused.value.code == "unsupported_parameter"
+    assert refused.value.status == 400

@@ -43,6 +43,12 @@ def test_provider_without_key_is_not_configured() -> None:
         ({"ENABLE_MEMORY": "maybe"}, "ENABLE_MEMORY"),
         ({"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "api.openai.com"}, "OPENAI_BASE_URL"),
         ({"MEMORY_BACKEND": "redis"}, "MEMORY_BACKEND"),
+        ({"MAX_HEADER_BYTES": "10"}, "MAX_HEADER_BYTES"),
+        ({"MAX_HEADERS": "many"}, "MAX_HEADERS"),
+        ({"HEADER_TIMEOUT": "0"}, "HEADER_TIMEOUT"),
+        ({"BODY_TIMEOUT": "-1"}, "BODY_TIMEOUT"),
+        ({"KEEPALIVE_TIMEOUT": "soon"}, "KEEPALIVE_TIMEOUT"),
+        ({"MAX_CONNECTIONS": "0"}, "MAX_CONNECTIONS"),
     ],
 )
 def test_bad_env_values_name_the_key(env: dict[str, str], key: str) -> None:
@@ -215,3 +221,104 @@ def test_one_data_folder_holds_both_stores_unless_a_path_is_given() -> None:
     settings = load_settings({"AILB_DATA_DIR": "/srv/ailb", "MEMORY_PATH": "/var/memory"})
     assert (settings.memory.path, settings.rag.path) == ("/var/memory", "/srv/ailb/ailb_rag")
     assert load_settings({}).memory.path == "./ailb_memory"  # the original AILB's default, in the current folder
+    assert load_settings({"AILB_DATA_DIR": "/srv/ailb"}).spend_path == "/srv/ailb/ailb_spend.sqlite3"
+
+def _with_client_keys(tmp_path: Path, text: str, **env: str) -> dict[str, str]:
+    path = tmp_path / "ailb.yaml"
+    path.write_text("client_keys:\n" + text)
+    return {"AILB_CONFIG": str(path), **env}
+
+
+def test_client_keys_carry_name_scopes_limits_and_budget(tmp_path: Path) -> None:
+    env = _with_client_keys(
+        tmp_path,
+        """
+  ${TEAM_A_KEY}:
+    name: team-a
+    models: [gpt-4o-mini, fast]
+    collections: [company_docs]
+    rpm: 600
+    tpm: 200000
+    max_budget_usd: 50
+    budget_period: 7d
+  plain-key-0002:
+    collections: [handbook]
+  bare-key-0003:
+""",
+        TEAM_A_KEY="sk-team-a-0001",
+    )
+    team, plain, bare = load_settings(env).client_keys
+    assert (team.key, team.name, team.models) == ("sk-team-a-0001", "team-a", frozenset({"gpt-4o-mini", "fast"}))
+    assert (team.rpm, team.tpm, team.max_budget_usd, team.budget_period.text) == (600, 200000, 50.0, "7d")
+    assert team.metered and not plain.metered and not bare.metered
+    assert (plain.name, plain.models, plain.rpm, plain.budget_period.text) == (None, None, None, "30d")
+    assert bare.collections is None
+    assert load_settings(env).key_collections == {
+        "sk-team-a-0001": frozenset({"company_docs"}),
+        "plain-key-0002": frozenset({"handbook"}),
+    }
+    assert "sk-team-a-0001" not in repr(load_settings(env))
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "message"),
+    [
+        ("  k1:\n    name: team-a\n    rpm: 0\n", "client_keys[team-a].rpm", "at least 1"),
+        ("  k1:\n    tpm: 1.5\n", "client_keys[0].tpm", "whole number"),
+        ("  k1:\n    name: team-a\n    max_budget_usd: -1\n", "client_keys[team-a].max_budget_usd", "between"),
+        ("  k1:\n    name: team-a\n    budget_period: 1y\n", "client_keys[team-a].budget_period", "30d or 1mo"),
+        ("  k1:\n    name: team-a\n    models: gpt-4o\n", "client_keys[team-a].models", "list"),
+        ("  k1:\n    name: team-a\n    colections: [x]\n", "client_keys[team-a].colections", "unknown key"),
+        ("  k1:\n    name: bad name\n", "client_keys[0].name", "letters"),
+        ("  k1:\n    name: a\n  k2:\n    name: a\n", "client_keys[a].name", "two client keys"),
+        ("  k1: [x]\n", "client_keys[0]", "mapping"),
+        ("  ${MISSING_KEY}:\n    rpm: 5\n", "client_keys[0]", "MISSING_KEY"),
+    ],
+)
+def test_bad_client_keys_name_the_entry_never_the_key(tmp_path: Path, entry: str, key: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(_with_client_keys(tmp_path, entry))
+    assert info.value.key == key
+    assert "k1" not in str(info.value) and "k2" not in str(info.value)
+
+
+def test_spend_path_defaults_next_to_the_memory_folder(tmp_path: Path) -> None:
+    assert load_settings({"MEMORY_PATH": str(tmp_path / "memory")}).spend_path == str(tmp_path / "ailb_spend.sqlite3")
+    assert load_settings({"SPEND_PATH": "/data/spend.db"}).spend_path == "/data/spend.db"
+    assert load_settings({"SPEND_PATH": "none"}).spend_path == ""
+
+
+def test_http_limits_and_metrics_token_come_from_the_environment() -> None:
+    defaults = load_settings({})
+    assert (defaults.http.max_header_bytes, defaults.http.max_headers, defaults.http.max_connections) == (
+        65536, 100, 4096,
+    )  # fmt: skip
+    assert (defaults.http.header_timeout, defaults.http.body_timeout, defaults.http.keepalive_timeout) == (
+        10.0, 30.0, 75.0,
+    )  # fmt: skip
+    assert defaults.metrics_token == ""
+    env = {
+        "MAX_HEADER_BYTES": "32768", "MAX_HEADERS": "50", "HEADER_TIMEOUT": "5", "BODY_TIMEOUT": "15",
+        "KEEPALIVE_TIMEOUT": "20", "MAX_CONNECTIONS": "100", "METRICS_TOKEN": "scrape-me",
+    }  # fmt: skip
+    settings = load_settings(env)
+    assert settings.http.max_header_bytes == 32768 and settings.http.max_headers == 50
+    assert settings.http.header_timeout == 5 and settings.http.body_timeout == 15
+    assert settings.http.keepalive_timeout == 20 and settings.http.max_connections == 100
+    assert settings.metrics_token == "scrape-me" and "scrape-me" not in repr(settings)
+
+
+def test_max_output_tokens_per_deployment(tmp_path: Path) -> None:
+    path = tmp_path / "ailb.yaml"
+    path.write_text(
+        "deployments:\n"
+        "  - {name: a, provider: openai, api_key: k, models: [gpt-4o], max_output_tokens: 2048}\n"
+        "  - {name: b, provider: openai, api_key: k, models: [gpt-4o]}\n"
+    )
+    settings = load_settings({"AILB_CONFIG": str(path)})
+    assert [d.max_output_tokens for d in settings.deployments] == [2048, None]
+    assert settings.deployments[0].redacted()["max_output_tokens"] == 2048
+    path.write_text("deployments:\n  - {name: a, provider: openai, api_key: k, models: [x], max_output_tokens: 0}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings({"AILB_CONFIG": str(path)})
+    assert info.value.key == "deployments[a].max_output_tokens"

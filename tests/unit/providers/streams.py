@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from ailb.providers.transport import ndjson_lines, sse_events
+from ailb.providers.framing import ndjson_lines, sse_events
 from ailb.types import StreamChunk
 
 

@@ -217,10 +217,11 @@ async def test_ollama_mid_stream_error_line(server: tuple[Canned, str]) -> None:
     canned.replies["/api/chat"] = (200, "application/x-ndjson", body)
     provider = OllamaProvider(config("ollama", url, api_key=""))
     try:
-        with pytest.raises(UpstreamError, match="unexpected EOF"):
+        with pytest.raises(UpstreamError, match="failed mid-stream") as failed:
             _ = [c async for c in provider.stream(BODY, "llama3", include_usage=False)]
     finally:
         await provider.aclose()
+    assert failed.value.detail == "unexpected EOF"  # the upstream's words: for the log, not the client
 
 
 # --- OpenAI embeddings -----------------------------------------------------------------------------------------

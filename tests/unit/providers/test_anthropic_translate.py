@@ -8,8 +8,10 @@ import orjson
 import pytest
 
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamProtocolError, UpstreamStatusError
-from ailb.providers.anthropic import response, translate
+from ailb.providers.anthropic import request as translate
+from ailb.providers.anthropic import response
 from ailb.providers.anthropic.stream import AnthropicStream
+from ailb.redaction import Redactor
 
 from .streams import assembled_tool_calls, feed_sse, payloads, sse_bytes
 
@@ -342,19 +344,29 @@ def test_model_ids() -> None:
 
 
 # --- errors --------------------------------------------------------------------------------------------------
+REDACT = Redactor(["sk-ant-configured-key-1234"])
+
+
 def error_body(kind: str, text: str) -> bytes:
     return orjson.dumps({"type": "error", "error": {"type": kind, "message": text}})
 
 
 def test_overloaded_529_is_retryable() -> None:
-    error = response.status_error(529, error_body("overloaded_error", "Overloaded"), "dep", None)
+    error = response.status_error(529, error_body("overloaded_error", "Overloaded"), "dep", None, REDACT)
     assert isinstance(error, UpstreamStatusError)
     assert error.retryable and error.upstream_status == 529 and error.status == 502
-    assert "Overloaded" in error.message and error.deployment == "dep"
+    assert error.message == "Deployment 'dep' failed with HTTP 529." and error.deployment == "dep"
+    assert error.detail == "Overloaded"  # the upstream's words are for the log
+
+
+def test_a_client_error_shows_the_upstream_text_redacted() -> None:
+    body = error_body("invalid_request_error", "bad key SK-ANT-CONFIGURED-KEY-1234 sent as x-api-key: abcdefgh")
+    error = response.status_error(400, body, "dep", None, REDACT)
+    assert error.message == "bad key **** sent as x-api-key: ****"
 
 
 def test_invalid_request_is_the_clients_fault() -> None:
-    error = response.status_error(400, error_body("invalid_request_error", "max_tokens: too big"), "dep", None)
+    error = response.status_error(400, error_body("invalid_request_error", "max_tokens: too big"), "dep", None, REDACT)
     assert not error.retryable
     assert error.status == 400
     assert error.to_body()["error"]["type"] == "invalid_request_error"
@@ -362,20 +374,23 @@ def test_invalid_request_is_the_clients_fault() -> None:
 
 
 def test_rate_limit_and_not_found_and_auth() -> None:
-    limited = response.status_error(429, error_body("rate_limit_error", "slow down"), "dep", 2.0)
+    limited = response.status_error(429, error_body("rate_limit_error", "slow down"), "dep", 2.0, REDACT)
     assert limited.retryable and limited.retry_after == 2.0 and limited.type == "rate_limit_error"
-    missing = response.status_error(404, error_body("not_found_error", "model: nope"), "dep", None)
+    missing = response.status_error(404, error_body("not_found_error", "model: nope"), "dep", None, REDACT)
     assert not missing.retryable and missing.status == 404 and missing.type == "invalid_request_error"
-    auth = response.status_error(401, error_body("authentication_error", "invalid x-api-key"), "dep", None)
+    auth = response.status_error(401, error_body("authentication_error", "invalid x-api-key"), "dep", None, REDACT)
     assert isinstance(auth, UpstreamStatusError) and auth.misconfigured and auth.retryable
     assert "x-api-key" not in auth.message
 
 
 def test_mid_stream_errors() -> None:
     overloaded = response.stream_error({"type": "overloaded_error", "message": "Overloaded"}, "dep")
-    assert overloaded.retryable and "Overloaded" in overloaded.message
+    assert overloaded.retryable and overloaded.message == "Deployment 'dep' failed mid-stream (overloaded_error)."
+    assert overloaded.detail == "Overloaded"
     invalid = response.stream_error({"type": "invalid_request_error", "message": "bad"}, "dep")
     assert not invalid.retryable and invalid.status == 400
+    forged = response.stream_error({"type": "sk-ant-forged-type", "message": "x"}, "dep")
+    assert forged.message == "Deployment 'dep' failed mid-stream." and forged.status == 502
 
 
 # --- streams -------------------------------------------------------------------------------------------------
@@ -506,7 +521,7 @@ async def test_error_event_raises(kind: str, retryable: bool) -> None:
     with pytest.raises(UpstreamError) as info:
         await feed_sse(state, sse_bytes(events))
     assert info.value.retryable is retryable
-    assert "boom" in info.value.message and info.value.deployment == "dep"
+    assert info.value.detail == "boom" and "boom" not in info.value.message and info.value.deployment == "dep"
 
 
 async def test_unknown_events_and_blocks_are_ignored() -> None:

@@ -8,8 +8,9 @@ import orjson
 import pytest
 
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamProtocolError, UpstreamStatusError
-from ailb.providers.ollama import translate
+from ailb.providers.ollama import request, response
 from ailb.providers.ollama.stream import OllamaStream
+from ailb.redaction import Redactor
 
 from .streams import assembled_tool_calls, feed_ndjson, ndjson_bytes, payloads
 
@@ -26,7 +27,7 @@ WEATHER_TOOL = {
 
 
 def build(body: dict[str, Any], stream: bool = False) -> dict[str, Any]:
-    return translate.build_request(body, "llama3:8b", stream)
+    return request.build_request(body, "llama3:8b", stream)
 
 
 def chat(*messages: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def test_plain_request() -> None:
         "stream": False,
     }
     assert build(chat(user("Hi")), stream=True)["stream"] is True
-    assert orjson.loads(translate.request_body(chat(user("Hi")), "llama3:8b", True)) == build(chat(user("Hi")), True)
+    assert orjson.loads(request.request_body(chat(user("Hi")), "llama3:8b", True)) == build(chat(user("Hi")), True)
 
 
 def test_options() -> None:
@@ -177,7 +178,7 @@ def answer(message: dict[str, Any], done_reason: str = "stop") -> dict[str, Any]
 
 
 def test_text_answer_becomes_a_chat_completion() -> None:
-    done = translate.completion_from_response(answer({"content": "Hello!"}), "llama3:8b", "dep")
+    done = response.completion_from_response(answer({"content": "Hello!"}), "llama3:8b", "dep")
     body = done.body
     assert body["id"].startswith("chatcmpl-") and body["object"] == "chat.completion"
     assert body["model"] == "llama3:8b" and isinstance(body["created"], int)
@@ -194,7 +195,7 @@ def test_text_answer_becomes_a_chat_completion() -> None:
 
 
 def test_length_finish() -> None:
-    body = translate.completion_from_response(answer({"content": "Hel"}, "length"), "m", "dep").body
+    body = response.completion_from_response(answer({"content": "Hel"}, "length"), "m", "dep").body
     assert body["choices"][0]["finish_reason"] == "length"
 
 
@@ -203,7 +204,7 @@ def test_tool_call_answer() -> None:
         {"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}},
         {"function": {"name": "now", "arguments": {}}},
     ]
-    body = translate.completion_from_response(answer({"content": "", "tool_calls": calls}), "m", "dep").body
+    body = response.completion_from_response(answer({"content": "", "tool_calls": calls}), "m", "dep").body
     message = body["choices"][0]["message"]
     assert body["choices"][0]["finish_reason"] == "tool_calls"
     assert message["content"] is None
@@ -219,34 +220,37 @@ def test_tool_call_answer() -> None:
 @pytest.mark.parametrize("data", [{"done": True}, [], {"message": "hi"}])
 def test_malformed_answer_is_a_protocol_error(data: Any) -> None:
     with pytest.raises(UpstreamProtocolError):
-        translate.completion_from_response(data, "m", "dep")
+        response.completion_from_response(data, "m", "dep")
 
 
 def test_model_ids_accept_name_or_model() -> None:
     data = {"models": [{"name": "llama3:8b", "model": "llama3:8b"}, {"model": "qwen2:7b"}, {"size": 1}]}
-    assert translate.model_ids(data) == ["llama3:8b", "qwen2:7b"]
-    assert translate.model_ids({}) == []
+    assert response.model_ids(data) == ["llama3:8b", "qwen2:7b"]
+    assert response.model_ids({}) == []
 
 
 def test_embeddings() -> None:
-    assert orjson.loads(translate.embed_request(["a", "b"], "nomic")) == {"model": "nomic", "input": ["a", "b"]}
-    vectors = translate.embeddings_from_response({"model": "nomic", "embeddings": [[0.1, 1], [0.2, 0.3]]}, 2, "dep")
+    assert orjson.loads(request.embed_request(["a", "b"], "nomic")) == {"model": "nomic", "input": ["a", "b"]}
+    vectors = response.embeddings_from_response({"model": "nomic", "embeddings": [[0.1, 1], [0.2, 0.3]]}, 2, "dep")
     assert vectors == [[0.1, 1.0], [0.2, 0.3]]
     with pytest.raises(UpstreamProtocolError):
-        translate.embeddings_from_response({"embeddings": [[0.1]]}, 2, "dep")
+        response.embeddings_from_response({"embeddings": [[0.1]]}, 2, "dep")
     with pytest.raises(UpstreamProtocolError):
-        translate.embeddings_from_response({"embeddings": [["x"], [1]]}, 2, "dep")
+        response.embeddings_from_response({"embeddings": [["x"], [1]]}, 2, "dep")
 
 
 def test_errors() -> None:
-    missing = translate.status_error(404, b'{"error":"model \\"nope\\" not found, try pulling it first"}', "dep", None)
+    redact = Redactor()
+    missing = response.status_error(
+        404, b'{"error":"model \\"nope\\" not found, try pulling it first"}', "dep", None, redact
+    )
     assert isinstance(missing, UpstreamStatusError)
     assert not missing.retryable and missing.status == 404 and missing.code == "model_not_found"
     assert "not found" in missing.message
-    broken = translate.status_error(500, b'{"error":"llama runner process has terminated"}', "dep", None)
-    assert broken.retryable and "llama runner" in broken.message
-    mid = translate.stream_error("out of memory", "dep")
-    assert mid.retryable and "out of memory" in mid.message
+    broken = response.status_error(500, b'{"error":"llama runner process has terminated"}', "dep", None, redact)
+    assert broken.retryable and "llama runner" not in broken.message and "llama runner" in (broken.detail or "")
+    mid = response.stream_error("out of memory", "dep")
+    assert mid.retryable and mid.message == "Deployment 'dep' failed mid-stream." and mid.detail == "out of memory"
 
 
 # --- streams -------------------------------------------------------------------------------------------------
@@ -321,7 +325,7 @@ async def test_error_line_raises() -> None:
     state = OllamaStream("llama3:8b", include_usage=True, deployment="dep")
     with pytest.raises(UpstreamError) as info:
         await feed_ndjson(state, ndjson_bytes([line("Hel"), {"error": "runner crashed"}]))
-    assert "runner crashed" in info.value.message and info.value.retryable
+    assert info.value.detail == "runner crashed" and "runner" not in info.value.message and info.value.retryable
 
 
 @pytest.mark.parametrize("data", [b"{oops", b'"text"'])

@@ -9,7 +9,7 @@ import orjson
 
 from ailb.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
 from ailb.providers import canonical
-from ailb.providers.transport import error_message, status_message
+from ailb.providers.errors import Redact, error_message, status_message, stream_failure
 from ailb.types import Completion, Usage
 
 FINISH_REASONS = {
@@ -90,12 +90,13 @@ ERROR_TYPES: dict[str, tuple[str, str | None, int, bool]] = {
 _UNKNOWN_ERROR = ("upstream_error", "upstream_error", 502, True)
 
 
-def status_error(status: int, body: bytes, deployment: str, retry_after: float | None) -> UpstreamError:
+def status_error(status: int, body: bytes, deployment: str, retry_after: float | None, redact: Redact) -> UpstreamError:
     """An Anthropic error answer (``{"type": "error", "error": {"type", "message"}}``) as ours."""
     message, anthropic_type, _code, _param = error_message(body)
     openai_type, code, _status, _retryable = ERROR_TYPES.get(anthropic_type or "", _UNKNOWN_ERROR)
     return UpstreamStatusError(
-        status_message(status, message, deployment),
+        status_message(status, message, deployment, redact),
+        detail=message or None,
         upstream_status=status,
         deployment=deployment,
         retry_after=retry_after,
@@ -105,14 +106,16 @@ def status_error(status: int, body: bytes, deployment: str, retry_after: float |
 
 
 def stream_error(error: Any, deployment: str) -> UpstreamError:
-    """The ``error`` event Anthropic may send mid-stream, e.g. ``overloaded_error``."""
+    """The ``error`` event Anthropic may send mid-stream, e.g. ``overloaded_error``: its type (when it is one we
+    know) is named, its message is detail for the log."""
     error = error if isinstance(error, Mapping) else {}
     anthropic_type = str(error.get("type") or "")
+    known = anthropic_type in ERROR_TYPES
     openai_type, code, status, retryable = ERROR_TYPES.get(anthropic_type, _UNKNOWN_ERROR)
-    message = str(error.get("message") or anthropic_type or "unknown error")
-    return UpstreamError(
-        f"Deployment '{deployment}' failed mid-stream: {message}",
-        deployment=deployment,
+    return stream_failure(
+        deployment,
+        error.get("message") or anthropic_type or None,
+        anthropic_type if known else "",
         status=status,
         retryable=retryable,
         code=code,

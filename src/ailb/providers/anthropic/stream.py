@@ -31,6 +31,10 @@ class AnthropicStream:
         self._usage: dict[str, Any] = {}
         self._tool_index: dict[int, int] = {}  # Anthropic content block index -> OpenAI tool call index
 
+    @property
+    def complete(self) -> bool:
+        return self.finished
+
     def feed(self, data: bytes) -> list[StreamChunk]:
         event = self._parse(data)
         kind = event.get("type")

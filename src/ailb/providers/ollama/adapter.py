@@ -5,46 +5,46 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from ailb.errors import UpstreamConnectionError
-from ailb.providers.ollama import translate
+from ailb.providers.framing import ndjson_lines
+from ailb.providers.ollama import request, response
 from ailb.providers.ollama.stream import OllamaStream
-from ailb.providers.transport import Transport, ndjson_lines
+from ailb.providers.relay import relay
+from ailb.providers.scrub import scrub_completion
+from ailb.providers.transport import Transport
+from ailb.redaction import Redactor
 from ailb.settings import DeploymentConfig
 from ailb.types import Completion, StreamChunk
 
 
 class OllamaProvider:
-    """``config.base_url`` is the Ollama server root, e.g. ``http://127.0.0.1:11434``."""
+    """``config.base_url`` is the Ollama server root, e.g. ``http://127.0.0.1:11434``. ``redactor`` holds every
+    secret of the gateway (by default: this deployment's key, if it has one)."""
 
-    def __init__(self, config: DeploymentConfig) -> None:
+    def __init__(self, config: DeploymentConfig, redactor: Redactor | None = None) -> None:
         self.config = config
+        self.redactor = redactor if redactor is not None else Redactor([config.api_key])
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        self.transport = Transport(config, headers, translate.status_error)
+        self.transport = Transport(config, headers, response.status_error, self.redactor)
 
     async def complete(self, body: Mapping[str, Any], model: str) -> Completion:
-        data = await self.transport.post_json("/api/chat", translate.request_body(body, model, False))
-        return translate.completion_from_response(data, model, self.config.name)
+        data = await self.transport.post_json("/api/chat", request.request_body(body, model, False))
+        completion = response.completion_from_response(data, model, self.config.name)
+        return scrub_completion(completion, self.redactor.secrets)
 
-    async def stream(self, body: Mapping[str, Any], model: str, include_usage: bool) -> AsyncIterator[StreamChunk]:
-        name = self.config.name
-        state = OllamaStream(model, include_usage, name)
-        async with self.transport.open_stream("/api/chat", translate.request_body(body, model, True)) as resp:
-            async for line in ndjson_lines(self.transport.read_chunks(resp, first=True)):
-                for chunk in state.feed(line):
-                    yield chunk
-                if state.finished:
-                    return
-        raise UpstreamConnectionError(f"Deployment '{name}' ended the stream before it was complete.", deployment=name)
+    def stream(self, body: Mapping[str, Any], model: str, include_usage: bool) -> AsyncIterator[StreamChunk]:
+        payload = request.request_body(body, model, True)
+        state = OllamaStream(model, include_usage, self.config.name)
+        return relay(self.transport, "/api/chat", payload, ndjson_lines, state, self.redactor.secrets)
 
     async def embed(self, texts: Sequence[str], model: str) -> list[list[float]]:
         """Embeddings of ``texts`` from ``/api/embed``, in order."""
         if not texts:
             return []
-        data = await self.transport.post_json("/api/embed", translate.embed_request(texts, model))
-        return translate.embeddings_from_response(data, len(texts), self.config.name)
+        data = await self.transport.post_json("/api/embed", request.embed_request(texts, model))
+        return response.embeddings_from_response(data, len(texts), self.config.name)
 
     async def list_models(self) -> list[str]:
-        return translate.model_ids(await self.transport.get_json("/api/tags"))
+        return response.model_ids(await self.transport.get_json("/api/tags"))
 
     async def check_health(self) -> None:
         await self.transport.get_json("/api/tags")

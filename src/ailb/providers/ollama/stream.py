@@ -14,7 +14,7 @@ import orjson
 
 from ailb.errors import UpstreamProtocolError
 from ailb.providers import canonical
-from ailb.providers.ollama.translate import finish_reason, stream_error, tool_calls_from, usage_from
+from ailb.providers.ollama.response import finish_reason, stream_error, tool_calls_from, usage_from
 from ailb.types import StreamChunk, Usage
 
 
@@ -28,6 +28,10 @@ class OllamaStream:
         self.usage: Usage | None = None
         self._tool_calls = 0
         self._lines = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.finished
 
     def feed(self, line: bytes) -> list[StreamChunk]:
         data = self._parse(line)

@@ -5,50 +5,46 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from ailb.errors import UpstreamConnectionError
-from ailb.providers.openai import translate
-from ailb.providers.transport import Transport, sse_events, status_error
+from ailb.providers.framing import sse_data
+from ailb.providers.openai import request, response
+from ailb.providers.openai.stream import OpenAIStream
+from ailb.providers.relay import relay
+from ailb.providers.scrub import scrub_completion
+from ailb.providers.transport import Transport
+from ailb.redaction import Redactor
 from ailb.settings import DeploymentConfig
 from ailb.types import Completion, StreamChunk
 
 
 class OpenAIProvider:
-    def __init__(self, config: DeploymentConfig) -> None:
+    """``redactor`` holds every secret of the gateway (by default: this deployment's key)."""
+
+    def __init__(self, config: DeploymentConfig, redactor: Redactor | None = None) -> None:
         self.config = config
+        self.redactor = redactor if redactor is not None else Redactor([config.api_key])
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        self.transport = Transport(config, headers, status_error)
+        self.transport = Transport(config, headers, response.status_error, self.redactor)
 
     async def complete(self, body: Mapping[str, Any], model: str) -> Completion:
-        raw, data = await self.transport.post_json_raw("/chat/completions", translate.request_body(body, model, False))
-        completion = translate.completion_from_response(data, self.config.name)
-        completion.raw = raw
-        return completion
+        payload = request.request_body(body, model, False)
+        raw, data = await self.transport.post_json_raw("/chat/completions", payload)
+        completion = response.completion_from_response(data, self.config.name, raw)
+        return scrub_completion(completion, self.redactor.secrets)
 
-    async def stream(self, body: Mapping[str, Any], model: str, include_usage: bool) -> AsyncIterator[StreamChunk]:
-        name = self.config.name
-        payload = translate.request_body(body, model, True)
-        finished = False
-        async with self.transport.open_stream("/chat/completions", payload) as resp:
-            async for _event, data in sse_events(self.transport.read_chunks(resp, first=True)):
-                if data == b"[DONE]":
-                    return
-                chunk = translate.chunk_from_event(data, include_usage, name)
-                finished = finished or chunk.finish_reason is not None
-                yield chunk
-        if not finished:
-            raise UpstreamConnectionError(
-                f"Deployment '{name}' ended the stream before it was complete.", deployment=name
-            )
+    def stream(self, body: Mapping[str, Any], model: str, include_usage: bool) -> AsyncIterator[StreamChunk]:
+        payload = request.request_body(body, model, True)
+        state = OpenAIStream(include_usage, self.config.name)
+        return relay(self.transport, "/chat/completions", payload, sse_data, state, self.redactor.secrets)
 
     async def embed(self, texts: Sequence[str], model: str) -> list[list[float]]:
         """Embeddings of ``texts`` from ``/embeddings``, in order."""
         if not texts:
             return []
-        data = await self.transport.post_json("/embeddings", translate.embed_request(texts, model))
-        return translate.embeddings_from_response(data, len(texts), self.config.name)
+        data = await self.transport.post_json("/embeddings", request.embed_request(texts, model))
+        return response.embeddings_from_response(data, len(texts), self.config.name)
 
     async def list_models(self) -> list[str]:
-        return translate.model_ids(await self.transport.get_json("/models"))
+        return response.model_ids(await self.transport.get_json("/models"))
 
     async def check_health(self) -> None:
         await self.transport.get_json("/models")

@@ -31,7 +31,7 @@ class RouteRequest:
     stream: bool
     max_tokens: int | None
     now: float
-    prompt_tokens: int | None = None  # counted only for strategies that set ``needs_prompt_tokens``
+    prompt_tokens: int | None = None  # counted for strategies that set ``needs_prompt_tokens``, or given
 
 
 class Strategy(Protocol):

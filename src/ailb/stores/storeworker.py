@@ -55,6 +55,7 @@ class StoreWorker(Generic[R]):
         self.process = process
         self._factory = factory
         self._local: R | None = None if process else factory()
+        self._called = False  # a worker process starts with the first call
         self._executor: Executor = (
             self._new_pool() if process else ThreadPoolExecutor(max_workers=threads, thread_name_prefix=thread_name)
         )
@@ -64,6 +65,7 @@ class StoreWorker(Generic[R]):
     ) -> T:
         """``operation(resource, *args, **kwargs)`` where the resource lives, within ``deadline`` seconds."""
         executor = self._executor
+        self._called = True
         loop = asyncio.get_running_loop()
         if self._local is None:
             future = loop.run_in_executor(executor, _run_in_worker, operation, args, kwargs)
@@ -81,6 +83,9 @@ class StoreWorker(Generic[R]):
 
     async def aclose(self) -> None:
         """Close the resource where it lives, then stop the pool (waiting for a worker process to exit)."""
+        if self.process and not self._called:  # no process was ever started: do not start one just to close it
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            return
         try:
             await self.call(CLOSE_TIMEOUT, _close)
         except Exception:

@@ -1,4 +1,6 @@
-"""Pure translation between the canonical (OpenAI) chat form and Ollama's native ``/api/chat``.
+"""Pure translation of a canonical (OpenAI) chat request into Ollama's native ``/api/chat``.
+
+Answers and errors are in ``response``, streamed lines in ``stream``.
 
 Where the two APIs differ:
 
@@ -19,12 +21,10 @@ from typing import Any
 
 import orjson
 
-from ailb.errors import InvalidRequestError, UpstreamError, UpstreamProtocolError
+from ailb.errors import InvalidRequestError
 from ailb.providers import canonical
-from ailb.providers.transport import status_error as generic_status_error
-from ailb.types import Completion, Usage, message_text
+from ailb.types import message_text
 
-FINISH_REASONS = {"stop": "stop", "length": "length"}
 _OPTION_NAMES = (
     ("temperature", "temperature"),
     ("top_p", "top_p"),
@@ -149,79 +149,5 @@ def _format(response_format: Any) -> str | dict[str, Any] | None:
     return None
 
 
-# --- answers ---------------------------------------------------------------------------------------------
-def usage_from(data: Mapping[str, Any]) -> Usage:
-    return Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0))
-
-
-def finish_reason(done_reason: Any, has_tool_calls: bool) -> str:
-    if has_tool_calls:
-        return "tool_calls"
-    return FINISH_REASONS.get(done_reason, "stop") if isinstance(done_reason, str) else "stop"
-
-
-def tool_calls_from(message: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(name, arguments JSON string)`` of each tool call in an Ollama message."""
-    calls = message.get("tool_calls")
-    if not isinstance(calls, list):
-        return []
-    out = []
-    for call in calls:
-        function = call.get("function") if isinstance(call, Mapping) else None
-        if not isinstance(function, Mapping):
-            continue
-        arguments = function.get("arguments")
-        text = arguments if isinstance(arguments, str) else orjson.dumps(arguments or {}).decode()
-        out.append((str(function.get("name") or ""), text))
-    return out
-
-
-def completion_from_response(data: Any, model: str, deployment: str) -> Completion:
-    if not isinstance(data, Mapping) or not isinstance(data.get("message"), Mapping):
-        raise UpstreamProtocolError(
-            f"Deployment '{deployment}' returned an answer without a message.", deployment=deployment
-        )
-    message = data["message"]
-    text = message.get("content") if isinstance(message.get("content"), str) else ""
-    calls = [canonical.tool_call(canonical.call_id(), name, args) for name, args in tool_calls_from(message)]
-    usage = usage_from(data)
-    body = canonical.completion_body(
-        model=str(data.get("model") or model),
-        content=text,
-        tool_calls=calls,
-        finish_reason=finish_reason(data.get("done_reason"), bool(calls)),
-        usage=usage,
-    )
-    return Completion(body=body, usage=usage, text=text)
-
-
-def model_ids(data: Any) -> list[str]:
-    """Model names from ``/api/tags`` (``models[].name``, or ``model`` in newer answers)."""
-    items = data.get("models") if isinstance(data, Mapping) else None
-    if not isinstance(items, list):
-        return []
-    names = (m.get("name") or m.get("model") for m in items if isinstance(m, Mapping))
-    return [str(name) for name in names if name]
-
-
 def embed_request(texts: Sequence[str], model: str) -> bytes:
     return orjson.dumps({"model": model, "input": list(texts)})
-
-
-def embeddings_from_response(data: Any, count: int, deployment: str) -> list[list[float]]:
-    vectors = data.get("embeddings") if isinstance(data, Mapping) else None
-    return canonical.embedding_vectors(vectors, count, deployment)
-
-
-# --- errors ----------------------------------------------------------------------------------------------
-def status_error(status: int, body: bytes, deployment: str, retry_after: float | None) -> UpstreamError:
-    """Ollama's error answers are ``{"error": "message"}``; a 404 means the model is not pulled there."""
-    error = generic_status_error(status, body, deployment, retry_after)
-    if status == 404:
-        error.code = "model_not_found"
-    return error
-
-
-def stream_error(message: Any, deployment: str) -> UpstreamError:
-    """An ``{"error": ...}`` line in the middle of a stream (e.g. the model runner died)."""
-    return UpstreamError(f"Deployment '{deployment}' failed mid-stream: {message}", deployment=deployment)

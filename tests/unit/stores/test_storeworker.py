@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ailb.storeworker import StoreWorker, WorkerStopped, WorkerTimeout
+from ailb.stores.storeworker import StoreWorker, WorkerStopped, WorkerTimeout
 
 
 class Counter:
@@ -102,3 +102,9 @@ async def test_on_threads_the_resource_lives_in_this_process(tmp_path: Path) -> 
         await worker.call(0.1, sleep, 0.5)
     await worker.aclose()
     assert marks(tmp_path) == [f"closed-{os.getpid()}"]
+
+
+async def test_closing_a_worker_never_called_starts_no_process(tmp_path: Path) -> None:
+    worker = in_process(tmp_path)
+    await worker.aclose()
+    assert marks(tmp_path) == []  # no resource was built just to be closed

@@ -1,0 +1,81 @@
+"""An OpenAI-compatible stream, passed through: a pure state machine that reads what the gateway needs.
+
+Each event's bytes become the client's frame unchanged; the gateway reads only the content (for memory), the
+usage (for stats and cost) and the finish reason. ``[DONE]`` ends the stream; an answer whose choice finished
+is complete even without it (some servers omit it). ``data: {"error": ...}`` ends the stream with a failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ailb.errors import UpstreamError, UpstreamProtocolError
+from ailb.providers.errors import stream_failure
+from ailb.providers.openai.response import usage_from
+from ailb.types import StreamChunk
+
+DONE = b"[DONE]"
+
+
+class OpenAIStream:
+    """Translation state for one streamed answer. ``finished`` turns true with ``[DONE]``."""
+
+    __slots__ = ("_finish_seen", "deployment", "finished", "include_usage")
+
+    def __init__(self, include_usage: bool, deployment: str) -> None:
+        self.include_usage = include_usage
+        self.deployment = deployment
+        self.finished = False
+        self._finish_seen = False
+
+    @property
+    def complete(self) -> bool:
+        return self.finished or self._finish_seen
+
+    def feed(self, data: bytes) -> list[StreamChunk]:
+        if data == DONE:
+            self.finished = True
+            return []
+        chunk = chunk_from_event(data, self.include_usage, self.deployment)
+        self._finish_seen = self._finish_seen or chunk.finish_reason is not None
+        return [chunk]
+
+
+def chunk_from_event(data: bytes, include_usage: bool, deployment: str) -> StreamChunk:
+    """Read what the gateway needs from one upstream chunk and pass its bytes through untouched."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamProtocolError(
+            f"Deployment '{deployment}' sent a stream chunk that is not JSON.", deployment=deployment
+        ) from exc
+    if not isinstance(obj, dict):
+        raise UpstreamProtocolError(f"Deployment '{deployment}' sent a malformed chunk.", deployment=deployment)
+    if "error" in obj:
+        raise stream_error(obj["error"], deployment)
+    choices = obj.get("choices") or []
+    usage = usage_from(obj["usage"]) if obj.get("usage") else None
+    text = ""
+    has_content = False
+    finish_reason = None
+    for choice in choices:
+        delta = choice.get("delta") or {}
+        content = delta.get("content")
+        if content:
+            text += content if choice.get("index", 0) == 0 else ""
+            has_content = True
+        if delta.get("tool_calls") or delta.get("refusal") or delta.get("function_call"):
+            has_content = True
+        finish_reason = choice.get("finish_reason") or finish_reason
+    frame = b"data: " + data + b"\n\n"
+    if not choices and usage is not None and not include_usage:
+        frame = b""
+    return StreamChunk(frame=frame, text=text, has_content=has_content, usage=usage, finish_reason=finish_reason)
+
+
+def stream_error(error: Any, deployment: str) -> UpstreamError:
+    """``data: {"error": {...}}`` in the middle of a stream: the upstream's message is detail for the log."""
+    message = error.get("message") if isinstance(error, dict) else error
+    return stream_failure(deployment, message)

@@ -1,0 +1,166 @@
+"""Scrubbing the configured secrets out of model answers, whole and streamed.
+
+An upstream that echoes a credential it knows (its own key, or any secret of this gateway it was handed) must
+not pass it to a client through an answer, nor into conversation memory. Only the exact configured secrets are
+masked here, in any casing, behind JSON ``\\uXXXX`` escapes, and split across stream chunks; credential *shapes*
+(``Bearer …``, ``sk-…``) are left alone, because answers legitimately hold code that shows them.
+
+The cost on the hot path is one search of each frame's bytes for the secrets and a look at the last character
+of each chunk's text. A frame is parsed and rewritten only when a secret is in it. A chunk is held back only
+while its text ends with the beginning of a secret, until the next chunk shows whether the rest follows; the
+answer's text (``content``) is followed across chunks, other fields (tool-call arguments) chunk by chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from ailb.redaction import MASK, SecretSet
+from ailb.types import Completion, StreamChunk
+
+_SSE_HEAD = b"data: "
+_SSE_TAIL = b"\n\n"
+
+
+def scrub_completion(completion: Completion, secrets: SecretSet) -> Completion:
+    """``completion`` without the secrets; its ``raw`` bytes are set either way (the HTTP layer sends them)."""
+    raw = completion.raw if completion.raw is not None else orjson.dumps(completion.body)
+    if secrets.empty or not _json_holds_secret(raw, secrets):
+        return completion if completion.raw is not None else replace(completion, raw=raw)
+    body = _masked(completion.body, secrets)
+    return replace(completion, body=body, text=secrets.mask(completion.text), raw=orjson.dumps(body))
+
+
+class StreamScrubber:
+    """Scrubs one streamed answer's chunks, in order. ``feed`` what the vendor's state machine produced, and
+    ``flush`` once the answer is whole to release a chunk still held back."""
+
+    __slots__ = ("_held", "_secrets")
+
+    def __init__(self, secrets: SecretSet) -> None:
+        self._secrets = secrets
+        self._held: list[StreamChunk] = []
+
+    def feed(self, chunks: list[StreamChunk]) -> list[StreamChunk]:
+        secrets = self._secrets
+        if secrets.empty:
+            return chunks
+        if not self._held:
+            for chunk in chunks:
+                if not _passes(chunk, secrets):
+                    break
+            else:
+                return chunks
+        out: list[StreamChunk] = []
+        for chunk in chunks:
+            out.extend(self._accept(chunk))
+        return out
+
+    def flush(self) -> list[StreamChunk]:
+        held, self._held = self._held, []
+        return held
+
+    def _accept(self, chunk: StreamChunk) -> list[StreamChunk]:
+        secrets = self._secrets
+        if chunk.frame and _json_holds_secret(chunk.frame, secrets):
+            chunk = _scrubbed_frame(chunk, secrets)
+        if not self._held:
+            if chunk.text and secrets.ends_with_prefix(chunk.text):
+                self._held = [chunk]
+                return []
+            return [chunk]
+        group = [*self._held, chunk]
+        self._held = []
+        if not chunk.text:
+            # A chunk without text leaves the held text as it was: keep holding, unless the text is over.
+            if chunk.has_content or chunk.finish_reason is not None or chunk.usage is not None:
+                return group
+            self._held = group
+            return []
+        group = _mask_across(group, secrets)
+        if secrets.ends_with_prefix("".join(c.text for c in group)):
+            self._held = group
+            return []
+        return group
+
+
+def _passes(chunk: StreamChunk, secrets: SecretSet) -> bool:
+    """The common case: no secret in the frame, and the text does not end with the beginning of one."""
+    if chunk.text and secrets.ends_with_prefix(chunk.text):
+        return False
+    return not (chunk.frame and _json_holds_secret(chunk.frame, secrets))
+
+
+def _json_holds_secret(data: bytes, secrets: SecretSet) -> bool:
+    """Whether JSON ``data`` (or an SSE ``data:`` frame of it) shows a secret once decoded."""
+    if secrets.in_bytes(data):
+        return True
+    if b"\\" not in data or not (b"\\u" in data or b"\\/" in data):
+        return False
+    # Escaped: compare the decoded form (orjson writes no escapes but the mandatory ones). Answers and frames
+    # reach this point already parsed once by the vendor's translator, so they are JSON.
+    payload = data[len(_SSE_HEAD) : -len(_SSE_TAIL)] if data.startswith(_SSE_HEAD) else data
+    return secrets.in_bytes(orjson.dumps(orjson.loads(payload)))
+
+
+def _scrubbed_frame(chunk: StreamChunk, secrets: SecretSet) -> StreamChunk:
+    payload = orjson.loads(chunk.frame[len(_SSE_HEAD) : -len(_SSE_TAIL)])
+    frame = _SSE_HEAD + orjson.dumps(_masked(payload, secrets)) + _SSE_TAIL
+    return replace(chunk, frame=frame, text=secrets.mask(chunk.text))
+
+
+def _masked(value: Any, secrets: SecretSet) -> Any:
+    """``value`` (parsed JSON) with the secrets masked in every string, keys included."""
+    if isinstance(value, str):
+        return secrets.mask(value)
+    if isinstance(value, dict):
+        return {secrets.mask(k): _masked(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, secrets) for item in value]
+    return value
+
+
+def _mask_across(group: list[StreamChunk], secrets: SecretSet) -> list[StreamChunk]:
+    """Mask secrets that the texts of consecutive chunks spell together; each chunk keeps what is its own."""
+    texts = [chunk.text for chunk in group]
+    joined = "".join(texts)
+    spans = secrets.spans(joined)
+    if not spans:
+        return group
+    out = []
+    for chunk, text in zip(group, _cut(joined, texts, spans), strict=True):
+        out.append(chunk if text == chunk.text else _with_text(chunk, text))
+    return out
+
+
+def _cut(joined: str, texts: list[str], spans: list[tuple[int, int]]) -> list[str]:
+    """Each text with the parts of ``joined`` inside ``spans`` removed; a span's mask goes where it starts."""
+    out = []
+    offset = 0
+    for text in texts:
+        end = offset + len(text)
+        kept: list[str] = []
+        position = offset
+        for start, stop in spans:
+            if stop <= offset or start >= end:
+                continue
+            if start >= offset:
+                kept += [joined[position:start], MASK]
+            position = min(stop, end)
+        kept.append(joined[position:end])
+        out.append("".join(kept))
+        offset = end
+    return out
+
+
+def _with_text(chunk: StreamChunk, text: str) -> StreamChunk:
+    """``chunk`` whose first choice's ``delta.content`` is ``text`` (frames are OpenAI chunks)."""
+    payload = orjson.loads(chunk.frame[len(_SSE_HEAD) : -len(_SSE_TAIL)])
+    for choice in payload.get("choices") or ():
+        if choice.get("index", 0) == 0 and isinstance(choice.get("delta"), dict):
+            choice["delta"]["content"] = text
+            break
+    return replace(chunk, frame=_SSE_HEAD + orjson.dumps(payload) + _SSE_TAIL, text=text)

@@ -55,7 +55,7 @@ class AILBError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.detail = detail
+        self.detail = _bounded(detail)
         self.param = param
         if code is not None:
             self.code = code
@@ -71,6 +71,15 @@ class AILBError(Exception):
     def log_message(self) -> str:
         """The message with its detail, for the log only."""
         return f"{self.message} [{self.detail}]" if self.detail else self.message
+
+
+MAX_DETAIL = 1000  # an upstream may answer megabytes of error text; a log line keeps its beginning
+
+
+def _bounded(detail: str | None) -> str | None:
+    if detail is None or len(detail) <= MAX_DETAIL:
+        return detail
+    return detail[:MAX_DETAIL] + f"… ({len(detail) - MAX_DETAIL} more characters)"
 
 
 class InvalidRequestError(AILBError):

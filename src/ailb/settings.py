@@ -52,6 +52,8 @@ class DeploymentConfig:
     version: str = ""
     input_cost_per_1k: float | None = None
     output_cost_per_1k: float | None = None
+    cache_read_cost_per_1k: float | None = None
+    cache_write_cost_per_1k: float | None = None
     timeouts: Timeouts = Timeouts()
     max_concurrency: int | None = None
     default_max_tokens: int = 4096
@@ -69,6 +71,8 @@ class DeploymentConfig:
             "version": self.version,
             "input_cost_per_1k": self.input_cost_per_1k,
             "output_cost_per_1k": self.output_cost_per_1k,
+            "cache_read_cost_per_1k": self.cache_read_cost_per_1k,
+            "cache_write_cost_per_1k": self.cache_write_cost_per_1k,
             "timeouts": {f.name: getattr(self.timeouts, f.name) for f in fields(Timeouts)},
             "max_concurrency": self.max_concurrency,
             "max_output_tokens": self.max_output_tokens,
@@ -435,8 +439,9 @@ def _expand(value: str, key: str, env: Mapping[str, str]) -> str:
 
 _DEPLOYMENT_KEYS = {
     "name", "provider", "base_url", "api_key", "models", "weight", "priority", "version", "input_cost_per_1k",
-    "output_cost_per_1k", "timeouts", "connect_timeout", "first_token_timeout", "idle_timeout", "total_timeout",
-    "max_concurrency", "default_max_tokens", "max_output_tokens",
+    "output_cost_per_1k", "cache_read_cost_per_1k", "cache_write_cost_per_1k", "timeouts", "connect_timeout",
+    "first_token_timeout", "idle_timeout", "total_timeout", "max_concurrency", "default_max_tokens",
+    "max_output_tokens",
 }  # fmt: skip
 _DEFAULT_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 
@@ -476,6 +481,8 @@ def _parse_deployment(item: Any, where: str, env: Mapping[str, str]) -> Deployme
         version=str(item.get("version") or ""),
         input_cost_per_1k=_optional_number(item, "input_cost_per_1k", where, 0.0 if provider == "ollama" else None),
         output_cost_per_1k=_optional_number(item, "output_cost_per_1k", where, 0.0 if provider == "ollama" else None),
+        cache_read_cost_per_1k=_optional_number(item, "cache_read_cost_per_1k", where, None),
+        cache_write_cost_per_1k=_optional_number(item, "cache_write_cost_per_1k", where, None),
         timeouts=timeouts,
         max_concurrency=(
             int(_number(item, "max_concurrency", where, 0, 1, 1_000_000)) if "max_concurrency" in item else None

@@ -74,10 +74,31 @@ class FunctionCall(_Struct):
     arguments: str
 
 
+class CustomCall(_Struct):
+    name: str
+    input: str
+
+
 class ToolCall(_Struct):
+    """A function tool call (``function``) or, with ``type: "custom"``, a custom tool call (``custom``)."""
+
     id: str
-    function: FunctionCall
-    type: Literal["function"] = "function"
+    type: Literal["function", "custom"] = "function"
+    function: FunctionCall | msgspec.UnsetType = Unset
+    custom: CustomCall | msgspec.UnsetType = Unset
+
+    def __post_init__(self) -> None:
+        _require_variant(self.type, function=self.function, custom=self.custom)
+
+
+class ThinkingBlock(_Struct):
+    """A reasoning block as Anthropic signs it, carried on assistant messages for round trips:
+    ``{"type": "thinking", "thinking", "signature"}`` or ``{"type": "redacted_thinking", "data"}``."""
+
+    type: Literal["thinking", "redacted_thinking"]
+    thinking: str | msgspec.UnsetType = Unset
+    signature: str | msgspec.UnsetType = Unset
+    data: str | msgspec.UnsetType = Unset
 
 
 class SystemMessage(_Struct, tag_field="role", tag="system"):
@@ -101,6 +122,9 @@ class AssistantMessage(_Struct, tag_field="role", tag="assistant"):
     tool_calls: list[ToolCall] | msgspec.UnsetType = Unset
     refusal: str | None = None
     function_call: FunctionCall | None = None
+    # Reasoning, as every provider's answers expose it (see the README): the text, and Anthropic's signed blocks.
+    reasoning_content: str | None = None
+    thinking_blocks: list[ThinkingBlock] | msgspec.UnsetType = Unset
 
 
 class ToolMessage(_Struct, tag_field="role", tag="tool"):
@@ -117,25 +141,72 @@ Message = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | To
 
 
 # --- tools --------------------------------------------------------------------------------------------------
+ToolName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class FunctionDefinition(_Struct):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    name: ToolName
     description: str | msgspec.UnsetType = Unset
     parameters: dict[str, Any] | msgspec.UnsetType = Unset
     strict: bool | None = None
 
 
+class TextFormat(_Struct, tag_field="type", tag="text"):
+    pass
+
+
+class Grammar(_Struct):
+    definition: str
+    syntax: Literal["lark", "regex"]
+
+
+class GrammarFormat(_Struct, tag_field="type", tag="grammar"):
+    grammar: Grammar
+
+
+class CustomToolDefinition(_Struct):
+    name: ToolName
+    description: str | msgspec.UnsetType = Unset
+    format: TextFormat | GrammarFormat | msgspec.UnsetType = Unset
+
+
 class Tool(_Struct):
-    function: FunctionDefinition
-    type: Literal["function"] = "function"
+    """A function tool (``function``) or a custom tool taking free-form text (``type: "custom"``)."""
+
+    type: Literal["function", "custom"] = "function"
+    function: FunctionDefinition | msgspec.UnsetType = Unset
+    custom: CustomToolDefinition | msgspec.UnsetType = Unset
+
+    def __post_init__(self) -> None:
+        _require_variant(self.type, function=self.function, custom=self.custom)
 
 
 class NamedFunction(_Struct):
     name: str
 
 
+class AllowedTools(_Struct):
+    mode: Literal["auto", "required"]
+    tools: Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1)]
+
+
 class NamedToolChoice(_Struct):
-    function: NamedFunction
-    type: Literal["function"] = "function"
+    """``{"type": "function", "function": {"name"}}``, ``{"type": "custom", "custom": {"name"}}`` or
+    ``{"type": "allowed_tools", "allowed_tools": {"mode", "tools"}}``."""
+
+    type: Literal["function", "custom", "allowed_tools"] = "function"
+    function: NamedFunction | msgspec.UnsetType = Unset
+    custom: NamedFunction | msgspec.UnsetType = Unset
+    allowed_tools: AllowedTools | msgspec.UnsetType = Unset
+
+    def __post_init__(self) -> None:
+        _require_variant(self.type, function=self.function, custom=self.custom, allowed_tools=self.allowed_tools)
+
+
+def _require_variant(kind: str, **variants: Any) -> None:
+    """The object of type ``kind`` must carry the field named ``kind``."""
+    if variants.get(kind) is Unset:
+        raise ValueError(f"Object of type `{kind}` is missing required field `{kind}`")
 
 
 class StreamOptions(_Struct):
@@ -165,6 +236,9 @@ class ChatCompletionRequest(_Struct):
     tools: list[Tool] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    functions: Annotated[list[FunctionDefinition], msgspec.Meta(min_length=1, max_length=128)] | None = None
+    function_call: Literal["none", "auto"] | NamedFunction | None = None
+    reasoning_effort: str | None = None
     user: str | None = None
     # AILB's own fields
     session_id: Annotated[str, msgspec.Meta(pattern=SESSION_ID_PATTERN)] | None = None
@@ -182,6 +256,9 @@ class ResponseMessage(_Struct):
     content: str | None = None
     tool_calls: list[ToolCall] | msgspec.UnsetType = Unset
     refusal: str | None = None
+    function_call: FunctionCall | msgspec.UnsetType = Unset
+    reasoning_content: str | msgspec.UnsetType = Unset
+    thinking_blocks: list[ThinkingBlock] | msgspec.UnsetType = Unset
 
 
 class Choice(_Struct):
@@ -195,6 +272,7 @@ class CompletionUsage(_Struct):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: dict[str, int] | msgspec.UnsetType = Unset  # {"cached_tokens": prompt-cache reads}
 
 
 class ChatCompletion(_Struct):
@@ -233,19 +311,35 @@ class ErrorResponse(_Struct):
 # --- internal canonical forms ---------------------------------------------------------------------------------
 @dataclass(slots=True)
 class Usage:
+    """Token counts of one answer. ``prompt_tokens`` is the whole input, cached or not; of it,
+    ``cache_read_tokens`` were read from and ``cache_write_tokens`` written to the upstream's prompt cache."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def as_dict(self) -> dict[str, int]:
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
+        if self.cache_read_tokens or self.cache_write_tokens:
+            out["prompt_tokens_details"] = {"cached_tokens": self.cache_read_tokens}
+        return out
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any, ClassVar
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from tests.fakes.base import FakeProvider, Frame, Handler
 from tests.fakes.chat_rules import anthropic_request_errors
-from tests.fakes.script import Answer, argument_fragments, count_words
+from tests.fakes.script import Answer, argument_fragments, count_words, text_pieces
 
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "Invalid request."),
@@ -81,7 +82,7 @@ class AnthropicFake(FakeProvider):
         return count_words(body.get("messages")) + count_words(body.get("system"))
 
     def whole_body(self, body: dict[str, Any], answer: Answer) -> dict[str, Any]:
-        content: list[dict[str, Any]] = []
+        content: list[dict[str, Any]] = [dict(block) for block in _reasoning_blocks(body, answer)]
         if answer.pieces:
             content.append({"type": "text", "text": answer.text})
         content.extend(
@@ -92,23 +93,28 @@ class AnthropicFake(FakeProvider):
             **_message_head(body),
             "content": content,
             **_stop(body, answer),
-            "usage": _usage(answer.prompt_tokens, answer.completion_tokens),
+            "usage": _usage(answer, answer.completion_tokens),
         }
 
     def stream_frames(self, body: dict[str, Any], answer: Answer) -> list[Frame]:
         start = {**_message_head(body), "content": [], "stop_reason": None, "stop_sequence": None}
-        start["usage"] = _usage(answer.prompt_tokens, 1)
+        start["usage"] = _usage(answer, 1)
         frames = [_event("message_start", {"message": start})]
         index = 0
+        for block in _reasoning_blocks(body, answer):
+            frames.extend(_reasoning_frames(index, block))
+            index += 1
         if answer.pieces or not answer.tool_calls:
-            frames.append(_event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
+            frames.append(
+                _event("content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}})
+            )
             frames.append(_event("ping", {}))
             frames.extend(
-                _event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}}, True)
+                _event("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": piece}}, True)
                 for piece in answer.pieces
             )
-            frames.append(_event("content_block_stop", {"index": 0}))
-            index = 1
+            frames.append(_event("content_block_stop", {"index": index}))
+            index += 1
         for offset, (name, arguments) in enumerate(answer.tool_calls):
             block = {"type": "tool_use", "id": _tool_id(), "name": name, "input": {}}
             frames.append(_event("content_block_start", {"index": index + offset, "content_block": block}, True))
@@ -161,14 +167,57 @@ def _stop(body: dict[str, Any], answer: Answer) -> dict[str, Any]:
     return {"stop_reason": reason, "stop_sequence": stops[0] if reason == "stop_sequence" else None}
 
 
-def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def _usage(answer: Answer, output_tokens: int) -> dict[str, Any]:
     return {
-        "input_tokens": input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "input_tokens": answer.prompt_tokens,
+        "cache_creation_input_tokens": answer.cache_write_tokens,
+        "cache_read_input_tokens": answer.cache_read_tokens,
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
+
+
+def thinking_signature(thinking: str) -> str:
+    """The signature the fake gives a thinking block (opaque to clients, checked by nobody but Anthropic)."""
+    return "EqQBCkYIBxgCKkD" + hashlib.sha256(thinking.encode()).hexdigest()[:32]
+
+
+def _reasoning_blocks(body: dict[str, Any], answer: Answer) -> list[dict[str, Any]]:
+    """Thinking blocks, sent only when the request enabled extended thinking (as the real API does)."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return []
+    blocks: list[dict[str, Any]] = []
+    if answer.reasoning:
+        blocks.append(
+            {"type": "thinking", "thinking": answer.reasoning, "signature": thinking_signature(answer.reasoning)}
+        )
+    if answer.redacted_reasoning:
+        blocks.append({"type": "redacted_thinking", "data": answer.redacted_reasoning})
+    return blocks
+
+
+def _reasoning_frames(index: int, block: dict[str, Any]) -> list[Frame]:
+    if block["type"] == "redacted_thinking":
+        return [
+            _event("content_block_start", {"index": index, "content_block": block}, True),
+            _event("content_block_stop", {"index": index}),
+        ]
+    frames = [
+        _event("content_block_start", {"index": index, "content_block": {**block, "thinking": "", "signature": ""}})
+    ]
+    frames.extend(
+        _event("content_block_delta", {"index": index, "delta": {"type": "thinking_delta", "thinking": piece}}, True)
+        for piece in text_pieces(block["thinking"])
+    )
+    frames.append(
+        _event(
+            "content_block_delta",
+            {"index": index, "delta": {"type": "signature_delta", "signature": block["signature"]}},
+        )
+    )
+    frames.append(_event("content_block_stop", {"index": index}))
+    return frames
 
 
 def _event(name: str, data: dict[str, Any], content: bool = False) -> Frame:

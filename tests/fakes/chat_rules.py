@@ -26,6 +26,21 @@ _ANTHROPIC_BLOCKS = frozenset(
 )  # fmt: skip
 
 
+_ANTHROPIC_TOOL_FIELDS = frozenset(
+    {
+        "type",
+        "name",
+        "description",
+        "input_schema",
+        "cache_control",
+        "strict",
+        "input_examples",
+        "eager_input_streaming",
+    }
+)
+MIN_THINKING_BUDGET = 1024
+
+
 # --- OpenAI ---------------------------------------------------------------------------------------------------
 def openai_message_errors(body: dict[str, Any]) -> Problem | None:
     messages = body.get("messages")
@@ -72,10 +87,12 @@ def _openai_tool_errors(tools: Any) -> Problem | None:
     if not isinstance(tools, list) or not tools:
         return "tools", "[] is too short - 'tools'"
     for i, tool in enumerate(tools):
-        if not isinstance(tool, dict) or tool.get("type") != "function":
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind not in ("function", "custom"):
             return f"tools[{i}].type", f"Missing required parameter: 'tools[{i}].type'."
-        if not isinstance(tool.get("function"), dict) or not tool["function"].get("name"):
-            return f"tools[{i}].function", f"Missing required parameter: 'tools[{i}].function'."
+        assert isinstance(tool, dict)
+        if not isinstance(tool.get(kind), dict) or not tool[kind].get("name"):
+            return f"tools[{i}].{kind}", f"Missing required parameter: 'tools[{i}].{kind}'."
     return None
 
 
@@ -98,6 +115,7 @@ def anthropic_request_errors(body: dict[str, Any]) -> str | None:
         _anthropic_system_error(body.get("system")),
         _anthropic_messages_error(body.get("messages")),
         _anthropic_tools_error(body.get("tools"), body.get("tool_choice")),
+        _anthropic_thinking_error(body),
     ):
         if problem is not None:
             return problem
@@ -185,6 +203,12 @@ def _anthropic_content_error(
         assert isinstance(block, dict)
         if kind == "text" and not (isinstance(block.get("text"), str) and block["text"]):
             return "messages: text content blocks must be non-empty", no_ids
+        if kind in ("thinking", "redacted_thinking"):
+            if role != "assistant":
+                return f"{where}: {kind} blocks are only allowed in assistant messages", no_ids
+            problem = _anthropic_thinking_block_error(where, block)
+            if problem is not None:
+                return problem, no_ids
         if kind == "tool_use":
             if role != "assistant":
                 return f"{where}: tool_use blocks are only allowed in assistant messages", no_ids
@@ -217,11 +241,54 @@ def _anthropic_tools_error(tools: Any, tool_choice: Any) -> str | None:
                     return f"tools.{i}.custom.name: Field required"
                 if not isinstance(tool.get("input_schema"), dict):
                     return f"tools.{i}.custom.input_schema: Field required"
+                for key in sorted(set(tool) - _ANTHROPIC_TOOL_FIELDS):
+                    return f"tools.{i}.custom.{key}: Extra inputs are not permitted"
+                if "strict" in tool and not isinstance(tool["strict"], bool):
+                    return f"tools.{i}.custom.strict: Input should be a valid boolean"
     if tool_choice is not None:
         if not isinstance(tool_choice, dict) or tool_choice.get("type") not in ("auto", "any", "tool", "none"):
             return "tool_choice: Input should be a valid dictionary with type 'auto', 'any', 'tool' or 'none'"
         if tool_choice["type"] == "tool" and not tool_choice.get("name"):
             return "tool_choice.tool.name: Field required"
+    return None
+
+
+def _anthropic_thinking_error(body: dict[str, Any]) -> str | None:
+    """Extended thinking's own rules: a budget of at least 1024 below ``max_tokens``; no temperature but 1, no
+    top_p below 0.95 and no forced tool use while it is on."""
+    thinking = body.get("thinking")
+    if thinking is None:
+        return None
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+        return "thinking: Input tag found using 'type' does not match any of the expected tags: 'enabled', 'disabled'"
+    if thinking["type"] == "disabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        return "thinking.enabled.budget_tokens: Field required"
+    if budget < MIN_THINKING_BUDGET:
+        return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+    if budget >= body["max_tokens"]:
+        return "`max_tokens` must be greater than `thinking.budget_tokens`."
+    if body.get("temperature") not in (None, 1, 1.0):
+        return "`temperature` may only be set to 1 when thinking is enabled."
+    top_p = body.get("top_p")
+    if top_p is not None and not 0.95 <= top_p <= 1:
+        return "`top_p` must be between 0.95 and 1 when thinking is enabled."
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        return "Thinking may not be enabled when tool_choice forces tool use."
+    return None
+
+
+def _anthropic_thinking_block_error(where: str, block: dict[str, Any]) -> str | None:
+    if block["type"] == "thinking":
+        if not isinstance(block.get("thinking"), str):
+            return f"{where}.thinking.thinking: Field required"
+        if not isinstance(block.get("signature"), str) or not block["signature"]:
+            return f"{where}.thinking.signature: Field required"
+    if block["type"] == "redacted_thinking" and not isinstance(block.get("data"), str):
+        return f"{where}.redacted_thinking.data: Field required"
     return None
 
 
@@ -236,6 +303,9 @@ def ollama_request_errors(body: dict[str, Any]) -> str | None:
     for message in messages or []:
         if not isinstance(message, dict):
             return "json: cannot unmarshal value into Go struct field ChatRequest.messages of type api.Message"
+        thinking = message.get("thinking")
+        if thinking is not None and not isinstance(thinking, str):
+            return "json: cannot unmarshal value into Go struct field Message.messages.thinking of type string"
         content = message.get("content")
         if content is not None and not isinstance(content, str):
             kind = "array" if isinstance(content, list) else "object"
@@ -247,6 +317,14 @@ def ollama_request_errors(body: dict[str, Any]) -> str | None:
                     "json: cannot unmarshal string into Go struct field ToolCallFunction.messages.tool_calls.function"
                     ".arguments of type api.ToolCallFunctionArguments"
                 )
+    think = body.get("think")
+    if think is not None and not isinstance(think, bool) and think not in ("low", "medium", "high"):
+        return "json: cannot unmarshal value into Go struct field ChatRequest.think of type api.ThinkValue"
+    if body.get("logprobs") is not None and not isinstance(body["logprobs"], bool):
+        return "json: cannot unmarshal value into Go struct field ChatRequest.logprobs of type bool"
+    top = body.get("top_logprobs")
+    if top is not None and (not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= 20):
+        return "top_logprobs must be between 0 and 20"
     options = body.get("options")
     if options is not None and not isinstance(options, dict):
         return "json: cannot unmarshal value into Go struct field ChatRequest.options of type map[string]interface {}"

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from tests.fakes.base import FakeProvider, Frame, Handler
 from tests.fakes.chat_rules import ollama_request_errors
-from tests.fakes.script import Answer, count_words, fake_embedding
+from tests.fakes.script import Answer, count_words, fake_embedding, text_pieces
 
 _DONE_REASONS = {"tool_calls": "stop", "content_filter": "stop"}
 _DEFAULT_MESSAGES = {
@@ -77,15 +77,30 @@ class OllamaFake(FakeProvider):
 
     def whole_body(self, body: dict[str, Any], answer: Answer) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": answer.text}
+        if _thinks(body) and answer.reasoning:
+            message["thinking"] = answer.reasoning
         if answer.tool_calls:
             message["tool_calls"] = _tool_calls(answer)
-        return {**_head(body), "message": message, **_final(answer)}
+        out = {**_head(body), "message": message, **_final(answer)}
+        if body.get("logprobs"):
+            out["logprobs"] = [entry for piece in answer.pieces for entry in _logprobs(body, piece)]
+        return out
 
     def stream_frames(self, body: dict[str, Any], answer: Answer) -> list[Frame]:
-        frames = [
-            _line({**_head(body), "message": {"role": "assistant", "content": piece}, "done": False}, True)
-            for piece in answer.pieces
-        ]
+        frames = []
+        if _thinks(body):
+            frames.extend(
+                _line(
+                    {**_head(body), "message": {"role": "assistant", "content": "", "thinking": piece}, "done": False},
+                    True,
+                )
+                for piece in text_pieces(answer.reasoning)
+            )
+        for piece in answer.pieces:
+            line = {**_head(body), "message": {"role": "assistant", "content": piece}, "done": False}
+            if body.get("logprobs"):
+                line["logprobs"] = _logprobs(body, piece)
+            frames.append(_line(line, True))
         if answer.tool_calls:
             message = {"role": "assistant", "content": "", "tool_calls": _tool_calls(answer)}
             frames.append(_line({**_head(body), "message": message, "done": False}, True))
@@ -146,6 +161,26 @@ def _final(answer: Answer) -> dict[str, Any]:
         "eval_count": answer.completion_tokens,
         "eval_duration": 100 * _NANOS,
     }
+
+
+def _thinks(body: dict[str, Any]) -> bool:
+    return body.get("think") not in (None, False)
+
+
+def _logprobs(body: dict[str, Any], piece: str) -> list[dict[str, Any]]:
+    """One entry per piece (the fake's token), with ``top_logprobs`` alternatives when asked for, as Ollama
+    sends them: the chosen token first among the alternatives, ``bytes`` as a list of UTF-8 byte values."""
+    logprob = -round(0.05 * (1 + len(piece)), 4)
+    entry: dict[str, Any] = {"token": piece, "logprob": logprob, "bytes": list(piece.encode())}
+    top = body.get("top_logprobs") or 0
+    if top:
+        alternatives = [{"token": piece, "logprob": logprob, "bytes": list(piece.encode())}]
+        alternatives += [
+            {"token": f"{piece}~{rank}", "logprob": logprob - rank, "bytes": list(f"{piece}~{rank}".encode())}
+            for rank in range(1, top)
+        ]
+        entry["top_logprobs"] = alternatives
+    return [entry]
 
 
 def _tool_calls(answer: Answer) -> list[dict[str, Any]]:

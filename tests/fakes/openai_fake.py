@@ -13,7 +13,7 @@ from aiohttp import web
 
 from tests.fakes.base import FakeProvider, Frame, Handler
 from tests.fakes.chat_rules import openai_message_errors
-from tests.fakes.script import Answer, argument_fragments, count_words, fake_embedding
+from tests.fakes.script import Answer, argument_fragments, count_words, fake_embedding, text_pieces
 
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid request."),
@@ -44,6 +44,9 @@ class OpenAIFake(FakeProvider):
 
     A wrong key's 401 message echoes the key in full (the real API masks its middle), so a test can prove the
     gateway never passes an upstream's error text through with a secret in it.
+
+    A scripted call to a tool the request offered as ``custom`` is answered as a custom tool call in whole answers;
+    streamed, it is sent like a function call (OpenAI documents no streamed shape for custom tool calls).
     """
 
     kind: ClassVar[str] = "openai"
@@ -103,9 +106,14 @@ class OpenAIFake(FakeProvider):
             "refusal": None,
             "annotations": [],
         }
+        if answer.reasoning:
+            message["reasoning_content"] = answer.reasoning
         if answer.tool_calls:
+            custom = _custom_tool_names(body)
             message["tool_calls"] = [
-                {"id": _call_id(), "type": "function", "function": {"name": name, "arguments": arguments}}
+                {"id": _call_id(), "type": "custom", "custom": {"name": name, "input": arguments}}
+                if name in custom
+                else {"id": _call_id(), "type": "function", "function": {"name": name, "arguments": arguments}}
                 for name, arguments in answer.tool_calls
             ]
         return {
@@ -140,6 +148,7 @@ class OpenAIFake(FakeProvider):
         frames: list[Frame] = []
         if answer.pieces or not answer.tool_calls:
             frames.append(chunk({"role": "assistant", "content": "", "refusal": None}, content=False))
+            frames.extend(chunk({"reasoning_content": piece}) for piece in text_pieces(answer.reasoning))
             frames.extend(chunk({"content": piece}) for piece in answer.pieces)
         for index, (name, arguments) in enumerate(answer.tool_calls):
             call = {"index": index, "id": _call_id(), "type": "function", "function": {"name": name, "arguments": ""}}
@@ -213,12 +222,20 @@ def _model_card(model: str) -> dict[str, Any]:
     return {"id": model, "object": "model", "created": 1715367049, "owned_by": "system"}
 
 
+def _custom_tool_names(body: dict[str, Any]) -> set[str]:
+    return {
+        tool["custom"]["name"]
+        for tool in body.get("tools") or ()
+        if isinstance(tool, dict) and tool.get("type") == "custom"
+    }
+
+
 def _usage(answer: Answer) -> dict[str, Any]:
     return {
         "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens,
         "total_tokens": answer.prompt_tokens + answer.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": answer.cache_read_tokens, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": 0,
             "audio_tokens": 0,

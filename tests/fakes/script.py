@@ -22,6 +22,12 @@ class Reply:
     is sent as is. Token counts default to the words of the prompt and the pieces of the answer. ``pieces``, when
     given, are the exact stream pieces (the whole answer is their concatenation), e.g. to split a word across
     two chunks.
+
+    ``reasoning`` is the model's reasoning, sent only where the request asks for it the provider's way (Anthropic:
+    ``thinking`` enabled, with a signature; Ollama: ``think``; OpenAI-compatible: always, as DeepSeek and vLLM send
+    ``reasoning_content``); ``redacted_reasoning`` is the opaque data of an Anthropic ``redacted_thinking`` block.
+    ``cache_read_tokens`` / ``cache_write_tokens`` are reported as prompt-cache reads and writes: on top of
+    ``prompt_tokens`` by Anthropic (which counts them apart), within it by OpenAI (``cached_tokens``).
     """
 
     text: str = ""
@@ -30,6 +36,10 @@ class Reply:
     finish: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning: str = ""
+    redacted_reasoning: str = ""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +113,10 @@ class Answer:
     finish: str
     prompt_tokens: int
     completion_tokens: int
+    reasoning: str = ""
+    redacted_reasoning: str = ""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def text(self) -> str:
@@ -127,6 +141,10 @@ def resolve_answer(reply: Reply, *, tools_offered: bool, token_limit: int | None
         completion_tokens=(
             reply.completion_tokens if reply.completion_tokens is not None else max(1, len(pieces) + fragments)
         ),
+        reasoning=reply.reasoning,
+        redacted_reasoning=reply.redacted_reasoning,
+        cache_read_tokens=reply.cache_read_tokens,
+        cache_write_tokens=reply.cache_write_tokens,
     )
 
 

@@ -12,10 +12,12 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 
+import grpc
 import httpx
 import orjson
 import pytest
 
+from ailb.control.generated import module_service_pb2 as pb
 from ailb.observability.logging import configure_logging
 from tests.fakes import FakeProvider, Fault, Reply
 from tests.integration.canary_support import (
@@ -31,6 +33,7 @@ from tests.integration.canary_support import (
     reset,
 )
 from tests.integration.conftest import GatewayFactory
+from tests.integration.control_support import Control
 from tests.integration.harness import RunningGateway
 
 CLIENT_KEY = "team-canary-client-key-5e8d"
@@ -191,3 +194,41 @@ STATUSES = {
     "stream with an escaped key": 200,
 }
 EXPECTED_STATUS: dict[str, dict[str, int]] = {}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_secret_leaves_through_the_control_plane(run_gateway: GatewayFactory, fakes: Fakes, kind: str) -> None:
+    """After the sweep has filled every deployment's statistics with the upstreams' hostile error texts, the gRPC
+    replies (status, routes, metrics) and a refused call's error details show none of the secrets."""
+    reset(fakes)
+    env = {
+        **GATEWAY_ENV,
+        "AILB_API_KEYS": CLIENT_KEY,
+        "AILB_ADMIN_TOKEN": ADMIN_TOKEN,
+        "ENABLE_GRPC": "true",
+        "GRPC_PORT": "0",
+        "HOST": "127.0.0.1",
+    }
+    gateway = run_gateway(env, config_yaml(fakes))
+    with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as http:
+        run_scenarios(gateway, http, fakes, kind)
+    fakes[kind].probe_fault = Fault.status(500, quote_key=True)
+    gateway.call(gateway.gateway.router.check_now())
+    fakes[kind].probe_fault = None
+    control = Control(gateway, token=ADMIN_TOKEN)
+    wrong = Control(gateway, token=CLIENT_KEY.upper())
+    try:
+        replies = [
+            str(control.GetStatus(pb.StatusRequest())),
+            str(control.GetRoutes(pb.RoutesRequest())),
+            str(control.GetMetrics(pb.MetricsRequest())),
+        ]
+        with pytest.raises(grpc.RpcError) as refused:
+            wrong.GetStatus(pb.StatusRequest())
+        replies.append(f"{refused.value.code()} {refused.value.details()}")
+    finally:
+        control.close()
+        wrong.close()
+    assert refused.value.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+    assert f"{kind}-canary" in replies[1]  # the routes reply describes the deployment the sweep went through
+    assert [s for s in SECRETS for text in replies if leaks(text, s)] == []

@@ -8,8 +8,9 @@ routing uses. When memory or RAG will add to the prompt, the ``rpm`` request is 
 client costs no store lookups.
 
 Settlement replaces the estimate with what the upstream reported (prompt and completion tokens, priced at the
-deployment that answered); a stream cut off mid-way settles what was reported, else an estimate of what was
-sent; a failed request gives its reservation and tokens back. Settlement runs in the background.
+deployment that answered, prompt-cache reads and writes at their own rates); a stream cut off mid-way settles
+what was reported, else an estimate of what was sent; a failed request gives its reservation and tokens back.
+Settlement runs in the background.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from ailb.providers.choices import choice_count
 from ailb.routing.pricing import Price
 from ailb.routing.streaming import close_quietly
 from ailb.routing.tokens import estimate_tokens
@@ -77,7 +79,8 @@ class Meter:
         self._router = router
         self._targets = router.catalog.targets(call.model)
         self.prompt_tokens = prompt_tokens
-        self.reserved_usd = self._most_it_can_cost(router, call.max_tokens)
+        # n choices cost at most n times one (emulated n reads the prompt once per choice).
+        self.reserved_usd = self._most_it_can_cost(router, call.max_tokens) * choice_count(call.body)
         draws = [self._rpm] if self._rpm is not None and not self._request_taken else []
         tpm = self.limits.tpm
         if tpm is not None:
@@ -96,7 +99,7 @@ class Meter:
             if price is None:  # an unknown price cannot be metered (see the README)
                 continue
             prompt = router.tokens.calibrated(target.model, self.prompt_tokens)
-            completion = max_tokens if max_tokens is not None else target.deployment.config.default_max_tokens
+            completion = max_tokens if max_tokens is not None else target.max_output
             most = max(most, price.cost(prompt, completion))
         return most
 
@@ -114,7 +117,9 @@ class Meter:
         if not completion and text:
             completion = estimate_tokens(text)
         price = self._price_of(route)
-        self._settle(prompt, completion, price.cost(prompt, completion) if price is not None else 0.0)
+        cached = (usage.cache_read_tokens, usage.cache_write_tokens) if usage is not None else (0, 0)
+        spent = price.cost_of(Usage(prompt, completion, *cached)) if price is not None else 0.0
+        self._settle(prompt, completion, spent)
 
     def track(self, chunks: AsyncIterator[StreamChunk], route: RouteInfo) -> MeteredChunks:
         return MeteredChunks(self, chunks, route)

@@ -157,10 +157,11 @@ def _cut(joined: str, texts: list[str], spans: list[tuple[int, int]]) -> list[st
 
 
 def _with_text(chunk: StreamChunk, text: str) -> StreamChunk:
-    """``chunk`` whose first choice's ``delta.content`` is ``text`` (frames are OpenAI chunks)."""
+    """``chunk`` whose ``delta.content`` is ``text``: the text's choice is index 0, or the frame's only choice
+    (one choice of an answer with ``n > 1``; frames are OpenAI chunks)."""
     payload = orjson.loads(chunk.frame[len(_SSE_HEAD) : -len(_SSE_TAIL)])
-    for choice in payload.get("choices") or ():
-        if choice.get("index", 0) == 0 and isinstance(choice.get("delta"), dict):
-            choice["delta"]["content"] = text
-            break
+    choices = [c for c in payload.get("choices") or () if isinstance(c, dict) and isinstance(c.get("delta"), dict)]
+    chosen = choices if len(choices) == 1 else [c for c in choices if c.get("index", 0) == 0]
+    for choice in chosen[:1]:
+        choice["delta"]["content"] = text
     return replace(chunk, frame=_SSE_HEAD + orjson.dumps(payload) + _SSE_TAIL, text=text)

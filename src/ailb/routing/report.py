@@ -43,6 +43,7 @@ def deployment_stats(deployment: Deployment, weights: TrafficWeights, now: float
         "latency": _timing(stats.latency, stats.latency_window, now),
         "ttft": _timing(stats.ttft, stats.ttft_window, now),
         "tokens": {"input": stats.prompt_tokens, "output": stats.completion_tokens},
+        "cache_tokens": {"read": stats.cache_read_tokens, "write": stats.cache_write_tokens},
         "cost_usd": round(stats.cost_usd, 8),
         "circuit": {
             "state": circuit.state,

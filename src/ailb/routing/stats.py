@@ -82,6 +82,8 @@ class DeploymentStats:
     client_errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     cost_usd: float = 0.0
     last_error: str = ""
     last_error_at: float | None = None
@@ -90,6 +92,9 @@ class DeploymentStats:
     latency_window: RecentWindow = field(default_factory=RecentWindow)
     ttft_window: RecentWindow = field(default_factory=RecentWindow)
     completion_average: DecayingAverage = field(default_factory=lambda: DecayingAverage(half_life=600.0))
+    # Shares of prompt tokens read from / written to the upstream's prompt cache, for cost estimates.
+    cache_read_share: DecayingAverage = field(default_factory=lambda: DecayingAverage(half_life=600.0))
+    cache_write_share: DecayingAverage = field(default_factory=lambda: DecayingAverage(half_life=600.0))
 
     def expected_latency(self, stream: bool, now: float) -> float | None:
         """Time to first token for streams, whole-answer latency otherwise; ``None`` if never measured."""
@@ -97,6 +102,10 @@ class DeploymentStats:
 
     def expected_completion_tokens(self) -> float | None:
         return self.completion_average.raw()
+
+    def expected_cache_shares(self) -> tuple[float, float]:
+        """The shares of a prompt expected to be read from and written to the prompt cache (0 if never seen)."""
+        return self.cache_read_share.raw() or 0.0, self.cache_write_share.raw() or 0.0
 
     def record_latency(self, seconds: float, now: float) -> None:
         self.latency.add(seconds, now)
@@ -115,8 +124,13 @@ class DeploymentStats:
         if usage is not None:
             self.prompt_tokens += usage.prompt_tokens
             self.completion_tokens += usage.completion_tokens
+            self.cache_read_tokens += usage.cache_read_tokens
+            self.cache_write_tokens += usage.cache_write_tokens
             if usage.completion_tokens > 0:
                 self.completion_average.add(float(usage.completion_tokens), now)
+            if usage.prompt_tokens > 0:
+                self.cache_read_share.add(usage.cache_read_tokens / usage.prompt_tokens, now)
+                self.cache_write_share.add(usage.cache_write_tokens / usage.prompt_tokens, now)
         self.cost_usd += cost_usd
 
     def record_failure(self, message: str, now: float) -> None:

@@ -69,3 +69,11 @@ def test_no_module_changes_an_error_after_it_was_made() -> None:
                 ):
                     offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_a_huge_upstream_detail_is_bounded_for_the_log() -> None:
+    from ailb.errors import MAX_DETAIL, UpstreamError
+
+    error = UpstreamError("Deployment 'x' failed with HTTP 500.", deployment="x", detail="boom " * 5000)
+    assert error.detail is not None and len(error.detail) < MAX_DETAIL + 40
+    assert error.detail.startswith("boom boom") and "more characters" in error.detail

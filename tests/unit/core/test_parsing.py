@@ -45,6 +45,18 @@ def test_header_session_and_strategy() -> None:
         (_body(rag_top_k=51), "rag_top_k"),
         (_body(n=0), "n"),
         (_body(tools=[{"type": "function", "function": {"name": "bad name"}}]), "tools[0].function.name"),
+        (_body(tools=[{"type": "custom", "function": {"name": "f"}}]), "tools[0]"),
+        (
+            _body(tools=[{"type": "custom", "custom": {"name": "f", "format": {"type": "grammar"}}}]),
+            "tools[0].custom.format",
+        ),
+        (
+            _body(tool_choice={"type": "allowed_tools", "allowed_tools": {"mode": "sometimes", "tools": []}}),
+            "tool_choice.allowed_tools.mode",
+        ),
+        (_body(tool_choice={"type": "allowed_tools"}), "tool_choice"),
+        (_body(functions=[{"name": "bad name"}]), "functions[0].name"),
+        (_body(function_call="always"), "function_call"),
     ],
 )
 def test_schema_violations_name_the_param(body: dict[str, Any], param: str | None) -> None:
@@ -109,3 +121,46 @@ def test_client_credentials_and_endpoints_are_refused(field: str) -> None:
         validate_chat(_body(**{field: "x"}), "t", None, None)
     assert refused.value.param == field and refused.value.code == "unsupported_parameter"
     assert refused.value.status == 400
+
+
+def test_current_openai_tool_shapes_are_accepted_and_passed_unchanged() -> None:
+    custom = {"type": "custom", "custom": {"name": "run_sql", "description": "SQL", "format": {"type": "text"}}}
+    grammar = {
+        "type": "custom",
+        "custom": {
+            "name": "calc",
+            "format": {"type": "grammar", "grammar": {"definition": "start: NUMBER", "syntax": "lark"}},
+        },
+    }
+    function = {"type": "function", "function": {"name": "f", "strict": True, "parameters": {"type": "object"}}}
+    allowed = {
+        "type": "allowed_tools",
+        "allowed_tools": {"mode": "required", "tools": [{"type": "custom", "custom": {"name": "calc"}}]},
+    }
+    history = [
+        {"role": "user", "content": "1+1?"},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "type": "custom", "custom": {"name": "calc", "input": "1+1"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "2"},
+        {
+            "role": "assistant",
+            "content": "2",
+            "reasoning_content": "easy",
+            "thinking_blocks": [{"type": "thinking", "thinking": "easy", "signature": "s"}],
+        },
+    ]
+    body = _body(messages=history, tools=[custom, grammar, function], tool_choice=allowed, reasoning_effort="high")
+    call = validate_chat(body, "t", None, None)
+    assert call.body["tools"] == [custom, grammar, function]
+    assert call.body["tool_choice"] == allowed and call.body["messages"] == history
+    named = validate_chat(
+        _body(tools=[custom], tool_choice={"type": "custom", "custom": {"name": "run_sql"}}), "t", None, None
+    )
+    assert named.body["tool_choice"] == {"type": "custom", "custom": {"name": "run_sql"}}
+
+
+def test_legacy_functions_are_accepted() -> None:
+    body = _body(functions=[{"name": "f", "parameters": {"type": "object"}}], function_call={"name": "f"})
+    assert validate_chat(body, "t", None, None).body["function_call"] == {"name": "f"}

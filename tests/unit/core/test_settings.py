@@ -77,6 +77,8 @@ deployments:
     api_key: literal-key
     models: [claude-3-5-haiku-latest]
     priority: 5
+    cache_read_cost_per_1k: 0.00008
+    cache_write_cost_per_1k: 0.001
 model_aliases:
   smart: [gpt-4o, claude-3-5-haiku-latest]
 """
@@ -87,6 +89,9 @@ model_aliases:
     assert east.weight == 3.0 and east.version == "blue" and east.input_cost_per_1k == 0.5
     assert east.timeouts.connect == 2 and east.timeouts.first_token == 10 and east.timeouts.idle == 30
     assert west.base_url == "https://api.anthropic.com" and west.priority == 5
+    assert (west.cache_read_cost_per_1k, west.cache_write_cost_per_1k) == (0.00008, 0.001)
+    assert (east.cache_read_cost_per_1k, east.cache_write_cost_per_1k) == (None, None)
+    assert west.redacted()["cache_write_cost_per_1k"] == 0.001
     assert settings.model_aliases == {"smart": ("gpt-4o", "claude-3-5-haiku-latest")}
     assert "sk-east-secret" not in repr(east)
     assert east.redacted()["api_key"] == "****cret"
@@ -101,6 +106,10 @@ model_aliases:
         ),
         ("deployments:\n  - {name: a, provider: bedrock, api_key: k, models: [m]}", "deployments[a].provider"),
         ("deployments:\n  - {name: a, provider: openai, api_key: k, models: [m], weight: -1}", "deployments[a].weight"),
+        (
+            "deployments:\n  - {name: a, provider: openai, api_key: k, models: [m], cache_read_cost_per_1k: x}",
+            "deployments[a].cache_read_cost_per_1k",
+        ),
         ("deployments:\n  - {name: a, provider: openai, api_key: '${NOPE}', models: [m]}", "deployments[a].api_key"),
         ("deployments:\n  - {name: a, provider: openai, api_key: k}", "deployments[a].models"),
         (

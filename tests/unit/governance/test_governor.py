@@ -68,8 +68,13 @@ class Setup:
         return await self.store.ledger(self.meter(key).ledger)
 
 
-def provider(name: str = "a", out_per_1k: float = 1.0, **extra: Any) -> ScriptedProvider:
-    return ScriptedProvider(config(name, input_cost_per_1k=0.0, output_cost_per_1k=out_per_1k), **extra)
+def provider(
+    name: str = "a", out_per_1k: float = 1.0, max_output_tokens: int | None = None, **extra: Any
+) -> ScriptedProvider:
+    deployment = config(
+        name, input_cost_per_1k=0.0, output_cost_per_1k=out_per_1k, max_output_tokens=max_output_tokens
+    )
+    return ScriptedProvider(deployment, **extra)
 
 
 def key(**limits: Any) -> ClientKey:
@@ -104,12 +109,13 @@ async def test_a_plain_answer_reserves_the_most_it_can_cost_and_settles_what_was
     assert setup.metrics.spent == {"team": pytest.approx(7 * OUT_PER_TOKEN)}
 
 
-async def test_without_max_tokens_the_default_output_cap_of_the_dearest_deployment_is_reserved() -> None:
-    cheap, dear = provider("cheap", 1.0), provider("dear", 3.0)
+async def test_without_max_tokens_the_output_cap_of_the_dearest_deployment_is_reserved() -> None:
+    # An OpenAI-compatible upstream asked without max_tokens may write up to the model's output cap.
+    cheap, dear = provider("cheap", 1.0, max_output_tokens=2000), provider("dear", 3.0, max_output_tokens=5000)
     setup = Setup(cheap, dear)
-    meter = setup.meter(key(max_budget_usd=100.0))
+    meter = setup.meter(key(max_budget_usd=1000.0))
     await setup.service.complete(chat(), meter)
-    assert meter.reserved_usd == pytest.approx(3.0 * dear.config.default_max_tokens / 1000)
+    assert meter.reserved_usd == pytest.approx(3.0 * 5000 / 1000)
 
 
 async def test_a_failed_request_gives_its_reservation_and_tokens_back() -> None:
@@ -251,7 +257,7 @@ async def test_a_request_dearer_than_the_whole_budget_is_refused_up_front() -> N
     answered = provider()
     setup = Setup(answered)
     team = key(max_budget_usd=2.0)
-    with pytest.raises(QuotaExceededError, match=r"may cost up to \$4.096000, more than what is left"):
-        await setup.service.complete(chat(), setup.meter(team))  # no max_tokens: the default cap of 4096
+    with pytest.raises(QuotaExceededError, match=r"may cost up to \$16.384000, more than what is left"):
+        await setup.service.complete(chat(), setup.meter(team))  # no max_tokens: gpt-4o's output cap, 16384
     assert answered.calls == []
     assert (await setup.ledger(team)).requests == 0

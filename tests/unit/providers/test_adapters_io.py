@@ -143,15 +143,32 @@ async def test_anthropic_error_status_and_models(server: tuple[Canned, str]) -> 
     assert [path for _m, path, _h, _b in canned.seen[-2:]] == ["/v1/models?limit=1000", "/v1/models"]
 
 
-async def test_anthropic_rejects_n_before_any_io(server: tuple[Canned, str]) -> None:
+async def test_anthropic_rejects_custom_tools_before_any_io(server: tuple[Canned, str]) -> None:
     canned, url = server
     provider = AnthropicProvider(config("anthropic", url))
+    custom = {**BODY, "n": 2, "tools": [{"type": "custom", "custom": {"name": "sql"}}]}
     try:
-        with pytest.raises(InvalidRequestError):
-            await provider.complete({**BODY, "n": 2}, "claude-x")
+        with pytest.raises(InvalidRequestError) as plain:
+            await provider.complete(custom, "claude-x")
+        with pytest.raises(InvalidRequestError) as streamed:
+            provider.stream(custom, "claude-x", include_usage=False)
     finally:
         await provider.aclose()
+    assert plain.value.param == streamed.value.param == "tools[0]"
     assert canned.seen == []
+
+
+async def test_anthropic_answers_n_choices_with_one_call_each(server: tuple[Canned, str]) -> None:
+    canned, url = server
+    canned.replies["/v1/messages"] = (200, JSON, orjson.dumps(ANTHROPIC_MESSAGE))
+    provider = AnthropicProvider(config("anthropic", url))
+    try:
+        done = await provider.complete({**BODY, "n": 3}, "claude-x")
+    finally:
+        await provider.aclose()
+    assert [choice["index"] for choice in done.body["choices"]] == [0, 1, 2]
+    assert done.usage.prompt_tokens == 9 and done.body["usage"]["completion_tokens"] == 3
+    assert len(canned.seen) == 3 and all("n" not in body for _m, _p, _h, body in canned.seen)
 
 
 # --- Ollama --------------------------------------------------------------------------------------------------

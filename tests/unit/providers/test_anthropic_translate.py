@@ -12,6 +12,7 @@ from ailb.providers.anthropic import request as translate
 from ailb.providers.anthropic import response
 from ailb.providers.anthropic.stream import AnthropicStream
 from ailb.redaction import Redactor
+from ailb.types import Usage
 
 from .streams import assembled_tool_calls, feed_sse, payloads, sse_bytes
 
@@ -292,9 +293,25 @@ def test_text_answer_becomes_a_chat_completion() -> None:
     assert body["model"] == "claude-x-20250101"
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hello there", "refusal": None}
     assert body["choices"][0]["finish_reason"] == "stop"
-    assert body["usage"] == {"prompt_tokens": 13, "completion_tokens": 5, "total_tokens": 18}
+    assert body["usage"] == {
+        "prompt_tokens": 13,
+        "completion_tokens": 5,
+        "total_tokens": 18,
+        "prompt_tokens_details": {"cached_tokens": 3},
+    }
     assert done.text == "Hello there"
-    assert (done.usage.prompt_tokens, done.usage.completion_tokens) == (13, 5)
+    assert done.usage == Usage(13, 5, cache_read_tokens=3)
+
+
+def test_prompt_cache_reads_and_writes_are_counted_apart_within_the_prompt() -> None:
+    done = response.completion_from_response(
+        message([{"type": "text", "text": "Hi"}], cache_read_input_tokens=700, cache_creation_input_tokens=300),
+        "claude-x",
+        "dep",
+    )
+    assert done.usage == Usage(1010, 5, cache_read_tokens=700, cache_write_tokens=300)
+    assert done.body["usage"]["prompt_tokens"] == 1010
+    assert done.body["usage"]["prompt_tokens_details"] == {"cached_tokens": 700}
 
 
 def test_completion_ids_are_unique() -> None:
@@ -465,8 +482,9 @@ async def test_text_stream_becomes_chunks() -> None:
         "prompt_tokens": 30,
         "completion_tokens": 12,
         "total_tokens": 42,
+        "prompt_tokens_details": {"cached_tokens": 0},
     }
-    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 42
+    assert chunks[-1].usage == Usage(30, 12, cache_write_tokens=5)
 
 
 async def test_usage_chunk_frame_is_empty_unless_asked_for() -> None:
@@ -527,9 +545,8 @@ async def test_error_event_raises(kind: str, retryable: bool) -> None:
 async def test_unknown_events_and_blocks_are_ignored() -> None:
     events = [
         start(),
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hmm"}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig"}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "future_block", "x": "hmm"}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "future_delta", "x": "hmm"}},
         {"type": "content_block_stop", "index": 0},
         {"type": "something_new", "x": 1},
         *text_block(1, "Answer"),

@@ -62,6 +62,13 @@ def test_a_secret_split_across_chunks_is_masked_where_it_starts() -> None:
     assert content(out) == "Key: **** and more"
 
 
+def test_a_secret_split_across_chunks_of_another_choice_is_masked_in_its_frames() -> None:
+    writer = ChunkWriter("m", False, index=2)  # choice 2 of an answer with n > 1
+    out = scrub_all(texts(writer, "Key: sk-E", "CHOED-KEY", "-7f3a9c and more"))
+    assert content(out) == "Key: **** and more"
+    assert KEY.lower() not in b"".join(c.frame for c in out).decode().lower()
+
+
 def test_a_textless_chunk_inside_a_split_secret_keeps_the_hold() -> None:
     writer = ChunkWriter("m", False)
     chunks = [writer.text("x sk-Ech"), StreamChunk(frame=b""), writer.text("oed-Key-7f3a9c y")]

@@ -67,6 +67,35 @@ def test_cost_of_usage() -> None:
     assert price.cost_of(None) == 0.0
 
 
+def test_cache_reads_and_writes_cost_their_own_rates() -> None:
+    price = Price(1.0, 4.0, cache_read_per_1k=0.1, cache_write_per_1k=1.25)
+    # 1000 prompt tokens of which 600 read from the cache and 300 written to it; 100 uncached.
+    usage = Usage(1000, 200, cache_read_tokens=600, cache_write_tokens=300)
+    assert price.cost_of(usage) == pytest.approx((100 * 1.0 + 600 * 0.1 + 300 * 1.25 + 200 * 4.0) / 1000)
+    assert Price(1.0, 4.0).cost_of(usage) == pytest.approx((1000 * 1.0 + 200 * 4.0) / 1000)
+    assert price.cost(1000, 200) == pytest.approx((1000 + 800) / 1000)  # estimates know no cache
+
+
+def test_claude_models_default_to_anthropic_cache_multipliers() -> None:
+    claude = price_for(config("c", provider="anthropic", models=("claude-sonnet-4-5",)), "claude-sonnet-4-5")
+    base = KNOWN_PRICES["claude-sonnet-4"]
+    assert claude == Price(base.input_per_1k, base.output_per_1k, base.input_per_1k * 0.1, base.input_per_1k * 1.25)
+    gpt = price_for(config("o"), "gpt-4o")
+    assert gpt == KNOWN_PRICES["gpt-4o"] and gpt is not None and gpt.cache_read_per_1k is None
+
+
+def test_configured_cache_rates_win() -> None:
+    configured = config(
+        "c", provider="anthropic", input_cost_per_1k=2.0, cache_read_cost_per_1k=0.5, cache_write_cost_per_1k=3.0
+    )
+    assert price_for(configured, "claude-3-5-haiku-latest") == Price(
+        2.0, KNOWN_PRICES["claude-3-5-haiku"].output_per_1k, 0.5, 3.0
+    )
+    only_read = config("o", cache_read_cost_per_1k=0.001)
+    assert price_for(only_read, "gpt-4o") == Price(0.0025, 0.01, 0.001, None)
+    assert price_for(config("x", input_cost_per_1k=1.0), "claude-opus-4") == Price(1.0, 0.075, 0.1, 1.25)
+
+
 def test_price_book_caches_per_deployment_and_model() -> None:
     book = PriceBook()
     cfg = config("a")

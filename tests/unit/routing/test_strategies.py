@@ -181,6 +181,24 @@ def test_cost_applies_the_learned_token_calibration(clock: Clock) -> None:
     assert cost == pytest.approx(200 / 1000)
 
 
+def test_cost_prices_the_prompt_cache_a_deployment_is_seen_to_hit(clock: Clock) -> None:
+    # Same list prices; the deployment whose prompts mostly come from the cache is the cheaper one.
+    plain = deployment(config("plain", input_cost_per_1k=1.0, output_cost_per_1k=0.0), clock)
+    cached = deployment(
+        config("cached", input_cost_per_1k=1.0, output_cost_per_1k=0.0, cache_read_cost_per_1k=0.1), clock
+    )
+    cached.stats.record_success(Usage(1000, 10, cache_read_tokens=900), 0.0, clock())
+    strategy = CostOptimized(context())
+    req = request(clock, prompt_tokens=1000, max_tokens=10)
+    assert strategy.expected_cost(candidate(cached), req) == pytest.approx((100 * 1.0 + 900 * 0.1) / 1000)
+    assert strategy.choose([candidate(plain), candidate(cached)], req).name == "cached"
+    writes = deployment(
+        config("writes", input_cost_per_1k=1.0, output_cost_per_1k=0.0, cache_write_cost_per_1k=2.0), clock
+    )
+    writes.stats.record_success(Usage(1000, 10, cache_write_tokens=1000), 0.0, clock())
+    assert strategy.choose([candidate(plain), candidate(writes)], req).name == "plain"
+
+
 # --- load balanced ------------------------------------------------------------------------------------------
 def test_load_balanced_takes_fewest_in_flight_relative_to_weight(clock: Clock) -> None:
     a, b = deployment(config("a", weight=2), clock), deployment(config("b", weight=1), clock)

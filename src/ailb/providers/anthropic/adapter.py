@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from functools import partial
 from typing import Any
 
 from ailb.providers.anthropic import request, response
 from ailb.providers.anthropic.stream import AnthropicStream
+from ailb.providers.canonical import ChunkWriter
+from ailb.providers.choices import complete_choices, stream_choices
 from ailb.providers.framing import sse_data
 from ailb.providers.relay import relay
 from ailb.providers.scrub import scrub_completion
+from ailb.providers.tooling import legacy_functions
 from ailb.providers.transport import Transport
 from ailb.redaction import Redactor
 from ailb.settings import DeploymentConfig
@@ -33,14 +37,21 @@ class AnthropicProvider:
         self._models_path = prefix + "/models"
 
     async def complete(self, body: Mapping[str, Any], model: str) -> Completion:
-        payload = request.request_body(body, model, False, self.config.default_max_tokens)
-        data = await self.transport.post_json(self._messages_path, payload)
-        completion = response.completion_from_response(data, model, self.config.name)
-        return scrub_completion(completion, self.redactor.secrets)
+        return await complete_choices(body, partial(self._complete_one, model=model))
 
     def stream(self, body: Mapping[str, Any], model: str, include_usage: bool) -> AsyncIterator[StreamChunk]:
+        return stream_choices(body, model, include_usage, partial(self._stream_one, model=model))
+
+    async def _complete_one(self, body: Mapping[str, Any], model: str) -> Completion:
+        payload = request.request_body(body, model, False, self.config.default_max_tokens)
+        data = await self.transport.post_json(self._messages_path, payload)
+        legacy = legacy_functions(body)
+        completion = response.completion_from_response(data, model, self.config.name, legacy_functions=legacy)
+        return scrub_completion(completion, self.redactor.secrets)
+
+    def _stream_one(self, body: Mapping[str, Any], writer: ChunkWriter, model: str) -> AsyncIterator[StreamChunk]:
         payload = request.request_body(body, model, True, self.config.default_max_tokens)
-        state = AnthropicStream(model, include_usage, self.config.name)
+        state = AnthropicStream(model, writer.include_usage, self.config.name, writer=writer)
         return relay(self.transport, self._messages_path, payload, sse_data, state, self.redactor.secrets)
 
     async def list_models(self) -> list[str]:

@@ -1,23 +1,24 @@
 """Pure translation of a canonical (OpenAI) chat request into an Anthropic Messages API request.
 
-Answers and errors are in ``response``, streamed events in ``stream``. Where the two APIs differ:
+Answers and errors are in ``response``, streamed events in ``stream``; tools in ``tools``, reasoning in
+``thinking``. Where the two APIs differ:
 
 - ``system`` and ``developer`` messages, wherever they stand, become the top-level ``system`` (in order).
 - ``max_tokens`` is required upstream: the request's ``max_completion_tokens``/``max_tokens``, else the
-  deployment's ``default_max_tokens``.
+  deployment's ``default_max_tokens`` (plus the reasoning budget when ``reasoning_effort`` asks for thinking).
 - ``temperature`` is clamped to Anthropic's 0..1; ``top_p`` is sent only without ``temperature`` (current
-  Claude models reject both together); ``stop`` becomes ``stop_sequences``, minus whitespace-only sequences
-  (which Anthropic rejects); ``user`` becomes ``metadata.user_id``; ``parallel_tool_calls: false`` becomes
-  ``disable_parallel_tool_use``.
+  Claude models reject both together); neither is sent while Claude thinks. ``stop`` becomes
+  ``stop_sequences``, minus whitespace-only sequences (which Anthropic rejects); ``user`` becomes
+  ``metadata.user_id``.
 - ``response_format`` ``json_object``/``json_schema`` is honoured with a system instruction asking for JSON
   only (with the schema when given): Anthropic has no JSON mode, and an instruction keeps such requests
   working instead of failing them.
-- ``n > 1`` and content Anthropic cannot take (audio, non-PDF files) are rejected with
-  ``InvalidRequestError``; sampling hints without an Anthropic equivalent (``seed``, penalties,
-  ``logit_bias``, ``logprobs``) are dropped.
+- Content Anthropic cannot take (audio, non-PDF files), custom tools and custom tool calls are rejected with
+  ``InvalidRequestError``; ``n > 1`` is the adapter's (one upstream call per choice); sampling hints without an
+  Anthropic equivalent (``seed``, penalties, ``logit_bias``, ``logprobs``) are dropped, as the README lists.
 - Consecutive messages of one role are merged (Anthropic requires alternation) and a conversation that
   opens with the assistant gets a minimal user turn in front; ``tool`` messages become ``tool_result``
-  blocks in a user turn.
+  blocks in a user turn; legacy ``function_call`` / ``function`` messages become a ``tool_use`` and its result.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from typing import Any
 import orjson
 
 from ailb.errors import InvalidRequestError
-from ailb.providers import canonical
+from ailb.providers import canonical, tooling
+from ailb.providers.anthropic.thinking import thinking_and_max_tokens, thinking_blocks
+from ailb.providers.anthropic.tools import tool_fields
+from ailb.providers.tooling import tool_request
 from ailb.types import message_text
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -44,17 +48,23 @@ def request_body(body: Mapping[str, Any], model: str, stream: bool, default_max_
 def build_request(body: Mapping[str, Any], model: str, stream: bool, default_max_tokens: int) -> dict[str, Any]:
     """The Anthropic Messages request for the OpenAI chat request ``body``."""
     canonical.reject_multiple_choices(body)
+    tools = tool_request(body)
     system, messages = convert_messages(body["messages"])
     instruction = _format_instruction(body.get("response_format"))
     if instruction:
         system.append(instruction)
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens
+    requested = body.get("max_completion_tokens") or body.get("max_tokens")
+    reasoning, max_tokens = thinking_and_max_tokens(
+        body.get("reasoning_effort"), requested if isinstance(requested, int) else None, default_max_tokens
+    )
     out: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages}
     if system:
         out["system"] = "\n\n".join(system)
     if stream:
         out["stream"] = True
-    if isinstance(body.get("temperature"), int | float):
+    if reasoning is not None:
+        out["thinking"] = reasoning
+    elif isinstance(body.get("temperature"), int | float):
         out["temperature"] = min(max(float(body["temperature"]), 0.0), 1.0)
     elif isinstance(body.get("top_p"), int | float):
         out["top_p"] = body["top_p"]
@@ -63,12 +73,7 @@ def build_request(body: Mapping[str, Any], model: str, stream: bool, default_max
         out["stop_sequences"] = stop
     if isinstance(body.get("user"), str) and body["user"]:
         out["metadata"] = {"user_id": body["user"]}
-    tools = body.get("tools")
-    if tools:
-        out["tools"] = [_tool(t) for t in tools]
-        choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
-        if choice is not None:
-            out["tool_choice"] = choice
+    out.update(tool_fields(tools, thinking=reasoning is not None))
     return out
 
 
@@ -76,6 +81,7 @@ def convert_messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[di
     """``(system_texts, anthropic_messages)``: roles alternate, starting with the user."""
     system: list[str] = []
     turns: list[dict[str, Any]] = []
+    legacy_calls: dict[str, list[str]] = {}  # function name -> ids of legacy calls awaiting their result
     for message in messages:
         role = message.get("role")
         if role in ("system", "developer"):
@@ -86,14 +92,13 @@ def convert_messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[di
         if role == "user":
             turn_role, blocks = "user", _user_blocks(message.get("content"))
         elif role == "assistant":
-            turn_role, blocks = "assistant", _assistant_blocks(message)
+            turn_role, blocks = "assistant", _assistant_blocks(message, legacy_calls)
         elif role == "tool":
-            turn_role, blocks = "user", [_tool_result(message)]
+            turn_role, blocks = "user", [_tool_result(message, str(message.get("tool_call_id", "")))]
+        elif role == "function":
+            turn_role, blocks = "user", [_tool_result(message, _legacy_call_id(message, legacy_calls))]
         else:
-            raise InvalidRequestError(
-                f"Messages with role '{role}' are not supported by this deployment; use tools.",
-                param="messages",
-            )
+            raise InvalidRequestError(f"Messages with role '{role}' are not supported.", param="messages")
         if not blocks:
             continue
         if turns and turns[-1]["role"] == turn_role:
@@ -149,27 +154,45 @@ def _document_block(file: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _assistant_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+def _assistant_blocks(message: Mapping[str, Any], legacy_calls: dict[str, list[str]]) -> list[dict[str, Any]]:
+    tooling.reject_custom_tool_calls(message)
+    blocks = thinking_blocks(message)
     for part in canonical.content_parts(message.get("content")):
         text = part.get("text") or part.get("refusal")
         if _has_text(text):
             blocks.append({"type": "text", "text": text})
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
-        blocks.append(
-            {
-                "type": "tool_use",
-                "id": call.get("id") or canonical.call_id(),
-                "name": function.get("name", ""),
-                "input": canonical.arguments_object(function.get("arguments")),
-            }
-        )
+        blocks.append(_tool_use(call.get("id") or canonical.call_id(), function))
+    legacy = message.get("function_call")
+    if isinstance(legacy, Mapping):
+        call_id = canonical.call_id()
+        legacy_calls.setdefault(str(legacy.get("name") or ""), []).append(call_id)
+        blocks.append(_tool_use(call_id, legacy))
     return blocks
 
 
-def _tool_result(message: Mapping[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id", "")}
+def _tool_use(call_id: str, function: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "tool_use",
+        "id": call_id,
+        "name": function.get("name", ""),
+        "input": canonical.arguments_object(function.get("arguments")),
+    }
+
+
+def _legacy_call_id(message: Mapping[str, Any], legacy_calls: dict[str, list[str]]) -> str:
+    """The id given to the legacy ``function_call`` a ``function`` message answers (matched by name)."""
+    waiting = legacy_calls.get(str(message.get("name") or ""))
+    if not waiting:
+        raise InvalidRequestError(
+            f"The function message for '{message.get('name')}' answers no earlier function_call.", param="messages"
+        )
+    return waiting.pop(0)
+
+
+def _tool_result(message: Mapping[str, Any], tool_use_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id}
     text = message_text(message.get("content"))
     if _has_text(text):
         result["content"] = text
@@ -188,33 +211,6 @@ def _strip_trailing_whitespace(turn: dict[str, Any]) -> None:
 def _has_text(text: Any) -> bool:
     """Anthropic rejects text blocks that are empty or only whitespace."""
     return isinstance(text, str) and not text.isspace() and bool(text)
-
-
-def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:
-    function = tool.get("function") or {}
-    out: dict[str, Any] = {"name": function.get("name", "")}
-    if function.get("description"):
-        out["description"] = function["description"]
-    out["input_schema"] = function.get("parameters") or {"type": "object", "properties": {}}
-    return out
-
-
-def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
-    if choice is None:
-        out: dict[str, Any] | None = {"type": "auto"} if parallel is False else None
-    elif choice == "auto":
-        out = {"type": "auto"}
-    elif choice == "required":
-        out = {"type": "any"}
-    elif choice == "none":
-        return {"type": "none"}
-    elif isinstance(choice, Mapping) and isinstance(choice.get("function"), Mapping):
-        out = {"type": "tool", "name": choice["function"].get("name", "")}
-    else:
-        raise InvalidRequestError("tool_choice must be none, auto, required or a named function.", param="tool_choice")
-    if out is not None and parallel is False:
-        out["disable_parallel_tool_use"] = True
-    return out
 
 
 def _format_instruction(response_format: Any) -> str | None:

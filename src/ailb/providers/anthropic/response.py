@@ -9,6 +9,7 @@ import orjson
 
 from ailb.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
 from ailb.providers import canonical
+from ailb.providers.anthropic.thinking import block_for_client
 from ailb.providers.errors import Redact, error_message, status_message, stream_failure
 from ailb.types import Completion, Usage
 
@@ -24,36 +25,49 @@ FINISH_REASONS = {
 
 
 def usage_from(data: Any) -> Usage:
-    """OpenAI usage from Anthropic's: prompt tokens include cache writes and reads."""
+    """OpenAI usage from Anthropic's: prompt tokens are the whole input, cache writes and reads included (and
+    counted apart, for ``prompt_tokens_details.cached_tokens`` and pricing)."""
     if not isinstance(data, Mapping):
         return Usage()
-    prompt = sum(
-        int(data.get(key) or 0) for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    )
-    return Usage(prompt, int(data.get("output_tokens") or 0))
+    uncached, written, read = (_count(data, key) for key in _INPUT_COUNTS)
+    return Usage(uncached + written + read, _count(data, "output_tokens"), read, written)
+
+
+_INPUT_COUNTS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def finish_reason(stop_reason: Any) -> str:
     return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
-def completion_from_response(data: Any, model: str, deployment: str) -> Completion:
+def completion_from_response(data: Any, model: str, deployment: str, *, legacy_functions: bool = False) -> Completion:
+    """The ``chat.completion`` for a Messages answer: text blocks joined, ``tool_use`` blocks as tool calls,
+    thinking as ``reasoning_content`` plus the signed ``thinking_blocks`` (redacted ones included)."""
     if not isinstance(data, Mapping) or not isinstance(data.get("content"), list):
         raise UpstreamProtocolError(
             f"Deployment '{deployment}' returned a message without content.", deployment=deployment
         )
     texts: list[str] = []
+    reasoning: list[str] = []
+    thinking: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     for block in data["content"]:
-        if not isinstance(block, Mapping):
-            continue
-        if block.get("type") == "text":
+        kind = block.get("type") if isinstance(block, Mapping) else None
+        if kind == "text":
             texts.append(str(block.get("text") or ""))
-        elif block.get("type") == "tool_use":
+        elif kind == "tool_use":
             arguments = orjson.dumps(block.get("input") or {}).decode()
             calls.append(
                 canonical.tool_call(str(block.get("id") or canonical.call_id()), str(block.get("name")), arguments)
             )
+        elif kind in ("thinking", "redacted_thinking"):
+            thinking.append(block_for_client(block))
+            reasoning.append(str(block.get("thinking") or "") if kind == "thinking" else "")
     text = "".join(texts)
     usage = usage_from(data.get("usage"))
     body = canonical.completion_body(
@@ -62,6 +76,9 @@ def completion_from_response(data: Any, model: str, deployment: str) -> Completi
         tool_calls=calls,
         finish_reason=finish_reason(data.get("stop_reason")),
         usage=usage,
+        reasoning="".join(reasoning),
+        thinking_blocks=thinking,
+        legacy_functions=legacy_functions,
     )
     return Completion(body=body, usage=usage, text=text)
 

@@ -4,6 +4,10 @@ Feed it each SSE event's ``data`` in order; it returns the chunks to pass on. Th
 ``message_start``, then per content block ``content_block_start`` / ``content_block_delta``* /
 ``content_block_stop``, then ``message_delta`` (stop reason, final usage) and ``message_stop``; ``ping`` may
 come anywhere and ``error`` ends the stream with a failure. Unknown events are ignored, as Anthropic asks.
+
+Thinking is streamed as ``reasoning_content`` deltas; when a thinking block ends, the whole block with its
+signature follows as a ``thinking_blocks`` delta (a redacted block as soon as it starts), so a client can send
+it back. A tool call whose input stayed empty gets ``"{}"`` as its arguments, as in a whole answer.
 """
 
 from __future__ import annotations
@@ -16,20 +20,26 @@ import orjson
 from ailb.errors import UpstreamProtocolError
 from ailb.providers import canonical
 from ailb.providers.anthropic.response import finish_reason, stream_error, usage_from
+from ailb.providers.anthropic.thinking import block_for_client
 from ailb.types import StreamChunk, Usage
 
 
 class AnthropicStream:
     """Translation state for one streamed answer. ``finished`` turns true with ``message_stop``."""
 
-    def __init__(self, model: str, include_usage: bool, deployment: str) -> None:
+    def __init__(
+        self, model: str, include_usage: bool, deployment: str, *, writer: canonical.ChunkWriter | None = None
+    ) -> None:
+        """``writer`` (default: a fresh one for ``model``) says which choice this stream is and how to write it."""
         self.deployment = deployment
-        self.writer = canonical.ChunkWriter(model, include_usage)
+        self.writer = writer if writer is not None else canonical.ChunkWriter(model, include_usage)
         self.finished = False
         self._started = False
         self._finish_sent = False
         self._usage: dict[str, Any] = {}
         self._tool_index: dict[int, int] = {}  # Anthropic content block index -> OpenAI tool call index
+        self._tool_input_seen: set[int] = set()  # tool calls whose arguments were written
+        self._thinking: dict[int, list[str]] = {}  # thinking block index -> [text, signature]
 
     @property
     def complete(self) -> bool:
@@ -48,6 +58,8 @@ class AnthropicStream:
             return self._block_start(event)
         if kind == "content_block_delta":
             return self._block_delta(event)
+        if kind == "content_block_stop":
+            return self._block_stop(event)
         if kind == "message_delta":
             return self._message_delta(event)
         if kind == "message_stop":
@@ -79,30 +91,76 @@ class AnthropicStream:
         block = event.get("content_block")
         if not isinstance(block, Mapping):
             return []
-        if block.get("type") == "text":
+        kind = block.get("type")
+        if kind == "text":
             text = block.get("text")
             return [self.writer.text(text)] if isinstance(text, str) and text else []
-        if block.get("type") == "tool_use":
-            tool_index = len(self._tool_index)
-            self._tool_index[_index(event)] = tool_index
-            call_id = str(block.get("id") or canonical.call_id())
-            return [self.writer.tool_call_start(tool_index, call_id, str(block.get("name") or ""))]
+        if kind == "tool_use":
+            return [self._tool_start(_index(event), block)]
+        if kind == "thinking":
+            self._thinking[_index(event)] = [str(block.get("thinking") or ""), str(block.get("signature") or "")]
+            text = block.get("thinking")
+            return [self.writer.reasoning(text)] if isinstance(text, str) and text else []
+        if kind == "redacted_thinking":
+            return [self.writer.thinking_block(block_for_client(block))]
         return []
+
+    def _tool_start(self, block_index: int, block: Mapping[str, Any]) -> StreamChunk:
+        tool_index = len(self._tool_index)
+        self._tool_index[block_index] = tool_index
+        call_id = str(block.get("id") or canonical.call_id())
+        given = block.get("input")
+        arguments = orjson.dumps(given).decode() if isinstance(given, Mapping) and given else ""
+        if arguments:
+            self._tool_input_seen.add(tool_index)
+        return self.writer.tool_call_start(tool_index, call_id, str(block.get("name") or ""), arguments)
 
     def _block_delta(self, event: Mapping[str, Any]) -> list[StreamChunk]:
         self._require_started()
         delta = event.get("delta")
         if not isinstance(delta, Mapping):
             return []
-        if delta.get("type") == "text_delta":
+        kind = delta.get("type")
+        if kind == "text_delta":
             text = delta.get("text")
             return [self.writer.text(text)] if isinstance(text, str) and text else []
-        if delta.get("type") == "input_json_delta":
+        if kind == "input_json_delta":
             fragment = delta.get("partial_json")
             tool_index = self._tool_index.get(_index(event))
             if tool_index is None:
                 raise self._protocol_error("tool input for a block that is not a tool call")
-            return [self.writer.tool_call_arguments(tool_index, fragment)] if fragment else []
+            if not fragment:
+                return []
+            self._tool_input_seen.add(tool_index)
+            return [self.writer.tool_call_arguments(tool_index, fragment)]
+        if kind in ("thinking_delta", "signature_delta"):
+            return self._thinking_delta(_index(event), delta)
+        return []
+
+    def _thinking_delta(self, block_index: int, delta: Mapping[str, Any]) -> list[StreamChunk]:
+        block = self._thinking.get(block_index)
+        if block is None:
+            raise self._protocol_error("thinking for a block that is not a thinking block")
+        if delta.get("type") == "signature_delta":
+            block[1] += str(delta.get("signature") or "")
+            return []
+        text = delta.get("thinking")
+        if not isinstance(text, str) or not text:
+            return []
+        block[0] += text
+        return [self.writer.reasoning(text)]
+
+    def _block_stop(self, event: Mapping[str, Any]) -> list[StreamChunk]:
+        self._require_started()
+        block_index = _index(event)
+        thinking = self._thinking.pop(block_index, None)
+        if thinking is not None:
+            text, signature = thinking
+            return [self.writer.thinking_block({"type": "thinking", "thinking": text, "signature": signature})]
+        tool_index = self._tool_index.get(block_index)
+        if tool_index is not None and tool_index not in self._tool_input_seen:
+            self._tool_input_seen.add(tool_index)
+            return [self.writer.tool_call_arguments(tool_index, "{}")]
         return []
 
     def _message_delta(self, event: Mapping[str, Any]) -> list[StreamChunk]:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
+from ailb.providers.canonical import ChunkWriter
+from ailb.providers.choices import complete_choices, stream_choices
 from ailb.providers.framing import ndjson_lines
 from ailb.providers.ollama import request, response
 from ailb.providers.ollama.stream import OllamaStream
 from ailb.providers.relay import relay
 from ailb.providers.scrub import scrub_completion
+from ailb.providers.tooling import legacy_functions
 from ailb.providers.transport import Transport
 from ailb.redaction import Redactor
 from ailb.settings import DeploymentConfig
@@ -27,13 +31,20 @@ class OllamaProvider:
         self.transport = Transport(config, headers, response.status_error, self.redactor)
 
     async def complete(self, body: Mapping[str, Any], model: str) -> Completion:
-        data = await self.transport.post_json("/api/chat", request.request_body(body, model, False))
-        completion = response.completion_from_response(data, model, self.config.name)
-        return scrub_completion(completion, self.redactor.secrets)
+        return await complete_choices(body, partial(self._complete_one, model=model))
 
     def stream(self, body: Mapping[str, Any], model: str, include_usage: bool) -> AsyncIterator[StreamChunk]:
+        return stream_choices(body, model, include_usage, partial(self._stream_one, model=model))
+
+    async def _complete_one(self, body: Mapping[str, Any], model: str) -> Completion:
+        data = await self.transport.post_json("/api/chat", request.request_body(body, model, False))
+        legacy = legacy_functions(body)
+        completion = response.completion_from_response(data, model, self.config.name, legacy_functions=legacy)
+        return scrub_completion(completion, self.redactor.secrets)
+
+    def _stream_one(self, body: Mapping[str, Any], writer: ChunkWriter, model: str) -> AsyncIterator[StreamChunk]:
         payload = request.request_body(body, model, True)
-        state = OllamaStream(model, include_usage, self.config.name)
+        state = OllamaStream(model, writer.include_usage, self.config.name, writer=writer)
         return relay(self.transport, "/api/chat", payload, ndjson_lines, state, self.redactor.secrets)
 
     async def embed(self, texts: Sequence[str], model: str) -> list[list[float]]:

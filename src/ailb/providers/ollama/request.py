@@ -10,8 +10,14 @@ Where the two APIs differ:
   (the gateway does not fetch URLs on a client's behalf), as are audio and file parts.
 - tool call arguments travel as objects (JSON strings on the OpenAI side); Ollama gives tool calls no ids,
   so answers get fresh ``call_...`` ids. ``tool`` messages carry the called tool's name as ``tool_name``.
-- ``tool_choice: "none"`` sends no tools; Ollama cannot force a tool, so ``required`` or a named tool is
-  sent as plain tools. ``n > 1`` is rejected; ``user`` and ``logit_bias`` are dropped.
+- ``tool_choice: "none"`` sends no tools; Ollama cannot force a tool, so ``required`` is sent as plain tools
+  and a named tool (or ``allowed_tools``) as only the tools it names. Legacy ``functions`` are tools too.
+  Custom tools are refused; ``strict`` has no Ollama equivalent and is not sent.
+- ``reasoning_effort`` becomes ``think`` (``none``/``minimal``: false, any other level: true); a ``think``
+  field in the request (true/false or ``low``/``medium``/``high``, Ollama's own) is passed as it is. An
+  assistant message's ``reasoning_content`` goes back as its ``thinking``.
+- ``logprobs`` and ``top_logprobs`` are passed as they are; ``n > 1`` is the adapter's (one call per choice);
+  ``user`` and ``logit_bias`` are dropped.
 """
 
 from __future__ import annotations
@@ -22,8 +28,12 @@ from typing import Any
 import orjson
 
 from ailb.errors import InvalidRequestError
-from ailb.providers import canonical
+from ailb.providers import canonical, tooling
+from ailb.providers.tooling import ToolRequest, tool_request
 from ailb.types import message_text
+
+THINK_LEVELS = ("low", "medium", "high")
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 _OPTION_NAMES = (
     ("temperature", "temperature"),
@@ -41,6 +51,7 @@ def request_body(body: Mapping[str, Any], model: str, stream: bool) -> bytes:
 def build_request(body: Mapping[str, Any], model: str, stream: bool) -> dict[str, Any]:
     """The ``/api/chat`` request for the OpenAI chat request ``body``."""
     canonical.reject_multiple_choices(body)
+    tools = tool_request(body)
     out: dict[str, Any] = {"model": model, "messages": convert_messages(body["messages"]), "stream": stream}
     options = {ours: body[theirs] for theirs, ours in _OPTION_NAMES if body.get(theirs) is not None}
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -54,9 +65,39 @@ def build_request(body: Mapping[str, Any], model: str, stream: bool) -> dict[str
     output_format = _format(body.get("response_format"))
     if output_format is not None:
         out["format"] = output_format
-    if body.get("tools") and body.get("tool_choice") != "none":
-        out["tools"] = [_tool(t) for t in body["tools"]]
+    if tools is not None and tools.choice != "none":
+        out["tools"] = [_tool(function) for function in _offered(tools)]
+    think = _think(body)
+    if think is not None:
+        out["think"] = think
+    if body.get("logprobs") is True:
+        out["logprobs"] = True
+        if isinstance(body.get("top_logprobs"), int) and body["top_logprobs"] > 0:
+            out["top_logprobs"] = body["top_logprobs"]
     return out
+
+
+def _offered(tools: ToolRequest) -> tuple[Mapping[str, Any], ...]:
+    if tools.choice == "function":
+        return tuple(function for function in tools.functions if function.get("name") == tools.name)
+    return tools.functions
+
+
+def _think(body: Mapping[str, Any]) -> bool | str | None:
+    """Ollama's ``think``: the request's own when it gives one, else from ``reasoning_effort``."""
+    own = body.get("think")
+    if isinstance(own, bool) or own in THINK_LEVELS:
+        return own
+    if own is not None:
+        raise InvalidRequestError("think must be true, false, low, medium or high.", param="think")
+    effort = body.get("reasoning_effort")
+    if effort is None:
+        return None
+    if effort not in REASONING_EFFORTS:
+        raise InvalidRequestError(
+            f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}.", param="reasoning_effort"
+        )
+    return effort not in ("none", "minimal")
 
 
 def convert_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,8 +154,11 @@ def _image(image_url: Mapping[str, Any]) -> str:
 
 
 def _assistant_message(message: Mapping[str, Any], tool_names: dict[str, str]) -> dict[str, Any]:
+    tooling.reject_custom_tool_calls(message)
     texts = [part.get("text") or part.get("refusal") or "" for part in canonical.content_parts(message.get("content"))]
     out: dict[str, Any] = {"role": "assistant", "content": "".join(texts)}
+    if isinstance(message.get("reasoning_content"), str) and message["reasoning_content"]:
+        out["thinking"] = message["reasoning_content"]
     calls = []
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
@@ -122,13 +166,16 @@ def _assistant_message(message: Mapping[str, Any], tool_names: dict[str, str]) -
         if call.get("id"):
             tool_names[str(call["id"])] = name
         calls.append({"function": {"name": name, "arguments": canonical.arguments_object(function.get("arguments"))}})
+    legacy = message.get("function_call")
+    if isinstance(legacy, Mapping):
+        arguments = canonical.arguments_object(legacy.get("arguments"))
+        calls.append({"function": {"name": str(legacy.get("name") or ""), "arguments": arguments}})
     if calls:
         out["tool_calls"] = calls
     return out
 
 
-def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:
-    function = tool.get("function") or {}
+def _tool(function: Mapping[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": function.get("name", "")}
     if function.get("description"):
         spec["description"] = function["description"]

@@ -41,7 +41,7 @@ def tool_calls_from(message: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def completion_from_response(data: Any, model: str, deployment: str) -> Completion:
+def completion_from_response(data: Any, model: str, deployment: str, *, legacy_functions: bool = False) -> Completion:
     if not isinstance(data, Mapping) or not isinstance(data.get("message"), Mapping):
         raise UpstreamProtocolError(
             f"Deployment '{deployment}' returned an answer without a message.", deployment=deployment
@@ -56,8 +56,44 @@ def completion_from_response(data: Any, model: str, deployment: str) -> Completi
         tool_calls=calls,
         finish_reason=finish_reason(data.get("done_reason"), bool(calls)),
         usage=usage,
+        reasoning=thinking_from(message),
+        logprobs=logprobs_from(data),
+        legacy_functions=legacy_functions,
     )
     return Completion(body=body, usage=usage, text=text)
+
+
+def thinking_from(message: Mapping[str, Any]) -> str:
+    thinking = message.get("thinking")
+    return thinking if isinstance(thinking, str) else ""
+
+
+def logprobs_from(data: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """Ollama's ``logprobs`` (``token``, ``logprob``, ``bytes``, ``top_logprobs``) as OpenAI's
+    ``choices[].logprobs.content``; None when the answer has none."""
+    entries = data.get("logprobs")
+    if not isinstance(entries, list):
+        return None
+    out = []
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            alternatives = entry.get("top_logprobs")
+            top = (
+                [_token_logprob(alt) for alt in alternatives if isinstance(alt, Mapping)]
+                if isinstance(alternatives, list)
+                else []
+            )
+            out.append({**_token_logprob(entry), "top_logprobs": top})
+    return out
+
+
+def _token_logprob(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One token: Ollama leaves out a zero ``logprob`` and may leave out ``bytes`` (the token's UTF-8 bytes)."""
+    token = str(entry.get("token") or "")
+    logprob = entry.get("logprob")
+    raw = entry.get("bytes")
+    encoded = raw if isinstance(raw, list) and all(isinstance(b, int) for b in raw) else list(token.encode())
+    return {"token": token, "logprob": float(logprob) if isinstance(logprob, int | float) else 0.0, "bytes": encoded}
 
 
 def model_ids(data: Any) -> list[str]:

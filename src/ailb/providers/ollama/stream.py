@@ -1,8 +1,8 @@
 """Ollama's NDJSON stream as OpenAI ``chat.completion.chunk`` frames: a pure state machine.
 
-Each line is a partial answer (``message.content`` fragment, or whole ``message.tool_calls``) until the one
-with ``done: true``, which carries ``done_reason`` and the token counts. ``{"error": ...}`` ends the stream
-with a failure.
+Each line is a partial answer (``message.content`` or ``message.thinking`` fragment, with its ``logprobs``
+when asked for, or whole ``message.tool_calls``) until the one with ``done: true``, which carries
+``done_reason`` and the token counts. ``{"error": ...}`` ends the stream with a failure.
 """
 
 from __future__ import annotations
@@ -14,16 +14,26 @@ import orjson
 
 from ailb.errors import UpstreamProtocolError
 from ailb.providers import canonical
-from ailb.providers.ollama.response import finish_reason, stream_error, tool_calls_from, usage_from
+from ailb.providers.ollama.response import (
+    finish_reason,
+    logprobs_from,
+    stream_error,
+    thinking_from,
+    tool_calls_from,
+    usage_from,
+)
 from ailb.types import StreamChunk, Usage
 
 
 class OllamaStream:
     """Translation state for one streamed answer. ``finished`` turns true with the ``done`` line."""
 
-    def __init__(self, model: str, include_usage: bool, deployment: str) -> None:
+    def __init__(
+        self, model: str, include_usage: bool, deployment: str, *, writer: canonical.ChunkWriter | None = None
+    ) -> None:
+        """``writer`` (default: a fresh one for ``model``) says which choice this stream is and how to write it."""
         self.deployment = deployment
-        self.writer = canonical.ChunkWriter(model, include_usage)
+        self.writer = writer if writer is not None else canonical.ChunkWriter(model, include_usage)
         self.finished = False
         self.usage: Usage | None = None
         self._tool_calls = 0
@@ -45,16 +55,19 @@ class OllamaStream:
         chunks: list[StreamChunk] = []
         message = data.get("message")
         if isinstance(message, Mapping):
-            chunks.extend(self._message(message))
+            chunks.extend(self._message(message, logprobs_from(data)))
         if data.get("done") is True:
             chunks.extend(self._done(data))
         return chunks
 
-    def _message(self, message: Mapping[str, Any]) -> list[StreamChunk]:
+    def _message(self, message: Mapping[str, Any], logprobs: list[dict[str, Any]] | None) -> list[StreamChunk]:
         chunks: list[StreamChunk] = []
+        thinking = thinking_from(message)
+        if thinking:
+            chunks.append(self.writer.reasoning(thinking))
         content = message.get("content")
         if isinstance(content, str) and content:
-            chunks.append(self.writer.text(content))
+            chunks.append(self.writer.text(content, logprobs))
         for name, arguments in tool_calls_from(message):
             chunks.append(self.writer.tool_call_start(self._tool_calls, canonical.call_id(), name, arguments))
             self._tool_calls += 1

@@ -15,7 +15,13 @@ from ailb.types import Completion, Usage
 def usage_from(data: Any) -> Usage:
     if not isinstance(data, dict):
         return Usage()
-    return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
+    details = data.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(
+        int(data.get("prompt_tokens") or 0),
+        int(data.get("completion_tokens") or 0),
+        cached if isinstance(cached, int) and cached > 0 else 0,
+    )
 
 
 def completion_from_response(data: Any, deployment: str, raw: bytes | None = None) -> Completion:

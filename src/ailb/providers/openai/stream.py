@@ -68,6 +68,8 @@ def chunk_from_event(data: bytes, include_usage: bool, deployment: str) -> Strea
             has_content = True
         if delta.get("tool_calls") or delta.get("refusal") or delta.get("function_call"):
             has_content = True
+        if delta.get("reasoning_content") or delta.get("reasoning"):
+            has_content = True
         finish_reason = choice.get("finish_reason") or finish_reason
     frame = b"data: " + data + b"\n\n"
     if not choices and usage is not None and not include_usage:

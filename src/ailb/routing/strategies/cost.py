@@ -17,7 +17,8 @@ class CostOptimized:
     """prompt tokens × input price + expected completion tokens × output price; ties go to lower latency.
 
     Expected completion tokens are the request's ``max_tokens`` when given, else the deployment's observed
-    average. A deployment whose price is unknown ranks after every deployment with a known price.
+    average. The prompt is priced with the deployment's observed shares of prompt-cache reads and writes at
+    their own rates. A deployment whose price is unknown ranks after every deployment with a known price.
     """
 
     name: ClassVar[str] = "cost_optimized"
@@ -35,7 +36,7 @@ class CostOptimized:
             completion = float(request.max_tokens)
         else:
             completion = candidate.deployment.stats.expected_completion_tokens() or DEFAULT_COMPLETION_TOKENS
-        return price.cost(prompt, completion)
+        return price.expected_cost(prompt, completion, *candidate.deployment.stats.expected_cache_shares())
 
     def choose(self, candidates: Sequence[Candidate], request: RouteRequest) -> Candidate:
         return lowest(

@@ -82,7 +82,7 @@ class Runner:
         path = self.workdir / f"config-{block.line}.yaml"
         path.write_text(block.code)
         keys = {"TEAM_HR_KEY": "team-hr-key-0001", "TEAM_A_KEY": "team-a-key-0001"}  # named by the examples
-        env = {**self.env, "OPENAI_API_KEY": README_KEY, **keys}
+        env = {**self.env, "OPENAI_API_KEY": README_KEY, "ANTHROPIC_API_KEY": "sk-ant-...", **keys}
         command = ["ailb", "config", "check", "--config", str(path)]
         done = subprocess.run(command, env=env, cwd=self.repository, capture_output=True, timeout=120)
         if done.returncode != 0:

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from ailb.embeddings.local import LocalEmbedder
+from ailb.rag.chroma_store import ChromaVectorStore
 from ailb.rag.models import DocumentInput, StoredChunk
 from ailb.rag.service import RagService
-from ailb.rag.store import RagStore
 from ailb.settings import RagConfig
 from bench.measure import loop_lag, percentile_line, timed
 
@@ -74,7 +74,7 @@ async def main(chunks: int, requests: int, folder: Path) -> None:
     await embedder.wait_ready()
     print(f"model load                                     {time.perf_counter() - started:8.2f} s")
 
-    store = RagStore(path=str(folder / "rag"))
+    store = ChromaVectorStore(path=str(folder / "rag"))
     rag = RagService(RagConfig(enabled=True), store, embedder)
     await rag.start()
     await rag.create_collection("bench-kb", "synthetic policies")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.chroma_server import ChromaServer
 from tests.integration.harness import RunningGateway
 
 GatewayFactory = Callable[..., RunningGateway]
@@ -23,3 +24,12 @@ def run_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
     yield start
     for gateway in reversed(started):
         gateway.stop()
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
+    """A real ``chroma run`` server with its data in the test's temp folder; stopped after the test."""
+    server = ChromaServer(tmp_path / "chroma-server")
+    server.start()
+    yield server
+    server.stop()

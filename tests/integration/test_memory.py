@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from ailb.embeddings.local import LocalEmbedder
 from ailb.memory.chroma_store import ChromaTurnStore, collection_name
 from ailb.memory.service import MemoryService, Turn
 from ailb.settings import ConfigError, MemoryConfig, load_settings
+from tests.integration.chroma_server import ChromaServer
 
 pytestmark = pytest.mark.slow
 ASK_NAME = [{"role": "user", "content": "What is my name?"}]
@@ -182,45 +182,6 @@ async def test_an_unusable_memory_path_is_a_clear_error(tmp_path: Path, embedder
 
 
 # --- ChromaDB as a server: replicas share memory; the server going away degrades memory, never chat -----------
-class ChromaServer:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        chroma = Path(sys.executable).parent / "chroma"
-        self.process = subprocess.Popen(
-            [str(chroma), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError("chroma run did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
-    server = ChromaServer(tmp_path / "chroma-server")
-    server.start()
-    yield server
-    server.stop()
-
-
 def replica(server: ChromaServer, model: LocalEmbedder) -> MemoryService:
     store = ChromaTurnStore(collection_name(model.name), host="127.0.0.1", port=server.port, reconnect_interval=0.2)
     return MemoryService(MemoryConfig(), store, model, cached_sessions=0, write_retries=(0.1,))

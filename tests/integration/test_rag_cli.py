@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ailb.cli import main as ailb
+from ailb.rag.chroma_store import ChromaVectorStore
 from tests.integration.rag_support import CORPUS
 
 pytestmark = pytest.mark.slow
@@ -102,3 +104,15 @@ def test_unreadable_files_are_skipped_and_reported(tmp_path: Path, capsys: pytes
     out, err = capsys.readouterr()
     assert "ingested 1 document (1 chunk) into kb-mixed" in out
     assert "broken.pdf" in err and "blank.txt: no text found" in err
+
+
+async def test_a_folder_a_gateway_serves_is_refused(rag_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    serving = ChromaVectorStore(path=str(rag_path), worker_process=False)  # holds the folder, as a gateway does
+    await serving.create_collection("company_docs", "", "m")
+    try:
+        assert await asyncio.to_thread(ailb, ["rag", "list"]) == 1
+        assert "another process is using this folder" in capsys.readouterr().err
+    finally:
+        await serving.aclose()
+    assert await asyncio.to_thread(ailb, ["rag", "list"]) == 0
+    assert capsys.readouterr().out.startswith("company_docs")

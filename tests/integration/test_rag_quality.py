@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 
 from ailb.embeddings.local import LocalEmbedder
+from ailb.rag.chroma_store import ChromaVectorStore
 from ailb.rag.files import collect_files, read_document
 from ailb.rag.service import RagService
-from ailb.rag.store import RagStore
 from ailb.settings import RagConfig
 from tests.integration.rag_questions import CORPUS_QUESTIONS
 
@@ -27,7 +27,7 @@ module_loop = pytest.mark.asyncio(loop_scope="module")  # the model and store ar
 async def policies(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RagService]:
     embedder = LocalEmbedder()
     await embedder.start()
-    store = RagStore(path=str(tmp_path_factory.mktemp("rag")))
+    store = ChromaVectorStore(path=str(tmp_path_factory.mktemp("rag")))
     rag = RagService(RagConfig(enabled=True), store, embedder)
     await rag.start()
     await rag.create_collection("company_docs", "Brightline company policies")

@@ -1,114 +1,27 @@
-"""ChromaDB operations on the memory collection, run through ``Connection.run`` where the client lives: in the
-store's worker process (embedded ChromaDB) or on one of the store's threads (a ChromaDB server), both run by
-``ailb.storeworker``. Only this module imports chromadb.
+"""ChromaDB operations on the memory collection. They run where the client lives (a worker process for an
+embedded store, a thread for a server) through the ChromaDB seam, ``ailb.stores.chroma``, which connects,
+locks, reconnects and translates failures; this module only knows the memory collection's layout.
 
 Every read and delete filters on tenant AND session, and rows whose metadata does not match are dropped again
-on the way out. Failures leave here as ``StoreFailure`` (plain text: ChromaDB's exceptions do not always
-survive pickling) and the next call reconnects, at most once per ``reconnect_interval``.
+on the way out.
 """
 
 from __future__ import annotations
 
-import fcntl
-import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 from ailb.memory.models import SessionView, StoredTurn, Turn, document_text
+from ailb.stores.chroma import ChromaConnection, similarity
 
 T = TypeVar("T")
 DELETE_BATCH = 1000
+COLLECTION_METADATA = {"ailb": "memory"}
 
 
-class StoreFailure(Exception):
-    """A ChromaDB call failed; the message says how."""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where the collection is: an embedded folder (``path``) or a server (``host``:``port``)."""
-
-    collection: str
-    path: str = ""
-    host: str = ""
-    port: int = 8000
-    reconnect_interval: float = 5.0
-
-
-class Connection:
-    """A client and its collection, opened on first use and dropped after a failure."""
-
-    def __init__(self, target: Target) -> None:
-        self.target = target
-        self._client: Any = None
-        self._collection: Any = None
-        self._folder_lock: IO[str] | None = None
-        self._next_connect = 0.0
-        self._lock = threading.Lock()
-
-    def run(self, operation: Callable[..., T], *args: Any) -> T:
-        try:
-            return operation(self._ensure_collection(), *args)
-        except StoreFailure:
-            raise
-        except Exception as exc:
-            self._collection = None
-            raise StoreFailure(f"{type(exc).__name__}: {exc}") from None
-
-    def close(self) -> None:
-        client, self._client, self._collection = self._client, None, None
-        if client is not None:
-            client.close()
-        if self._folder_lock is not None:
-            self._folder_lock.close()
-            self._folder_lock = None
-
-    def _ensure_collection(self) -> Any:
-        with self._lock:
-            if self._collection is None:
-                now = time.monotonic()
-                if now < self._next_connect:
-                    raise StoreFailure("unavailable; reconnecting shortly")
-                self._next_connect = now + self.target.reconnect_interval
-                if self.target.path and self._folder_lock is None:
-                    self._folder_lock = _lock_folder(self.target.path)
-                self._client, self._collection = _connect(self.target)
-            return self._collection
-
-
-def _lock_folder(path: str) -> IO[str]:
-    """Embedded ChromaDB is not safe with two processes in one folder: hold a lock while it is open."""
-    handle = open(Path(path) / ".ailb-memory.lock", "a")  # held open until close()
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise StoreFailure(
-            "another process is using this folder; give each AILB process its own MEMORY_PATH, "
-            "or share memory between processes through a ChromaDB server (CHROMA_HOST)"
-        ) from None
-    return handle
-
-
-def _connect(target: Target) -> tuple[Any, Any]:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    settings = ChromaSettings(anonymized_telemetry=False)
-    if target.host:
-        client = chromadb.HttpClient(host=target.host, port=target.port, settings=settings)
-    else:
-        client = chromadb.PersistentClient(path=target.path, settings=settings)
-    collection = client.get_or_create_collection(
-        target.collection,
-        embedding_function=None,
-        configuration={"hnsw": {"space": "cosine"}},
-        metadata={"ailb": "memory"},
-    )
-    return client, collection
+def in_collection(connection: ChromaConnection, name: str, operation: Callable[..., T], *args: Any) -> T:
+    """``operation(collection, *args)`` on the memory collection ``name``, created on first use."""
+    return operation(connection.get_or_create_collection(name, COLLECTION_METADATA), *args)
 
 
 # --- operations: each takes the collection first ----------------------------------------------------------------
@@ -159,7 +72,7 @@ def similar(
     ):
         stored = _stored(turn_id, document, meta, tenant, session_id)
         if stored is not None:
-            found.append((stored, 1.0 - float(distance)))
+            found.append((stored, similarity(distance)))
     return found
 
 

@@ -1,16 +1,14 @@
 """The conversation store on ChromaDB: embedded (``PersistentClient`` in ``MEMORY_PATH``) or a shared server
-(``HttpClient`` at ``CHROMA_HOST:CHROMA_PORT``).
+(``HttpClient`` at ``CHROMA_HOST:CHROMA_PORT``; then ``MEMORY_PATH`` is not used, not even for a lock).
 
-Embedded ChromaDB holds the GIL through its writes (on a thread, a 64-turn upsert stalled the event loop for
-about 100 ms), so the embedded client lives in a worker process of its own. A server client mostly waits on
-sockets, which releases the GIL, so it runs on threads. Either way every call has a deadline
-(``ailb.storeworker`` runs the calls; this module turns its errors into ``MemoryStoreError``).
+Connecting, the folder lock, reconnects, deadlines and the worker process are the ChromaDB seam's
+(``ailb.stores.chroma``); this module holds the memory collection's name and turns seam failures into
+``MemoryStoreError`` (a ``ConfigError`` naming ``MEMORY_PATH`` when an embedded folder cannot be opened).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -18,14 +16,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ailb.memory import chroma_ops as ops
-from ailb.memory.chroma_ops import Connection, StoreFailure, Target
 from ailb.memory.models import SessionView, StoredTurn
 from ailb.memory.store import MemoryStoreError
 from ailb.settings import ConfigError
-from ailb.storeworker import StoreWorker, WorkerStopped, WorkerTimeout
+from ailb.stores.chroma import ChromaStore, ChromaTarget
+from ailb.stores.errors import CollectionMissing
 
 T = TypeVar("T")
 OPEN_TIMEOUT = 60.0  # the first call also starts the worker process, which imports chromadb
+LOCK_NAME = ".ailb-memory.lock"
 
 
 def collection_name(embedder_name: str) -> str:
@@ -50,17 +49,16 @@ class ChromaTurnStore:
         reconnect_interval: float = 5.0,
         timeout: float = 10.0,
     ) -> None:
-        self.target = Target(collection, path, host, port, reconnect_interval)
-        self.shared = bool(host)
-        self.description = f"ChromaDB server {host}:{port}" if host else f"ChromaDB in {path}"
+        self.collection = collection
+        self.target = ChromaTarget(path, host, port, LOCK_NAME, reconnect_interval)
+        self.shared = not self.target.embedded
+        self.description = self.target.description
         self.timeout = timeout
-        self.isolated = not self.shared if worker_process is None else worker_process
-        self._worker = StoreWorker(
-            functools.partial(Connection, self.target),
-            process=self.isolated,
-            threads=threads,
-            thread_name="ailb-memory",
-        )
+        self._store = ChromaStore(
+            self.target, unavailable=MemoryStoreError, worker_process=worker_process, threads=threads,
+            thread_name="ailb-memory", timeout=timeout,
+        )  # fmt: skip
+        self.isolated = self._store.isolated
 
     async def open(self) -> None:
         if not self.shared:
@@ -106,19 +104,13 @@ class ChromaTurnStore:
         await self._call(ops.count)
 
     async def aclose(self) -> None:
-        await self._worker.aclose()
+        await self._store.aclose()
 
     async def _call(self, operation: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
-        deadline = self.timeout if deadline is None else deadline
         try:
-            return await self._worker.call(deadline, Connection.run, operation, *args)
-        except StoreFailure as exc:
-            raise MemoryStoreError(f"The conversation memory store ({self.description}) failed: {exc}") from exc
-        except WorkerTimeout as exc:
-            # ChromaDB's HTTP client waits forever on a server that does not answer: we do not.
-            raise MemoryStoreError(f"The {self.description} did not answer within {deadline:g} s.") from exc
-        except WorkerStopped as exc:
-            raise MemoryStoreError(f"The worker process of the {self.description} stopped; restarting it.") from exc
+            return await self._store.call(ops.in_collection, self.collection, operation, *args, deadline=deadline)
+        except CollectionMissing as exc:  # deleted by another client: the next call creates it again
+            raise MemoryStoreError(f"The memory collection in the {self.description} was deleted.") from exc
 
 
 def _prepare_folder(path: str) -> None:

@@ -1,20 +1,21 @@
 """The conversation store contract. Every read and delete is scoped by (tenant, session): a session id alone
-never reaches another tenant's turns."""
+never reaches another tenant's turns.
+
+Two implementations keep it: ``ChromaTurnStore`` (``chroma_store.py``, on the ChromaDB seam) serves the
+gateway, ``InMemoryTurnStore`` (``inmemory.py``) the unit tests; one contract suite runs against both."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
-from ailb.errors import AILBError
 from ailb.memory.models import SessionView, StoredTurn
+from ailb.stores.errors import StoreUnavailableError
 
 
-class MemoryStoreError(AILBError):
+class MemoryStoreError(StoreUnavailableError):
     """The conversation store failed (unreachable server, unwritable or corrupt files)."""
 
-    status = 503
-    type = "server_error"
     code = "memory_unavailable"
     public_message = "The conversation memory store is unavailable; try again later."
 

@@ -18,7 +18,7 @@ from ailb.rag.models import DocumentInput, IngestResult, MetadataValue, StoredCh
 
 if TYPE_CHECKING:
     from ailb.embeddings.base import Embedder
-    from ailb.rag.store import RagStore
+    from ailb.rag.store import VectorStore
 
 Progress = Callable[[int, int], None]  # (chunks written so far, chunks in total)
 # The title line put in front of each chunk when embedding takes at most this much of the window.
@@ -45,7 +45,7 @@ class _Pending:
 class Ingestor:
     def __init__(
         self,
-        store: RagStore,
+        store: VectorStore,
         embedder: Embedder,
         *,
         chunk_tokens: int,

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ailb.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
-from ailb.rag.chroma import RagStoreUnavailableError
 from ailb.rag.ingest import Ingestor, Progress
 from ailb.rag.models import (
     CollectionInfo,
@@ -26,7 +25,7 @@ from ailb.rag.models import (
     validate_document_id,
 )
 from ailb.rag.prompt import query_text, reference_message
-from ailb.rag.store import RagStore
+from ailb.rag.store import RagStoreUnavailableError, VectorStore
 from ailb.settings import RagConfig
 
 if TYPE_CHECKING:
@@ -52,7 +51,7 @@ class RagService:
     def __init__(
         self,
         config: RagConfig,
-        store: RagStore,
+        store: VectorStore,
         embedder: Embedder,
         *,
         allowed: Mapping[str, frozenset[str]] | None = None,
@@ -83,7 +82,10 @@ class RagService:
         allowed: Mapping[str, frozenset[str]] | None = None,
         metrics: RagMetrics | None = None,
     ) -> RagService:
-        store = RagStore(path=settings.rag.path, host=settings.chroma_host, port=settings.chroma_port)
+        """Collections in ChromaDB: embedded in ``RAG_PATH``, or on the server at ``CHROMA_HOST``."""
+        from ailb.rag.chroma_store import ChromaVectorStore
+
+        store = ChromaVectorStore(path=settings.rag.path, host=settings.chroma_host, port=settings.chroma_port)
         return cls(settings.rag, store, embedder, allowed=allowed, metrics=metrics)
 
     # --- lifecycle ----------------------------------------------------------------------------------------

@@ -1,54 +1,28 @@
-"""MemoryService over a real ChromaDB folder, with a deterministic keyword embedder standing in for the model."""
+"""MemoryService logic on the in-memory store, with a deterministic keyword embedder standing in for the model:
+no ChromaDB, no model. (The store itself is checked by the contract suite, against ChromaDB too.)"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from ailb.errors import InvalidRequestError
-from ailb.memory.chroma_store import ChromaTurnStore
+from ailb.memory.inmemory import InMemoryTurnStore
 from ailb.memory.service import MemoryService, Recall, Turn
 from ailb.memory.store import MemoryStoreError
 from ailb.settings import MemoryConfig
-from tests.unit.memory.conftest import KeywordEmbedder, MemoryFactory, RecordingObserver, eventually
+from tests.unit.memory.conftest import (
+    InstrumentedStore,
+    KeywordEmbedder,
+    MemoryFactory,
+    RecordingObserver,
+    eventually,
+)
 
-T = TypeVar("T")
 ASK_NAME = [{"role": "user", "content": "What is my name?"}]
-
-
-class InstrumentedStore(ChromaTurnStore):
-    """The real store, counting its calls and able to fail like a store whose disk or server went away."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__("ailb-memory-unit", path=str(path), worker_process=False)
-        self.calls: Counter[str] = Counter()
-        self.broken = False
-        self.silent = False
-
-    async def load_view(self, *args: Any) -> Any:
-        self.calls["load_view"] += 1
-        if self.silent:
-            await asyncio.sleep(30)
-        return await super().load_view(*args)
-
-    async def add(self, *args: Any) -> None:
-        self.calls["add"] += 1
-        await super().add(*args)
-
-    async def similar(self, *args: Any) -> Any:
-        self.calls["similar"] += 1
-        return await super().similar(*args)
-
-    async def _call(self, operation: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
-        if self.broken:
-            raise MemoryStoreError("disk is gone")
-        return await super()._call(operation, *args, deadline=deadline)
 
 
 def alice(tenant: str = "t1", session: str = "s1", **kwargs: Any) -> Turn:
@@ -78,11 +52,9 @@ async def test_short_sessions_are_recalled_without_any_embedding(make_memory: Me
     assert embedder.queries == []
 
 
-async def test_long_sessions_add_similar_older_turns_to_the_recent_ones(
-    tmp_path: Path, make_memory: MemoryFactory
-) -> None:
+async def test_long_sessions_add_similar_older_turns_to_the_recent_ones(make_memory: MemoryFactory) -> None:
     embedder = KeywordEmbedder()
-    store = InstrumentedStore(tmp_path / "m")
+    store = InstrumentedStore()
     memory: MemoryService = await make_memory(
         embedder=embedder, store=store, recent_turns=2, top_k=1, max_tokens=300, similarity_threshold=0.2
     )
@@ -101,8 +73,8 @@ async def test_long_sessions_add_similar_older_turns_to_the_recent_ones(
     assert store.calls["similar"] == 1
 
 
-async def test_a_session_view_is_read_from_the_store_once(tmp_path: Path, make_memory: MemoryFactory) -> None:
-    store = InstrumentedStore(tmp_path / "m")
+async def test_a_session_view_is_read_from_the_store_once(make_memory: MemoryFactory) -> None:
+    store = InstrumentedStore()
     memory: MemoryService = await make_memory(store=store)
     memory.remember(alice())
     await memory.flush()
@@ -221,10 +193,8 @@ async def test_a_backfill_never_brings_back_an_erased_session(make_memory: Memor
     assert await memory.list_turns("t1", "s1") == []
 
 
-async def test_a_failing_store_degrades_memory_but_never_fails_recall(
-    tmp_path: Path, make_memory: MemoryFactory
-) -> None:
-    store = InstrumentedStore(tmp_path / "m")
+async def test_a_failing_store_degrades_memory_but_never_fails_recall(make_memory: MemoryFactory) -> None:
+    store = InstrumentedStore()
     observer = RecordingObserver()
     memory: MemoryService = await make_memory(store=store, observer=observer, cached_sessions=0)
     memory.remember(alice())
@@ -248,8 +218,8 @@ async def test_a_failing_store_degrades_memory_but_never_fails_recall(
     assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 1
 
 
-async def test_a_write_that_fails_briefly_is_retried_not_lost(tmp_path: Path, make_memory: MemoryFactory) -> None:
-    store = InstrumentedStore(tmp_path / "m")
+async def test_a_write_that_fails_briefly_is_retried_not_lost(make_memory: MemoryFactory) -> None:
+    store = InstrumentedStore()
     memory: MemoryService = await make_memory(store=store, write_retries=(0.05, 0.05))
     store.broken = True
     memory.remember(alice())
@@ -297,13 +267,33 @@ async def test_retention_hides_and_prunes_old_turns(make_memory: MemoryFactory) 
     assert [t["user"] for t in await memory.list_turns("t1", "s1")] == ["My name is Alice"]
 
 
-async def test_turns_survive_closing_and_reopening(tmp_path: Path) -> None:
+async def test_retention_also_hides_old_turns_found_by_similarity(make_memory: MemoryFactory) -> None:
+    started = time.time()
+    now = [started]
+    memory: MemoryService = await make_memory(
+        recent_turns=2, top_k=2, max_tokens=300, similarity_threshold=0.2, ttl_days=1.0, clock=lambda: now[0]
+    )
+    memory.remember(Turn("t1", "s1", "My dog is called Rex", "Rex is a fine name.", timestamp=started - 43200))
+    memory.remember(Turn("t1", "s1", "My cat is called Tom", "Tom is a fine name.", timestamp=started - 3600))
+    for i in range(1, 30):
+        memory.remember(Turn("t1", "s1", f"Tell me about planet number {i}", "Planets " * 20, timestamp=started + i))
+    await memory.flush()
+    question = [{"role": "user", "content": "What are the names of my dog and my cat?"}]
+    before = await memory.recall("t1", "s1", question)
+    assert before.message is not None and "Rex" in before.message["content"] and "Tom" in before.message["content"]
+    now[0] = started + 0.6 * 86400  # the dog's turn is now older than a day; nothing has pruned it yet
+    after = await memory.recall("t1", "s1", question)
+    assert after.message is not None and "Tom" in after.message["content"]
+    assert "Rex" not in after.message["content"]
+    assert memory.stats()["expired_turns"] == 0
+    assert await memory.prune() == 1
+
+
+async def test_closing_writes_every_queued_turn_for_the_next_service() -> None:
+    store = InMemoryTurnStore()
+
     def build() -> MemoryService:
-        return MemoryService(
-            MemoryConfig(),
-            ChromaTurnStore("ailb-memory-unit", path=str(tmp_path / "m"), worker_process=False),
-            KeywordEmbedder(),
-        )
+        return MemoryService(MemoryConfig(), store, KeywordEmbedder())
 
     first = build()
     await first.start()
@@ -335,10 +325,8 @@ async def test_session_ids_may_use_the_documented_characters(make_memory: Memory
     assert (await memory.recall("t1", session, ASK_NAME)).turns == 1
 
 
-async def test_a_slow_store_costs_a_chat_request_at_most_the_recall_timeout(
-    tmp_path: Path, make_memory: MemoryFactory
-) -> None:
-    store = InstrumentedStore(tmp_path / "m")
+async def test_a_slow_store_costs_a_chat_request_at_most_the_recall_timeout(make_memory: MemoryFactory) -> None:
+    store = InstrumentedStore()
     memory: MemoryService = await make_memory(store=store)
     memory.recall_timeout = 0.2
     store.silent = True
@@ -348,8 +336,8 @@ async def test_a_slow_store_costs_a_chat_request_at_most_the_recall_timeout(
     assert memory.status() == "degraded" and memory.failures["recall"] == 1
 
 
-async def test_turns_arriving_together_are_written_in_one_batch(tmp_path: Path) -> None:
-    store = InstrumentedStore(tmp_path / "m")
+async def test_turns_arriving_together_are_written_in_one_batch() -> None:
+    store = InstrumentedStore()
     memory = MemoryService(MemoryConfig(), store, KeywordEmbedder(), write_linger=0.1)
     await memory.start()
     try:

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from ailb.rag.chroma import ChromaCollections
+from ailb.rag.inmemory import InMemoryVectorStore
 from ailb.rag.service import RagService
-from ailb.rag.store import RagStore
 from ailb.settings import RagConfig
 from tests.unit.word_embedder import WordEmbedder
 
@@ -40,23 +38,15 @@ def metrics() -> RecordingMetrics:
 
 
 @pytest.fixture
-def collections(tmp_path: Path) -> ChromaCollections:
-    """The blocking ChromaDB layer itself."""
-    collections = ChromaCollections(path=str(tmp_path / "rag"))
-    collections.connect()
-    return collections
+def store() -> InMemoryVectorStore:
+    """The in-memory store: RagService's logic needs no ChromaDB (the contract suite checks both stores)."""
+    return InMemoryVectorStore()
 
 
 @pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RagStore]:
-    """The awaitable store on threads (the worker-process mode has tests of its own)."""
-    store = RagStore(path=str(tmp_path / "rag"), worker_process=False)
-    yield store
-    await store.aclose()
-
-
-@pytest_asyncio.fixture
-async def service(store: RagStore, embedder: WordEmbedder, metrics: RecordingMetrics) -> AsyncIterator[RagService]:
+async def service(
+    store: InMemoryVectorStore, embedder: WordEmbedder, metrics: RecordingMetrics
+) -> AsyncIterator[RagService]:
     config = RagConfig(enabled=True, chunk_tokens=40, chunk_overlap=8, min_score=0.2)
     rag = RagService(
         config, store, embedder, allowed={"t_limited": frozenset({"policies"})}, metrics=metrics, batch_size=4

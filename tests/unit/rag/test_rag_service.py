@@ -1,20 +1,22 @@
-"""RagService over a real embedded ChromaDB, with a word-hashing stand-in for the embedding model."""
+"""RagService logic on the in-memory store, with a word-hashing stand-in for the embedding model: no ChromaDB,
+no model. (The store itself is checked by the contract suite, against ChromaDB too.)"""
 
 from __future__ import annotations
 
 import asyncio
-import socket
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from ailb.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
-from ailb.rag.chroma import RagStoreUnavailableError
-from ailb.rag.models import DocumentInput
+from ailb.rag.inmemory import InMemoryVectorStore
+from ailb.rag.models import CollectionInfo, DocumentInput, Passage, StoredChunk
 from ailb.rag.prompt import BLOCK_CLOSE, BLOCK_OPEN
 from ailb.rag.service import RagService
-from ailb.rag.store import RagStore
+from ailb.rag.store import RagStoreUnavailableError
 from ailb.settings import RagConfig
+from ailb.stores.vectors import cosine_similarity
 from tests.unit.rag.conftest import RecordingMetrics, WordEmbedder
 
 DOCS = [
@@ -29,6 +31,33 @@ DOCS = [
 
 def ask(text: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": text}]
+
+
+class UnreachableStore(InMemoryVectorStore):
+    """A store whose server is down: every call fails, counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def _fail(self) -> None:
+        self.calls += 1
+        raise RagStoreUnavailableError("connection refused")
+
+    async def connect(self) -> None:
+        self._fail()
+
+    async def list_collections(self) -> list[CollectionInfo]:
+        self._fail()
+        return []
+
+    async def require(self, name: str) -> str:
+        self._fail()
+        return ""
+
+    async def query(self, name: str, embedding: Sequence[float], top_k: int) -> list[Passage]:
+        self._fail()
+        return []
 
 
 async def test_retrieval_injects_the_relevant_document_as_a_numbered_source(service: RagService) -> None:
@@ -52,7 +81,7 @@ async def test_passages_under_the_relevance_threshold_are_dropped(service: RagSe
     assert retrieval.sources == []
 
 
-async def test_reingesting_a_document_replaces_its_chunks(service: RagService, store: RagStore) -> None:
+async def test_reingesting_a_document_replaces_its_chunks(service: RagService, store: InMemoryVectorStore) -> None:
     await service.create_collection("policies")
     long_text = "\n\n".join(f"Paragraph {n} explains vacation rule {n} in some detail for everyone." for n in range(12))
     first = await service.ingest("policies", [DocumentInput("vacation.md", long_text, title="Vacation")])
@@ -108,16 +137,16 @@ async def test_a_limited_key_may_only_use_its_collections(service: RagService) -
 async def test_a_failing_store_degrades_to_no_context_and_is_signalled(
     embedder: WordEmbedder, metrics: RecordingMetrics
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    rag = RagService(RagConfig(enabled=True), RagStore(path="", host="127.0.0.1", port=port), embedder,
-                     metrics=metrics)  # fmt: skip
+    store = UnreachableStore()
+    rag = RagService(RagConfig(enabled=True), store, embedder, metrics=metrics)
     await rag.start()
     assert rag.status() == "degraded"
     retrieval = await rag.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
     assert (retrieval.message, retrieval.sources) == (None, [])
-    assert "retrieve" in metrics.failures
+    assert metrics.failures == ["list", "retrieve"]
+    calls = store.calls
+    again = await rag.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
+    assert again.message is None and store.calls == calls  # requests do not wait on a store that just failed
     with pytest.raises(RagStoreUnavailableError):
         await rag.list_collections()
     await rag.aclose()
@@ -135,7 +164,7 @@ async def test_a_failing_embedder_degrades_to_no_context(service: RagService, em
 
 
 async def test_while_the_model_loads_requests_get_no_context_but_404s_still_apply(
-    store: RagStore, metrics: RecordingMetrics
+    store: InMemoryVectorStore, metrics: RecordingMetrics
 ) -> None:
     loading = WordEmbedder(ready=False)
     rag = RagService(RagConfig(enabled=True), store, loading, metrics=metrics)
@@ -168,7 +197,7 @@ async def test_ingest_batches_reports_progress_and_counts_chunks(
     assert result.as_dict()["documents"][0] == {"id": "doc-0", "chunks": 1}
 
 
-async def test_ingest_refuses_bad_input_without_writing(service: RagService, store: RagStore) -> None:
+async def test_ingest_refuses_bad_input_without_writing(service: RagService, store: InMemoryVectorStore) -> None:
     await service.create_collection("policies")
     bad_batches = [
         [DocumentInput("a", "text"), DocumentInput("a", "again")],
@@ -203,7 +232,7 @@ async def test_ensure_collection_creates_once(service: RagService) -> None:
 
 
 async def test_a_collection_filled_by_another_model_is_refused_for_ingest_and_skipped_in_chat(
-    service: RagService, store: RagStore, metrics: RecordingMetrics
+    service: RagService, store: InMemoryVectorStore, metrics: RecordingMetrics
 ) -> None:
     await store.create_collection("legacy", "", "local:some-other-model")
     await service.create_collection("policies")
@@ -216,3 +245,56 @@ async def test_a_collection_filled_by_another_model_is_refused_for_ingest_and_sk
     retrieval = await service.retrieve("default", ("legacy", "policies"), ask("How many vacation days per year?"), 3)
     assert retrieval.sources[0] == "vacation.md"
     assert metrics.failures == ["retrieve"]
+
+
+async def test_a_passage_scoring_exactly_the_threshold_is_kept(store: InMemoryVectorStore,
+                                                                 embedder: WordEmbedder) -> None:  # fmt: skip
+    await store.create_collection("leave", "", embedder.name)
+    [vector] = await embedder.embed(["Unused vacation days carry over until March."])
+    await store.write_chunks("leave", [StoredChunk("vacation", 0, "Unused vacation days carry over until March.",
+                                                vector, "vacation.md", "", {})])  # fmt: skip
+    question = "How do vacation days work for new employees?"
+    score = cosine_similarity(vector, await embedder.embed_query(question))
+    assert 0.2 < score < 1
+    at_threshold = RagService(RagConfig(enabled=True, min_score=score), store, embedder)
+    assert (await at_threshold.retrieve("default", ("leave",), ask(question), 3)).sources == ["vacation"]
+    above = RagService(RagConfig(enabled=True, min_score=score + 1e-9), store, embedder)
+    assert (await above.retrieve("default", ("leave",), ask(question), 3)).message is None
+    passages = await above.search("leave", question, 3)  # administration sees every score, no threshold
+    assert [p.score for p in passages] == [pytest.approx(score)]
+
+
+async def test_top_k_keeps_the_best_passages_over_all_collections(service: RagService) -> None:
+    await service.create_collection("policies")
+    await service.create_collection("handbook")
+    await service.ingest("policies", DOCS)
+    await service.ingest("handbook", [DocumentInput("parking.md", "The parking garage opens at 7 with 40 spaces.")])
+    messages = ask("When does the parking garage open for employees with vacation days?")
+    both = await service.retrieve("default", ("policies", "handbook"), messages, 2)
+    best = await service.retrieve("default", ("policies", "handbook"), messages, 1)
+    assert len(both.passages) == 2
+    assert best.passages == both.passages[:1]
+
+
+async def test_a_collection_named_twice_is_searched_once(service: RagService, embedder: WordEmbedder) -> None:
+    await service.create_collection("policies")
+    await service.ingest("policies", DOCS)
+    retrieval = await service.retrieve("default", ("policies", "policies"), ask("How many vacation days a year?"), 5)
+    assert len({p.chunk_id for p in retrieval.passages}) == len(retrieval.passages)
+    assert embedder.queries == ["How many vacation days a year?"]
+
+
+async def test_a_deleted_collection_is_gone_for_chat_and_administration(service: RagService) -> None:
+    await service.create_collection("policies")
+    await service.ingest("policies", DOCS)
+    assert (await service.get_collection("policies")).chunks == 3
+    await service.delete_collection("policies")
+    for call in (
+        service.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3),
+        service.delete_document("policies", "vacation.md"),
+        service.delete_collection("policies"),
+        service.ingest("policies", DOCS),
+    ):
+        with pytest.raises(NotFoundError):
+            await call
+    assert await service.list_collections() == []

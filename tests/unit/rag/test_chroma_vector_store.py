@@ -1,4 +1,6 @@
-"""``RagStore``: the awaitable store, with the embedded ChromaDB in a worker process (the default)."""
+"""What only the ChromaDB store does: a worker process for an embedded folder (the default), errors crossing
+that boundary, the folder lock, deadlines on a silent server, and a server mode that touches no folder.
+(Everything else it shares with the in-memory store is in the contract suite.)"""
 
 from __future__ import annotations
 
@@ -13,14 +15,15 @@ import pytest
 import pytest_asyncio
 
 from ailb.errors import InvalidRequestError, NotFoundError
-from ailb.rag.chroma import RagStoreUnavailableError
+from ailb.rag.chroma_store import ChromaVectorStore
 from ailb.rag.models import Passage, StoredChunk
-from ailb.rag.store import RagStore
+from ailb.rag.store import RagStoreUnavailableError
+from ailb.stores.chroma import ChromaConnection
 
 
 @pytest_asyncio.fixture
-async def worker_store(tmp_path: Path) -> AsyncIterator[RagStore]:
-    store = RagStore(path=str(tmp_path / "rag"))
+async def worker_store(tmp_path: Path) -> AsyncIterator[ChromaVectorStore]:
+    store = ChromaVectorStore(path=str(tmp_path / "rag"))
     assert store.isolated
     await store.connect()
     yield store
@@ -31,7 +34,7 @@ def chunk(doc: str, vector: list[float]) -> StoredChunk:
     return StoredChunk(doc, 0, f"text of {doc}", vector, f"{doc}.md", doc.title(), {"team": "hr"})
 
 
-async def test_operations_and_errors_cross_the_process_boundary(worker_store: RagStore) -> None:
+async def test_operations_and_errors_cross_the_process_boundary(worker_store: ChromaVectorStore) -> None:
     assert worker_store.opened_embedder("policies") is None
     info = await worker_store.create_collection("policies", "HR", "test:model")
     assert (info.name, info.embedder) == ("policies", "test:model")
@@ -54,7 +57,7 @@ async def test_operations_and_errors_cross_the_process_boundary(worker_store: Ra
 
 async def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
     others = {child.pid for child in multiprocessing.active_children()}
-    store = RagStore(path=str(tmp_path / "rag"))
+    store = ChromaVectorStore(path=str(tmp_path / "rag"))
     await store.create_collection("policies", "", "m")
     workers = [child.pid for child in multiprocessing.active_children() if child.pid not in others]
     assert len(workers) == 1 and workers[0] != os.getpid(), "the embedded store should run in one child process"
@@ -75,10 +78,57 @@ def silent_server() -> Iterator[socket.socket]:
 
 
 async def test_a_server_that_never_answers_hits_the_deadline(silent_server: socket.socket) -> None:
-    store = RagStore(path="", host="127.0.0.1", port=silent_server.getsockname()[1], timeout=0.5)
+    store = ChromaVectorStore(path="", host="127.0.0.1", port=silent_server.getsockname()[1], timeout=0.5)
     assert not store.isolated
     with pytest.raises(RagStoreUnavailableError) as caught:
         await store.connect()
     assert "did not answer within 0.5 s" in caught.value.message
     silent_server.close()  # lets the abandoned call fail, so that closing the store does not wait for it
     await store.aclose()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_an_unreachable_server_is_unavailable_and_touches_no_folder(tmp_path: Path) -> None:
+    store = ChromaVectorStore(path=str(tmp_path / "rag"), host="127.0.0.1", port=closed_port(), timeout=5)
+    with pytest.raises(RagStoreUnavailableError) as caught:
+        await store.connect()
+    assert caught.value.status == 503
+    with pytest.raises(RagStoreUnavailableError):
+        await store.list_collections()
+    await store.aclose()
+    assert not (tmp_path / "rag").exists()  # RAG_PATH is not used with a server: no folder, no lock
+
+
+def _delete_behind_the_stores_back(connection: ChromaConnection, name: str) -> None:
+    connection.client().delete_collection(name)  # the raw client: the store's open handle is now stale
+
+
+async def test_a_collection_deleted_by_another_client_is_not_found_again(tmp_path: Path) -> None:
+    store = ChromaVectorStore(path=str(tmp_path / "rag"), worker_process=False)
+    await store.create_collection("kb1", "", "m")
+    await store.query("kb1", [1.0, 0.0], 1)
+    await store._store.call(_delete_behind_the_stores_back, "rag_kb1")
+    with pytest.raises(NotFoundError):
+        await store.query("kb1", [1.0, 0.0], 1)
+    assert store.opened_embedder("kb1") is None
+    await store.create_collection("kb1", "", "m")  # and it can be made again
+    await store.aclose()
+
+
+async def test_two_stores_never_share_an_embedded_folder(tmp_path: Path) -> None:
+    first = ChromaVectorStore(path=str(tmp_path / "rag"), worker_process=False)
+    await first.create_collection("kb1", "", "m")
+    second = ChromaVectorStore(path=str(tmp_path / "rag"), worker_process=False)
+    with pytest.raises(RagStoreUnavailableError, match="another process is using this folder"):
+        await second.list_collections()
+    await second.aclose()
+    await first.aclose()  # releases the folder
+    third = ChromaVectorStore(path=str(tmp_path / "rag"), worker_process=False)
+    assert [c.name for c in await third.list_collections()] == ["kb1"]
+    await third.aclose()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ailb.storeworker import StoreWorker, WorkerStopped, WorkerTimeout
+from ailb.stores.storeworker import StoreWorker, WorkerStopped, WorkerTimeout
 
 
 class Counter:

@@ -182,7 +182,8 @@ def stop_during_stream(engine: Engine, gateway: Gateway, upstream: OpenAIFake) -
 def remembered_turns(gateway: Gateway) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 10
     while True:
-        turns: list[dict[str, Any]] = httpx.get(f"{gateway.base}/v1/memory/sessions/{SESSION}", timeout=5).json()["data"]
+        answer = httpx.get(f"{gateway.base}/v1/memory/sessions/{SESSION}", timeout=5)
+        turns: list[dict[str, Any]] = answer.json()["data"]
         if len(turns) >= 2 or time.monotonic() > deadline:
             return turns
         time.sleep(0.2)

@@ -53,7 +53,10 @@ USER ailb
 EXPOSE 8080 50051
 # Healthy while /healthz answers 200 (503: no model can be served); urlopen raises on any other answer.
 # Python only: no curl in the image.
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["python3", "-c", "import os, urllib.request as u; h = os.environ.get('HOST') or '0.0.0.0'; h = '127.0.0.1' if h in ('0.0.0.0', '::') else h; u.urlopen(f\"http://{f'[{h}]' if ':' in h else h}:{os.environ.get('HTTP_PORT') or 8080}/healthz\", timeout=4)"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["python3", "-c", "\
+import os, urllib.request as u; \
+h = os.environ.get('HOST') or '0.0.0.0'; h = '127.0.0.1' if h in ('0.0.0.0', '::') else h; \
+u.urlopen(f\"http://{f'[{h}]' if ':' in h else h}:{os.environ.get('HTTP_PORT') or 8080}/healthz\", timeout=4)"]
 # ailb is PID 1 (exec form, no shell): SIGTERM reaches it, in-flight requests and streams get DRAIN_TIMEOUT
 # seconds (30 by default) to finish, and it exits 0. Give `docker stop` / Kubernetes more time than that.
 STOPSIGNAL SIGTERM

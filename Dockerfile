@@ -39,7 +39,7 @@ RUN /opt/ailb/bin/pip install --no-compile --no-deps . \
  && rm -rf /build
 
 FROM ${BASE_IMAGE}
-COPY --from=build /etc/passwd /etc/group /etc/
+COPY --from=build /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/
 COPY --from=build --chown=10001:10001 /app /app
 COPY --from=build /opt/ailb /opt/ailb
 # Memory in /app/ailb_memory and knowledge bases in /app/ailb_rag: mount volumes there to keep them.

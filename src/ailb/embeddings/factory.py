@@ -13,7 +13,7 @@ from ailb.settings import ConfigError, Settings
 def build_embedder(settings: Settings, providers: Mapping[str, object]) -> Embedder:
     """``local``: MiniLM from the installed package; ``provider``: the ``EMBEDDING_DEPLOYMENT``'s endpoint."""
     if settings.embedding_backend == "local":
-        return LocalEmbedder(settings.embedding_model)
+        return LocalEmbedder(settings.embedding_model, runtime=settings.embedding_runtime)
     name = settings.embedding_deployment
     if not name:
         raise ConfigError("EMBEDDING_DEPLOYMENT", "required when EMBEDDING_BACKEND=provider")

@@ -9,9 +9,14 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ailb import __version__
 from ailb.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from ailb.bootstrap import Gateway
+    from ailb.demo import Demo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--config", help="YAML config file (default: $AILB_CONFIG)")
     serve.add_argument("--host", help="listen address (default: $HOST or 0.0.0.0)")
     serve.add_argument("--port", type=int, help="HTTP port (default: $HTTP_PORT or 8080)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC control-plane port (default: $GRPC_PORT or 50051)")
+    serve.add_argument("--workers", type=int, help="processes serving the same ports (default: $WORKERS or 1)")
+    serve.add_argument(
+        "--demo", action="store_true", help="add a built-in echo model named 'demo' (no provider key needed)"
+    )
     serve.set_defaults(func=_serve)
 
     config = commands.add_parser("config", help="configuration tools")
@@ -35,11 +45,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_rag_commands(commands)
     args = parser.parse_args(argv)
+    from ailb.startup import StartupError
+
     try:
         code: int = args.func(args)
     except ConfigError as exc:
         print(f"ailb: configuration error: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"ailb: cannot start: {exc}", file=sys.stderr)
+        return 1
     return code
 
 
@@ -66,6 +81,10 @@ def _config_check(args: argparse.Namespace) -> int:
         "client_keys": len(set(settings.api_keys) | {k.key for k in settings.client_keys}),
     }
     print(json.dumps(report, indent=2))
+    from ailb.startup import warnings
+
+    for warning in warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
     print("configuration OK", file=sys.stderr)
     return 0
 
@@ -73,22 +92,35 @@ def _config_check(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    import uvicorn
-
+    from ailb import workers
     from ailb.bootstrap import Gateway, secrets_of
     from ailb.http.app import create_app
     from ailb.http.server import server_config
     from ailb.observability.logging import configure_logging
+    from ailb.startup import DrainingServer, check_ports, report
 
     settings = _load(args)
     if args.host:
         settings = replace(settings, host=args.host)
     if args.port is not None:
         settings = replace(settings, http_port=args.port)
+    if args.grpc_port is not None:
+        settings = replace(settings, grpc_port=args.grpc_port)
+    if args.workers is not None:
+        settings = replace(settings, workers=args.workers)
+    if not workers.is_worker():  # a worker's ports are held for it by its parent
+        check_ports(settings)
+    if settings.workers != 1 and args.demo:
+        raise ConfigError("--demo", "runs in one process: leave out --workers/WORKERS")
+    demo = _demo(settings) if args.demo else None
+    if demo is not None:
+        settings = demo.settings
     redactor = configure_logging(settings.log_level, secrets=secrets_of(settings))
+    if settings.workers != 1 and not workers.is_worker():
+        return workers.supervise(settings, args.config)
     gateway = Gateway(settings, redactor=redactor)
     config = server_config(create_app(gateway), settings)
-    server = uvicorn.Server(config)
+    server = DrainingServer(config)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -101,21 +133,47 @@ def _serve(args: argparse.Namespace) -> int:
 
         if hasattr(signal, "SIGHUP"):
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
-        try:
-            await gateway.start()
-        except BaseException:
-            await gateway.aclose()
-            raise
+        await _start(gateway, demo)
+        report(gateway)
         gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
-        await server.serve()
+        try:
+            await server.serve(sockets=workers.listen_sockets(settings))
+        finally:
+            if demo is not None:
+                await demo.aclose()
 
-    if sys.platform != "win32":
-        import uvloop
+    try:
+        if sys.platform != "win32":
+            import uvloop
 
-        uvloop.run(run())
-    else:
-        asyncio.run(run())
+            uvloop.run(run())
+        else:
+            asyncio.run(run())
+    finally:
+        if demo is not None:
+            demo.remove_folder()
     return 0 if server.started else 1
+
+
+def _demo(settings: Settings) -> Demo:
+    from ailb.demo import Demo
+
+    return Demo(settings)
+
+
+async def _start(gateway: Gateway, demo: Demo | None) -> None:
+    """Start the demo's upstream (with ``--demo``) and the gateway; on failure close what was started."""
+    try:
+        if demo is not None:
+            await demo.start()
+        await gateway.start()
+        if demo is not None:
+            await demo.seed(gateway)
+    except BaseException:
+        await gateway.aclose()
+        if demo is not None:
+            await demo.aclose()
+        raise
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ailb.rag.client import FileProgress, LocalRag, RagClient, RagClientError, RemoteRag
 from ailb.rag.files import collect_files
+from ailb.rag.parsing import SUPPORTED_EXTENSIONS
 from ailb.settings import load_settings
 
 Handler = Callable[[argparse.Namespace], int]
@@ -55,10 +57,13 @@ def add_rag_commands(subparsers: argparse._SubParsersAction) -> None:  # type: i
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    unsupported: list[Path] = []
     try:
-        files = collect_files(args.paths)
+        files = collect_files(args.paths, unsupported)
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
+    for path in unsupported:
+        print(f"skipped {path}: unsupported file type (supported: {', '.join(SUPPORTED_EXTENSIONS)})", file=sys.stderr)
     if not files:
         return _fail("no .txt, .md, .html or .pdf files found in " + ", ".join(args.paths))
 
@@ -69,7 +74,8 @@ def run_ingest(args: argparse.Namespace) -> int:
             summary = client.ingest(args.collection, files, progress)
         for failure in summary.failures:
             print(f"skipped {failure}", file=sys.stderr)
-        print(f"ingested {summary.documents} documents ({summary.chunks} chunks) into {args.collection}")
+        documents, chunks = _count(summary.documents, "document"), _count(summary.chunks, "chunk")
+        print(f"ingested {documents} ({chunks}) into {args.collection}")
         return 1 if summary.failures else 0
 
     return _with_client(args, work)
@@ -137,7 +143,14 @@ def _open(args: argparse.Namespace) -> RagClient:
         if not args.url.startswith(("http://", "https://")):
             raise RagClientError(f"--url must be an http(s) URL, got {args.url!r}")
         return RemoteRag(args.url, args.token or os.environ.get("AILB_ADMIN_TOKEN", ""))
-    return LocalRag(load_settings(config_path=args.config))
+    settings = load_settings(config_path=args.config)
+    where = (
+        f"ChromaDB server {settings.chroma_host}:{settings.chroma_port}"
+        if settings.chroma_host
+        else f"embedded ChromaDB in {Path(settings.rag.path).resolve()}"
+    )
+    print(f"knowledge-base store: {where}", file=sys.stderr)
+    return LocalRag(settings)
 
 
 class ProgressBar:
@@ -165,6 +178,10 @@ def _describe(number: int, passage: dict[str, Any]) -> str:
         header += f"  ({passage['title']})"
     body = textwrap.indent(textwrap.shorten(passage["text"], 400, placeholder=" …"), "    ")
     return f"{header}\n{body}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _fail(message: str) -> int:

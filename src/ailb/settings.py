@@ -5,6 +5,7 @@ Parsed once into a frozen ``Settings``; every bad key or value is a ``ConfigErro
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -175,6 +176,7 @@ class Settings:
     chroma_port: int = 8000
     embedding_backend: str = "local"
     embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_runtime: str = "onnx"
     embedding_deployment: str = ""
     local_embeddings: bool = True  # the packaged all-MiniLM-L6-v2 on /v1/embeddings
     router: RouterConfig = RouterConfig()
@@ -182,6 +184,13 @@ class Settings:
     rag: RagConfig = RagConfig()
     config_path: str = ""
     spend_path: str = ""  # the SQLite file that keeps per-key spend across restarts; "" keeps it in memory only
+    data_dir: str = "."
+    # Provider env vars (e.g. OPENAI_API_KEY) that are set but unused because the config file lists the
+    # deployments and does not refer to them: the start-up log warns about each.
+    unused_provider_env: tuple[str, ...] = ()
+    redis_url: str = field(default="", repr=False)  # shared state for a fleet; "" keeps it in this process
+    expected_instances: int = 1  # what limits are divided by while Redis is down
+    workers: int = 1  # processes serving the same ports (``ailb serve --workers``)
 
     def deployment(self, name: str) -> DeploymentConfig | None:
         return next((d for d in self.deployments if d.name == name), None)
@@ -212,18 +221,22 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
     reader = _EnvReader(env)
     path = config_path or env.get("AILB_CONFIG", "")
     file_data = _read_yaml(path) if path else {}
-    unknown = set(file_data) - {"deployments", "model_aliases", "settings", "client_keys"}
-    if unknown:
-        raise ConfigError(sorted(unknown)[0], "unknown top-level key")
+    _check_known(file_data, {"deployments", "model_aliases", "settings", "client_keys"}, "", "unknown top-level key")
 
     deployments = _env_deployments(reader, env)
     file_deployments = [
         _parse_deployment(item, f"deployments[{i}]", env) for i, item in enumerate(file_data.get("deployments") or [])
     ]
+    unused_provider_env: tuple[str, ...] = ()
     if file_deployments:
-        names = {d.name for d in file_deployments}
-        deployments = [d for d in deployments if d.name not in names] + file_deployments
+        # The file is authoritative: env-configured deployments are not added next to its own.
+        referenced = _env_references(file_data)
+        unused_provider_env = tuple(
+            _PROVIDER_ENV[d.name] for d in deployments if _PROVIDER_ENV[d.name] not in referenced
+        )
+        deployments = file_deployments
     _check_unique([d.name for d in deployments])
+    data_dir = reader.text("AILB_DATA_DIR", ".")
 
     settings = Settings(
         host=reader.text("HOST", "0.0.0.0"),
@@ -253,6 +266,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         chroma_port=reader.integer("CHROMA_PORT", 8000, 1, 65535),
         embedding_backend=reader.choice("EMBEDDING_BACKEND", "local", ("local", "provider")),
         embedding_model=reader.text("EMBEDDING_MODEL", "all-MiniLM-L6-v2"),
+        embedding_runtime=reader.choice("EMBEDDING_RUNTIME", "onnx", ("onnx", "torch")),
         embedding_deployment=reader.text("EMBEDDING_DEPLOYMENT", ""),
         local_embeddings=reader.flag("ENABLE_LOCAL_EMBEDDINGS", True),
         router=RouterConfig(
@@ -267,7 +281,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         memory=MemoryConfig(
             enabled=reader.flag("ENABLE_MEMORY", True),
             backend=reader.choice("MEMORY_BACKEND", "chromadb", ("chromadb",)),
-            path=reader.text("MEMORY_PATH", "./ailb_memory"),
+            path=reader.text("MEMORY_PATH", os.path.join(data_dir, "ailb_memory")),
             ttl_days=reader.optional_float("MEMORY_TTL_DAYS", 0.001, 36500),
             recent_turns=reader.integer("MEMORY_RECENT_TURNS", 4, 0, 100),
             top_k=reader.integer("MEMORY_TOP_K", 4, 0, 100),
@@ -277,12 +291,17 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         rag=RagConfig(
             enabled=reader.flag("ENABLE_RAG", False),
             backend=reader.choice("RAG_BACKEND", "chromadb", ("chromadb",)),
-            path=reader.text("RAG_PATH", "./ailb_rag"),
+            path=reader.text("RAG_PATH", os.path.join(data_dir, "ailb_rag")),
             default_top_k=reader.integer("RAG_TOP_K", 3, 1, 50),
             min_score=reader.number("RAG_MIN_SCORE", 0.2, -1, 1),
         ),
         config_path=path,
         spend_path=_spend_path(reader),
+        data_dir=data_dir,
+        unused_provider_env=unused_provider_env,
+        redis_url=_redis_url(reader.text("REDIS_URL", "")),
+        expected_instances=reader.integer("EXPECTED_INSTANCES", 1, 1, 10_000),
+        workers=reader.integer("WORKERS", 1, 1, 256),
     )
     overrides = file_data.get("settings") or {}
     if overrides:
@@ -393,6 +412,30 @@ def _env_deployments(reader: _EnvReader, env: Mapping[str, str]) -> list[Deploym
     return found
 
 
+_PROVIDER_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "ollama": "OLLAMA_BASE_URL"}
+
+
+def _env_references(data: Any) -> set[str]:
+    """Every ``${NAME}`` the config file's values (and mapping keys) refer to."""
+    if isinstance(data, str):
+        return set(_ENV_REF.findall(data))
+    if isinstance(data, dict):
+        return set().union(*(_env_references(k) | _env_references(v) for k, v in data.items()))
+    if isinstance(data, list):
+        return set().union(*(_env_references(item) for item in data))
+    return set()
+
+
+def _check_known(data: Mapping[str, Any], known: set[str], where: str, message: str) -> None:
+    """An unknown key is an error naming it, with the closest known key as a suggestion."""
+    unknown = sorted(str(k) for k in set(data) - known)
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(sorted(known))})"
+        raise ConfigError(f"{where}.{key}" if where else key, message + hint)
+
+
 def _url(key: str, value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
         raise ConfigError(key, f"expected an http(s) URL, got {value!r}")
@@ -421,13 +464,11 @@ _DEFAULT_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https:
 def _parse_deployment(item: Any, where: str, env: Mapping[str, str]) -> DeploymentConfig:
     if not isinstance(item, dict):
         raise ConfigError(where, "each deployment must be a mapping")
-    unknown = set(item) - _DEPLOYMENT_KEYS
-    if unknown:
-        raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key")
     name = item.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(f"{where}.name", "required; letters, digits, '.', '_' or '-' (max 64)")
     where = f"deployments[{name}]"
+    _check_known(item, _DEPLOYMENT_KEYS, where, "unknown key")
     provider = item.get("provider")
     if provider not in PROVIDER_KINDS:
         raise ConfigError(f"{where}.provider", f"must be one of {', '.join(PROVIDER_KINDS)}, got {provider!r}")
@@ -494,9 +535,7 @@ def _parse_timeouts(item: dict[str, Any], where: str) -> Timeouts:
     for flat in ("connect", "first_token", "idle", "total"):
         if f"{flat}_timeout" in item:
             raw[flat] = item[f"{flat}_timeout"]
-    unknown = set(raw) - {"connect", "first_token", "idle", "total"}
-    if unknown:
-        raise ConfigError(f"{where}.timeouts.{sorted(unknown)[0]}", "unknown key")
+    _check_known(raw, {"connect", "first_token", "idle", "total"}, f"{where}.timeouts", "unknown key")
     defaults = Timeouts()
     values = {k: _number(raw, k, f"{where}.timeouts", getattr(defaults, k), 0.001, 86400) for k in raw}
     return replace(defaults, **values)
@@ -550,9 +589,7 @@ def _parse_client_keys(raw: Any, env: Mapping[str, str]) -> tuple[ClientKeyConfi
         if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
             raise ConfigError(f"{where}.name", "letters, digits, '.', '_' or '-' (max 64)")
         where = f"client_keys[{name}]" if name else where
-        unknown = set(spec) - _CLIENT_KEY_FIELDS
-        if unknown:
-            raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key")
+        _check_known(spec, _CLIENT_KEY_FIELDS, where, "unknown key")
         value = _expand(str(key), where, env).strip()
         if not value:
             raise ConfigError(where, "the key is empty")
@@ -618,8 +655,14 @@ def _spend_path(reader: _EnvReader) -> str:
         return ""
     if value:
         return value
-    memory = Path(reader.text("MEMORY_PATH", "./ailb_memory"))
+    memory = Path(reader.text("MEMORY_PATH", os.path.join(reader.text("AILB_DATA_DIR", "."), "ailb_memory")))
     return str(memory.parent / "ailb_spend.sqlite3")
+
+
+def _redis_url(value: str) -> str:
+    if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL", f"expected redis://, rediss:// or unix:// URL, got {redact_url(value)!r}")
+    return value
 
 
 def _validate_aliases(settings: Settings) -> None:
@@ -637,9 +680,7 @@ _OVERRIDABLE = {"routing_strategy", "max_request_bytes", "drain_timeout", "modul
 def _apply_overrides(settings: Settings, overrides: Any) -> Settings:
     if not isinstance(overrides, dict):
         raise ConfigError("settings", "must be a mapping")
-    unknown = set(overrides) - _OVERRIDABLE
-    if unknown:
-        raise ConfigError(f"settings.{sorted(unknown)[0]}", "unknown key")
+    _check_known(overrides, _OVERRIDABLE, "settings", "unknown key")
     if any(isinstance(v, dict | list) or v is None for v in overrides.values()):
         key = next(k for k, v in overrides.items() if isinstance(v, dict | list) or v is None)
         raise ConfigError(f"settings.{key}", "expected a single value")

@@ -13,7 +13,7 @@ from tests.fakes.openai_fake import OpenAIFake
 from tests.fakes.threaded import ThreadedServer
 from tests.integration.harness import RunningGateway
 
-CORPUS = Path(__file__).parents[1] / "data" / "corpus" / "company-policies"
+CORPUS = Path(__file__).parents[2] / "examples" / "company-policies"
 MODEL = "gpt-4o-mini"
 UPSTREAM_KEY = "sk-rag-upstream-0001"
 ADMIN_TOKEN = "rag-admin-token-42"

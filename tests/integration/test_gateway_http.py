@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -111,6 +112,26 @@ def test_openapi_describes_the_endpoints(gateway: RunningGateway) -> None:
     assert "/v1/models" in spec["paths"] and "/healthz" in spec["paths"]
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_load_nothing_from_outside(gateway: RunningGateway, page: str) -> None:
+    html = httpx.get(gateway.url + page).text
+    referenced = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: *['"]([^'"]+)['"]""", html)
+    urls = [a or b for a, b in referenced]
+    assert urls and all(url.startswith("/") for url in urls), urls  # the CDN default would be https://...
+    assert "https://" not in html and "http://" not in html
+    for url in urls:
+        response = httpx.get(gateway.url + url)
+        assert response.status_code == 200, url
+        assert len(response.content) > 1000 or url == "/openapi.json"
+    assert "validatorUrl" not in html or '"validatorUrl": null' in html
+
+
+def test_only_the_docs_assets_are_served(gateway: RunningGateway) -> None:
+    assert httpx.get(gateway.url + "/docs/assets/swagger-ui.css").headers["content-type"].startswith("text/css")
+    for name in ("core.py", "..%2Fcore.py", "missing.js"):
+        assert httpx.get(gateway.url + "/docs/assets/" + name).status_code == 404
+
+
 def test_healthz_reports_each_deployment(gateway: RunningGateway) -> None:
     response = httpx.get(gateway.url + "/healthz")
     assert response.status_code == 200
@@ -118,6 +139,7 @@ def test_healthz_reports_each_deployment(gateway: RunningGateway) -> None:
     assert body["status"] in ("ok", "degraded")
     assert set(body["deployments"]) == {"openai", "anthropic", "ollama"}
     assert body["memory"] == "disabled"
+    assert body["shared_state"] == "disabled"  # no REDIS_URL: limits and control state live in the process
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -33,6 +33,9 @@ def test_ingest_list_query_and_delete(tmp_path: Path, capsys: pytest.CaptureFixt
     assert ailb(["rag", "ingest", "company_docs", str(docs), "--description", "Company policies"]) == 0
     out, err = capsys.readouterr()
     assert "created collection company_docs" in err
+    assert f"skipped {docs / 'policies' / 'image.png'}: unsupported file type" in err
+    assert ".hidden.md" not in err
+    assert f"knowledge-base store: embedded ChromaDB in {tmp_path / 'rag'}" in err
     assert "ingested 9 documents" in out
 
     assert ailb(["rag", "list", "--json"]) == 0
@@ -69,7 +72,7 @@ def test_reingesting_a_folder_does_not_duplicate(tmp_path: Path, capsys: pytest.
     assert ailb(["rag", "list", "--json"]) == 0
     [collection] = json.loads(capsys.readouterr().out)
     assert ailb(["rag", "ingest", "company_docs", str(CORPUS / "vacation-policy.md")]) == 0
-    assert "ingested 1 documents (3 chunks)" in capsys.readouterr().out
+    assert "ingested 1 document (3 chunks)" in capsys.readouterr().out
     assert ailb(["rag", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["chunks"] == collection["chunks"]
 
@@ -99,7 +102,7 @@ def test_unreadable_files_are_skipped_and_reported(tmp_path: Path, capsys: pytes
     (folder / "blank.txt").write_text("   \n")
     assert ailb(["rag", "ingest", "kb-mixed", str(folder)]) == 1
     out, err = capsys.readouterr()
-    assert "ingested 1 documents (1 chunks) into kb-mixed" in out
+    assert "ingested 1 document (1 chunk) into kb-mixed" in out
     assert "broken.pdf" in err and "blank.txt: no text found" in err
 
 

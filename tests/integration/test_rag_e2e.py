@@ -126,7 +126,7 @@ def test_cli_through_the_gateway_ingests_queries_and_reingests_idempotently(
     folder.mkdir()
     (folder / "cafeteria.md").write_text("# Cafeteria\n\nThe cafeteria serves lunch from 11:30 to 14:00 on weekdays.")
     assert ailb(["rag", "ingest", "handbook", str(folder), *remote]) == 0
-    assert "ingested 1 documents (1 chunks) into handbook" in capsys.readouterr().out
+    assert "ingested 1 document (1 chunk) into handbook" in capsys.readouterr().out
     assert ailb(["rag", "query", "handbook", "When is lunch served?", "--json", *remote]) == 0
     hits = json.loads(capsys.readouterr().out)
     assert hits[0]["document_id"] == "cafeteria.md"

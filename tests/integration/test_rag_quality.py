@@ -18,7 +18,7 @@ from ailb.rag.service import RagService
 from ailb.settings import RagConfig
 from tests.integration.rag_questions import CORPUS_QUESTIONS
 
-CORPUS = Path(__file__).parents[1] / "data" / "corpus" / "company-policies"
+CORPUS = Path(__file__).parents[2] / "examples" / "company-policies"
 pytestmark = pytest.mark.slow
 module_loop = pytest.mark.asyncio(loop_scope="module")  # the model and store are shared by the module
 

@@ -138,7 +138,13 @@ deployments:
     models: [gpt-4o]
     priority: -1
     timeouts: {{first_token: 0.5, total: 0.5}}
-{ALIASES}
+  - name: openai  # a file that lists deployments is authoritative: the env-configured one is named here
+    provider: openai
+    base_url: ${{OPENAI_BASE_URL}}
+    api_key: ${{OPENAI_API_KEY}}
+    models: [gpt-4o]
+model_aliases:
+  smart: [gpt-4o]
 """
     gateway = run_gateway({**upstreams.env(), "ROUTING_STRATEGY": "failover", "HEALTH_CHECK_INTERVAL": "0"}, config)
     upstreams.openai.fail_next(Fault.hang(3))

@@ -69,7 +69,7 @@ def test_sigterm_drains_an_in_flight_stream(slow_fake: OpenAIFake) -> None:
         assert len(events) > 10  # the stream went on well past the signal
         with pytest.raises(httpx.TransportError):
             httpx.get(base + "/healthz", timeout=1)
-        server.wait(15)
+        assert server.wait(15) == 0  # a clean drain is a clean exit, not death by SIGTERM
     finally:
         if server.poll() is None:
             server.kill()

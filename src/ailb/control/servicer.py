@@ -17,6 +17,7 @@ from ailb.control.generated import module_service_pb2 as pb
 from ailb.control.generated import module_service_pb2_grpc as pb_grpc
 from ailb.control.weights import deployment_weights
 from ailb.routing.ratelimit import GLOBAL_ROUTE
+from ailb.state import SharedStateUnavailable
 
 if TYPE_CHECKING:
     from ailb.bootstrap import Gateway
@@ -26,6 +27,10 @@ log = logging.getLogger("ailb.control")
 MODULE_TYPE = "AILB"
 ROUTE_PREFIX = "/v1/chat/completions"
 _WORKING_STORE_STATES = ("ok", "disabled")
+SHARED_STATE_DOWN = (
+    "the shared state (Redis) is unavailable, so the other instances cannot be told: nothing changed; "
+    "try again when it is back"
+)
 
 
 class ModuleServicer(pb_grpc.ModuleServiceServicer):
@@ -59,11 +64,16 @@ class ModuleServicer(pb_grpc.ModuleServiceServicer):
             return pb.RateLimitResponse(success=False, message="config is required")
         config = request.config
         try:
-            self.gateway.rate_limits.apply(
+            limit = self.gateway.rate_limits.validate(
                 request.route_name, config.requests_per_second, config.burst_size, config.enabled
+            )
+            await self.gateway.control.set_limit(
+                request.route_name, None if limit is None else (limit.requests_per_second, limit.burst_size)
             )
         except ValueError as exc:
             return pb.RateLimitResponse(success=False, message=str(exc))
+        except SharedStateUnavailable:
+            return pb.RateLimitResponse(success=False, message=SHARED_STATE_DOWN)
         if config.enabled:
             message = (
                 f"rate limit on {request.route_name!r}: {config.requests_per_second} requests/s, "
@@ -103,9 +113,12 @@ class ModuleServicer(pb_grpc.ModuleServiceServicer):
         try:
             candidates = route_deployments(self.gateway, route)
             weights = deployment_weights(route, ((w.backend_name, w.weight) for w in request.weights), candidates)
-            applied = self.gateway.router.set_traffic_weights(route, weights)
+            applied = self.gateway.router.check_traffic_weights(route, weights)
+            await self.gateway.control.set_weights(route, applied)
         except ValueError as exc:
             return pb.TrafficWeightResponse(success=False, message=str(exc))
+        except SharedStateUnavailable:
+            return pb.TrafficWeightResponse(success=False, message=SHARED_STATE_DOWN)
         message = f"traffic weights on {route!r}: " + ", ".join(f"{n}={w}" for n, w in sorted(applied.items()))
         log.info("control: %s", message)
         return pb.TrafficWeightResponse(
@@ -128,9 +141,10 @@ def module_health(gateway: Gateway) -> tuple[pb.HealthStatus, dict[str, str]]:
     up = [d.name for d in deployments if d.up]
     memory = gateway.memory.status() if gateway.memory is not None else "disabled"
     rag = gateway.rag.status() if gateway.rag is not None else "disabled"
+    shared = gateway.shared.status()
     if routing == "unavailable" or not up:
         health = pb.UNHEALTHY
-    elif routing != "ok" or len(up) < len(deployments) or not {memory, rag} <= set(_WORKING_STORE_STATES):
+    elif routing != "ok" or len(up) < len(deployments) or not {memory, rag, shared} <= set(_WORKING_STORE_STATES):
         health = pb.DEGRADED
     else:
         health = pb.HEALTHY
@@ -142,6 +156,7 @@ def module_health(gateway: Gateway) -> tuple[pb.HealthStatus, dict[str, str]]:
         "models": str(len(gateway.router.public_models())),
         "memory": memory,
         "rag": rag,
+        "shared_state": shared,
         "routes_version": str(gateway.routes_version),
     }
     return health, metadata

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ailb.embeddings.base import Embedder
-from ailb.embeddings.local import DEFAULT_MODEL, PACKAGED_NAMES, LocalEmbedder
+from ailb.embeddings.local import LocalEmbedder
+from ailb.embeddings.models import DEFAULT_MODEL, PACKAGED_NAMES
 from ailb.embeddings.provider import EmbeddingsProvider, ProviderEmbedder
 from ailb.settings import ConfigError, Settings
 
@@ -13,7 +14,7 @@ from ailb.settings import ConfigError, Settings
 def build_embedder(settings: Settings, providers: Mapping[str, object]) -> Embedder:
     """``local``: MiniLM from the installed package; ``provider``: the ``EMBEDDING_DEPLOYMENT``'s endpoint."""
     if settings.embedding_backend == "local":
-        return LocalEmbedder(settings.embedding_model)
+        return LocalEmbedder(settings.embedding_model, runtime=settings.embedding_runtime)
     name = settings.embedding_deployment
     if not name:
         raise ConfigError("EMBEDDING_DEPLOYMENT", "required when EMBEDDING_BACKEND=provider")
@@ -32,4 +33,4 @@ def is_packaged(settings: Settings) -> bool:
 
 def build_local_embedder(settings: Settings) -> Embedder:
     """The packaged all-MiniLM-L6-v2 for ``/v1/embeddings``; it loads on first use."""
-    return LocalEmbedder(DEFAULT_MODEL)
+    return LocalEmbedder(DEFAULT_MODEL, runtime=settings.embedding_runtime)

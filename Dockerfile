@@ -1,0 +1,64 @@
+# AILB as a container image:
+#   docker build -t marchproxy/ailb:latest .
+#   docker run -d -p 8080:8080 -p 50051:50051 -e OPENAI_API_KEY=... -e ENABLE_MEMORY=true \
+#     -v ailb_data:/app/ailb_memory marchproxy/ailb:latest
+# `scripts/dev image` builds it as localhost/ailb:latest with podman or docker, also where no registry is reachable.
+#
+# BASE_IMAGE must provide python3 (>= 3.11) with the venv module, and useradd; both stages use it, so the
+# virtualenv's interpreter link stays valid. The embedding model comes from an installed package: the image
+# works offline. No PyTorch: the local model runs on ONNX Runtime.
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
+# A pip configuration mounted for this build only (scripts/dev image passes one); unset means pip's defaults.
+ARG PIP_CONFIG_FILE
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# The user and the data folders, made here so that the final stage needs no RUN of its own (a build's mounts
+# would leave their mount points in its layer).
+RUN groupadd --system --gid 10001 ailb \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin ailb \
+ && mkdir -p /app/ailb_memory /app/ailb_rag
+RUN python3 -m venv /opt/ailb
+WORKDIR /build
+# The dependencies first, from pyproject.toml alone (an empty package stands in for src/), so that a change
+# to the sources or the README reuses this layer.
+COPY pyproject.toml ./
+RUN mkdir -p src/ailb && touch README.md src/ailb/__init__.py \
+ && /opt/ailb/bin/pip install --no-compile . \
+ && /opt/ailb/bin/pip uninstall -y ailb \
+ && rm -rf /build/*
+COPY pyproject.toml README.md ./
+COPY src ./src
+COPY scripts/image_warmup.py ./
+# AILB itself (pip, setuptools and wheel are not needed at run time), then one demo run that compiles exactly
+# the modules a gateway imports (see scripts/image_warmup.py) and fails the build if the image cannot serve.
+RUN /opt/ailb/bin/pip install --no-compile --no-deps . \
+ && /opt/ailb/bin/python -m pip uninstall -y pip setuptools wheel \
+ && find /opt/ailb -name __pycache__ -prune -exec rm -rf {} + \
+ && /opt/ailb/bin/python image_warmup.py \
+ && rm -rf /build
+
+FROM ${BASE_IMAGE}
+COPY --from=build /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/
+COPY --from=build --chown=10001:10001 /app /app
+COPY --from=build /opt/ailb /opt/ailb
+# Memory in /app/ailb_memory and knowledge bases in /app/ailb_rag: mount volumes there to keep them.
+ENV PATH=/opt/ailb/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    AILB_DATA_DIR=/app \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1
+WORKDIR /app
+USER ailb
+EXPOSE 8080 50051
+# Healthy while /healthz answers 200 (503: no model can be served); urlopen raises on any other answer.
+# Python only: no curl in the image.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["python3", "-c", "\
+import os, urllib.request as u; \
+h = os.environ.get('HOST') or '0.0.0.0'; h = '127.0.0.1' if h in ('0.0.0.0', '::') else h; \
+u.urlopen(f\"http://{f'[{h}]' if ':' in h else h}:{os.environ.get('HTTP_PORT') or 8080}/healthz\", timeout=4)"]
+# ailb is PID 1 (exec form, no shell): SIGTERM reaches it, in-flight requests and streams get DRAIN_TIMEOUT
+# seconds (30 by default) to finish, and it exits 0. Give `docker stop` / Kubernetes more time than that.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["ailb"]
+CMD ["serve"]

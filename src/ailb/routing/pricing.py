@@ -88,6 +88,10 @@ KNOWN_PRICES: dict[str, Price] = {
     "claude-3-opus": Price(0.015, 0.075),
     "claude-3-sonnet": Price(0.003, 0.015),
     "claude-3-haiku": Price(0.00025, 0.00125),
+    # Embedding models: input only.
+    "text-embedding-3-small": Price(0.00002, 0.0),
+    "text-embedding-3-large": Price(0.00013, 0.0),
+    "text-embedding-ada-002": Price(0.0001, 0.0),
 }
 # Anthropic's prompt cache: reads cost 0.1x the input price, (5-minute) writes 1.25x.
 CLAUDE_CACHE_READ_FACTOR = 0.1

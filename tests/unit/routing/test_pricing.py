@@ -150,3 +150,13 @@ def test_calibration_learns_the_upstream_ratio_per_model() -> None:
     assert counter.ratio("gpt-4o") == 1.0
     counter.observe("odd", counted=10, reported=10_000)
     assert counter.ratio("odd") == 4.0  # clamped
+
+
+def test_openais_embedding_models_have_their_input_price() -> None:
+    from ailb.routing.pricing import price_for
+    from ailb.settings import DeploymentConfig
+
+    config = DeploymentConfig(name="o", provider="openai", base_url="https://api.openai.com/v1", api_key="k")
+    price = price_for(config, "text-embedding-3-small")
+    assert price is not None and (price.input_per_1k, price.output_per_1k) == (0.00002, 0.0)
+    assert price.cost(1000, 0) == 0.00002

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ailb.tenancy import ClientKey
 
 log = logging.getLogger("ailb.http")
+INTERNAL_ERROR = AILBError("The gateway hit an internal error. It has been logged.", code="internal_error")
 T = TypeVar("T")
 JSON = "application/json"
 
@@ -155,6 +156,9 @@ async def serve(request: Request, surface: Surface, handler: Handler) -> Respons
         if exc.status >= 500:
             log.warning("POST %s answered %d: %s", request.url.path, exc.status, exc.log_message)
         return surface.render_error(exc, gateway.redactor)
+    except Exception as exc:  # a bug: the detail goes to the log, the client gets a 500 in its API's shape
+        log.error("unhandled error on POST %s", request.url.path, exc_info=exc)
+        return surface.render_error(INTERNAL_ERROR, gateway.redactor)
     finally:
         if exchange is None or not exchange.handed_off:
             model = exchange.model if exchange is not None else ""

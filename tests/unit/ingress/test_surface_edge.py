@@ -1,0 +1,54 @@
+"""The shared route skeleton of the API surfaces: any failure is answered in the surface's own shape."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from ailb.bootstrap import Gateway
+from ailb.errors import RateLimitedError
+from ailb.http.surface import Exchange, serve
+from ailb.http.surfaces import MESSAGES, RESPONSES
+from ailb.settings import load_settings
+
+
+def request_to(gateway: Gateway) -> Request:
+    scope: dict[str, Any] = {
+        "type": "http", "method": "POST", "path": "/v1/messages", "headers": [], "query_string": b"",
+        "app": SimpleNamespace(state=SimpleNamespace(gateway=gateway)),
+    }  # fmt: skip
+    return Request(scope)
+
+
+def gateway() -> Gateway:
+    settings = load_settings({"OPENAI_API_KEY": "sk-unit-test-key-1", "ENABLE_MEMORY": "false", "ENABLE_GRPC": "false"})
+    return Gateway(settings)
+
+
+async def test_a_bug_is_a_500_in_the_surfaces_shape() -> None:
+    async def broken(_exchange: Exchange) -> Any:
+        raise RuntimeError("an internal detail /srv/secret/path")
+
+    answer = await serve(request_to(gateway()), MESSAGES, broken)
+    assert answer.status_code == 500
+    assert orjson.loads(answer.body) == {
+        "type": "error",
+        "error": {"type": "api_error", "message": "The gateway hit an internal error. It has been logged."},
+    }
+
+
+async def test_errors_keep_their_status_and_headers() -> None:
+    async def limited(_exchange: Exchange) -> Any:
+        raise RateLimitedError("Slow down.", retry_after=2.5)
+
+    for surface, body in (
+        (MESSAGES, {"type": "error", "error": {"type": "rate_limit_error", "message": "Slow down."}}),
+        (RESPONSES, {"error": {"message": "Slow down.", "type": "rate_limit_error", "param": None,
+                               "code": "rate_limit_exceeded"}}),
+    ):  # fmt: skip
+        answer = await serve(request_to(gateway()), surface, limited)
+        assert (answer.status_code, answer.headers["retry-after"]) == (429, "3")
+        assert orjson.loads(answer.body) == body

@@ -60,7 +60,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, int, int, subprocess.Popen[str]]
 def test_the_demo_shows_completions_streaming_memory_and_rag(demo: tuple[str, int, int, subprocess.Popen[str]]) -> None:
     base, _, _, _ = demo
     client = OpenAI(base_url=base + "/v1", api_key="unused")
-    assert [m.id for m in client.models.list()] == ["demo"]
+    assert [m.id for m in client.models.list()] == ["demo", "all-MiniLM-L6-v2"]  # and free offline embeddings
     reply = client.chat.completions.create(
         model="demo", messages=[{"role": "user", "content": "My name is Alice"}], extra_body={"session_id": "u1"}
     )

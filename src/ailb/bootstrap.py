@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ailb import __version__
 from ailb.governance.governor import Governor
 from ailb.observability.metrics import Metrics
+from ailb.observability.tracing import Tracing, build_tracing
 from ailb.providers.base import Provider
 from ailb.redaction import Redactor
 from ailb.routing.ratelimit import RateLimiter
@@ -50,6 +51,7 @@ def build_provider(config: DeploymentConfig, redactor: Redactor | None = None) -
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret the configuration holds, for the redactor (logs, errors and answers)."""
     keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + [k.key for k in settings.client_keys]
+    keys += settings.tracing.headers.values()  # an OTLP collector's credentials
     return [k for k in (*keys, settings.admin_token, settings.metrics_token) if k]
 
 
@@ -87,8 +89,10 @@ class Gateway:
         self.keys = KeyRing(settings.api_keys, settings.client_keys)
         self.metrics = Metrics()
         self.metrics.configure_from(settings)
+        # Chosen once: tracing settings are not reloaded (like the stores, they need a restart).
+        self.tracing: Tracing = build_tracing(settings.tracing, self.redactor)
         self.providers: dict[str, Provider] = {d.name: build_provider(d, self.redactor) for d in settings.deployments}
-        self.router = Router(settings, self.providers, observer=self.metrics)
+        self.router = Router(settings, self.providers, observer=self.metrics, tracing=self.tracing)
         self.limits = InProcessLimitStore()
         self.governor = Governor(self.limits, self.metrics)
         self.rate_limits = RateLimiter(lambda: list(self.router.public_models()), self.limits)
@@ -96,7 +100,7 @@ class Gateway:
         self.memory: MemoryService | None = None
         self.rag: RagService | None = None
         self._build_stores()
-        self.service = ChatService(self.router, self.memory, self.rag)
+        self.service = ChatService(self.router, self.memory, self.rag, self.tracing)
         self.grpc_server: grpc.aio.Server | None = None
         self.grpc_port: int | None = None
         if not settings.deployments:
@@ -161,14 +165,14 @@ class Gateway:
                 else build_provider(d, self.redactor)
                 for d in settings.deployments
             }
-            router = Router(settings, providers, observer=self.metrics)
+            router = Router(settings, providers, observer=self.metrics, tracing=self.tracing)
             router.adopt_state(old_router, keep_overrides=not force)
             await router.start()
             self.settings, self.providers, self.router = settings, providers, router
             self.keys = KeyRing(settings.api_keys, settings.client_keys)
             if self.rag is not None:
                 self.rag.allowed = self.keys.collection_limits()
-            self.service = ChatService(router, self.memory, self.rag)
+            self.service = ChatService(router, self.memory, self.rag, self.tracing)
             self.metrics.configure_from(settings)
             self.metrics.config_reloaded(True)
             if force:
@@ -234,6 +238,7 @@ class Gateway:
             await self.embedder.aclose()
         for provider in self.providers.values():
             await provider.aclose()
+        await self.tracing.aclose()
 
 
 def build_gateway(settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Gateway:

@@ -151,7 +151,7 @@ class OtlpGrpcReceiver(_Collected):
         receiver = self
 
         class Service(trace_service_pb2_grpc.TraceServiceServicer):
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+            def Export(self, request: Any, context: Any) -> Any:
                 receiver.add(request)
                 return trace_service_pb2.ExportTraceServiceResponse()
 

@@ -13,7 +13,6 @@ import pytest
 
 from tests.fakes import Fault
 from tests.integration.conftest import GatewayFactory
-from tests.integration.harness import RunningGateway
 from tests.integration.otlp_receiver import OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan
 from tests.integration.upstreams import OPENAI_KEY, Upstreams, start_upstreams
 
@@ -137,7 +136,9 @@ def test_a_request_no_deployment_could_answer_is_an_error_span(
     gateway = run_gateway(traced_env(upstreams, receiver.url), ALIASES)
     upstreams.openai.fail_always(Fault.status(503))
     try:
-        response = httpx.post(gateway.v1 + "/chat/completions", json=chat("gpt-4o"), headers={"traceparent": TRACEPARENT})
+        response = httpx.post(
+            gateway.v1 + "/chat/completions", json=chat("gpt-4o"), headers={"traceparent": TRACEPARENT}
+        )
     finally:
         upstreams.openai.clear_faults()
     assert response.status_code == 502

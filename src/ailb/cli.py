@@ -85,7 +85,9 @@ def _serve(args: argparse.Namespace) -> int:
         settings = replace(settings, host=args.host)
     if args.port is not None:
         settings = replace(settings, http_port=args.port)
-    redactor = configure_logging(settings.log_level, secrets=secrets_of(settings))
+    redactor = configure_logging(
+        settings.log_level, secrets=secrets_of(settings), json_lines=settings.log_format == "json"
+    )
     gateway = Gateway(settings, redactor=redactor)
     config = server_config(create_app(gateway), settings)
     server = uvicorn.Server(config)

@@ -202,3 +202,38 @@ def test_without_an_endpoint_the_sdk_is_never_imported() -> None:
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_memory_recall_and_retrieval_are_child_spans(
+    run_gateway: GatewayFactory, upstreams: Upstreams, receiver: OtlpHttpReceiver
+) -> None:
+    env = traced_env(
+        upstreams,
+        receiver.url,
+        ENABLE_MEMORY="true",
+        ENABLE_RAG="true",
+        EMBEDDING_BACKEND="provider",
+        EMBEDDING_DEPLOYMENT="openai",
+        EMBEDDING_MODEL="text-embedding-3-small",
+        RAG_MIN_SCORE="-1",
+    )
+    gateway = run_gateway(env, ALIASES)
+    rag = gateway.v1 + "/rag/collections"
+    assert httpx.post(rag, json={"name": "handbook"}, timeout=60).status_code == 201
+    document = {"documents": [{"id": "leave.md", "text": "Vacation days can be carried over until March."}]}
+    assert httpx.post(rag + "/handbook/documents", json=document, timeout=60).status_code == 200
+    body = chat("gpt-4o", session_id="user-42", rag_collection="handbook")
+    response = httpx.post(gateway.v1 + "/chat/completions", json=body, headers={"traceparent": TRACEPARENT}, timeout=60)
+    assert response.status_code == 200 and response.headers["x-ailb-rag-sources"] == "leave.md"
+
+    spans = receiver.whole_trace(TRACE_ID)
+    (server,) = [s for s in spans if s.kind == "server"]
+    (memory,) = by_name(spans, "search_memory")
+    (retrieval,) = by_name(spans, "retrieval")
+    assert memory.parent_span_id == retrieval.parent_span_id == server.span_id
+    assert memory.kind == retrieval.kind == "internal"
+    assert memory.attributes["gen_ai.operation.name"] == "search_memory"
+    assert memory.attributes["gen_ai.conversation.id"] == "user-42" and memory.attributes["ailb.memory.turns"] == 0
+    assert retrieval.attributes["gen_ai.operation.name"] == "retrieval"
+    assert retrieval.attributes["gen_ai.data_source.id"] == "handbook"
+    assert retrieval.attributes["ailb.rag.sources"] == 1

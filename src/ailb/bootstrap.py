@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ailb import __version__
+from ailb.dashboard.series import TrafficSeries
 from ailb.governance.governor import Governor
 from ailb.observability.metrics import Metrics
 from ailb.observability.tracing import Tracing, build_tracing
@@ -91,6 +92,7 @@ class Gateway:
         self.metrics.configure_from(settings)
         # Chosen once: tracing settings are not reloaded (like the stores, they need a restart).
         self.tracing: Tracing = build_tracing(settings.tracing, self.redactor)
+        self.traffic = TrafficSeries()  # the dashboard's charts
         self.providers: dict[str, Provider] = {d.name: build_provider(d, self.redactor) for d in settings.deployments}
         self.router = Router(settings, self.providers, observer=self.metrics, tracing=self.tracing)
         self.limits = InProcessLimitStore()
@@ -141,6 +143,7 @@ class Gateway:
         if self.rag is not None:
             await self.rag.start()
         await self.router.start()
+        self.traffic.start(lambda: self.router.deployments)
         if grpc and self.settings.enable_grpc:
             from ailb.control.server import start_grpc
 
@@ -225,6 +228,7 @@ class Gateway:
             from ailb.control.server import stop_grpc
 
             await stop_grpc(self.grpc_server, min(5.0, self.settings.drain_timeout))
+        await self.traffic.aclose()
         await self.router.aclose()
         for task in list(self._retired):
             task.cancel()

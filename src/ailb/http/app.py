@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ailb import __version__
+from ailb.dashboard.routes import dashboard_router
 from ailb.errors import ModelNotFoundError
 from ailb.governance.usage import KeyUsage
 from ailb.http import memory_routes, rag_routes
@@ -187,6 +188,7 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
     app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics (METRICS_TOKEN when set)")
     app.include_router(memory_routes.router)
     app.include_router(rag_routes.router)
+    app.include_router(dashboard_router())
     _add_components(app)
     return app
 

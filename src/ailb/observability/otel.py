@@ -104,38 +104,35 @@ class OtelTracing:
 
 
 class OtelRequestSpan:
-    """The SERVER span of one request; the HTTP edge ends it (``finish``) and detaches its context."""
+    """The SERVER span of one request; the HTTP edge ends it (``finish``) and detaches its context. Attributes
+    gather in a dict and reach the span once, at the end (the SDK validates and locks on every call)."""
 
-    __slots__ = ("_error", "_method", "_routed", "_span", "_token", "_tracing", "attempts", "operation_name",
-                 "span_id", "trace_id")  # fmt: skip
+    __slots__ = ("_attributes", "_capturing", "_error", "_method", "_span", "_token", "_tracing", "attempts",
+                 "operation_name", "span_id", "trace_id")  # fmt: skip
 
     def __init__(self, tracing: OtelTracing, span: trace.Span, token: object, method: str) -> None:
         self._tracing = tracing
         self._method = method
         self._span = span
         self._token = token
+        self._attributes: dict[str, AttributeValue] = {}
         self._error = ""
-        self._routed = False
+        self._capturing = tracing.config.capture_content and span.is_recording()
         self.attempts = 0
         self.operation_name = ""
         context = span.get_span_context()
         self.trace_id = format_trace_id(context.trace_id)
         self.span_id = format_span_id(context.span_id)
 
-    @property
-    def _capturing(self) -> bool:
-        return self._tracing.config.capture_content and self._span.is_recording()
-
     def operation(self, name: str, model: str, body: Mapping[str, Any]) -> None:
         self.operation_name = name
         self._span.update_name(f"{name} {model}")
-        attributes: dict[str, AttributeValue] = {"gen_ai.operation.name": name, "gen_ai.request.model": model}
-        attributes.update(request_parameters(body))
-        self._span.set_attributes(attributes)
+        self._attributes["gen_ai.operation.name"] = name
+        self._attributes["gen_ai.request.model"] = model
+        self._attributes.update(request_parameters(body))
 
     def routed(self, route: RouteInfo) -> None:
-        self._routed = True
-        self._span.set_attributes(
+        self._attributes.update(
             {
                 "gen_ai.provider.name": route.provider,
                 "gen_ai.response.model": route.model,
@@ -146,8 +143,8 @@ class OtelRequestSpan:
         )
 
     def completed(self, completion: Completion) -> None:
-        body = completion.body
-        attributes = usage_attributes(completion.usage)
+        body, attributes = completion.body, self._attributes
+        attributes.update(usage_attributes(completion.usage))
         if isinstance(body.get("model"), str) and body["model"]:
             attributes["gen_ai.response.model"] = body["model"]
         if isinstance(body.get("id"), str):
@@ -161,7 +158,6 @@ class OtelRequestSpan:
             attributes["gen_ai.response.finish_reasons"] = reasons
         if self._capturing:
             attributes["gen_ai.output.messages"] = self._json(output_messages(completion.text, reasons))
-        self._span.set_attributes(attributes)
 
     async def watch(self, chunks: AsyncIterator[StreamChunk]) -> AsyncIterator[StreamChunk]:
         parts: list[str] | None = [] if self._capturing else None
@@ -182,32 +178,31 @@ class OtelRequestSpan:
             raise
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
-            attributes = usage_attributes(usage)
+            self._attributes.update(usage_attributes(usage))
             if reasons:
-                attributes["gen_ai.response.finish_reasons"] = reasons
+                self._attributes["gen_ai.response.finish_reasons"] = reasons
             if parts is not None:
-                attributes["gen_ai.output.messages"] = self._json(output_messages("".join(parts), reasons))
-            self._span.set_attributes(attributes)
+                self._attributes["gen_ai.output.messages"] = self._json(output_messages("".join(parts), reasons))
 
     def failed(self, error: AILBError) -> None:
-        self._span.set_attribute("error.type", error.code or type(error).__name__)
+        self._attributes["error.type"] = error.code or type(error).__name__
         self._error = self._tracing.redactor(error.public_message or error.message)
 
     def prompt(self, messages: Sequence[Any]) -> None:
         if self._capturing:
-            self._span.set_attribute("gen_ai.input.messages", self._json(input_messages(messages)))
+            self._attributes["gen_ai.input.messages"] = self._json(input_messages(messages))
 
     def finish(self, status: int, http_route: str | None) -> None:
-        attributes: dict[str, AttributeValue] = {"http.response.status_code": status}
+        attributes = self._attributes
+        attributes["http.response.status_code"] = status
         if http_route:
             attributes["http.route"] = http_route
             if not self.operation_name:
                 self._span.update_name(f"{self._method} {http_route}")
-        if not self._routed and self.attempts:
-            attributes["ailb.attempts"] = self.attempts
+        if self.attempts:
+            attributes.setdefault("ailb.attempts", self.attempts)
         if status >= 500:
-            if not self._error:
-                attributes["error.type"] = str(status)
+            attributes.setdefault("error.type", str(status))
             self._span.set_status(Status(StatusCode.ERROR, self._error or f"HTTP {status}"))
         self._span.set_attributes(attributes)
         self._span.end()

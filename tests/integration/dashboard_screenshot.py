@@ -113,8 +113,9 @@ def take(target: Path, seconds: float = 90.0) -> None:
             with chromium(1400, 900) as browser:
                 browser.get(gateway.url + "/dashboard")
                 time.sleep(3)
-                height = browser.execute_script("return document.documentElement.scrollHeight")
-                browser.set_window_size(1400, int(height) + 20)
+                height = int(browser.execute_script("return document.documentElement.scrollHeight"))
+                metrics = {"width": 1400, "height": height, "deviceScaleFactor": 1, "mobile": False}
+                browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
                 time.sleep(2.5)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 browser.save_screenshot(str(target))

@@ -172,11 +172,13 @@
   // --- charts -------------------------------------------------------------------------------------------
   const W = 480, H = 200, PAD = { left: 44, right: 10, top: 10, bottom: 22 };
 
+  // The top of the y axis: four gridline steps of a round size (1, 2, 2.5 or 5 times a power of ten).
   function niceMax(value) {
     if (!(value > 0)) return 1;
-    const magnitude = 10 ** Math.floor(Math.log10(value));
-    for (const step of [1, 2, 2.5, 5, 10]) if (step * magnitude >= value) return step * magnitude;
-    return 10 * magnitude;
+    const rough = value / 4;
+    const magnitude = 10 ** Math.floor(Math.log10(rough));
+    for (const step of [1, 2, 2.5, 5, 10]) if (step * magnitude >= rough) return 4 * step * magnitude;
+    return 40 * magnitude;
   }
 
   function renderCharts(series, names, colors) {

@@ -180,3 +180,33 @@ def test_the_guarded_dashboard_shows_nothing_before_the_token(
     until(browser, lambda d: d.find_element(By.ID, "login").is_displayed(), "signing out did not close it")
     assert not browser.find_elements(By.CSS_SELECTOR, "#deployments tbody tr")
     assert browser.execute_script("return sessionStorage.getItem('ailb.dashboard.token')") is None
+
+
+def test_with_client_keys_a_key_sees_only_its_collections(run_gateway: GatewayFactory, upstreams: Upstreams) -> None:
+    upstreams.reset()
+    env = {
+        **upstreams.env(),
+        "HEALTH_CHECK_INTERVAL": "0",
+        "ENABLE_RAG": "true",
+        "EMBEDDING_BACKEND": "provider",
+        "EMBEDDING_DEPLOYMENT": "openai",
+        "EMBEDDING_MODEL": "text-embedding-3-small",
+        "TEAM_KEY": "team-key-for-the-dashboard",
+        "OTHER_KEY": "other-key-for-the-dashboard",
+    }
+    config = ALIASES + "client_keys:\n  ${TEAM_KEY}:\n    collections: [handbook]\n  ${OTHER_KEY}: {}\n"
+    gateway = run_gateway(env, config)
+    other = {"Authorization": "Bearer other-key-for-the-dashboard"}
+    for name in ("handbook", "payroll"):
+        assert httpx.post(gateway.v1 + "/rag/collections", json={"name": name}, headers=other, timeout=60).is_success
+    assert httpx.get(gateway.url + "/api/dashboard").status_code == 401
+    wrong = httpx.get(gateway.url + "/api/dashboard", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and "nope" not in wrong.text
+
+    def collections(key: str) -> list[str]:
+        answer = httpx.get(gateway.url + "/api/dashboard", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+        return sorted(c["name"] for c in answer.json()["rag"]["collections"])
+
+    assert collections("other-key-for-the-dashboard") == ["handbook", "payroll"]
+    assert collections("team-key-for-the-dashboard") == ["handbook"]

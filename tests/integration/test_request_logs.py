@@ -137,5 +137,9 @@ def test_every_answer_carries_a_request_id(served: tuple[Served, OpenAIFake]) ->
     assert [a.status_code for a in answers] == [200, 200, 401, 404, 400, 200]
     assert all(a.headers.get("x-request-id") for a in answers)
     assert answers[4].headers["x-request-id"] == "bad-json-1"
+    body = {**chat(), "stream": True}
+    with httpx.stream("POST", base + "/v1/chat/completions", json=body, headers={"x-request-id": "stream-1"}) as r:
+        assert r.headers["x-request-id"] == "stream-1" and r.headers["content-type"].startswith("text/event-stream")
+        assert r.read().endswith(b"data: [DONE]\n\n")
     max_length = "a" * 128
     assert httpx.get(base + "/healthz", headers={"x-request-id": max_length}).headers["x-request-id"] == max_length

@@ -237,3 +237,44 @@ def test_memory_recall_and_retrieval_are_child_spans(
     assert retrieval.attributes["gen_ai.operation.name"] == "retrieval"
     assert retrieval.attributes["gen_ai.data_source.id"] == "handbook"
     assert retrieval.attributes["ailb.rag.sources"] == 1
+
+
+def test_an_unsampled_caller_is_propagated_but_not_recorded(
+    run_gateway: GatewayFactory, upstreams: Upstreams, receiver: OtlpHttpReceiver
+) -> None:
+    gateway = run_gateway(traced_env(upstreams, receiver.url), ALIASES)
+    unsampled = f"00-{'1' * 32}-{PARENT_ID}-00"
+    response = httpx.post(gateway.v1 + "/chat/completions", json=chat("gpt-4o"), headers={"traceparent": unsampled})
+    assert response.status_code == 200
+    sent = upstreams.openai.chat_requests[-1].headers["traceparent"]
+    assert sent.startswith(f"00-{'1' * 32}-") and sent.endswith("-00") and PARENT_ID not in sent
+    httpx.post(gateway.v1 + "/chat/completions", json=chat("gpt-4o"), headers={"traceparent": TRACEPARENT})
+    receiver.whole_trace(TRACE_ID)  # the sampled request that came after has been exported...
+    assert not [s for s in receiver.spans if s.trace_id == "1" * 32]  # ...and nothing of the unsampled one
+
+
+def test_json_log_lines_carry_the_trace_id(
+    run_gateway: GatewayFactory, upstreams: Upstreams, receiver: OtlpHttpReceiver
+) -> None:
+    import io
+    import json
+    import logging
+
+    from ailb.observability.logging import configure_logging
+
+    gateway = run_gateway(traced_env(upstreams, receiver.url), ALIASES)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    logs = io.StringIO()
+    configure_logging("info", redactor=gateway.gateway.redactor, json_lines=True, stream=logs)
+    try:
+        upstreams["openai"].fail_next_status(500, "upstream exploded")
+        response = httpx.post(gateway.v1 + "/chat/completions", json=chat(), headers={"traceparent": TRACEPARENT})
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    (server,) = [s for s in receiver.whole_trace(TRACE_ID) if s.kind == "server"]
+    entries = [json.loads(line) for line in logs.getvalue().splitlines()]
+    (warning,) = [e for e in entries if e["message"].startswith("deployment openai failed")]
+    assert warning["request_id"] == response.headers["x-request-id"]
+    assert (warning["trace_id"], warning["span_id"]) == (TRACE_ID, server.span_id)

@@ -18,7 +18,9 @@ from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body, validate_chat
 from ailb.http.sse import EventStreamResponse, wait_for_disconnect
 from ailb.observability.context import request_span
+from ailb.observability.tracing import RequestSpan
 from ailb.service import ChatStream, Context
+from ailb.types import ChatCall
 
 if TYPE_CHECKING:
     from ailb.bootstrap import Gateway
@@ -50,8 +52,7 @@ async def chat_completions(request: Request) -> Response:
             await _route_limit(gateway, model)
         if call.stream:
             stream = await _unless_disconnected(request, gateway.service.stream(call, meter))
-            span.routed(stream.route)
-            span.prompt(call.body["messages"])
+            _routed(span, stream.route, call)
             stream.chunks = span.watch(stream.chunks)
             handed_off = True
             return EventStreamResponse(
@@ -59,8 +60,7 @@ async def chat_completions(request: Request) -> Response:
             )
         result = await _unless_disconnected(request, gateway.service.complete(call, meter))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
-        span.routed(result.route)
-        span.prompt(call.body["messages"])
+        _routed(span, result.route, call)
         span.completed(result.completion)
         return Response(
             result.completion.raw or orjson.dumps(result.completion.body),
@@ -81,6 +81,12 @@ async def chat_completions(request: Request) -> Response:
     finally:
         if not handed_off:
             metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
+
+
+def _routed(span: RequestSpan, route: RouteInfo, call: ChatCall) -> None:
+    """Tell the request's span who answered and (when content capture is on) what was sent upstream."""
+    span.routed(route)
+    span.prompt(call.body["messages"])
 
 
 async def _route_limit(gateway: Gateway, model: str) -> None:

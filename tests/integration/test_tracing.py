@@ -238,6 +238,16 @@ def test_memory_recall_and_retrieval_are_child_spans(
     assert retrieval.attributes["gen_ai.data_source.id"] == "handbook"
     assert retrieval.attributes["ailb.rag.sources"] == 1
 
+    missing_trace = "5" * 32
+    body = chat("gpt-4o", rag_collection="nope")
+    headers = {"traceparent": f"00-{missing_trace}-{PARENT_ID}-01"}
+    assert httpx.post(gateway.v1 + "/chat/completions", json=body, headers=headers, timeout=60).status_code == 404
+    failed = receiver.whole_trace(missing_trace)
+    (retrieval,) = by_name(failed, "retrieval")
+    assert retrieval.status == "error" and retrieval.attributes["error.type"] == "collection_not_found"
+    (server,) = [s for s in failed if s.kind == "server"]
+    assert server.attributes["http.response.status_code"] == 404 and server.status == "unset"  # a client error
+
 
 def test_an_unsampled_caller_is_propagated_but_not_recorded(
     run_gateway: GatewayFactory, upstreams: Upstreams, receiver: OtlpHttpReceiver

@@ -96,7 +96,7 @@ class OtelTracing:
         return OtelAttemptSpan(span, self.redactor)
 
     def span(self, name: str, attributes: Mapping[str, AttributeValue]) -> OtelSpan:
-        return OtelSpan(self._tracer, name, attributes)
+        return OtelSpan(self._tracer, name, attributes, self.redactor)
 
     async def aclose(self) -> None:
         """Export what is still queued, then stop the exporter."""
@@ -246,12 +246,15 @@ class OtelAttemptSpan:
 class OtelSpan:
     """An INTERNAL span around a block (memory recall, knowledge-base retrieval)."""
 
-    __slots__ = ("_attributes", "_name", "_span", "_tracer")
+    __slots__ = ("_attributes", "_name", "_redactor", "_span", "_tracer")
 
-    def __init__(self, tracer: trace.Tracer, name: str, attributes: Mapping[str, AttributeValue]) -> None:
+    def __init__(
+        self, tracer: trace.Tracer, name: str, attributes: Mapping[str, AttributeValue], redactor: Redactor
+    ) -> None:
         self._tracer = tracer
         self._name = name
         self._attributes = attributes
+        self._redactor = redactor
         self._span: trace.Span = trace.INVALID_SPAN
 
     def __enter__(self) -> OtelSpan:
@@ -262,7 +265,7 @@ class OtelSpan:
         if kind is not None:
             self._span.set_attribute("error.type", getattr(error, "code", None) or kind.__name__)
             message = error.public_message or error.message if isinstance(error, AILBError) else kind.__name__
-            self._span.set_status(Status(StatusCode.ERROR, message))
+            self._span.set_status(Status(StatusCode.ERROR, self._redactor(message)))
         self._span.end()
 
     def set(self, key: str, value: AttributeValue) -> None:

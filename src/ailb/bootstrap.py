@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ailb import __version__
+from ailb.dashboard.series import TrafficSeries
 from ailb.governance.governor import Governor
 from ailb.observability.metrics import Metrics
+from ailb.observability.tracing import Tracing, build_tracing
 from ailb.providers.base import Provider
 from ailb.redaction import Redactor
 from ailb.routing.ratelimit import RateLimiter
@@ -59,6 +61,7 @@ def build_provider(config: DeploymentConfig, redactor: Redactor | None = None) -
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret the configuration holds, for the redactor (logs, errors and answers)."""
     keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + [k.key for k in settings.client_keys]
+    keys += settings.tracing.headers.values()  # an OTLP collector's credentials
     redis_password = urlsplit(settings.redis_url).password or ""
     return [k for k in (*keys, settings.admin_token, settings.metrics_token, redis_password) if k]
 
@@ -98,8 +101,11 @@ class Gateway:
         self.keys = KeyRing(settings.api_keys, settings.client_keys)
         self.metrics = Metrics()
         self.metrics.configure_from(settings)
+        # Chosen once: tracing settings are not reloaded (like the stores, they need a restart).
+        self.tracing: Tracing = build_tracing(settings.tracing, self.redactor)
+        self.traffic = TrafficSeries()  # the dashboard's charts
         self.providers: dict[str, Provider] = {d.name: build_provider(d, self.redactor) for d in settings.deployments}
-        self.router = Router(settings, self.providers, observer=self.metrics)
+        self.router = Router(settings, self.providers, observer=self.metrics, tracing=self.tracing)
         # Limits and control-plane state: in this process, or with REDIS_URL on Redis, shared by the fleet.
         divisor = settings.expected_instances * settings.workers
         self.shared = build_shared_state(settings.redis_url, divisor, self.metrics)
@@ -110,7 +116,7 @@ class Gateway:
         self.memory: MemoryService | None = None
         self.rag: RagService | None = None
         self._build_stores()
-        self.service = ChatService(self.router, self.memory, self.rag)
+        self.service = ChatService(self.router, self.memory, self.rag, self.tracing)
         self.grpc_server: grpc.aio.Server | None = None
         self.grpc_port: int | None = None
         if not settings.deployments:
@@ -151,6 +157,7 @@ class Gateway:
         if self.rag is not None:
             await self.rag.start()
         await self.router.start()
+        self.traffic.start(lambda: self.router.deployments)
         if grpc and self.settings.enable_grpc:
             from ailb.control.server import start_grpc
 
@@ -181,7 +188,7 @@ class Gateway:
                 else build_provider(d, self.redactor)
                 for d in settings.deployments
             }
-            router = Router(settings, providers, observer=self.metrics)
+            router = Router(settings, providers, observer=self.metrics, tracing=self.tracing)
             router.adopt_state(old_router, keep_overrides=False)
             router.load_traffic_weights(self.control.snapshot().weights)
             await router.start()
@@ -189,7 +196,7 @@ class Gateway:
             self.keys = KeyRing(settings.api_keys, settings.client_keys)
             if self.rag is not None:
                 self.rag.allowed = self.keys.collection_limits()
-            self.service = ChatService(router, self.memory, self.rag)
+            self.service = ChatService(router, self.memory, self.rag, self.tracing)
             self.metrics.configure_from(settings)
             self.metrics.config_reloaded(True)
             try:
@@ -270,6 +277,7 @@ class Gateway:
             from ailb.control.server import stop_grpc
 
             await stop_grpc(self.grpc_server, min(5.0, self.settings.drain_timeout))
+        await self.traffic.aclose()
         await self.router.aclose()
         for task in list(self._retired):
             task.cancel()
@@ -283,6 +291,7 @@ class Gateway:
             await self.embedder.aclose()
         for provider in self.providers.values():
             await provider.aclose()
+        await self.tracing.aclose()
 
 
 def build_gateway(settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Gateway:

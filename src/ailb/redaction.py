@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 MASK = "****"
 MIN_SECRET_LENGTH = 8
+MAX_TREE_DEPTH = 8  # ``Redactor.tree`` writes values nested deeper than this as their (redacted) text
 _FEW_SECRETS = 8  # up to this many, plain substring searches beat one regular expression
 _Trie = dict[str, "_Trie"]
 _PATTERNS = (
@@ -108,6 +110,21 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         return redact_patterns(self.secrets.mask_escaped(text))
+
+    def tree(self, value: Any, depth: int = 0) -> Any:
+        """``value`` (dicts, lists, scalars) with every string in it redacted on its own, keys included, and any
+        other object as its redacted text: for structured output (JSON log lines, span attributes), which stays
+        valid whatever a mask replaces, where redacting the serialised text could cut through its quoting."""
+        if isinstance(value, str):
+            return self(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if depth < MAX_TREE_DEPTH:
+            if isinstance(value, dict):
+                return {self(str(k)): self.tree(v, depth + 1) for k, v in value.items()}
+            if isinstance(value, list | tuple | set | frozenset):
+                return [self.tree(v, depth + 1) for v in value]
+        return self(str(value))
 
 
 def _compile(words: list[str], atom: Callable[[str], str], flags: int) -> re.Pattern[str] | None:

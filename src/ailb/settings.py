@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from ailb.governance.periods import DEFAULT_PERIOD, BudgetPeriod, parse_period
+from ailb.observability.tracing_config import TracingConfig, TracingSettingError, read_tracing_config
 
 PROVIDER_KINDS = ("openai", "anthropic", "ollama")
 DEFAULT_PRIORITY = {"openai": 0, "anthropic": 1, "ollama": 2}
@@ -168,6 +169,8 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     drain_timeout: float = 30.0
     log_level: str = "info"
+    log_format: str = "text"  # "json": one JSON object per line
+    tracing: TracingConfig = field(default_factory=TracingConfig)  # the OTEL_* variables: an endpoint turns it on
     chroma_host: str = ""
     chroma_port: int = 8000
     embedding_backend: str = "local"
@@ -257,6 +260,8 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         max_request_bytes=reader.integer("MAX_REQUEST_BYTES", 32 * 1024 * 1024, 1024, 2**31),
         drain_timeout=reader.number("DRAIN_TIMEOUT", 30.0, 0, 3600),
         log_level=reader.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
+        tracing=_tracing(env),
         chroma_host=reader.text("CHROMA_HOST", ""),
         chroma_port=reader.integer("CHROMA_PORT", 8000, 1, 65535),
         embedding_backend=reader.choice("EMBEDDING_BACKEND", "local", ("local", "provider")),
@@ -302,6 +307,13 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         settings = _apply_overrides(settings, overrides)
     _validate_aliases(settings)
     return settings
+
+
+def _tracing(env: Mapping[str, str]) -> TracingConfig:
+    try:
+        return read_tracing_config(env)
+    except TracingSettingError as exc:
+        raise ConfigError(exc.key, exc.message) from None
 
 
 class _EnvReader:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
+from ailb.observability.tracing import NO_TRACING, Tracing
 from ailb.providers.base import Provider
 from ailb.routing.attempts import AttemptRecorder, RouteObserver
 from ailb.routing.catalog import Catalog, Target
@@ -77,6 +78,7 @@ class Router:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: RouteObserver | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.settings = settings
         self.default_strategy = validate_strategy(settings.routing_strategy)
@@ -95,7 +97,7 @@ class Router:
         self.tokens = TokenCounter()
         self.retry = RetryPolicy.from_config(settings.router)
         self.budget = RetryBudget.from_config(settings.router)
-        self._recorder = AttemptRecorder(clock, observer, self.prices, self.tokens)
+        self._recorder = AttemptRecorder(clock, observer, self.prices, self.tokens, tracing)
         self._selector = Selector(self.weights, self.retry, self.budget, self._recorder, clock, self._rng)
         self._strategies = build_strategies(StrategyContext(self._rng, self.prices, self.tokens))
         self._health = HealthMonitor(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections.abc import Mapping
@@ -13,6 +12,7 @@ from ailb import __version__
 from ailb.governance.governor import Governor
 from ailb.observability.metrics import Metrics
 from ailb.providers.base import Provider
+from ailb.providers.kinds import provider_kinds
 from ailb.redaction import Redactor
 from ailb.routing.ratelimit import RateLimiter
 from ailb.routing.router import Router
@@ -31,19 +31,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ailb")
 
-# Provider kinds are looked up by name; the adapter module is imported only when a deployment uses it.
-PROVIDER_CLASSES = {
-    "openai": "ailb.providers.openai.adapter:OpenAIProvider",
-    "anthropic": "ailb.providers.anthropic.adapter:AnthropicProvider",
-    "ollama": "ailb.providers.ollama.adapter:OllamaProvider",
-}
-
 
 def build_provider(config: DeploymentConfig, redactor: Redactor | None = None) -> Provider:
-    """The adapter for ``config``; ``redactor`` (default: one knowing this deployment's key) scrubs its answers."""
-    module, _, name = PROVIDER_CLASSES[config.provider].partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    provider: Provider = cls(config, redactor)
+    """The adapter for ``config``; ``redactor`` (default: one knowing this deployment's key) scrubs its answers.
+
+    The adapter's module is imported only when a deployment of its kind is built."""
+    provider: Provider = config.kind.adapter_class()(config, redactor)
     return provider
 
 
@@ -63,8 +56,9 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("EMBEDDING_DEPLOYMENT", "must name a configured deployment when EMBEDDING_BACKEND=provider")
 
 
+_CONFIGURING_VARS = [kind.configured_by for kind in provider_kinds()]
 NO_DEPLOYMENTS = (
-    "no provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_BASE_URL, "
+    f"no provider is configured: set {', '.join(_CONFIGURING_VARS[:-1])} or {_CONFIGURING_VARS[-1]}, "
     "or list deployments in the AILB_CONFIG file"
 )
 

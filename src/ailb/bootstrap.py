@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ailb import __version__
 from ailb.governance.governor import Governor
+from ailb.health import gateway_status
 from ailb.observability.metrics import Metrics
 from ailb.providers.base import Provider
 from ailb.providers.kinds import provider_kinds
@@ -201,13 +202,13 @@ class Gateway:
 
     def health(self) -> dict[str, Any]:
         routing = self.router.health()
-        status = routing["status"]
+        memory = self.memory.status() if self.memory is not None else "disabled"
+        rag = self.rag.status() if self.rag is not None else "disabled"
+        status = gateway_status(routing["status"], memory, rag)
         body: dict[str, Any] = {"status": status, "module_id": self.settings.module_id, "version": __version__}
         body["deployments"] = routing["deployments"]
-        body["memory"] = self.memory.status() if self.memory is not None else "disabled"
-        body["rag"] = self.rag.status() if self.rag is not None else "disabled"
-        if status == "ok" and "degraded" in (body["memory"], body["rag"]):
-            body["status"] = "degraded"
+        body["memory"] = memory
+        body["rag"] = rag
         return body
 
     async def aclose(self) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ailb.providers.base import Provider
-from ailb.redaction import MASK, redact_patterns
+from ailb.redaction import Redactor
 from ailb.routing.circuit import CircuitBreaker, CircuitPolicy
 from ailb.routing.stats import DeploymentStats
 from ailb.settings import DeploymentConfig
@@ -29,6 +29,7 @@ class Deployment:
         self.misconfigured_status: int | None = None  # the upstream's 401/403 until a request succeeds again
         self.discovers_models = config.kind.discovers_models and not config.models
         self._implicit_tag = config.kind.implicit_tag
+        self._redactor = Redactor([config.api_key])
         self.models: tuple[str, ...] = config.models
 
     @property
@@ -69,10 +70,7 @@ class Deployment:
 
     def redact(self, message: str) -> str:
         """``message`` without this deployment's key or anything shaped like a credential."""
-        key = self.config.api_key
-        if key:
-            message = message.replace(key, MASK)
-        return redact_patterns(message)
+        return self._redactor(message)
 
     def adopt(self, old: Deployment) -> None:
         """Keep live stats across a configuration reload of the same name, and the circuit's state too unless

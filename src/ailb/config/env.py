@@ -18,7 +18,7 @@ from ailb.providers.kinds import ProviderKind, provider_kinds
 
 PROVIDERS = "providers."  # the path prefix of the provider variables
 _SCHEMA = object()  # "the default is the schema's": see ``default_of``
-TEXT, FLAG = Text(), Flag()
+TEXT, FLAG, FOLDER, SECRET = Text(), Flag(), Text("folder"), Text("secret")
 PORT = Integer(0, 65535)
 SECONDS = Number(0.1, 3600)
 UNIT = Number(-1, 1)  # a cosine similarity
@@ -34,18 +34,18 @@ class Var:
 
 
 SETTINGS_VARS: tuple[Var, ...] = (
-    Var("HOST", "host", TEXT),
+    Var("HOST", "host", Text("address")),
     Var("HTTP_PORT", "http_port", PORT),
     Var("GRPC_PORT", "grpc_port", PORT),
     Var("ENABLE_GRPC", "enable_grpc", FLAG),
-    Var("MODULE_ID", "module_id", TEXT),
-    Var("ROUTING_STRATEGY", "routing_strategy", TEXT),  # checked against the strategy registry at start-up
-    Var("AILB_CONFIG", "config_path", TEXT, file=False),
-    Var("AILB_DATA_DIR", "data_dir", TEXT),
+    Var("MODULE_ID", "module_id", Text("name")),
+    Var("ROUTING_STRATEGY", "routing_strategy", Text("a strategy (see Routing)")),  # checked by bootstrap
+    Var("AILB_CONFIG", "config_path", Text("file path"), file=False),
+    Var("AILB_DATA_DIR", "data_dir", FOLDER),
     Var("AILB_API_KEYS", "api_keys", KeySet(), file=False),
     Var("SPEND_PATH", "spend_path", PathOrNone()),
-    Var("AILB_ADMIN_TOKEN", "admin_token", TEXT, file=False),
-    Var("METRICS_TOKEN", "metrics_token", TEXT, file=False),
+    Var("AILB_ADMIN_TOKEN", "admin_token", SECRET, file=False),
+    Var("METRICS_TOKEN", "metrics_token", SECRET, file=False),
     Var("MAX_REQUEST_BYTES", "max_request_bytes", Integer(1024, 2**31)),
     Var("DRAIN_TIMEOUT", "drain_timeout", Number(0, 3600)),
     Var("LOG_LEVEL", "log_level", Choice(("debug", "info", "warning", "error"))),
@@ -69,22 +69,22 @@ SETTINGS_VARS: tuple[Var, ...] = (
     Var("HEALTH_CHECK_INTERVAL", "router.health_check_interval", Number(0, 86400)),
     Var("ENABLE_MEMORY", "memory.enabled", FLAG),
     Var("MEMORY_BACKEND", "memory.backend", Choice(("chromadb",))),
-    Var("MEMORY_PATH", "memory.path", TEXT),
+    Var("MEMORY_PATH", "memory.path", FOLDER),
     Var("MEMORY_TTL_DAYS", "memory.ttl_days", Number(0.001, 36500)),
     Var("MEMORY_RECENT_TURNS", "memory.recent_turns", Integer(0, 100)),
     Var("MEMORY_TOP_K", "memory.top_k", Integer(0, 100)),
     Var("MEMORY_MAX_TOKENS", "memory.max_tokens", Integer(1, 1_000_000)),
     Var("MEMORY_SIMILARITY_THRESHOLD", "memory.similarity_threshold", UNIT),
     Var("MEMORY_QUEUE_SIZE", "memory.queue_size", Integer(1, 10_000_000)),
-    Var("CHROMA_HOST", "chroma_host", TEXT),
+    Var("CHROMA_HOST", "chroma_host", Text("host name or address")),
     Var("CHROMA_PORT", "chroma_port", Integer(1, 65535)),
     Var("EMBEDDING_BACKEND", "embedding_backend", Choice(("local", "provider"))),
-    Var("EMBEDDING_MODEL", "embedding_model", TEXT),
+    Var("EMBEDDING_MODEL", "embedding_model", Text("model name or folder")),
     Var("EMBEDDING_RUNTIME", "embedding_runtime", Choice(("onnx", "torch"))),
-    Var("EMBEDDING_DEPLOYMENT", "embedding_deployment", TEXT),
+    Var("EMBEDDING_DEPLOYMENT", "embedding_deployment", Text("deployment name")),
     Var("ENABLE_RAG", "rag.enabled", FLAG),
     Var("RAG_BACKEND", "rag.backend", Choice(("chromadb",))),
-    Var("RAG_PATH", "rag.path", TEXT),
+    Var("RAG_PATH", "rag.path", FOLDER),
     Var("RAG_TOP_K", "rag.default_top_k", Integer(1, 50)),
     Var("RAG_MIN_SCORE", "rag.min_score", UNIT),
     Var("RAG_CHUNK_TOKENS", "rag.chunk_tokens", Integer(8, 100_000)),
@@ -100,7 +100,7 @@ def provider_vars(kind: ProviderKind) -> tuple[Var, ...]:
         Var(kind.env.models, where + "models", Names(), file=False, default=kind.default_models),
     ]
     if kind.env.api_key:
-        found.insert(0, Var(kind.env.api_key, where + "api_key", TEXT, file=False, default=""))
+        found.insert(0, Var(kind.env.api_key, where + "api_key", SECRET, file=False, default=""))
     if kind.env.max_tokens:
         default = field_default(DeploymentConfig, "default_max_tokens")
         found.append(Var(kind.env.max_tokens, where + "default_max_tokens", Integer(1, 1_000_000), False, default))

@@ -29,11 +29,13 @@ class ValueType(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Text:
+    label: str = "text"  # what the text is, for the documentation
+
     def parse(self, text: str, key: str) -> str:
         return text.strip()
 
     def describe(self) -> str:
-        return "text"
+        return self.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,7 @@ class Choice:
         return value
 
     def describe(self) -> str:
-        return " | ".join(self.options)
+        return "one of " + ", ".join(self.options)
 
 
 @dataclass(frozen=True, slots=True)

@@ -314,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     report = render(run)
     print(report)
     if args.write:
-        Path(args.write).write_text(report)
+        from bench.fleet import kept_section  # the fleet section, measured by bench.fleet, stays
+
+        Path(args.write).write_text(kept_section(Path(args.write), report))
         log(f"wrote {args.write}")
     if args.keep_logs or skipped or failures:
         log(f"server logs kept in {workdir}")

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ailb import __version__
 from ailb.governance.governor import Governor
@@ -20,8 +21,16 @@ from ailb.routing.router import Router
 from ailb.routing.strategies import validate_strategy
 from ailb.service import ChatService
 from ailb.settings import ConfigError, DeploymentConfig, Settings, load_settings
-from ailb.state import InProcessLimitStore, JournalError, SpendJournal
+from ailb.state import (
+    ControlSnapshot,
+    InProcessLimitStore,
+    JournalError,
+    SharedStateUnavailable,
+    SpendJournal,
+    build_shared_state,
+)
 from ailb.tenancy import KeyRing
+from ailb.workers import check_workers
 
 if TYPE_CHECKING:
     import grpc
@@ -44,7 +53,8 @@ def build_provider(config: DeploymentConfig, redactor: Redactor | None = None) -
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret the configuration holds, for the redactor (logs, errors and answers)."""
     keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + [k.key for k in settings.client_keys]
-    return [k for k in (*keys, settings.admin_token, settings.metrics_token) if k]
+    redis_password = urlsplit(settings.redis_url).password or ""
+    return [k for k in (*keys, settings.admin_token, settings.metrics_token, redis_password) if k]
 
 
 def check_settings(settings: Settings) -> None:
@@ -55,6 +65,7 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("ROUTING_STRATEGY", str(exc)) from None
     if settings.embedding_backend == "provider" and settings.deployment(settings.embedding_deployment) is None:
         raise ConfigError("EMBEDDING_DEPLOYMENT", "must name a configured deployment when EMBEDDING_BACKEND=provider")
+    check_workers(settings)
 
 
 _CONFIGURING_VARS = [kind.configured_by for kind in provider_kinds()]
@@ -84,7 +95,10 @@ class Gateway:
         self.metrics.configure_from(settings)
         self.providers: dict[str, Provider] = {d.name: build_provider(d, self.redactor) for d in settings.deployments}
         self.router = Router(settings, self.providers, observer=self.metrics)
-        self.limits = InProcessLimitStore()
+        # Limits and control-plane state: in this process, or with REDIS_URL on Redis, shared by the fleet.
+        divisor = settings.expected_instances * settings.workers
+        self.shared = build_shared_state(settings.redis_url, divisor, self.metrics)
+        self.limits, self.control = self.shared.limits, self.shared.control
         self.governor = Governor(self.limits, self.metrics)
         self.rate_limits = RateLimiter(lambda: list(self.router.public_models()), self.limits)
         self.embedder: Embedder | None = None
@@ -98,7 +112,7 @@ class Gateway:
             log.warning("%s; /healthz answers 503 until a reload brings one", NO_DEPLOYMENTS)
         self._reload_lock = asyncio.Lock()
         self._started = False
-        self._retired: set[asyncio.Task[None]] = set()
+        self._retired: set[asyncio.Task[Any]] = set()
 
     def _build_stores(self) -> None:
         settings = self.settings
@@ -123,7 +137,7 @@ class Gateway:
         if self._started:
             return
         self._started = True
-        await self.limits.start()
+        await self.shared.start(self._apply_control, self._reload_requested)
         await self._persist_spend()
         if self.embedder is not None:
             await self.embedder.start()
@@ -135,10 +149,16 @@ class Gateway:
         if grpc and self.settings.enable_grpc:
             from ailb.control.server import start_grpc
 
-            self.grpc_server, self.grpc_port = await start_grpc(self, self.settings.host, self.settings.grpc_port)
+            self.grpc_server, self.grpc_port = await start_grpc(
+                self, self.settings.host, self.settings.grpc_port, reuse_port=self.settings.workers > 1
+            )
 
-    async def reload(self, force: bool = False) -> tuple[bool, str]:
-        """Re-read env and config file; swap in a new router atomically or keep the old one on error."""
+    async def reload(self, force: bool = False, announce: bool = True) -> tuple[bool, str]:
+        """Re-read env and config file; swap in a new router atomically or keep the old one on error.
+
+        ``announce``: this process was asked (gRPC ``Reload``, ``SIGHUP``), so it also counts the reload in the
+        routes version and asks every process sharing its control state to reload; ``False`` when it was one
+        of those asked."""
         async with self._reload_lock:
             try:
                 settings = load_settings(self._env, self.settings.config_path or None)
@@ -157,7 +177,8 @@ class Gateway:
                 for d in settings.deployments
             }
             router = Router(settings, providers, observer=self.metrics)
-            router.adopt_state(old_router, keep_overrides=not force)
+            router.adopt_state(old_router, keep_overrides=False)
+            router.load_traffic_weights(self.control.snapshot().weights)
             await router.start()
             self.settings, self.providers, self.router = settings, providers, router
             self.keys = KeyRing(settings.api_keys, settings.client_keys)
@@ -166,13 +187,11 @@ class Gateway:
             self.service = ChatService(router, self.memory, self.rag)
             self.metrics.configure_from(settings)
             self.metrics.config_reloaded(True)
-            if force:
-                self.rate_limits.clear()
             try:
                 await self._persist_spend()
             except ConfigError as exc:
                 log.error("per-key spend stays in memory: %s", exc)
-            self.routes_version += 1
+            shared = await self._announce_reload(force) if announce else ""
             self.reloaded_at = time.time()
             retired = [p for name, p in old_providers.items() if providers.get(name) is not p]
             task = asyncio.create_task(self._retire(old_router, retired))
@@ -180,14 +199,43 @@ class Gateway:
             task.add_done_callback(self._retired.discard)
             names = ", ".join(d.name for d in settings.deployments)
             log.info("configuration reloaded: deployments %s", names)
-            return True, f"reloaded: {len(settings.deployments)} deployments ({names})"
+            return True, f"reloaded: {len(settings.deployments)} deployments ({names}){shared}"
+
+    async def _announce_reload(self, force: bool) -> str:
+        """Count the reload in the routes version and have every process sharing the control state reload
+        (``force``: weights and limits are cleared for all). Returns what the reload answer should add."""
+        try:
+            if force:
+                await self.control.clear()
+            await self.control.bump_version()
+            await self.control.announce_reload(force)
+        except SharedStateUnavailable:
+            log.warning("reloaded, but the shared state is unavailable: other instances were not reloaded")
+            return "; shared state unavailable: other instances were not reloaded"
+        return ""
+
+    def _reload_requested(self, force: bool) -> None:
+        """Another process was asked to reload: this one re-reads its own environment and file too."""
+        task = asyncio.create_task(self.reload(force, announce=False))
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+
+    def _apply_control(self, snapshot: ControlSnapshot) -> None:
+        """Put the control state's weights, rate limits and routes version in force (from any process)."""
+        self.router.load_traffic_weights(snapshot.weights)
+        self.rate_limits.replace(snapshot.limits)
+        self.routes_version = snapshot.routes_version
 
     async def _persist_spend(self) -> None:
-        """Keep per-key spend in ``SPEND_PATH`` once a key is metered (``ConfigError`` if the file is unusable)."""
-        if not self.keys.metered or not self.settings.spend_path or self.limits.persistent:
+        """Keep per-key spend in ``SPEND_PATH`` once a key is metered (``ConfigError`` if the file is unusable).
+        With Redis, spend lives there (and in Redis's own persistence) instead."""
+        limits = self.limits
+        if not isinstance(limits, InProcessLimitStore) or limits.persistent:
+            return
+        if not self.keys.metered or not self.settings.spend_path:
             return
         try:
-            await self.limits.persist_to(SpendJournal(self.settings.spend_path))
+            await limits.persist_to(SpendJournal(self.settings.spend_path))
         except JournalError as exc:
             raise ConfigError("SPEND_PATH", str(exc)) from None
 
@@ -204,11 +252,13 @@ class Gateway:
         routing = self.router.health()
         memory = self.memory.status() if self.memory is not None else "disabled"
         rag = self.rag.status() if self.rag is not None else "disabled"
-        status = gateway_status(routing["status"], memory, rag)
+        shared = self.shared.status()
+        status = gateway_status(routing["status"], memory, rag, shared)
         body: dict[str, Any] = {"status": status, "module_id": self.settings.module_id, "version": __version__}
         body["deployments"] = routing["deployments"]
         body["memory"] = memory
         body["rag"] = rag
+        body["shared_state"] = shared
         return body
 
     async def aclose(self) -> None:
@@ -220,7 +270,7 @@ class Gateway:
         for task in list(self._retired):
             task.cancel()
         await self.governor.drain()
-        await self.limits.aclose()
+        await self.shared.aclose()
         if self.memory is not None:
             await self.memory.aclose()
         if self.rag is not None:

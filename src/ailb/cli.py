@@ -29,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", help="listen address (default: $HOST or 0.0.0.0)")
     serve.add_argument("--port", type=int, help="HTTP port (default: $HTTP_PORT or 8080)")
     serve.add_argument("--grpc-port", type=int, help="gRPC control-plane port (default: $GRPC_PORT or 50051)")
+    serve.add_argument("--workers", type=int, help="processes serving the same ports (default: $WORKERS or 1)")
     serve.add_argument(
         "--demo", action="store_true", help="add a built-in echo model named 'demo' (no provider key needed)"
     )
@@ -91,6 +92,7 @@ def _config_check(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from ailb import workers
     from ailb.bootstrap import Gateway, secrets_of
     from ailb.http.app import create_app
     from ailb.http.server import server_config
@@ -104,11 +106,18 @@ def _serve(args: argparse.Namespace) -> int:
         settings = replace(settings, http_port=args.port)
     if args.grpc_port is not None:
         settings = replace(settings, grpc_port=args.grpc_port)
-    check_ports(settings)
+    if args.workers is not None:
+        settings = replace(settings, workers=args.workers)
+    if not workers.is_worker():  # a worker's ports are held for it by its parent
+        check_ports(settings)
+    if settings.workers != 1 and args.demo:
+        raise ConfigError("--demo", "runs in one process: leave out --workers/WORKERS")
     demo = _demo(settings) if args.demo else None
     if demo is not None:
         settings = demo.settings
     redactor = configure_logging(settings.log_level, secrets=secrets_of(settings))
+    if settings.workers != 1 and not workers.is_worker():
+        return workers.supervise(settings, args.config)
     gateway = Gateway(settings, redactor=redactor)
     config = server_config(create_app(gateway), settings)
     server = DrainingServer(config)
@@ -128,7 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
         report(gateway)
         gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
         try:
-            await server.serve()
+            await server.serve(sockets=workers.listen_sockets(settings))
         finally:
             if demo is not None:
                 await demo.aclose()

@@ -7,7 +7,8 @@ WORKING_STORE_STATES = frozenset({"ok", "disabled"})
 
 
 def gateway_status(routing: str, *stores: str) -> str:
-    """``routing`` is the router's status (``routing.report.overall_status``), ``stores`` memory's and RAG's.
+    """``routing`` is the router's status (``routing.report.overall_status``); ``stores`` those of memory, RAG
+    and the shared state (Redis).
 
     ok: every deployment up and serving, and every enabled store working; degraded: something is down or
     still loading (the embedding model) but models can be served; unavailable: no model can be served.

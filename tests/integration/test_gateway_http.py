@@ -139,6 +139,7 @@ def test_healthz_reports_each_deployment(gateway: RunningGateway) -> None:
     assert body["status"] in ("ok", "degraded")
     assert set(body["deployments"]) == {"openai", "anthropic", "ollama"}
     assert body["memory"] == "disabled"
+    assert body["shared_state"] == "disabled"  # no REDIS_URL: limits and control state live in the process
 
 
 @pytest.mark.parametrize("stream", [False, True])

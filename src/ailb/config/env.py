@@ -13,7 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ailb.config.schema import GROUPS, DeploymentConfig, Settings, field_default
-from ailb.config.values import Choice, Flag, Integer, KeySet, Names, Number, PathOrNone, Text, Url, ValueType
+from ailb.config.values import (
+    Choice,
+    Flag,
+    Integer,
+    KeySet,
+    Names,
+    Number,
+    PathOrNone,
+    RedisUrl,
+    Text,
+    Url,
+    ValueType,
+)
 from ailb.providers.kinds import ProviderKind, provider_kinds
 
 PROVIDERS = "providers."  # the path prefix of the provider variables
@@ -89,6 +101,9 @@ SETTINGS_VARS: tuple[Var, ...] = (
     Var("RAG_MIN_SCORE", "rag.min_score", UNIT),
     Var("RAG_CHUNK_TOKENS", "rag.chunk_tokens", Integer(8, 100_000)),
     Var("RAG_CHUNK_OVERLAP", "rag.chunk_overlap", Integer(0, 100_000)),
+    Var("REDIS_URL", "redis_url", RedisUrl(), file=False),  # may hold a password
+    Var("EXPECTED_INSTANCES", "expected_instances", Integer(1, 10_000)),
+    Var("WORKERS", "workers", Integer(1, 256)),
 )
 
 

@@ -175,6 +175,9 @@ class Settings:
     # Provider env vars (e.g. OPENAI_API_KEY) that are set but unused because the config file lists the
     # deployments and does not refer to them: the start-up log warns about each.
     unused_provider_env: tuple[str, ...] = ()
+    redis_url: str = field(default="", repr=False)  # shared state for a fleet; "" keeps it in this process
+    expected_instances: int = 1  # what limits are divided by while Redis is down
+    workers: int = 1  # processes serving the same ports (``ailb serve --workers``)
 
     def deployment(self, name: str) -> DeploymentConfig | None:
         return next((d for d in self.deployments if d.name == name), None)

@@ -10,8 +10,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from ailb.config.errors import ConfigError
+from ailb.redaction import redact_url
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URL = re.compile(r"^https?://[^\s/]+")
@@ -129,6 +131,18 @@ class Url:
 
     def describe(self) -> str:
         return "http(s) URL"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisUrl:
+    def parse(self, text: str, key: str) -> str:
+        value = text.strip()
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(key, f"expected redis://, rediss:// or unix:// URL, got {redact_url(value)!r}")
+        return value
+
+    def describe(self) -> str:
+        return "redis://, rediss:// or unix:// URL"
 
 
 @dataclass(frozen=True, slots=True)

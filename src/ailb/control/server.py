@@ -52,14 +52,17 @@ class GatewayHealth(health_aio.HealthServicer):  # type: ignore[misc]
 _health_of: weakref.WeakKeyDictionary[Any, GatewayHealth] = weakref.WeakKeyDictionary()
 
 
-async def start_grpc(gateway: Gateway, host: str, port: int) -> tuple[Any, int]:
-    """Start serving; returns the ``grpc.aio.Server`` and the port it bound (useful with ``port=0``)."""
+async def start_grpc(gateway: Gateway, host: str, port: int, *, reuse_port: bool = False) -> tuple[Any, int]:
+    """Start serving; returns the ``grpc.aio.Server`` and the port it bound (useful with ``port=0``).
+
+    ``reuse_port``: a worker of ``ailb serve --workers``, binding the port with its sibling workers."""
     interceptor = AdminTokenInterceptor(
         lambda: gateway.settings.admin_token, fallback=lambda key: gateway.keys.accepts(key)
     )
     # gRPC lets any process share a port by default (SO_REUSEPORT), so a second AILB would silently take half
-    # of the control calls: ports are shared only by deliberate workers of one AILB.
-    server = grpc.aio.server(interceptors=[interceptor], options=[("grpc.so_reuseport", 0)])
+    # of the control calls: ports are shared only by deliberate workers of one AILB (``reuse_port``).
+    options = [("grpc.so_reuseport", 1 if reuse_port else 0)]
+    server = grpc.aio.server(interceptors=[interceptor], options=options)
     pb_grpc.add_ModuleServiceServicer_to_server(ModuleServicer(gateway), server)  # type: ignore[no-untyped-call]
     health = GatewayHealth(gateway)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

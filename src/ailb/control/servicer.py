@@ -18,6 +18,7 @@ from ailb.control.generated import module_service_pb2_grpc as pb_grpc
 from ailb.control.weights import deployment_weights
 from ailb.health import DEGRADED, OK, UNAVAILABLE, gateway_status
 from ailb.routing.routes import GLOBAL_ROUTE
+from ailb.state import SharedStateUnavailable
 
 if TYPE_CHECKING:
     from ailb.bootstrap import Gateway
@@ -27,6 +28,10 @@ log = logging.getLogger("ailb.control")
 MODULE_TYPE = "AILB"
 ROUTE_PREFIX = "/v1/chat/completions"
 _HEALTH = {OK: pb.HEALTHY, DEGRADED: pb.DEGRADED, UNAVAILABLE: pb.UNHEALTHY}
+SHARED_STATE_DOWN = (
+    "the shared state (Redis) is unavailable, so the other instances cannot be told: nothing changed; "
+    "try again when it is back"
+)
 
 
 class ModuleServicer(pb_grpc.ModuleServiceServicer):
@@ -60,11 +65,16 @@ class ModuleServicer(pb_grpc.ModuleServiceServicer):
             return pb.RateLimitResponse(success=False, message="config is required")
         config = request.config
         try:
-            self.gateway.rate_limits.apply(
+            limit = self.gateway.rate_limits.validate(
                 request.route_name, config.requests_per_second, config.burst_size, config.enabled
+            )
+            await self.gateway.control.set_limit(
+                request.route_name, None if limit is None else (limit.requests_per_second, limit.burst_size)
             )
         except ValueError as exc:
             return pb.RateLimitResponse(success=False, message=str(exc))
+        except SharedStateUnavailable:
+            return pb.RateLimitResponse(success=False, message=SHARED_STATE_DOWN)
         if config.enabled:
             message = (
                 f"rate limit on {request.route_name!r}: {config.requests_per_second} requests/s, "
@@ -104,9 +114,12 @@ class ModuleServicer(pb_grpc.ModuleServiceServicer):
         try:
             candidates = route_deployments(self.gateway, route)
             weights = deployment_weights(route, ((w.backend_name, w.weight) for w in request.weights), candidates)
-            applied = self.gateway.router.set_traffic_weights(route, weights)
+            applied = self.gateway.router.check_traffic_weights(route, weights)
+            await self.gateway.control.set_weights(route, applied)
         except ValueError as exc:
             return pb.TrafficWeightResponse(success=False, message=str(exc))
+        except SharedStateUnavailable:
+            return pb.TrafficWeightResponse(success=False, message=SHARED_STATE_DOWN)
         message = f"traffic weights on {route!r}: " + ", ".join(f"{n}={w}" for n, w in sorted(applied.items()))
         log.info("control: %s", message)
         return pb.TrafficWeightResponse(
@@ -128,7 +141,8 @@ def module_health(gateway: Gateway) -> tuple[pb.HealthStatus, dict[str, str]]:
     up = [d.name for d in deployments if d.up]
     memory = gateway.memory.status() if gateway.memory is not None else "disabled"
     rag = gateway.rag.status() if gateway.rag is not None else "disabled"
-    health = _HEALTH[gateway_status(gateway.router.health()["status"], memory, rag)]
+    shared = gateway.shared.status()
+    health = _HEALTH[gateway_status(gateway.router.health()["status"], memory, rag, shared)]
     metadata = {
         "strategy": gateway.settings.routing_strategy,
         "deployments_up": str(len(up)),
@@ -137,6 +151,7 @@ def module_health(gateway: Gateway) -> tuple[pb.HealthStatus, dict[str, str]]:
         "models": str(len(gateway.router.public_models())),
         "memory": memory,
         "rag": rag,
+        "shared_state": shared,
         "routes_version": str(gateway.routes_version),
     }
     return health, metadata

@@ -6,6 +6,11 @@ deployment, ``none`` when no deployment was reached, else ``other``; ``key`` is 
 from ``client_keys`` (its tenant hash when it has none). No raw path, user input or key is ever a
 label value. Each ``Metrics`` owns its ``CollectorRegistry``, so tests and reloads never collide.
 
+With ``ailb serve --workers N`` every worker process writes its values to files the parent gives them
+(``observability/multiprocess.py``: the Prometheus client's multiprocess mode), and ``render`` on any worker
+reads all of them: counters and histograms are summed over the workers, ``ailb_active_requests`` too (live
+workers only), and ``ailb_deployment_up`` is the lowest any live worker reports.
+
 ``Metrics`` is the router's ``RouteObserver`` and the HTTP layer's request hook, and keeps the live
 figures the gRPC ``GetMetrics`` call reports (see ``ailb.observability.stats``).
 """
@@ -26,6 +31,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from ailb.observability import multiprocess
 from ailb.observability.stats import RequestStats, StatsSnapshot
 from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.settings import Settings
@@ -38,6 +44,7 @@ ATTEMPT_OUTCOMES = frozenset({"success", "error", "client_error"})
 MEMORY_OPERATIONS = frozenset({"recall", "store", "list", "delete", "expire"})
 RAG_OPERATIONS = frozenset({"retrieve", "ingest", "delete", "list"})
 KEY_REJECTION_REASONS = frozenset({"model", "rpm", "tpm", "budget"})
+SHARED_STATE_OPERATIONS = frozenset({"acquire", "settle", "ledger", "control", "subscribe", "connect"})
 
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 FIRST_TOKEN_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
@@ -91,7 +98,7 @@ class Metrics:
             buckets=OVERHEAD_BUCKETS,
             registry=r,
         )
-        self.active = Gauge("ailb_active_requests", "Chat requests in flight", registry=r)
+        self.active = Gauge("ailb_active_requests", "Chat requests in flight", registry=r, multiprocess_mode="livesum")
         self.attempts = Counter(
             "ailb_upstream_attempts",
             "Attempts at a deployment, by outcome",
@@ -114,6 +121,7 @@ class Metrics:
             "1 when the deployment's circuit lets requests through",
             ["deployment"],
             registry=r,
+            multiprocess_mode="livemin",
         )
         self.retries = Counter(
             "ailb_retries", "Attempts retried elsewhere after a failure", ["deployment", "model"], registry=r
@@ -145,6 +153,12 @@ class Metrics:
         self.key_rejections = Counter(
             "ailb_key_rejections", "Requests refused by a client key's own limits", ["key", "reason"], registry=r
         )
+        self.shared_state_failures = Counter(
+            "ailb_shared_state_failures",
+            "Calls to the shared state (Redis) that failed, by operation",
+            ["operation"],
+            registry=r,
+        )
 
     # --- label sets
     def configure(self, models: Iterable[str], deployments: Iterable[str]) -> None:
@@ -154,6 +168,7 @@ class Metrics:
             self._models = frozenset(models)
             self._discovered.clear()
             for gone in self._deployments - new_deployments:
+                self.deployment_up_gauge.labels(gone).set(0)  # what other workers read until they reload too
                 self.deployment_up_gauge.remove(gone)
             for added in new_deployments - self._deployments:
                 self.deployment_up_gauge.labels(added).set(1)
@@ -277,10 +292,16 @@ class Metrics:
     def key_rejected(self, key: str, reason: str) -> None:
         self._child(self.key_rejections, key, reason if reason in KEY_REJECTION_REASONS else OTHER).inc()
 
+    # --- shared state (Redis)
+    def shared_state_failed(self, operation: str) -> None:
+        self._child(self.shared_state_failures, operation if operation in SHARED_STATE_OPERATIONS else OTHER).inc()
+
     # --- control plane
     def config_reloaded(self, success: bool) -> None:
         self.reloads.labels("success" if success else "failure").inc()
 
     def render(self) -> tuple[bytes, str]:
-        """The Prometheus text exposition of every metric, and its content type."""
+        """The Prometheus text exposition of every metric (summed over the workers), and its content type."""
+        if multiprocess.active():
+            return multiprocess.render_all(), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

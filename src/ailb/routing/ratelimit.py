@@ -9,7 +9,7 @@ the tokens already spent, and a store shared by a fleet makes the limit hold for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from ailb.errors import RateLimitedError
@@ -59,18 +59,29 @@ class RateLimiter:
     def apply(self, route: str, requests_per_second: int, burst_size: int, enabled: bool) -> None:
         """Set (or with ``enabled=False`` remove) the limit of ``route``; raises ``ValueError`` and changes
         nothing when a value is invalid or the route is unknown."""
+        config = self.validate(route, requests_per_second, burst_size, enabled)
+        if config is None:
+            self._configs.pop(route, None)
+        else:
+            self._configs[route] = config
+
+    def validate(self, route: str, requests_per_second: int, burst_size: int, enabled: bool) -> RateLimitConfig | None:
+        """The limit these values set on ``route`` (``None``: removed); ``ValueError`` when they are invalid."""
         if requests_per_second < 0 or burst_size < 0:
             raise ValueError("requests_per_second and burst_size must not be negative")
         if route != GLOBAL_ROUTE and route not in self._known_routes():
             raise ValueError(f"unknown route {route!r}: use a served model name or '*'")
         if not enabled:
-            self._configs.pop(route, None)
-            return
+            return None
         if requests_per_second < 1:
             raise ValueError("requests_per_second must be at least 1 while the limit is enabled")
         if burst_size < 1:
             raise ValueError("burst_size must be at least 1 while the limit is enabled")
-        self._configs[route] = RateLimitConfig(requests_per_second, burst_size)
+        return RateLimitConfig(requests_per_second, burst_size)
+
+    def replace(self, limits: Mapping[str, tuple[int, int]]) -> None:
+        """Put the limits the control state holds in force: route → (requests per second, burst)."""
+        self._configs = {route: RateLimitConfig(rps, burst) for route, (rps, burst) in limits.items()}
 
     def config(self, route: str) -> RateLimitConfig | None:
         return self._configs.get(route)

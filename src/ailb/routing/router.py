@@ -153,6 +153,16 @@ class Router:
             raise ValueError(f"unknown route {route!r}: use a served model name or '*'")
         return self.weights.apply(route, weights, self.catalog.serving(route))
 
+    def check_traffic_weights(self, route: str, weights: Mapping[str, int]) -> dict[str, int]:
+        """What ``set_traffic_weights`` would apply (``ValueError`` when invalid), without applying it."""
+        if route != GLOBAL_ROUTE and not self.catalog.has(route):
+            raise ValueError(f"unknown route {route!r}: use a served model name or '*'")
+        return self.weights.check(route, weights, self.catalog.serving(route))
+
+    def load_traffic_weights(self, routes: Mapping[str, Mapping[str, int]]) -> None:
+        """Put in force the weights the control state holds (those naming what this router serves)."""
+        self.weights.replace(routes, self._by_name, self.catalog.names())
+
     def traffic_weights(self, route: str) -> dict[str, int]:
         """The weight (0-100) in force for each deployment serving ``route``; 100 where none was set."""
         if route != GLOBAL_ROUTE and not self.catalog.has(route):

@@ -42,6 +42,12 @@ class TrafficWeights:
         ``ValueError`` and changes nothing for no weights, an unknown deployment, a weight that is not a whole
         number from 0 to 100, all weights 0, or a change that would leave the route without traffic.
         """
+        applied = self.check(route, weights, serving)
+        self._routes = MappingProxyType({**self._routes, route: MappingProxyType(applied)})
+        return dict(applied)
+
+    def check(self, route: str, weights: Mapping[str, object], serving: Mapping[str, float]) -> dict[str, int]:
+        """What ``apply`` would set, validated as ``apply`` does, without setting it."""
         applied = validated(route, weights, serving)
         if not any(applied.values()):
             raise ValueError("at least one deployment needs a weight above 0")
@@ -51,8 +57,15 @@ class TrafficWeights:
         ]
         if not any(value > 0 for value in remaining):
             raise ValueError(f"these weights would leave no deployment serving {route!r} with traffic")
-        self._routes = MappingProxyType({**self._routes, route: MappingProxyType(applied)})
-        return dict(applied)
+        return applied
+
+    def replace(
+        self, routes: Mapping[str, Mapping[str, int]], deployments: Iterable[str], known: Iterable[str]
+    ) -> None:
+        """Put the overrides the control state holds in force, keeping those for ``deployments`` and routes
+        ``known`` here (another instance may serve more)."""
+        self._routes = MappingProxyType({route: MappingProxyType(dict(w)) for route, w in routes.items()})
+        self.keep(deployments, known)
 
     def in_force(self, route: str, deployments: Iterable[str]) -> dict[str, int]:
         """The override (0-100) each of ``deployments`` gets on ``route``; 100 where none is set."""

@@ -32,6 +32,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+class SharedStateUnavailable(Exception):
+    """The shared store (Redis) cannot be reached now; callers fall back to what they hold in process."""
+
+
 @dataclass(frozen=True, slots=True)
 class Draw:
     """Take ``amount`` tokens from ``bucket`` (capacity and refill rate as configured now)."""

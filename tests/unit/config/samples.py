@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ailb.config.env import PROVIDERS, Var
-from ailb.config.values import Choice, Flag, Integer, KeySet, Names, Number, PathOrNone, Text, Url
+from ailb.config.values import Choice, Flag, Integer, KeySet, Names, Number, PathOrNone, RedisUrl, Text, Url
 from ailb.settings import Settings
 
 
@@ -28,6 +28,8 @@ def valid(var: Var) -> list[tuple[str, Any]]:
         return [("http://127.0.0.1:9/v1/", "http://127.0.0.1:9/v1")]
     if isinstance(kind, PathOrNone):
         return [("None", ""), ("/srv/x.db", "/srv/x.db")]
+    if isinstance(kind, RedisUrl):
+        return [("rediss://:pw@cache:6380/2", "rediss://:pw@cache:6380/2"), ("unix:///run/r.sock", "unix:///run/r.sock")]
     assert isinstance(kind, Text), kind
     return [(" some-value ", "some-value")]
 
@@ -45,6 +47,8 @@ def invalid(var: Var) -> list[str]:
         return ["no-such-choice"]
     if isinstance(kind, Url):
         return ["api.example.com", "ftp://example.com"]
+    if isinstance(kind, RedisUrl):
+        return ["http://cache:6379", "cache:6379"]
     return []
 
 

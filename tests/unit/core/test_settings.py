@@ -331,3 +331,28 @@ def test_max_output_tokens_per_deployment(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({"AILB_CONFIG": str(path)})
     assert info.value.key == "deployments[a].max_output_tokens"
+
+
+def test_fleet_settings_and_their_errors() -> None:
+    settings = load_settings({"REDIS_URL": "rediss://:pw@cache:6380/2", "EXPECTED_INSTANCES": "4", "WORKERS": "3"})
+    assert (settings.redis_url, settings.expected_instances, settings.workers) == ("rediss://:pw@cache:6380/2", 4, 3)
+    assert "pw" not in repr(settings)
+    defaults = load_settings({})
+    assert (defaults.redis_url, defaults.expected_instances, defaults.workers) == ("", 1, 1)
+    for env, key in (({"REDIS_URL": "http://:secret-pw@cache"}, "REDIS_URL"), ({"WORKERS": "0"}, "WORKERS"),
+                     ({"EXPECTED_INSTANCES": "0"}, "EXPECTED_INSTANCES")):  # fmt: skip
+        with pytest.raises(ConfigError) as info:
+            load_settings(env)
+        assert info.value.key == key and "secret-pw" not in str(info.value)
+
+
+def test_workers_need_redis_and_a_chromadb_server() -> None:
+    from ailb.bootstrap import check_settings
+
+    with pytest.raises(ConfigError, match="REDIS_URL") as info:
+        check_settings(load_settings({"WORKERS": "2", "ENABLE_MEMORY": "false"}))
+    assert info.value.key == "WORKERS"
+    with pytest.raises(ConfigError, match="CHROMA_HOST"):
+        check_settings(load_settings({"WORKERS": "2", "REDIS_URL": "redis://cache:6379/0"}))
+    check_settings(load_settings({"WORKERS": "2", "REDIS_URL": "redis://cache:6379/0", "CHROMA_HOST": "chroma"}))
+    check_settings(load_settings({"WORKERS": "2", "REDIS_URL": "redis://cache", "ENABLE_MEMORY": "false"}))

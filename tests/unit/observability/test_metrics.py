@@ -127,6 +127,17 @@ def test_retries_rate_limits_and_reloads() -> None:
     assert value(metrics, "ailb_config_reloads_total", outcome="failure") == 1
 
 
+def test_shared_state_failures_are_counted_by_a_bounded_operation() -> None:
+    metrics = make()
+    metrics.shared_state_failed("acquire")
+    metrics.shared_state_failed("connect")
+    metrics.shared_state_failed("connect")
+    metrics.shared_state_failed("anything else")
+    assert value(metrics, "ailb_shared_state_failures_total", operation="acquire") == 1
+    assert value(metrics, "ailb_shared_state_failures_total", operation="connect") == 2
+    assert value(metrics, "ailb_shared_state_failures_total", operation="other") == 1
+
+
 def test_memory_and_rag_hooks() -> None:
     metrics = make()
     metrics.memory_recalled(0.02)

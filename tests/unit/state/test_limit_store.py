@@ -1,4 +1,5 @@
-"""The in-process LimitStore: buckets, ledgers, atomicity, and spend kept in its SQLite journal."""
+"""The LimitStore contract — buckets, ledgers, atomicity — for every implementation (``make_store``: in process,
+Redis, the fleet store), and the in-process store's own ledger expiry and SQLite spend journal."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ailb.state import Draw, InProcessLimitStore, JournalError, Ledger, Refusal, Reservation, Settlement, SpendJournal
+from tests.unit.state.conftest import MakeStore
 
 FAR = 4_000_000_000.0  # a ledger expiry far in the future
 
@@ -33,9 +35,9 @@ def settle(reserved: float, spent: float, prompt: int = 0, completion: int = 0, 
     return Settlement(ledger, reserved, spent, prompt, completion, FAR)
 
 
-async def test_a_new_bucket_is_full_then_refills_at_its_rate() -> None:
+async def test_a_new_bucket_is_full_then_refills_at_its_rate(make_store: MakeStore) -> None:
     clock = Clock()
-    store = InProcessLimitStore(clock=clock)
+    store = await make_store(clock)
     assert [await store.acquire([draw()]) for _ in range(3)] == [None, None, None]
     refused = await store.acquire([draw()])
     assert refused == Refusal("b", 1.0)
@@ -48,8 +50,8 @@ async def test_a_new_bucket_is_full_then_refills_at_its_rate() -> None:
     assert [await store.acquire([draw()]) is None for _ in range(4)] == [True, True, True, False]
 
 
-async def test_draws_are_all_or_nothing_and_name_the_longest_wait() -> None:
-    store = InProcessLimitStore(clock=Clock())
+async def test_draws_are_all_or_nothing_and_name_the_longest_wait(make_store: MakeStore) -> None:
+    store = await make_store(Clock())
     assert await store.acquire([draw("a", capacity=1)]) is None
     refused = await store.acquire([draw("a", capacity=1, per_second=0.5), draw("c", capacity=5)])
     assert refused == Refusal("a", 2.0)
@@ -57,15 +59,15 @@ async def test_draws_are_all_or_nothing_and_name_the_longest_wait() -> None:
     assert [await store.acquire([draw("c", capacity=5)]) is None for _ in range(6)] == [True] * 5 + [False]
 
 
-async def test_an_amount_larger_than_the_capacity_never_fits() -> None:
-    store = InProcessLimitStore(clock=Clock())
+async def test_an_amount_larger_than_the_capacity_never_fits(make_store: MakeStore) -> None:
+    store = await make_store(Clock())
     refused = await store.acquire([draw(capacity=10, amount=11)])
     assert refused is not None and math.isinf(refused.retry_after)
 
 
-async def test_settle_takes_more_into_debt_or_gives_back_up_to_capacity() -> None:
+async def test_settle_takes_more_into_debt_or_gives_back_up_to_capacity(make_store: MakeStore) -> None:
     clock = Clock()
-    store = InProcessLimitStore(clock=clock)
+    store = await make_store(clock)
     tpm = Draw("tpm", 100, 10, 40)
     assert await store.acquire([tpm]) is None  # 60 left
     await store.settle([Draw("tpm", 100, 10, 90)])  # the answer used 90 more than estimated: -30
@@ -76,8 +78,8 @@ async def test_settle_takes_more_into_debt_or_gives_back_up_to_capacity() -> Non
     assert await store.acquire([Draw("tpm", 100, 10, 1)]) is not None
 
 
-async def test_a_reservation_fits_while_spent_plus_reserved_stays_within_the_limit() -> None:
-    store = InProcessLimitStore(clock=Clock())
+async def test_a_reservation_fits_while_spent_plus_reserved_stays_within_the_limit(make_store: MakeStore) -> None:
+    store = await make_store(Clock())
     assert await store.acquire([], reserve(0.4)) is None
     assert await store.acquire([], reserve(0.4)) is None
     assert await store.acquire([], reserve(0.4)) == Refusal("l", 0.0)
@@ -88,26 +90,25 @@ async def test_a_reservation_fits_while_spent_plus_reserved_stays_within_the_lim
     assert await store.acquire([], reserve(0.2)) == Refusal("l", 0.0)
 
 
-async def test_a_budget_refusal_takes_no_bucket_tokens_and_comes_first() -> None:
-    store = InProcessLimitStore(clock=Clock())
+async def test_a_budget_refusal_takes_no_bucket_tokens_and_comes_first(make_store: MakeStore) -> None:
+    store = await make_store(Clock())
     assert await store.acquire([draw(capacity=1)], reserve(1.0)) is None
     # both the bucket and the budget are exhausted: the refusal names the budget
     assert await store.acquire([draw(capacity=1)], reserve(0.5)) == Refusal("l", 0.0)
     await store.settle([], settle(reserved=1.0, spent=0.0))
-    store2 = InProcessLimitStore(clock=Clock())
-    assert await store2.acquire([draw(capacity=1)], reserve(5.0)) == Refusal("l", 0.0)
-    assert await store2.acquire([draw(capacity=1)]) is None  # the refused reservation left the bucket full
+    assert await store.acquire([draw("b2", capacity=1)], reserve(5.0, ledger="l2")) == Refusal("l2", 0.0)
+    assert await store.acquire([draw("b2", capacity=1)]) is None  # the refused reservation left the bucket full
 
 
-async def test_without_a_limit_a_reservation_is_only_counted() -> None:
-    store = InProcessLimitStore(clock=Clock())
+async def test_without_a_limit_a_reservation_is_only_counted(make_store: MakeStore) -> None:
+    store = await make_store(Clock())
     for _ in range(3):
         assert await store.acquire([], reserve(100.0, limit=None)) is None
     assert (await store.ledger("l")).requests == 3
 
 
-async def test_twenty_concurrent_reservations_against_a_nearly_spent_budget() -> None:
-    store = InProcessLimitStore(clock=Clock())
+async def test_twenty_concurrent_reservations_against_a_nearly_spent_budget(make_store: MakeStore) -> None:
+    store = await make_store(Clock())
     assert await store.acquire([], reserve(0.93)) is None
     await store.settle([], settle(reserved=0.93, spent=0.93))
     results = await asyncio.gather(*(store.acquire([], reserve(0.02)) for _ in range(20)))

@@ -6,8 +6,8 @@ import math
 
 
 def estimate_tokens(text: str) -> int:
-    """About four bytes of UTF-8 per token (English words, and more tokens per character for other scripts),
-    and at least 4/3 per word (short words are a token each)."""
+    """About four bytes of UTF-8 per token (English prose, and more tokens per character for other scripts),
+    and at least one token per word (text of short words)."""
     if not text:
         return 0
-    return max(math.ceil(len(text.encode()) / 4), math.ceil(len(text.split()) * 4 / 3))
+    return max(math.ceil(len(text.encode()) / 4), len(text.split()))

@@ -117,12 +117,12 @@ def fit(stored: StoredTurn, remaining: int) -> StoredTurn | None:
 
 
 def clip(text: str, max_tokens: int) -> str:
-    """``text`` cut (with "…") to fit ``estimate_tokens``: within four bytes a token and 3/4 of a word a token."""
+    """``text`` cut (with "…") to fit ``estimate_tokens``: within four bytes a token and one word a token."""
     if estimate_tokens(text) <= max_tokens:
         return text
     budget = max(0, max_tokens * 4 - 4)  # the ellipsis takes the rest (3 bytes)
     clipped = text.encode()[:budget].decode(errors="ignore")
-    words = max(0, max_tokens * 3 // 4 - 1)
+    words = max(0, max_tokens - 1)
     starts = [match.start() for match in _WORD.finditer(clipped)]
     if len(starts) > words:
         clipped = clipped[: starts[words]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections.abc import Mapping
@@ -13,9 +12,11 @@ from urllib.parse import urlsplit
 from ailb import __version__
 from ailb.dashboard.series import TrafficSeries
 from ailb.governance.governor import Governor
+from ailb.health import gateway_status
 from ailb.observability.metrics import Metrics
 from ailb.observability.tracing import Tracing, build_tracing
 from ailb.providers.base import Provider
+from ailb.providers.kinds import provider_kinds
 from ailb.redaction import Redactor
 from ailb.routing.ratelimit import RateLimiter
 from ailb.routing.router import Router
@@ -42,19 +43,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ailb")
 
-# Provider kinds are looked up by name; the adapter module is imported only when a deployment uses it.
-PROVIDER_CLASSES = {
-    "openai": "ailb.providers.openai.adapter:OpenAIProvider",
-    "anthropic": "ailb.providers.anthropic.adapter:AnthropicProvider",
-    "ollama": "ailb.providers.ollama.adapter:OllamaProvider",
-}
-
 
 def build_provider(config: DeploymentConfig, redactor: Redactor | None = None) -> Provider:
-    """The adapter for ``config``; ``redactor`` (default: one knowing this deployment's key) scrubs its answers."""
-    module, _, name = PROVIDER_CLASSES[config.provider].partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    provider: Provider = cls(config, redactor)
+    """The adapter for ``config``; ``redactor`` (default: one knowing this deployment's key) scrubs its answers.
+
+    The adapter's module is imported only when a deployment of its kind is built."""
+    provider: Provider = config.kind.adapter_class()(config, redactor)
     return provider
 
 
@@ -77,8 +71,9 @@ def check_settings(settings: Settings) -> None:
     check_workers(settings)
 
 
+_CONFIGURING_VARS = [kind.configured_by for kind in provider_kinds()]
 NO_DEPLOYMENTS = (
-    "no provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_BASE_URL, "
+    f"no provider is configured: set {', '.join(_CONFIGURING_VARS[:-1])} or {_CONFIGURING_VARS[-1]}, "
     "or list deployments in the AILB_CONFIG file"
 )
 
@@ -262,14 +257,15 @@ class Gateway:
 
     def health(self) -> dict[str, Any]:
         routing = self.router.health()
-        status = routing["status"]
+        memory = self.memory.status() if self.memory is not None else "disabled"
+        rag = self.rag.status() if self.rag is not None else "disabled"
+        shared = self.shared.status()
+        status = gateway_status(routing["status"], memory, rag, shared)
         body: dict[str, Any] = {"status": status, "module_id": self.settings.module_id, "version": __version__}
         body["deployments"] = routing["deployments"]
-        body["memory"] = self.memory.status() if self.memory is not None else "disabled"
-        body["rag"] = self.rag.status() if self.rag is not None else "disabled"
-        body["shared_state"] = self.shared.status()
-        if status == "ok" and "degraded" in (body["memory"], body["rag"], body["shared_state"]):
-            body["status"] = "degraded"
+        body["memory"] = memory
+        body["rag"] = rag
+        body["shared_state"] = shared
         return body
 
     async def aclose(self) -> None:

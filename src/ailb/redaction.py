@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "****"
 MIN_SECRET_LENGTH = 8
@@ -31,6 +32,22 @@ _PATTERNS = (
     (re.compile(r"(?i)((?:x-api-key|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"), rf"\1{MASK}"),
     (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:[A-Za-z]+\s+)?[^\s\"',;}]+"), rf"\1{MASK}"),
 )
+
+
+def mask_secret(secret: str) -> str:
+    """How a configured secret is shown (``ailb config check``): masked, with its last four characters when it
+    is long enough for them not to give it away."""
+    if not secret:
+        return ""
+    return MASK + secret[-4:] if len(secret) >= 12 else MASK
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials a user may have put in it (``user:pass@``, the query string)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{MASK}@{host}" if "@" in parts.netloc else host
+    return urlunsplit((parts.scheme, netloc, parts.path, MASK if parts.query else "", ""))
 
 
 def redact_patterns(text: str) -> str:

@@ -26,6 +26,7 @@ from ailb.routing.health import HealthMonitor
 from ailb.routing.pricing import PriceBook
 from ailb.routing.report import deployment_health, deployment_stats, overall_status
 from ailb.routing.retry import RetryBudget, RetryPolicy
+from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.routing.selection import Plan, Selector
 from ailb.routing.strategies import (
     STRATEGIES,
@@ -38,7 +39,7 @@ from ailb.routing.strategies import (
 )
 from ailb.routing.streaming import RelayedChunks, close_quietly, read_until_content, unexpected
 from ailb.routing.tokens import TokenCounter
-from ailb.routing.weights import ANY_ROUTE, TrafficWeights
+from ailb.routing.weights import TrafficWeights
 from ailb.settings import Settings
 from ailb.types import ChatCall, Completion, ModelInfo, StreamChunk, message_text
 
@@ -150,13 +151,13 @@ class Router:
 
     # --- traffic weights ---------------------------------------------------------------------------------
     def set_traffic_weights(self, route: str, weights: Mapping[str, int]) -> dict[str, int]:
-        if route != ANY_ROUTE and not self.catalog.has(route):
+        if route != GLOBAL_ROUTE and not self.catalog.has(route):
             raise ValueError(f"unknown route {route!r}: use a served model name or '*'")
         return self.weights.apply(route, weights, self.catalog.serving(route))
 
     def check_traffic_weights(self, route: str, weights: Mapping[str, int]) -> dict[str, int]:
         """What ``set_traffic_weights`` would apply (``ValueError`` when invalid), without applying it."""
-        if route != ANY_ROUTE and not self.catalog.has(route):
+        if route != GLOBAL_ROUTE and not self.catalog.has(route):
             raise ValueError(f"unknown route {route!r}: use a served model name or '*'")
         return self.weights.check(route, weights, self.catalog.serving(route))
 
@@ -166,7 +167,7 @@ class Router:
 
     def traffic_weights(self, route: str) -> dict[str, int]:
         """The weight (0-100) in force for each deployment serving ``route``; 100 where none was set."""
-        if route != ANY_ROUTE and not self.catalog.has(route):
+        if route != GLOBAL_ROUTE and not self.catalog.has(route):
             return {}
         return self.weights.in_force(route, self.catalog.serving(route))
 

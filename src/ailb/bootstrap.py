@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections.abc import Mapping
@@ -11,10 +10,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ailb import __version__
+from ailb.dashboard.series import TrafficSeries
 from ailb.embeddings.service import EmbeddingService
 from ailb.governance.governor import Governor
+from ailb.health import gateway_status
 from ailb.observability.metrics import Metrics
+from ailb.observability.tracing import Tracing, build_tracing
 from ailb.providers.base import Provider
+from ailb.providers.kinds import provider_kinds
 from ailb.redaction import Redactor
 from ailb.routing.ratelimit import RateLimiter
 from ailb.routing.router import Router
@@ -41,25 +44,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ailb")
 
-# Provider kinds are looked up by name; the adapter module is imported only when a deployment uses it.
-PROVIDER_CLASSES = {
-    "openai": "ailb.providers.openai.adapter:OpenAIProvider",
-    "anthropic": "ailb.providers.anthropic.adapter:AnthropicProvider",
-    "ollama": "ailb.providers.ollama.adapter:OllamaProvider",
-}
-
 
 def build_provider(config: DeploymentConfig, redactor: Redactor | None = None) -> Provider:
-    """The adapter for ``config``; ``redactor`` (default: one knowing this deployment's key) scrubs its answers."""
-    module, _, name = PROVIDER_CLASSES[config.provider].partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    provider: Provider = cls(config, redactor)
+    """The adapter for ``config``; ``redactor`` (default: one knowing this deployment's key) scrubs its answers.
+
+    The adapter's module is imported only when a deployment of its kind is built."""
+    provider: Provider = config.kind.adapter_class()(config, redactor)
     return provider
 
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret the configuration holds, for the redactor (logs, errors and answers)."""
     keys = [d.api_key for d in settings.deployments] + list(settings.api_keys) + [k.key for k in settings.client_keys]
+    keys += settings.tracing.headers.values()  # an OTLP collector's credentials
     redis_password = urlsplit(settings.redis_url).password or ""
     return [k for k in (*keys, settings.admin_token, settings.metrics_token, redis_password) if k]
 
@@ -75,8 +72,9 @@ def check_settings(settings: Settings) -> None:
     check_workers(settings)
 
 
+_CONFIGURING_VARS = [kind.configured_by for kind in provider_kinds()]
 NO_DEPLOYMENTS = (
-    "no provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_BASE_URL, "
+    f"no provider is configured: set {', '.join(_CONFIGURING_VARS[:-1])} or {_CONFIGURING_VARS[-1]}, "
     "or list deployments in the AILB_CONFIG file"
 )
 
@@ -99,8 +97,11 @@ class Gateway:
         self.keys = KeyRing(settings.api_keys, settings.client_keys)
         self.metrics = Metrics()
         self.metrics.configure_from(settings)
+        # Chosen once: tracing settings are not reloaded (like the stores, they need a restart).
+        self.tracing: Tracing = build_tracing(settings.tracing, self.redactor)
+        self.traffic = TrafficSeries()  # the dashboard's charts
         self.providers: dict[str, Provider] = {d.name: build_provider(d, self.redactor) for d in settings.deployments}
-        self.router = Router(settings, self.providers, observer=self.metrics)
+        self.router = Router(settings, self.providers, observer=self.metrics, tracing=self.tracing)
         # Limits and control-plane state: in this process, or with REDIS_URL on Redis, shared by the fleet.
         divisor = settings.expected_instances * settings.workers
         self.shared = build_shared_state(settings.redis_url, divisor, self.metrics)
@@ -111,7 +112,7 @@ class Gateway:
         self.memory: MemoryService | None = None
         self.rag: RagService | None = None
         self._build_stores()
-        self.service = ChatService(self.router, self.memory, self.rag)
+        self.service = ChatService(self.router, self.memory, self.rag, self.tracing)
         self.local_embedder = self._local_embedder()
         self.embeddings = EmbeddingService(self.router, self.local_embedder)
         self.grpc_server: grpc.aio.Server | None = None
@@ -165,6 +166,7 @@ class Gateway:
         if self.rag is not None:
             await self.rag.start()
         await self.router.start()
+        self.traffic.start(lambda: self.router.deployments)
         if grpc and self.settings.enable_grpc:
             from ailb.control.server import start_grpc
 
@@ -195,7 +197,7 @@ class Gateway:
                 else build_provider(d, self.redactor)
                 for d in settings.deployments
             }
-            router = Router(settings, providers, observer=self.metrics)
+            router = Router(settings, providers, observer=self.metrics, tracing=self.tracing)
             router.adopt_state(old_router, keep_overrides=False)
             router.load_traffic_weights(self.control.snapshot().weights)
             await router.start()
@@ -203,7 +205,7 @@ class Gateway:
             self.keys = KeyRing(settings.api_keys, settings.client_keys)
             if self.rag is not None:
                 self.rag.allowed = self.keys.collection_limits()
-            self.service = ChatService(router, self.memory, self.rag)
+            self.service = ChatService(router, self.memory, self.rag, self.tracing)
             self.embeddings = EmbeddingService(router, self.local_embedder)
             self.metrics.configure_from(settings)
             self.metrics.config_reloaded(True)
@@ -270,14 +272,15 @@ class Gateway:
 
     def health(self) -> dict[str, Any]:
         routing = self.router.health()
-        status = routing["status"]
+        memory = self.memory.status() if self.memory is not None else "disabled"
+        rag = self.rag.status() if self.rag is not None else "disabled"
+        shared = self.shared.status()
+        status = gateway_status(routing["status"], memory, rag, shared)
         body: dict[str, Any] = {"status": status, "module_id": self.settings.module_id, "version": __version__}
         body["deployments"] = routing["deployments"]
-        body["memory"] = self.memory.status() if self.memory is not None else "disabled"
-        body["rag"] = self.rag.status() if self.rag is not None else "disabled"
-        body["shared_state"] = self.shared.status()
-        if status == "ok" and "degraded" in (body["memory"], body["rag"], body["shared_state"]):
-            body["status"] = "degraded"
+        body["memory"] = memory
+        body["rag"] = rag
+        body["shared_state"] = shared
         return body
 
     async def aclose(self) -> None:
@@ -285,6 +288,7 @@ class Gateway:
             from ailb.control.server import stop_grpc
 
             await stop_grpc(self.grpc_server, min(5.0, self.settings.drain_timeout))
+        await self.traffic.aclose()
         await self.router.aclose()
         for task in list(self._retired):
             task.cancel()
@@ -300,6 +304,7 @@ class Gateway:
             await self.local_embedder.aclose()
         for provider in self.providers.values():
             await provider.aclose()
+        await self.tracing.aclose()
 
 
 def build_gateway(settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Gateway:

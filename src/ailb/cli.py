@@ -115,7 +115,9 @@ def _serve(args: argparse.Namespace) -> int:
     demo = _demo(settings) if args.demo else None
     if demo is not None:
         settings = demo.settings
-    redactor = configure_logging(settings.log_level, secrets=secrets_of(settings))
+    redactor = configure_logging(
+        settings.log_level, secrets=secrets_of(settings), json_lines=settings.log_format == "json"
+    )
     if settings.workers != 1 and not workers.is_worker():
         return workers.supervise(settings, args.config)
     gateway = Gateway(settings, redactor=redactor)

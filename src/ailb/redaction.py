@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "****"
 MIN_SECRET_LENGTH = 8
+MAX_TREE_DEPTH = 8  # ``Redactor.tree`` writes values nested deeper than this as their (redacted) text
 _FEW_SECRETS = 8  # up to this many, plain substring searches beat one regular expression
 _Trie = dict[str, "_Trie"]
 _PATTERNS = (
@@ -29,6 +32,22 @@ _PATTERNS = (
     (re.compile(r"(?i)((?:x-api-key|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"), rf"\1{MASK}"),
     (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:[A-Za-z]+\s+)?[^\s\"',;}]+"), rf"\1{MASK}"),
 )
+
+
+def mask_secret(secret: str) -> str:
+    """How a configured secret is shown (``ailb config check``): masked, with its last four characters when it
+    is long enough for them not to give it away."""
+    if not secret:
+        return ""
+    return MASK + secret[-4:] if len(secret) >= 12 else MASK
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials a user may have put in it (``user:pass@``, the query string)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{MASK}@{host}" if "@" in parts.netloc else host
+    return urlunsplit((parts.scheme, netloc, parts.path, MASK if parts.query else "", ""))
 
 
 def redact_patterns(text: str) -> str:
@@ -108,6 +127,21 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         return redact_patterns(self.secrets.mask_escaped(text))
+
+    def tree(self, value: Any, depth: int = 0) -> Any:
+        """``value`` (dicts, lists, scalars) with every string in it redacted on its own, keys included, and any
+        other object as its redacted text: for structured output (JSON log lines, span attributes), which stays
+        valid whatever a mask replaces, where redacting the serialised text could cut through its quoting."""
+        if isinstance(value, str):
+            return self(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if depth < MAX_TREE_DEPTH:
+            if isinstance(value, dict):
+                return {self(str(k)): self.tree(v, depth + 1) for k, v in value.items()}
+            if isinstance(value, list | tuple | set | frozenset):
+                return [self.tree(v, depth + 1) for v in value]
+        return self(str(value))
 
 
 def _compile(words: list[str], atom: Callable[[str], str], flags: int) -> re.Pattern[str] | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ailb.errors import InvalidRequestError
+from ailb.observability.tracing import NO_TRACING, AttributeValue, Tracing
 from ailb.types import ChatCall, Completion, StreamChunk, message_text
 
 if TYPE_CHECKING:
@@ -47,10 +48,13 @@ class ChatStream:
 
 
 class ChatService:
-    def __init__(self, router: Router, memory: MemoryService | None, rag: RagService | None) -> None:
+    def __init__(
+        self, router: Router, memory: MemoryService | None, rag: RagService | None, tracing: Tracing = NO_TRACING
+    ) -> None:
         self.router = router
         self.memory = memory
         self.rag = rag
+        self.tracing = tracing
 
     async def complete(self, call: ChatCall, meter: Meter | None = None) -> ChatResult:
         """``meter``: the client key's limits for this request (``None`` for a key without any)."""
@@ -107,7 +111,10 @@ class ChatService:
         context = Context()
         injected: list[dict[str, Any]] = []
         if call.session_id is not None and self.memory is not None:
-            recall = await self.memory.recall(call.tenant, call.session_id, messages)
+            attributes = {"gen_ai.operation.name": "search_memory", "gen_ai.conversation.id": call.session_id}
+            with self.tracing.span("search_memory", attributes) as span:
+                recall = await self.memory.recall(call.tenant, call.session_id, messages)
+                span.set("ailb.memory.turns", recall.turns)
             context.memory_turns = recall.turns
             if recall.message is not None:
                 injected.append(recall.message)
@@ -118,7 +125,9 @@ class ChatService:
                     param="rag_collection",
                     code="rag_disabled",
                 )
-            retrieval = await self.rag.retrieve(call.tenant, call.rag_collections, messages, call.rag_top_k)
+            with self.tracing.span("retrieval", _retrieval(call)) as span:
+                retrieval = await self.rag.retrieve(call.tenant, call.rag_collections, messages, call.rag_top_k)
+                span.set("ailb.rag.sources", len(retrieval.sources))
             if retrieval.message is not None:
                 injected.append(retrieval.message)
                 context.rag_sources = retrieval.sources
@@ -174,6 +183,14 @@ class ChatService:
                 timestamp=time.time(),
             )
         )
+
+
+def _retrieval(call: ChatCall) -> dict[str, AttributeValue]:
+    return {
+        "gen_ai.operation.name": "retrieval",
+        "gen_ai.data_source.id": ",".join(call.rag_collections),
+        "gen_ai.retrieval.top_k": call.rag_top_k,
+    }
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:

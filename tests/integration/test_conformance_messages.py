@@ -249,7 +249,7 @@ def test_count_tokens(client: anthropic.Anthropic, upstreams: Upstreams, provide
     counted = raw.parse().input_tokens
     counts = [r for r in upstreams.anthropic.requests if r.path == "/v1/messages/count_tokens"]
     if provider == "anthropic":
-        assert raw.headers["x-ailb-token-count"] == "anthropic" and counted == 6  # the fake counts words
+        assert raw.headers["x-ailb-token-count"] == "upstream" and counted == 6  # the fake counts words
         assert counts[-1].json["tools"] == [TOOL] and counts[-1].json["model"] == MODELS[provider]
     else:
         assert raw.headers["x-ailb-token-count"] == "estimate" and counted > 6 and counts == []

@@ -16,7 +16,8 @@ from ailb import __version__
 from ailb.control.generated import module_service_pb2 as pb
 from ailb.control.generated import module_service_pb2_grpc as pb_grpc
 from ailb.control.weights import deployment_weights
-from ailb.routing.ratelimit import GLOBAL_ROUTE
+from ailb.health import DEGRADED, OK, UNAVAILABLE, gateway_status
+from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.state import SharedStateUnavailable
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ailb.control")
 MODULE_TYPE = "AILB"
 ROUTE_PREFIX = "/v1/chat/completions"
-_WORKING_STORE_STATES = ("ok", "disabled")
+_HEALTH = {OK: pb.HEALTHY, DEGRADED: pb.DEGRADED, UNAVAILABLE: pb.UNHEALTHY}
 SHARED_STATE_DOWN = (
     "the shared state (Redis) is unavailable, so the other instances cannot be told: nothing changed; "
     "try again when it is back"
@@ -136,18 +137,12 @@ class ModuleServicer(pb_grpc.ModuleServiceServicer):
 def module_health(gateway: Gateway) -> tuple[pb.HealthStatus, dict[str, str]]:
     """HEALTHY: every deployment up and the enabled stores working; DEGRADED: something is down but models
     can still be served; UNHEALTHY: no model can be served. Reads state only: never calls a model."""
-    routing = gateway.router.health()["status"]
     deployments = list(gateway.router.deployments)
     up = [d.name for d in deployments if d.up]
     memory = gateway.memory.status() if gateway.memory is not None else "disabled"
     rag = gateway.rag.status() if gateway.rag is not None else "disabled"
     shared = gateway.shared.status()
-    if routing == "unavailable" or not up:
-        health = pb.UNHEALTHY
-    elif routing != "ok" or len(up) < len(deployments) or not {memory, rag, shared} <= set(_WORKING_STORE_STATES):
-        health = pb.DEGRADED
-    else:
-        health = pb.HEALTHY
+    health = _HEALTH[gateway_status(gateway.router.health()["status"], memory, rag, shared)]
     metadata = {
         "strategy": gateway.settings.routing_strategy,
         "deployments_up": str(len(up)),

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from ailb.routing.weights import MAX_WEIGHT
 from ailb.settings import DeploymentConfig
-
-MAX_WEIGHT = 100
 
 
 def deployment_weights(

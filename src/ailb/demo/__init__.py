@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ailb.demo.upstream import DEMO_MODEL, EchoUpstream
+from ailb.providers.kinds import OPENAI
 from ailb.settings import ConfigError, DeploymentConfig, Settings
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class Demo:
         self.folder = Path(tempfile.mkdtemp(prefix="ailb-demo-"))
         deployment = DeploymentConfig(
             name=DEMO_MODEL,
-            provider="openai",
+            provider=OPENAI.name,  # the echo upstream speaks the OpenAI protocol
             base_url=self.upstream.base_url,
             api_key=self.upstream.api_key,
             models=(DEMO_MODEL,),

@@ -11,6 +11,7 @@ from ailb.embeddings.base import EmbeddingError
 from ailb.embeddings.cache import VectorCache
 from ailb.errors import AILBError
 from ailb.settings import DeploymentConfig
+from ailb.token_estimate import estimate_tokens
 
 
 @runtime_checkable
@@ -25,7 +26,7 @@ class EmbeddingsProvider(Protocol):
 class ProviderEmbedder:
     """Calls ``provider.embed`` in batches and normalizes the vectors to unit length.
 
-    Token counts are estimated (about four bytes of UTF-8 per token): the provider's tokenizer is not here.
+    Token counts are estimated (``token_estimate``): the provider's tokenizer is not here.
     """
 
     def __init__(
@@ -80,7 +81,7 @@ class ProviderEmbedder:
         return vector
 
     def count_tokens(self, text: str) -> int:
-        return max(1, (len(text.encode()) + 3) // 4)
+        return max(1, estimate_tokens(text))
 
     async def aclose(self) -> None:
         return None

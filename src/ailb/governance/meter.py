@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from ailb.providers.choices import choice_count
 from ailb.routing.pricing import Price
 from ailb.routing.streaming import close_quietly
-from ailb.routing.tokens import estimate_tokens
 from ailb.state import Draw, Reservation, Settlement
+from ailb.token_estimate import estimate_tokens
 from ailb.types import ChatCall, StreamChunk, Usage
 
 if TYPE_CHECKING:

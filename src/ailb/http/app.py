@@ -11,9 +11,10 @@ import orjson
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ailb import __version__
+from ailb.dashboard.routes import dashboard_router
 from ailb.errors import ModelNotFoundError
 from ailb.governance.usage import KeyUsage
 from ailb.http import memory_routes, rag_routes, surfaces
@@ -23,6 +24,8 @@ from ailb.http.docs import add_docs_routes
 from ailb.http.errors import install_error_handlers, internal_error
 from ailb.http.openapi import COMPONENTS as SURFACE_COMPONENTS
 from ailb.http.openapi import add_surface_routes
+from ailb.observability.context import REQUEST_ID_HEADER, RequestContext, enter_request, leave_request, request_id_from
+from ailb.observability.tracing import Tracing
 from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelInfo, ModelList
 
 if TYPE_CHECKING:
@@ -59,33 +62,79 @@ HOT_ROUTES: dict[str, Handler] = {
 }
 
 
-class HotPath:
-    """Pure ASGI: the API surfaces' ``POST`` routes go straight to their handlers, past FastAPI's per-request
-    layers (dependency solving, exit stacks, the middleware stack), which cost more CPU than the whole gateway
-    logic. Every other request, and the lifespan, is the FastAPI ``app``'s; the routes stay declared there for
-    the OpenAPI description."""
+TRACED_PREFIX = "/v1/"  # the API; health checks, metrics scrapes and dashboard polls are not traced
 
-    def __init__(self, app: FastAPI) -> None:
+
+class HotPath:
+    """Pure ASGI, the HTTP edge. Every request gets its id (the client's ``x-request-id`` when safe, else a new
+    one), set in its context for the logs and answered in its ``x-request-id`` header; with tracing on, an API
+    request gets its server span here, which the route names and fills in.
+
+    The API surfaces' ``POST`` routes (``HOT_ROUTES``: chat completions, Responses, Messages, completions,
+    embeddings) go straight to their handlers, past FastAPI's per-request layers (dependency solving, exit
+    stacks, the middleware stack), which cost more CPU than the whole gateway logic. Every other request, and the
+    lifespan, is the FastAPI ``app``'s; the routes stay declared there for the OpenAPI description."""
+
+    def __init__(self, app: FastAPI, tracing: Tracing) -> None:
         self.app = app
+        self._tracing = tracing if tracing.enabled else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            handler = HOT_ROUTES.get(scope["path"])
-            if handler is not None:
-                scope["app"] = self.app
-                request = Request(scope, receive, send)
-                try:
-                    response = await handler(request)
-                except Exception as exc:
-                    response = internal_error(request, exc)
-                await response(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        context = RequestContext(request_id_from(scope["headers"]))
+        token = enter_request(context)
+        try:
+            if self._tracing is None or not scope["path"].startswith(TRACED_PREFIX):
+                await self._serve(scope, receive, send, context.request_id)
                 return
-        await self.app(scope, receive, send)
+            context.span = span = self._tracing.start_request(
+                scope["method"], scope["path"], scope["headers"], context.request_id
+            )
+            status = 500
+            try:
+                status = await self._serve(scope, receive, send, context.request_id)
+            finally:
+                span.finish(status, scope["path"] if _hot_handler(scope) else getattr(scope.get("route"), "path", None))
+        finally:
+            leave_request(token)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
+        """Answer the request; returns the response status."""
+        header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        handler = _hot_handler(scope)
+        if handler is not None:
+            scope["app"] = self.app
+            request = Request(scope, receive, send)
+            try:
+                response = await handler(request)
+            except Exception as exc:
+                response = internal_error(request, exc)
+            response.raw_headers.append(header)
+            await response(scope, receive, send)
+            return response.status_code
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+        return status
+
+
+def _hot_handler(scope: Scope) -> Handler | None:
+    """The handler of an API surface's ``POST`` route, answered on the hot path."""
+    return HOT_ROUTES.get(scope["path"]) if scope["method"] == "POST" else None
 
 
 def create_app(gateway: Gateway) -> HotPath:
-    """The ASGI application: the FastAPI app (``.app``) behind the chat hot path."""
-    return HotPath(_fastapi_app(gateway))
+    """The ASGI application: the FastAPI app (``.app``) behind the HTTP edge and the chat hot path."""
+    return HotPath(_fastapi_app(gateway), gateway.tracing)
 
 
 def _fastapi_app(gateway: Gateway) -> FastAPI:
@@ -158,6 +207,7 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
     app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics (METRICS_TOKEN when set)")
     app.include_router(memory_routes.router)
     app.include_router(rag_routes.router)
+    app.include_router(dashboard_router())
     _add_components(app)
     return app
 

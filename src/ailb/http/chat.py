@@ -17,7 +17,10 @@ from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body, validate_chat
 from ailb.http.sse import EventStreamResponse, wait_for_disconnect
+from ailb.observability.context import request_span
+from ailb.observability.tracing import RequestSpan
 from ailb.service import ChatStream, Context
+from ailb.types import ChatCall
 
 if TYPE_CHECKING:
     from ailb.bootstrap import Gateway
@@ -35,6 +38,7 @@ async def chat_completions(request: Request) -> Response:
     metrics.request_started()
     model, deployment, status, upstream = "", "", 500, 0.0
     handed_off = False
+    span = request_span()
     try:
         key = gateway.keys.identify(request.headers)
         data = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
@@ -42,17 +46,22 @@ async def chat_completions(request: Request) -> Response:
             data, key.tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy")
         )
         model = call.model
+        span.operation("chat", model, call.body)
         meter = gateway.governor.meter(key, model)
         if gateway.rate_limits.active:
             await _route_limit(gateway, model)
         if call.stream:
             stream = await _unless_disconnected(request, gateway.service.stream(call, meter))
+            _routed(span, stream.route, call)
+            stream.chunks = span.watch(stream.chunks)
             handed_off = True
             return EventStreamResponse(
                 _sse(gateway, stream, model, started), route_headers(stream.route, stream.context)
             )
         result = await _unless_disconnected(request, gateway.service.complete(call, meter))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
+        _routed(span, result.route, call)
+        span.completed(result.completion)
         return Response(
             result.completion.raw or orjson.dumps(result.completion.body),
             media_type="application/json",
@@ -67,10 +76,17 @@ async def chat_completions(request: Request) -> Response:
         status = exc.status
         if isinstance(exc, UpstreamError):
             deployment = exc.deployment
+        span.failed(exc)
         return error_response(exc, gateway.redactor)
     finally:
         if not handed_off:
             metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
+
+
+def _routed(span: RequestSpan, route: RouteInfo, call: ChatCall) -> None:
+    """Tell the request's span who answered and (when content capture is on) what was sent upstream."""
+    span.routed(route)
+    span.prompt(call.body["messages"])
 
 
 async def _route_limit(gateway: Gateway, model: str) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ailb.errors import InvalidRequestError
+from ailb.token_estimate import estimate_tokens  # the chat model's tokenizer is upstream: budgets are estimates
 from ailb.types import SESSION_ID_PATTERN
 
 TURN_OVERHEAD_TOKENS = 8
@@ -107,14 +108,6 @@ class SessionView:
 
 def _by_time(stored: StoredTurn) -> float:
     return stored.turn.timestamp
-
-
-def estimate_tokens(text: str) -> int:
-    """Prompt tokens ``text`` is likely to take in a chat model: about four bytes of UTF-8 per token.
-
-    The chat model's own tokenizer is upstream and differs per model, so the budget is an estimate.
-    """
-    return (len(text.encode()) + 3) // 4
 
 
 def session_key(tenant: str, session_id: str) -> str:

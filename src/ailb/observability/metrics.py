@@ -33,12 +33,12 @@ from prometheus_client import (
 
 from ailb.observability import multiprocess
 from ailb.observability.stats import RequestStats, StatsSnapshot
+from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.settings import Settings
 from ailb.types import Usage
 
 OTHER = "other"
 NO_DEPLOYMENT = "none"
-GLOBAL_ROUTE = "*"
 MAX_DISCOVERED_MODELS = 256
 ATTEMPT_OUTCOMES = frozenset({"success", "error", "client_error"})
 MEMORY_OPERATIONS = frozenset({"recall", "store", "list", "delete", "expire"})

@@ -3,7 +3,8 @@
 Adapters call ``post_json``/``post_json_raw`` for whole answers, ``get_json`` for token-free calls and
 ``open_stream`` for streams (through ``relay.py``). Every aiohttp or socket failure leaves here as an
 ``UpstreamError`` made by ``map_transport_errors``; an error status becomes one through the adapter's pure
-``status_error``, which is handed the redactor so an upstream's text is never public unredacted.
+``status_error``, which is handed the redactor so an upstream's text is never public unredacted. A request
+made while tracing carries the attempt's W3C ``traceparent`` (see ``ailb.observability.context``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ailb.errors import (
     UpstreamProtocolError,
     UpstreamTimeoutError,
 )
+from ailb.observability.context import upstream_trace
 from ailb.providers.errors import Redact
 from ailb.settings import DeploymentConfig
 
@@ -47,6 +49,11 @@ def map_transport_errors(deployment: str, timer: asyncio.Timeout | None = None, 
         if timer is not None and timer.expired():
             raise UpstreamTimeoutError(f"Deployment '{deployment}' sent no {waited}.", deployment=deployment) from None
         raise transport_error(exc, deployment) from exc
+
+
+def _request_headers() -> Mapping[str, str]:
+    trace = upstream_trace()
+    return _JSON if trace is None else {**_JSON, **trace}
 
 
 def transport_error(exc: BaseException, deployment: str) -> UpstreamError:
@@ -103,7 +110,11 @@ class Transport:
         """POST ``payload`` and return the answer's bytes with their parsed JSON (to pass the bytes on)."""
         with map_transport_errors(self.name):
             async with self.session.post(
-                self.base_url + path, data=payload, headers=_JSON, timeout=self._whole_timeout, allow_redirects=False
+                self.base_url + path,
+                data=payload,
+                headers=_request_headers(),
+                timeout=self._whole_timeout,
+                allow_redirects=False,
             ) as resp:
                 body = await resp.read()
                 self._raise_for_status(resp, body)
@@ -133,7 +144,7 @@ class Transport:
                 resp = await self.session.post(
                     self.base_url + path,
                     data=payload,
-                    headers=_JSON,
+                    headers=_request_headers(),
                     timeout=self._stream_timeout,
                     allow_redirects=False,
                 )

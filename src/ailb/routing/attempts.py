@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ailb.errors import UpstreamError, UpstreamStatusError, UpstreamTimeoutError
+from ailb.observability.tracing import NO_SPAN, NO_TRACING, AttemptSpan, Tracing
 from ailb.routing.deployment import Deployment
 from ailb.routing.pricing import PriceBook
 from ailb.routing.retry import is_client_error, is_misconfigured
@@ -48,6 +49,7 @@ class Attempt:
     prompt_tokens: int | None
     ttft: float | None = None
     settled: bool = False
+    span: AttemptSpan = NO_SPAN
 
 
 class AttemptRecorder:
@@ -57,16 +59,22 @@ class AttemptRecorder:
         observer: RouteObserver | None,
         prices: PriceBook,
         tokens: TokenCounter,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._clock = clock
         self._observer = observer
         self._prices = prices
         self._tokens = tokens
+        self._tracing = tracing
 
-    def begin(self, deployment: Deployment, model: str, route: str, prompt_tokens: int | None) -> Attempt:
+    def begin(
+        self, deployment: Deployment, model: str, route: str, prompt_tokens: int | None, number: int = 1
+    ) -> Attempt:
+        """The ``number``-th attempt of a request starts; its span is the one sent upstream as ``traceparent``."""
         deployment.in_flight += 1
         probe = deployment.circuit.acquire()
-        return Attempt(deployment, model, route, self._clock(), probe, prompt_tokens)
+        span = self._tracing.start_attempt(deployment.config, model, number)
+        return Attempt(deployment, model, route, self._clock(), probe, prompt_tokens, span=span)
 
     def elapsed(self, attempt: Attempt) -> float:
         return max(0.0, self._clock() - attempt.started)
@@ -95,6 +103,7 @@ class AttemptRecorder:
         if deployment.circuit.record_success(attempt.probe):
             self.announce(deployment)
         self._report(attempt, SUCCESS, seconds, usage, cost)
+        attempt.span.succeeded(usage)
         return seconds
 
     def failed(self, attempt: Attempt, error: UpstreamError) -> float:
@@ -102,6 +111,7 @@ class AttemptRecorder:
         if seconds is None:
             return 0.0
         deployment, now = attempt.deployment, self._clock()
+        attempt.span.failed(error)
         if is_client_error(error):
             deployment.stats.record_client_error()
             deployment.circuit.release(attempt.probe)
@@ -127,6 +137,7 @@ class AttemptRecorder:
         """Cancelled before an answer (the client left): no verdict on the deployment."""
         if self._settle(attempt) is not None:
             attempt.deployment.circuit.release(attempt.probe)
+            attempt.span.abandoned()
 
     def announce(self, deployment: Deployment) -> None:
         log.info("deployment %s is %s", deployment.name, "up" if deployment.up else "down")

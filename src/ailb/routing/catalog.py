@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ailb.errors import ModelNotFoundError
 from ailb.routing.deployment import Deployment
 from ailb.routing.output_caps import output_cap
+from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.types import ModelInfo
 
 MIXED_OWNER = "ailb"
@@ -96,6 +97,6 @@ class Catalog:
 
     def serving(self, route: str) -> dict[str, float]:
         """Deployment name → configured weight, for a route (a public name, or ``*`` for all deployments)."""
-        if route == "*":
+        if route == GLOBAL_ROUTE:
             return {d.name: d.config.weight for d in self._deployments}
         return {t.deployment.name: t.deployment.config.weight for t in self.targets(route)}

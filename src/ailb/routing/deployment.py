@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ailb.providers.base import Provider
-from ailb.redaction import MASK, redact_patterns
+from ailb.redaction import Redactor
 from ailb.routing.circuit import CircuitBreaker, CircuitPolicy
 from ailb.routing.stats import DeploymentStats
 from ailb.settings import DeploymentConfig
@@ -27,7 +27,9 @@ class Deployment:
         self.stats = DeploymentStats()
         self.in_flight = 0
         self.misconfigured_status: int | None = None  # the upstream's 401/403 until a request succeeds again
-        self.discovers_models = config.provider == "ollama" and not config.models
+        self.discovers_models = config.kind.discovers_models and not config.models
+        self._implicit_tag = config.kind.implicit_tag
+        self._redactor = Redactor([config.api_key])
         self.models: tuple[str, ...] = config.models
         self.embedding_models: tuple[str, ...] = config.embedding_models
 
@@ -47,25 +49,28 @@ class Deployment:
     def upstream_model(self, model: str, embeddings: bool = False) -> str | None:
         """The name to send upstream for ``model``, or ``None`` if this deployment does not serve it.
 
-        Ollama answers to ``llama3`` for a model it lists as ``llama3:latest``.
+        Ollama answers to ``llama3`` for a model it lists as ``llama3:latest`` (its kind's implicit tag).
         """
         served = self.served(embeddings)
         if model in served:
             return model
-        if self.config.provider == "ollama" and ":" not in model and f"{model}:latest" in served:
-            return f"{model}:latest"
+        tagged = f"{model}{self._implicit_tag}"
+        if self._implicit_tag and ":" not in model and tagged in served:
+            return tagged
         return None
 
     def short_names(self, embeddings: bool = False) -> Iterable[str]:
         """Extra public names: ``llama3`` for an Ollama ``llama3:latest``."""
-        if self.config.provider != "ollama":
+        tag = self._implicit_tag
+        if not tag:
             return ()
-        return (m.removesuffix(":latest") for m in self.served(embeddings) if m.endswith(":latest"))
+        return (m.removesuffix(tag) for m in self.served(embeddings) if m.endswith(tag))
 
     def set_models(self, models: Iterable[str]) -> bool:
         """Replace discovered models (the declared embedding models are not chat models); ``True`` when the set
         changed."""
-        embedding = {*self.embedding_models, *(f"{m}:latest" for m in self.embedding_models if ":" not in m)}
+        tag = self._implicit_tag
+        embedding = {*self.embedding_models, *(f"{m}{tag}" for m in self.embedding_models if tag and ":" not in m)}
         found = tuple(dict.fromkeys(m for m in models if m and m not in embedding))
         if found == self.models:
             return False
@@ -74,10 +79,7 @@ class Deployment:
 
     def redact(self, message: str) -> str:
         """``message`` without this deployment's key or anything shaped like a credential."""
-        key = self.config.api_key
-        if key:
-            message = message.replace(key, MASK)
-        return redact_patterns(message)
+        return self._redactor(message)
 
     def adopt(self, old: Deployment) -> None:
         """Keep live stats across a configuration reload of the same name, and the circuit's state too unless

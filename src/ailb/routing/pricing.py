@@ -2,7 +2,7 @@
 
 Order of precedence for one (deployment, model):
 1. ``input_cost_per_1k`` / ``output_cost_per_1k`` from the deployment's configuration;
-2. Ollama deployments cost nothing;
+2. deployments of a free kind (Ollama: ``ProviderKind.free``) cost nothing;
 3. the built-in table below (exact name, else the longest known prefix: ``gpt-4o-2024-08-06`` → ``gpt-4o``);
 4. a self-hosted OpenAI-compatible server (loopback, private or single-label host) costs nothing;
 5. otherwise the price is unknown (``None``): cost-optimized routing ranks it after every known price.
@@ -133,7 +133,7 @@ def _base_price(config: DeploymentConfig, model: str) -> Price | None:
             config.input_cost_per_1k if config.input_cost_per_1k is not None else fallback.input_per_1k,
             config.output_cost_per_1k if config.output_cost_per_1k is not None else fallback.output_per_1k,
         )
-    if config.provider == "ollama":
+    if config.kind.free:
         return FREE
     if table is not None:
         return table

@@ -13,9 +13,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from ailb.errors import RateLimitedError
+from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.state import Draw, LimitStore
-
-GLOBAL_ROUTE = "*"
 
 
 @dataclass(frozen=True, slots=True)

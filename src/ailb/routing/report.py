@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ailb.routing.deployment import Deployment
+from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.routing.stats import DecayingAverage, RecentWindow
-from ailb.routing.weights import ANY_ROUTE, TrafficWeights
+from ailb.routing.weights import TrafficWeights
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -24,7 +25,7 @@ def _timing(average: DecayingAverage, window: RecentWindow, now: float) -> dict[
 
 def deployment_stats(deployment: Deployment, weights: TrafficWeights, now: float) -> dict[str, Any]:
     config, stats, circuit = deployment.config, deployment.stats, deployment.circuit
-    traffic = round(weights.factor(ANY_ROUTE, deployment.name) * 100)
+    traffic = round(weights.factor(GLOBAL_ROUTE, deployment.name) * 100)
     last_error = None
     if stats.last_error:
         ago = None if stats.last_error_at is None else round(max(0.0, now - stats.last_error_at), 3)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ailb.contract import EmbeddingCall, EmbeddingResult, EmbeddingsEgress
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
+from ailb.observability.tracing import NO_TRACING, Tracing
 from ailb.providers.base import Provider
 from ailb.routing.attempts import AttemptRecorder, RouteObserver
 from ailb.routing.catalog import Catalog, Target
@@ -26,6 +27,7 @@ from ailb.routing.health import HealthMonitor
 from ailb.routing.pricing import PriceBook
 from ailb.routing.report import deployment_health, deployment_stats, overall_status
 from ailb.routing.retry import RetryBudget, RetryPolicy
+from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.routing.selection import Plan, Selector
 from ailb.routing.strategies import (
     STRATEGIES,
@@ -38,7 +40,7 @@ from ailb.routing.strategies import (
 )
 from ailb.routing.streaming import RelayedChunks, close_quietly, read_until_content, unexpected
 from ailb.routing.tokens import TokenCounter
-from ailb.routing.weights import ANY_ROUTE, TrafficWeights
+from ailb.routing.weights import TrafficWeights
 from ailb.settings import Settings
 from ailb.types import ChatCall, Completion, ModelInfo, StreamChunk, Usage, message_text
 
@@ -78,6 +80,7 @@ class Router:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: RouteObserver | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.settings = settings
         self.default_strategy = validate_strategy(settings.routing_strategy)
@@ -97,7 +100,7 @@ class Router:
         self.tokens = TokenCounter()
         self.retry = RetryPolicy.from_config(settings.router)
         self.budget = RetryBudget.from_config(settings.router)
-        self._recorder = AttemptRecorder(clock, observer, self.prices, self.tokens)
+        self._recorder = AttemptRecorder(clock, observer, self.prices, self.tokens, tracing)
         self._selector = Selector(self.weights, self.retry, self.budget, self._recorder, clock, self._rng)
         self._strategies = build_strategies(StrategyContext(self._rng, self.prices, self.tokens))
         self._health = HealthMonitor(
@@ -155,7 +158,7 @@ class Router:
         return {**self.embedding_catalog.public_models(), **self.catalog.public_models()}
 
     def _catalog_of(self, route: str) -> Catalog | None:
-        if route == ANY_ROUTE or self.catalog.has(route):
+        if route == GLOBAL_ROUTE or self.catalog.has(route):
             return self.catalog
         return self.embedding_catalog if self.embedding_catalog.has(route) else None
 
@@ -168,13 +171,14 @@ class Router:
 
     def check_traffic_weights(self, route: str, weights: Mapping[str, int]) -> dict[str, int]:
         """What ``set_traffic_weights`` would apply (``ValueError`` when invalid), without applying it."""
-        if route != ANY_ROUTE and not self.catalog.has(route):
+        catalog = self._catalog_of(route)
+        if catalog is None:
             raise ValueError(f"unknown route {route!r}: use a served model name or '*'")
-        return self.weights.check(route, weights, self.catalog.serving(route))
+        return self.weights.check(route, weights, catalog.serving(route))
 
     def load_traffic_weights(self, routes: Mapping[str, Mapping[str, int]]) -> None:
         """Put in force the weights the control state holds (those naming what this router serves)."""
-        self.weights.replace(routes, self._by_name, self.catalog.names())
+        self.weights.replace(routes, self._by_name, [*self.catalog.names(), *self.embedding_catalog.names()])
 
     def traffic_weights(self, route: str) -> dict[str, int]:
         """The weight (0-100) in force for each deployment serving ``route``; 100 where none was set."""

@@ -121,7 +121,7 @@ class Selector:
     def begin(self, plan: Plan, pick: Candidate) -> Attempt:
         plan.attempts += 1
         plan.tried[pick.name] = plan.tried.get(pick.name, 0) + 1
-        return self._recorder.begin(pick.deployment, pick.model, plan.route, plan.request.prompt_tokens)
+        return self._recorder.begin(pick.deployment, pick.model, plan.route, plan.request.prompt_tokens, plan.attempts)
 
     def failed(self, plan: Plan, attempt: Attempt, error: UpstreamError) -> None:
         """Record a failed attempt; client errors are raised to the caller at once."""

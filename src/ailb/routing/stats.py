@@ -61,6 +61,10 @@ class RecentWindow:
     def add(self, sample: float, now: float) -> None:
         self._samples.append((now, sample))
 
+    def values_since(self, since: float) -> list[float]:
+        """The samples taken after ``since`` (as far back as the window still holds them)."""
+        return [value for at, value in self._samples if at > since]
+
     def percentile(self, fraction: float, now: float) -> float | None:
         values = sorted(value for at, value in self._samples if now - at <= self.max_age)
         if not values:

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ailb.token_estimate import estimate_tokens
 from ailb.types import message_text
 
 log = logging.getLogger("ailb.routing")
@@ -30,13 +31,6 @@ CALIBRATION_RANGE = (0.25, 4.0)
 
 Encoder = Callable[[str], int]
 Decoder = Callable[[list[int]], str]
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate: about 4 characters per token for English, at least 4/3 per word."""
-    if not text:
-        return 0
-    return max(math.ceil(len(text) / 4), math.ceil(len(text.split()) * 4 / 3))
 
 
 @functools.lru_cache(maxsize=1)

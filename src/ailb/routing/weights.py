@@ -12,7 +12,8 @@ import math
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-ANY_ROUTE = "*"
+from ailb.routing.routes import GLOBAL_ROUTE
+
 MAX_WEIGHT = 100
 
 
@@ -25,7 +26,7 @@ class TrafficWeights:
         routes = self._routes
         if not routes:
             return 1.0
-        for key in (route, ANY_ROUTE):
+        for key in (route, GLOBAL_ROUTE):
             weights = routes.get(key)
             if weights is not None and deployment in weights:
                 return weights[deployment] / MAX_WEIGHT
@@ -72,7 +73,7 @@ class TrafficWeights:
 
     def keep(self, deployments: Iterable[str], routes: Iterable[str]) -> None:
         """Drop overrides for deployments or routes that no longer exist (after a reload)."""
-        names, known_routes = set(deployments), {*routes, ANY_ROUTE}
+        names, known_routes = set(deployments), {*routes, GLOBAL_ROUTE}
         kept = {
             route: MappingProxyType({name: w for name, w in weights.items() if name in names})
             for route, weights in self._routes.items()
@@ -84,9 +85,9 @@ class TrafficWeights:
         self._routes = other._routes
 
     def _inherited(self, route: str, deployment: str) -> float:
-        if route == ANY_ROUTE:
+        if route == GLOBAL_ROUTE:
             return MAX_WEIGHT
-        fallback = self._routes.get(ANY_ROUTE, {})
+        fallback = self._routes.get(GLOBAL_ROUTE, {})
         return fallback.get(deployment, MAX_WEIGHT)
 
 

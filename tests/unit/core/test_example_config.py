@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from ailb import settings as settings_module
 from ailb.cli import main as ailb
+from ailb.config.client_keys import CLIENT_KEY_FIELDS
+from ailb.config.deployments import DEPLOYMENT_KEYS, TIMEOUT_KEYS
+from ailb.config.file import SECTIONS, settings_keys
+from ailb.settings import load_settings
 
 EXAMPLE = Path(__file__).parents[3] / "ailb.example.yaml"
 
@@ -36,12 +40,13 @@ def test_the_example_passes_config_check(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_the_example_shows_every_key_the_file_accepts() -> None:
     text = EXAMPLE.read_text()
+    groups = {f"{key}." for key in settings_keys() if settings_keys(f"{key}.")}
     keys = (
-        settings_module._DEPLOYMENT_KEYS
-        | settings_module._OVERRIDABLE
-        | {"deployments", "model_aliases", "settings", "client_keys", "collections"}
-        | {"connect", "first_token", "idle", "total"}
-        | settings_module._CLIENT_KEY_FIELDS
+        DEPLOYMENT_KEYS
+        | settings_keys().union(*(settings_keys(group) for group in groups))
+        | set(SECTIONS)
+        | set(TIMEOUT_KEYS)
+        | CLIENT_KEY_FIELDS
     )
     missing = sorted(key for key in keys if not re.search(rf"\b{key}\b", text))
     assert missing == []
@@ -58,3 +63,16 @@ def test_the_commented_client_keys_example_is_valid(
     monkeypatch.setenv("TEAM_A_KEY", "team-a-key-0001")
     assert ailb(["config", "check", "--config", str(path)]) == 0
     assert json.loads(capsys.readouterr().out)["client_keys"] == 1
+
+
+def test_the_commented_settings_are_the_defaults(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text()
+    start, end = text.index("\nsettings:"), text.index("# Client keys")
+    lines = text[start:end].splitlines()
+    uncommented = "\n".join("  " + line[4:] if line.startswith("  # ") else line for line in lines)
+    path = tmp_path / "settings-only.yaml"
+    path.write_text(uncommented + "\n")
+    from_file = load_settings({}, str(path))
+    defaults = load_settings({})
+    assert from_file.memory.ttl_days == 30  # the one setting whose default (off) has no value to write
+    assert replace(from_file, config_path="", memory=replace(from_file.memory, ttl_days=None)) == defaults

@@ -160,3 +160,10 @@ def test_clip_respects_the_token_estimate_and_utf8() -> None:
     assert estimate_tokens(clipped) <= 51
     assert clipped.endswith("…")
     assert clip("short", 50) == "short"
+
+
+def test_clip_keeps_short_words_within_the_estimate() -> None:
+    text = "a " * 1000  # a token a word: the byte count alone would let 98 words through for 50 tokens
+    clipped = clip(text, 50)
+    assert estimate_tokens(clipped) <= 50
+    assert clipped.endswith("…") and clipped.startswith("a a a")

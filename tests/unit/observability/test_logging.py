@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ailb.observability.context import RequestContext, enter_request, leave_request
 from ailb.observability.logging import RedactingFilter, Redactor, configure_logging
 
 
@@ -87,3 +88,53 @@ def test_filter_rewrites_records_for_foreign_handlers() -> None:
     record = logging.makeLogRecord({"msg": "key %s", "args": ("sk-abcdefghijkl",)})
     assert RedactingFilter(Redactor()).filter(record)
     assert record.getMessage() == "key sk-****"
+
+
+def test_json_lines_stay_valid_whatever_the_redactor_replaces(restore_root: None) -> None:
+    """Redacting the serialised line would cut a string at an escaped quote (``api_key=abc\\"rest``) and leave
+    broken JSON: each field is redacted before it is written."""
+    out = io.StringIO()
+    configure_logging("info", secrets=["secret-in-a-key"], json_lines=True, stream=out)
+    log = logging.getLogger("ailb.test")
+    log.warning('upstream said api_key=abc"rest and authorization: "Bearer x\\y"')
+    log.warning("nested", extra={"details": {"header": 'x-api-key: "k1"', "keys": ["secret-in-a-key", 3, None]}})
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["message"] == 'upstream said api_key=****"rest and authorization: "****"'
+    assert second["details"] == {"header": 'x-api-key: "****"', "keys": ["****", 3, None]}
+
+
+def test_json_lines_name_the_request_being_served(restore_root: None) -> None:
+    out = io.StringIO()
+    configure_logging("info", json_lines=True, stream=out)
+    log = logging.getLogger("ailb.test")
+
+    class Traced:
+        trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+
+    log.info("outside")
+    token = enter_request(RequestContext("req-1"))
+    try:
+        log.info("inside")
+    finally:
+        leave_request(token)
+    token = enter_request(RequestContext("req-2", Traced()))  # type: ignore[arg-type]
+    try:
+        log.info("traced")
+    finally:
+        leave_request(token)
+    outside, inside, traced = (json.loads(line) for line in out.getvalue().splitlines())
+    assert set(outside) == {"timestamp", "level", "logger", "message"}
+    assert inside["request_id"] == "req-1" and "trace_id" not in inside
+    assert (traced["request_id"], traced["trace_id"], traced["span_id"]) == ("req-2", Traced.trace_id, Traced.span_id)
+    assert outside["timestamp"].endswith("+00:00") and outside["level"] == "info"
+
+
+def test_plain_lines_name_the_request_too(restore_root: None) -> None:
+    out = io.StringIO()
+    configure_logging("info", stream=out)
+    token = enter_request(RequestContext("req-7"))
+    try:
+        logging.getLogger("ailb.test").info("served")
+    finally:
+        leave_request(token)
+    assert out.getvalue().rstrip().endswith("ailb.test: served [request_id=req-7]")

@@ -39,7 +39,7 @@ def parse(data: dict[str, Any]) -> CountTokensRequest:
 
 
 async def count_tokens(router: Router, data: Mapping[str, Any], request: CountTokensRequest) -> tuple[int, str]:
-    """``(input_tokens, source)``; ``source`` is ``anthropic`` or ``estimate``."""
+    """``(input_tokens, source)``; ``source`` is ``upstream`` (the provider counted) or ``estimate``."""
     router.resolve(request.model)
     payload = {key: value for key, value in data.items() if key not in AILB_FIELDS and key not in NOT_COUNTED}
     for target in router.catalog.targets(request.model):
@@ -57,7 +57,7 @@ async def count_tokens(router: Router, data: Mapping[str, Any], request: CountTo
         except TimeoutError:
             log.info("token count from %s timed out, estimating instead", target.deployment.name)
             continue
-        return count, "anthropic"
+        return count, "upstream"
     return await estimate(router, request), "estimate"
 
 

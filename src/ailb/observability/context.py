@@ -1,0 +1,69 @@
+"""What the code serving one request knows about it without being told: its id and its span.
+
+The HTTP edge (``http/app.py``) sets a ``RequestContext`` once per request; everything that runs for that
+request (its own task and the tasks it starts) sees it. The JSON log formatter reads the request id and trace
+id from it, routes enrich its span. ``upstream_trace`` holds the W3C trace headers of the upstream attempt
+under way, which ``providers/transport.py`` sends along.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar, Token
+
+from ailb.observability.tracing import NO_SPAN, RequestSpan
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestContext:
+    __slots__ = ("request_id", "span")
+
+    def __init__(self, request_id: str, span: RequestSpan = NO_SPAN) -> None:
+        self.request_id = request_id
+        self.span = span
+
+
+_CURRENT: ContextVar[RequestContext | None] = ContextVar("ailb_request", default=None)
+_UPSTREAM_TRACE: ContextVar[Mapping[str, str] | None] = ContextVar("ailb_upstream_trace", default=None)
+
+
+def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's ``x-request-id`` when it is safe to repeat (at most 128 of ``A-Z a-z 0-9 . _ : -``), else a
+    new random one."""
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            if _SAFE_REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return os.urandom(8).hex()
+
+
+def enter_request(context: RequestContext) -> Token[RequestContext | None]:
+    return _CURRENT.set(context)
+
+
+def leave_request(token: Token[RequestContext | None]) -> None:
+    _CURRENT.reset(token)
+
+
+def current_request() -> RequestContext | None:
+    return _CURRENT.get()
+
+
+def request_span() -> RequestSpan:
+    """The span of the request being served (the no-op span when there is none or tracing is off)."""
+    context = _CURRENT.get()
+    return NO_SPAN if context is None else context.span
+
+
+def set_upstream_trace(headers: Mapping[str, str] | None) -> None:
+    _UPSTREAM_TRACE.set(headers)
+
+
+def upstream_trace() -> Mapping[str, str] | None:
+    """The trace headers (``traceparent``, ``tracestate``) for the upstream request about to be sent."""
+    return _UPSTREAM_TRACE.get()

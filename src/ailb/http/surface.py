@@ -4,7 +4,8 @@
 client key, reads and parses the body once (size limit enforced while reading), and renders any ``AILBError``
 in the surface's shape. The handler it calls gets an ``Exchange``: admission (the key's model scope, its meter,
 the gateway's route limits), running work that a client disconnect cancels, and the answer — JSON, or events
-whose metrics are counted when the stream ends.
+whose metrics are counted when the stream ends. With tracing on, the request's span learns the operation, who
+answered and the outcome, as on chat.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +26,7 @@ from ailb.http.chat import route_headers
 from ailb.http.errors import CLIENT_CLOSED_REQUEST
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
 from ailb.http.sse import EventStreamResponse, wait_for_disconnect
+from ailb.observability.context import request_span
 from ailb.redaction import Redactor
 from ailb.service import Context
 
@@ -61,6 +63,7 @@ class Exchange:
         self.deployment = ""
         self.upstream = 0.0
         self.handed_off = False
+        self.span = request_span()
 
     @property
     def headers(self) -> Any:
@@ -69,9 +72,11 @@ class Exchange:
     async def body(self) -> dict[str, Any]:
         return parse_json_object(await read_body(self.request, self.gateway.settings.max_request_bytes))
 
-    async def admit(self, model: str) -> Meter | None:
-        """The key may use ``model`` (else 404); the gateway's route limits allow it (else 429); the key's meter."""
+    async def admit(self, model: str, operation: str, body: Mapping[str, Any]) -> Meter | None:
+        """The key may use ``model`` (else 404); the gateway's route limits allow it (else 429); the key's meter.
+        ``operation`` (``chat``, ``text_completion``, ``embeddings``) and the canonical ``body`` name the span."""
         self.model = model
+        self.span.operation(operation, model, body)
         meter = self.gateway.governor.meter(self.key, model)
         limits = self.gateway.rate_limits
         if limits.active:
@@ -97,6 +102,12 @@ class Exchange:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         raise ClientDisconnected
+
+    def routed(self, route: RouteInfo, messages: Any = None) -> None:
+        """Tell the span who answered and (when content capture is on) the messages sent upstream."""
+        self.span.routed(route)
+        if messages is not None:
+            self.span.prompt(messages)
 
     def json(self, payload: bytes, route: RouteInfo, context: Context | None = None) -> Response:
         self.deployment, self.upstream = route.deployment, route.upstream_seconds
@@ -153,6 +164,8 @@ async def serve(request: Request, surface: Surface, handler: Handler) -> Respons
         status = exc.status
         if isinstance(exc, UpstreamError):
             deployment = exc.deployment
+        if exchange is not None:
+            exchange.span.failed(exc)
         if exc.status >= 500:
             log.warning("POST %s answered %d: %s", request.url.path, exc.status, exc.log_message)
         return surface.render_error(exc, gateway.redactor)

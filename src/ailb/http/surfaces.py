@@ -55,13 +55,16 @@ async def create_response(request: Request) -> Response:
 
 async def _response(exchange: Exchange) -> Response:
     call, spec = responses_request.to_chat_call(await exchange.body(), exchange.key.tenant, exchange.headers)
-    meter = await exchange.admit(call.model)
+    meter = await exchange.admit(call.model, "chat", call.body)
     service = exchange.gateway.service
     if call.stream:
         stream = await exchange.unless_disconnected(service.stream(call, meter))
-        frames = ResponseEvents(spec).events(stream.chunks, exchange.gateway.redactor)
+        exchange.routed(stream.route, call.body["messages"])
+        frames = ResponseEvents(spec).events(exchange.span.watch(stream.chunks), exchange.gateway.redactor)
         return exchange.events(frames, stream.route, stream.context)
     result = await exchange.unless_disconnected(service.complete(call, meter))
+    exchange.routed(result.route, call.body["messages"])
+    exchange.span.completed(result.completion)
     return exchange.json(orjson.dumps(from_completion(result.completion, spec)), result.route, result.context)
 
 
@@ -81,13 +84,18 @@ async def create_message(request: Request) -> Response:
 async def _message(exchange: Exchange) -> Response:
     call, translation, spec = messages_request.parse(await exchange.body(), exchange.key.tenant, exchange.headers)
     call.egress = MessagesEgress(translation, spec)
-    meter = await exchange.admit(call.model)
+    meter = await exchange.admit(call.model, "chat", call.body)
     service = exchange.gateway.service
     if call.stream:
         stream = await exchange.unless_disconnected(service.stream(call, meter))
-        frames = client_events(stream.chunks, exchange.gateway.redactor, errors.error_type)
-        return exchange.events(frames, stream.route, stream.context)
+        exchange.routed(stream.route, call.body["messages"])
+        chunks = exchange.span.watch(stream.chunks)
+        return exchange.events(
+            client_events(chunks, exchange.gateway.redactor, errors.error_type), stream.route, stream.context
+        )
     result = await exchange.unless_disconnected(service.complete(call, meter))
+    exchange.routed(result.route, call.body["messages"])
+    exchange.span.completed(result.completion)
     completion = result.completion
     return exchange.json(completion.raw or orjson.dumps(completion.body), result.route, result.context)
 
@@ -114,12 +122,13 @@ async def create_completion(request: Request) -> Response:
 async def _completion(exchange: Exchange) -> Response:
     calls, spec = completions_request.parse(await exchange.body(), exchange.key.tenant, exchange.headers)
     exchange.gateway.router.resolve(spec.model)
-    first = await exchange.admit(spec.model)
+    first = await exchange.admit(spec.model, "text_completion", calls[0].body)
     # Each prompt is one upstream request, metered on its own.
     meters = [first, *(exchange.gateway.governor.meter(exchange.key, spec.model) for _ in calls[1:])]
     service = exchange.gateway.service
     if calls[0].stream:
         stream = await exchange.unless_disconnected(service.stream(calls[0], meters[0]))
+        exchange.routed(stream.route)
 
         async def open_next(number: int) -> AsyncIterator[StreamChunk]:
             return (await service.stream(calls[number], meters[number])).chunks
@@ -128,6 +137,7 @@ async def _completion(exchange: Exchange) -> Response:
         frames = completions_stream.events(spec, stream.chunks, open_next, lambda exc: _error_event(exc, redactor))
         return exchange.events(frames, stream.route)
     results = await exchange.unless_disconnected(_complete_all(exchange, calls, meters))
+    exchange.routed(results[0].route)
     body = completions_response.text_completion([result.completion for result in results], spec)
     return exchange.json(orjson.dumps(body), results[0].route)
 
@@ -158,6 +168,7 @@ async def _embeddings(exchange: Exchange) -> Response:
     call, as_base64 = embeddings_request.parse(data, exchange.key.tenant, exchange.headers, offline_decoder())
     embeddings = exchange.gateway.embeddings
     embeddings.resolve(call.model)
-    meter = await exchange.admit(call.model)
+    meter = await exchange.admit(call.model, "embeddings", {})
     result, route = await exchange.unless_disconnected(embeddings.embed(call, meter))
+    exchange.routed(route)
     return exchange.json(orjson.dumps(embedding_list(result, call.model, as_base64)), route)

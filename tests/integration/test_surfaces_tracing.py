@@ -11,7 +11,6 @@ import pytest
 
 from tests.integration.otlp_receiver import OtlpHttpReceiver
 from tests.integration.surfaces_support import EMBEDDING_MODELS, MODELS, surface_gateway
-from tests.integration.upstreams import Upstreams
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e47{:02d}"
 HI: Any = [{"role": "user", "content": "hi"}]

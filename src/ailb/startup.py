@@ -94,8 +94,9 @@ def describe(gateway: Gateway) -> list[str]:
     lines.append(f"  config      {config}")
     lines.append(f"  strategy    {settings.routing_strategy}")
     for d in settings.deployments:
-        models = ", ".join(d.models) or "discovered from /api/tags"
-        lines.append(f"  deployment  {d.name} ({d.provider}, {d.redacted()['base_url']}): {models}")
+        models = ", ".join(d.models) or ("discovered from /api/tags" if d.kind.discovers_models else "no chat models")
+        embedding = f"; embeddings: {', '.join(d.embedding_models)}" if d.embedding_models else ""
+        lines.append(f"  deployment  {d.name} ({d.provider}, {d.redacted()['base_url']}): {models}{embedding}")
     if not settings.deployments:
         lines.append("  deployment  none")
     for alias, targets in settings.model_aliases.items():
@@ -104,6 +105,8 @@ def describe(gateway: Gateway) -> list[str]:
     lines.append(f"  RAG         {_store(settings, settings.rag.enabled, settings.rag.path)}")
     if settings.memory.enabled or settings.rag.enabled:
         lines.append(f"  embeddings  {_embeddings(settings)}")
+    if settings.local_embeddings:
+        lines.append("  /v1/embeddings also serves the packaged all-MiniLM-L6-v2 (ENABLE_LOCAL_EMBEDDINGS)")
     spend = Path(settings.spend_path).resolve() if settings.spend_path else "kept in memory only"
     lines.append(f"  spend       {spend}")
     lines.append(f"  guards      {_guards(settings)}")

@@ -87,7 +87,7 @@ def test_the_report_names_embedding_models_and_the_packaged_one() -> None:
         embedding_models=("text-embedding-3-small",),
     )  # fmt: skip
     text = "\n".join(describe(Gateway(Settings(host="127.0.0.1", deployments=(only_embeddings,)))))
-    line = "deployment  embedder (openai, https://api.example.com/v1): no chat models; embeddings: text-embedding-3-small"
+    line = "embedder (openai, https://api.example.com/v1): no chat models; embeddings: text-embedding-3-small"
     assert line in text and "/v1/embeddings also serves the packaged all-MiniLM-L6-v2" in text
     quiet = "\n".join(describe(Gateway(Settings(host="127.0.0.1", local_embeddings=False))))
     assert "/v1/embeddings" not in quiet

@@ -234,6 +234,13 @@ def test_what_cannot_be_served_is_refused_by_name(client: openai.OpenAI, extra: 
     assert refused.value.body["code"] == "unsupported_parameter"  # type: ignore[index]
 
 
+def test_a_cap_above_every_deployments_names_max_output_tokens(client: openai.OpenAI, upstreams: Upstreams) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model=MODELS["openai"], input="hi", max_output_tokens=1_000_000)
+    assert refused.value.body["param"] == "max_output_tokens"  # type: ignore[index]
+    assert sent(upstreams, "openai") == []
+
+
 def test_stored_responses_are_not_found(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as missing:
         client.responses.retrieve("resp_123")

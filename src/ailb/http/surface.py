@@ -14,14 +14,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ailb.errors import AILBError, RateLimitedError, UpstreamError
+from ailb.errors import AILBError, InvalidRequestError, RateLimitedError, UpstreamError
 from ailb.http.chat import route_headers
 from ailb.http.errors import CLIENT_CLOSED_REQUEST
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
@@ -44,10 +44,20 @@ JSON = "application/json"
 
 @dataclass(frozen=True, slots=True)
 class Surface:
-    """One API surface at the HTTP edge: its metrics label and its error answer."""
+    """One API surface at the HTTP edge: its metrics label, its error answer, and the names its API gives the
+    canonical request's fields (``max_completion_tokens`` is ``max_tokens`` to a Messages client), so an error
+    about one names the field the client wrote."""
 
     route: str
     render_error: Callable[[AILBError, Redactor], Response]
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def in_its_words(self, exc: AILBError) -> AILBError:
+        name = self.params.get(exc.param or "")
+        if name is None or not isinstance(exc, InvalidRequestError):
+            return exc
+        message = exc.message.replace(str(exc.param), name)
+        return type(exc)(message, detail=exc.detail, param=name, code=exc.code, headers=dict(exc.headers))
 
 
 class Exchange:
@@ -168,7 +178,7 @@ async def serve(request: Request, surface: Surface, handler: Handler) -> Respons
             exchange.span.failed(exc)
         if exc.status >= 500:
             log.warning("POST %s answered %d: %s", request.url.path, exc.status, exc.log_message)
-        return surface.render_error(exc, gateway.redactor)
+        return surface.render_error(surface.in_its_words(exc), gateway.redactor)
     except Exception as exc:  # a bug: the detail goes to the log, the client gets a 500 in its API's shape
         log.error("unhandled error on POST %s", request.url.path, exc_info=exc)
         return surface.render_error(INTERNAL_ERROR, gateway.redactor)

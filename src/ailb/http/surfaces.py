@@ -41,10 +41,11 @@ def anthropic_error(exc: AILBError, redactor: Redactor) -> Response:
     return Response(errors.error_body(exc, redactor), status_code=exc.status, media_type=JSON, headers=exc.headers)
 
 
-RESPONSES = Surface("responses", error_response)
-MESSAGES = Surface("messages", anthropic_error)
+MAX_TOKENS = "max_completion_tokens"  # the canonical request's output cap
+RESPONSES = Surface("responses", error_response, {MAX_TOKENS: "max_output_tokens"})
+MESSAGES = Surface("messages", anthropic_error, {MAX_TOKENS: "max_tokens"})
 COUNT_TOKENS = Surface("count_tokens", anthropic_error)
-COMPLETIONS = Surface("completions", error_response)
+COMPLETIONS = Surface("completions", error_response, {MAX_TOKENS: "max_tokens"})
 EMBEDDINGS = Surface("embeddings", error_response)
 
 

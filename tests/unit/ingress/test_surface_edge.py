@@ -9,7 +9,7 @@ import orjson
 from starlette.requests import Request
 
 from ailb.bootstrap import Gateway
-from ailb.errors import RateLimitedError
+from ailb.errors import InvalidRequestError, RateLimitedError
 from ailb.http.surface import Exchange, serve
 from ailb.http.surfaces import MESSAGES, RESPONSES
 from ailb.settings import load_settings
@@ -52,3 +52,14 @@ async def test_errors_keep_their_status_and_headers() -> None:
         answer = await serve(request_to(gateway()), surface, limited)
         assert (answer.status_code, answer.headers["retry-after"]) == (429, "3")
         assert orjson.loads(answer.body) == body
+
+
+async def test_an_error_names_the_field_the_way_the_client_wrote_it() -> None:
+    async def too_long(_exchange: Exchange) -> Any:
+        raise InvalidRequestError("max_completion_tokens is too large: 99999.", param="max_completion_tokens")
+
+    answer = await serve(request_to(gateway()), RESPONSES, too_long)
+    body = orjson.loads(answer.body)["error"]
+    assert (body["param"], body["message"]) == ("max_output_tokens", "max_output_tokens is too large: 99999.")
+    anthropic = orjson.loads((await serve(request_to(gateway()), MESSAGES, too_long)).body)
+    assert anthropic["error"]["message"] == "max_tokens is too large: 99999."

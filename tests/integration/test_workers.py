@@ -49,7 +49,8 @@ def test_two_workers_share_the_ports_and_sum_their_metrics(workers: AilbProcess)
         assert workers.chat().status_code == 200  # each on a new connection
     stats = every_worker(workers, "/api/routing/stats")
     served = {sum(d["requests"] for d in r.json()["deployments"].values()) for r in stats}
-    assert len(served) == 2 and sum(served) == 30  # each worker served some: its own stats show its share
+    # each worker served some and its own stats show its share; an even split shows one figure, 15, from both
+    assert served == {15} or (len(served) == 2 and sum(served) == 30 and 0 not in served), served
     for scrape in every_worker(workers, "/metrics")[:10]:  # and every scrape, whichever worker answers, all
         assert metric_total(scrape.text, "ailb_requests_total", status="200") == 30
         assert metric_total(scrape.text, "ailb_upstream_attempts_total", outcome="success") == 30

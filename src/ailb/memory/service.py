@@ -2,7 +2,9 @@
 
 Memory is keyed by (tenant, session id). Recall reads a cached view of the session (no store call once cached)
 plus turns still waiting to be written, and embeds the query only when the session is too long to recall
-whole. Writes go through a bounded queue to a background writer. A failing store never fails a chat request:
+whole; then the session's embedded turns are searched in process (``index.py``: read once, kept current by
+the writer), or in the store when it is shared with other processes. Writes go through a bounded queue to a
+background writer. A failing store never fails a chat request:
 recall returns nothing, the failure is counted, and ``status()`` says ``degraded`` until the store answers.
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 
 from ailb.embeddings.base import Embedder, EmbeddingError
 from ailb.memory.cache import Key, SessionCache
+from ailb.memory.index import IndexCache
 from ailb.memory.models import (
     EMPTY_RECALL,
     SESSION_ID,
@@ -67,6 +70,7 @@ class MemoryService:
         self._observer = observer
         self._clock = clock
         self._cache = SessionCache(cached_sessions, config.recent_turns, COMPLETE_VIEW_FACTOR * config.max_tokens)
+        self._indexes = IndexCache(cached_sessions)
         self._pending: dict[Key, dict[str, StoredTurn]] = {}
         self._writer = TurnWriter(
             store,
@@ -172,14 +176,14 @@ class MemoryService:
         check_session_id(session_id)
         key = (tenant, session_id)
         cancelled = set(self._pending.pop(key, {}))
-        self._cache.invalidate(key)
+        self._forget_session(key)
         try:
             deleted = await self._writer.erase(tenant, session_id)
         except MemoryStoreError as exc:
             self._failed("delete", exc)
             raise
         finally:
-            self._cache.invalidate(key)
+            self._forget_session(key)
         self._store_ok = True
         return len(cancelled.union(deleted))
 
@@ -196,6 +200,7 @@ class MemoryService:
         self.expired_turns += removed
         if removed:
             self._cache.clear()
+            self._indexes.clear()
             log.info("memory: %d turns older than %s days expired", removed, self.config.ttl_days)
         return removed
 
@@ -212,6 +217,7 @@ class MemoryService:
             "embedder": self.embedder.name,
             "queued": self._writer.depth,
             "cached_sessions": len(self._cache),
+            "indexed_sessions": len(self._indexes),
             "stored_turns": self.stored_turns,
             "embedded_turns": self._writer.embedded_turns,
             "dropped_turns": self.dropped_turns,
@@ -281,7 +287,7 @@ class MemoryService:
             self._failed("recall", exc)
             return []
         try:
-            found = await asyncio.wait_for(self.store.similar(key[0], key[1], vector, limit), self.recall_timeout)
+            found = await self._search(key, vector, limit)
         except (MemoryStoreError, TimeoutError) as exc:
             self._failed("recall", exc)
             return []
@@ -291,16 +297,26 @@ class MemoryService:
             found = [pair for pair in found if pair[0].turn.timestamp >= cutoff]
         return found
 
+    async def _search(self, key: Key, vector: list[float], limit: int) -> list[tuple[StoredTurn, float]]:
+        """The session's ``limit`` turns most like ``vector``: in process once its index is loaded."""
+        if self._indexes.capacity <= 0:  # a shared store: another process may have written since
+            return await asyncio.wait_for(self.store.similar(key[0], key[1], vector, limit), self.recall_timeout)
+        return await self._indexes.similar(
+            key, vector, limit, lambda: asyncio.wait_for(self.store.embedded_turns(*key), self.recall_timeout)
+        )
+
     # --- writer callbacks and upkeep
     def _is_pending(self, stored: StoredTurn) -> bool:
         return stored.id in self._pending.get(stored.key, {})
 
-    def _written(self, turns: list[StoredTurn], seconds: float) -> None:
+    def _written(self, turns: list[StoredTurn], embedded: list[tuple[StoredTurn, list[float]]], seconds: float) -> None:
         self._store_ok = self._embeddings_ok = True
         self.stored_turns += len(turns)
         for stored in turns:
             self._cache.add(stored)
             self._forget_pending(stored)
+        for stored, vector in embedded:
+            self._indexes.add(stored, vector)
         if self._observer is not None:
             self._observer.memory_stored(seconds)
 
@@ -310,6 +326,10 @@ class MemoryService:
     def _write_dropped(self, turns: list[StoredTurn]) -> None:
         for stored in turns:
             self._forget_pending(stored)
+
+    def _forget_session(self, key: Key) -> None:
+        self._cache.invalidate(key)
+        self._indexes.invalidate(key)
 
     def _forget_pending(self, stored: StoredTurn) -> None:
         queued = self._pending.get(stored.key)

@@ -44,15 +44,19 @@ GOALS = {"added_p50": 20.0, "p99": 60.0, "no_session_ratio": 0.97, "rag_p50": 50
 
 @dataclass(frozen=True)
 class SessionProbe(Probe):
-    """A probe whose requests carry one of ``count`` sessions in turn, with ``question`` as the user message."""
+    """A probe whose requests carry one of ``count`` sessions in turn, with ``question`` as the user message.
+
+    The load generator numbers requests ({i}) from 0 in every run: ``run`` keeps the questions of different
+    rounds apart, or the second round would find the first round's query vectors in the cache."""
 
     question: str = ""
     count: int = 0
+    run: int = 0
 
     def body(self) -> str:
         if not self.question:
             return super().body()
-        messages = [{"role": "user", "content": self.question}]
+        messages = [{"role": "user", "content": self.question.replace("{i}", f"{self.run}.{{i}}")}]
         return json.dumps({**PLAIN_BODY, "messages": messages, "session_id": SESSION})
 
     @property
@@ -60,14 +64,14 @@ class SessionProbe(Probe):
         return self.count or super().sessions
 
 
-def probes(rate: float, sessions: int) -> dict[str, list[Probe]]:
+def probes(rate: float, sessions: int, run: int) -> dict[str, list[Probe]]:
     return {
         "ailb": [Probe("tput_plain", concurrency=64)],
         "ailb-memory": [
             Probe("tput_plain", concurrency=64),
             Probe("mem_plain", rate=rate),
-            SessionProbe("mem_long_short", rate=rate, question=SHORT_QUESTION, count=sessions),
-            SessionProbe("mem_long", rate=rate, question=LONG_QUESTION, count=sessions),
+            SessionProbe("mem_long_short", rate=rate, question=SHORT_QUESTION, count=sessions, run=run),
+            SessionProbe("mem_long", rate=rate, question=LONG_QUESTION, count=sessions, run=run),
         ],
     }
 
@@ -88,11 +92,11 @@ def prefill(server: Server, sessions: int) -> None:
 def measure(
     servers: dict[str, Server], args: argparse.Namespace, loadgen_cpu: int | None
 ) -> tuple[dict[str, dict[str, Figures]], list[str]]:
-    plan = probes(args.rate, args.sessions)
     rounds: dict[tuple[str, str], list[dict[str, Any]]] = {}
     notes: list[str] = []
     ours = set().union(*(s.pids() for s in servers.values()))
     for number in range(1, args.rounds + 1):
+        plan = probes(args.rate, args.sessions, number)
         for name, server in servers.items():
             for probe in plan[name]:
                 settle(list(servers.values()), limit=60)

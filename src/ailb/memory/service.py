@@ -43,7 +43,7 @@ log = logging.getLogger("ailb.memory")
 CACHED_SESSIONS = 1024
 COMPLETE_VIEW_FACTOR = 4  # a session view holds every turn while they total at most 4x the recall budget
 MAX_SIMILAR_CANDIDATES = 100
-RECALL_TIMEOUT = 2.0  # a chat request waits at most this long for the store
+RECALL_TIMEOUT = 2.0  # a chat request waits at most this long for the store, and as long for the model
 WRITE_LINGER = 0.2  # the writer gathers turns this long before a write
 WRITE_RETRIES = (1.0, 2.0)  # pauses before a failed write is tried again
 PROBE_SECONDS = 1.0  # how often the maintenance task looks: a failing store is asked whether it is back
@@ -281,8 +281,11 @@ class MemoryService:
             return []
         limit = min(MAX_SIMILAR_CANDIDATES, config.top_k + sent.exchanges + len(recent))
         try:
-            vector = await self.embedder.embed_query(sent.query)
+            vector = await asyncio.wait_for(self.embedder.embed_query(sent.query), self.recall_timeout)
             self._embeddings_ok = True
+        except TimeoutError as exc:  # the model is saturated, not broken: this request goes without similar turns
+            self._failed("recall", exc, degrade=False)
+            return []
         except EmbeddingError as exc:
             self._failed("recall", exc)
             return []
@@ -338,13 +341,14 @@ class MemoryService:
             if not queued:
                 del self._pending[stored.key]
 
-    def _failed(self, operation: str, exc: Exception) -> None:
-        if isinstance(exc, EmbeddingError):
+    def _failed(self, operation: str, exc: Exception, *, degrade: bool = True) -> None:
+        if degrade and isinstance(exc, EmbeddingError):
             self._embeddings_ok = False
-        else:
+        elif degrade:
             self._store_ok = False
         self.failures[operation] += 1
-        log.warning("memory: %s failed: %s", operation, str(exc) or type(exc).__name__)
+        reason = str(exc) or ("no answer in time" if isinstance(exc, TimeoutError) else type(exc).__name__)
+        log.warning("memory: %s failed: %s", operation, reason)
         if self._observer is not None:
             self._observer.memory_failed(operation)
 

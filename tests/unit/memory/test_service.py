@@ -381,6 +381,23 @@ async def test_a_slow_store_costs_a_chat_request_at_most_the_recall_timeout(make
     assert memory.status() == "degraded" and memory.failures["recall"] == 1
 
 
+async def test_a_saturated_model_costs_a_chat_request_at_most_the_recall_timeout(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder()
+    memory: MemoryService = await make_memory(embedder=embedder, recent_turns=2, top_k=1, max_tokens=300)
+    now = time.time()
+    for i in range(30):
+        memory.remember(Turn("t1", "s1", f"Tell me about planet number {i}", "Planets " * 20, timestamp=now + i))
+    await memory.flush()
+    memory.recall_timeout = 0.2
+    embedder.gate = asyncio.Event()  # every embedding now waits: the model is busy with others' work
+    async with asyncio.timeout(10):  # a guard against hanging, as recall did before it had a limit
+        recall = await memory.recall("t1", "s1", [{"role": "user", "content": "Which planet was first?"}])
+    assert recall.turns == 2  # the recent turns, without the similar ones
+    assert memory.failures["recall"] == 1
+    assert memory.status() == "ok"  # busy is not broken: the next request tries the model again
+    embedder.gate.set()
+
+
 async def test_turns_arriving_together_are_written_in_one_batch() -> None:
     store = InstrumentedStore()
     memory = MemoryService(MemoryConfig(), store, KeywordEmbedder(), write_linger=0.1)

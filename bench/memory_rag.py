@@ -35,6 +35,8 @@ from bench.run import command_line, cpu_layout, foreign_load, log, machine_lines
 from bench.targets import MODEL, REPO, Server, request, sanity_check, settle, start_fake
 
 BEGIN, END = "<!-- memory-rag: written by python -m bench.memory_rag -->", "<!-- /memory-rag -->"
+# Written by hand (profiles, the figures of each step): kept by bench.run --write and bench.memory_rag --write.
+LOG_BEGIN, LOG_END = "<!-- memory-rag-log: written by hand -->", "<!-- /memory-rag-log -->"
 SESSION = "bench-memory-session-{n}"
 LONG_QUESTION = f"Question {{i}} in session {{n}}: what should I plant next? {_FILLER}"
 SHORT_QUESTION = "Question {i} in session {n}: which of the vegetables we talked about needs the most water?"
@@ -211,12 +213,12 @@ def write_section(path: Path, lines: list[str]) -> None:
 
 
 def kept_section(path: Path, report: str) -> str:
-    """``report`` followed by the section of this benchmark ``path`` already holds, if any."""
+    """``report`` followed by this benchmark's section and its hand-written log that ``path`` already holds."""
     text = path.read_text() if path.exists() else ""
-    if BEGIN not in text or END not in text:
-        return report
-    block = BEGIN + text.partition(BEGIN)[2].partition(END)[0] + END
-    return report.rstrip("\n") + "\n\n" + block + "\n"
+    for begin, end in ((BEGIN, END), (LOG_BEGIN, LOG_END)):
+        if begin in text and end in text:
+            report = report.rstrip("\n") + "\n\n" + begin + text.partition(begin)[2].partition(end)[0] + end + "\n"
+    return report
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -8,12 +8,16 @@ With the real packaged MiniLM and a real ChromaDB folder:
   questions and for a repeated one (its embedding cached), p50/p99;
 - the ChromaDB query alone, p50/p99;
 - retrieval latency and event-loop lag while a large ingest runs (ingestion must not block serving).
+
+``--during-ingest-only N`` measures only retrieval from a ``--chunks`` collection, idle and while N chunks are
+ingested, and prints JSON (``bench.memory_rag`` runs it pinned to the server's CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import tempfile
 import time
@@ -104,24 +108,69 @@ async def main(chunks: int, requests: int, folder: Path) -> None:
     samples = await timed(requests, lambda i: store.query("bench-kb", vector, 3))
     print("store query alone (top 3, in the worker)     ", _figures(samples))
 
-    idle = await loop_lag(1.0, 0.005)
-    await rag.create_collection("bench-busy", "")
-    ingest = asyncio.create_task(rag.ingest("bench-busy", _documents(min(chunks, 2000), seed=11)))
-    await asyncio.sleep(0.5)
-    busy = await loop_lag(5.0, 0.005)
-    during = await timed(min(requests, 50), lambda i: retrieve("default", ("bench-kb",), _question(i + 5000), 3))
-    await ingest
-    print("event-loop lag, idle                         ", _figures(idle))
-    print("event-loop lag during an ingest              ", _figures(busy))
-    print("retrieve during an ingest, new questions     ", _figures(during))
+    busy = await during_ingest(rag, min(chunks, 2000), min(requests, 50))
+    print("event-loop lag, idle                         ", _figures(busy["lag_idle"]))
+    print("event-loop lag during an ingest              ", _figures(busy["lag_busy"]))
+    print("retrieve during an ingest, new questions     ", _figures(busy["retrieve_busy"]))
     await rag.aclose()
     await embedder.aclose()
+
+
+async def during_ingest(rag: RagService, chunks: int, requests: int) -> dict[str, list[float]]:
+    """Event-loop lag idle and during an ingest of ``chunks`` chunks, and retrieval from ``bench-kb`` meanwhile."""
+    idle = await loop_lag(1.0, 0.005)
+    await rag.create_collection("bench-busy", "")
+    ingest = asyncio.create_task(rag.ingest("bench-busy", _documents(chunks, seed=11)))
+    await asyncio.sleep(0.5)
+    busy = await loop_lag(5.0, 0.005)
+    retrieve = rag.retrieve
+    during = await timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(i + 5000), 3))
+    still_running = not ingest.done()
+    await ingest
+    if not still_running:
+        raise RuntimeError(f"the ingest of {chunks} chunks ended before the retrievals did: give it more chunks")
+    return {"lag_idle": idle, "lag_busy": busy, "retrieve_busy": during}
+
+
+async def retrieval_during_ingest(chunks: int, busy_chunks: int, requests: int, folder: Path) -> dict[str, float]:
+    """The knowledge-base row of ``bench.memory_rag``: a small collection to query, then retrieval p50/p99 (ms)
+    idle and while an ingest runs."""
+    embedder = LocalEmbedder()
+    await embedder.wait_ready()
+    rag = RagService(RagConfig(enabled=True), ChromaVectorStore(path=str(folder / "rag")), embedder)
+    await rag.start()
+    await rag.create_collection("bench-kb", "synthetic policies")
+    await rag.ingest("bench-kb", _documents(chunks))
+    retrieve = rag.retrieve
+    await retrieve("default", ("bench-kb",), _question(0), 3)
+    idle = await timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(i + 1), 3))
+    busy = await during_ingest(rag, busy_chunks, requests)
+    await rag.aclose()
+    await embedder.aclose()
+    figures = {"retrieve_idle": idle, **busy}
+    return {f"{name}_{q}": _ms(samples, q) for name, samples in figures.items() for q in ("p50", "p99")}
+
+
+def _ms(samples: list[float], which: str) -> float:
+    ordered = sorted(samples)
+    rank = 0.5 if which == "p50" else 0.99
+    return ordered[min(len(ordered) - 1, round(rank * (len(ordered) - 1)))] * 1000
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=10_000, help="chunks in the measured collection")
     parser.add_argument("--requests", type=int, default=200, help="samples per latency figure")
+    parser.add_argument(
+        "--during-ingest-only",
+        type=int,
+        metavar="BUSY_CHUNKS",
+        help="only retrieval (idle, and during an ingest of BUSY_CHUNKS chunks), as JSON: for bench.memory_rag",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(main(args.chunks, args.requests, Path(tmp)))
+        if args.during_ingest_only:
+            work = retrieval_during_ingest(args.chunks, args.during_ingest_only, args.requests, Path(tmp))
+            print(json.dumps(asyncio.run(work)))
+        else:
+            asyncio.run(main(args.chunks, args.requests, Path(tmp)))

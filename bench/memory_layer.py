@@ -82,8 +82,8 @@ async def main(turns: int, requests: int, folder: Path) -> None:
         _figures(await timed(requests, lambda i: recall(TENANT, "short-0", ask))),
     )
 
-    cold = MemoryService.from_settings(settings, embedder)
-    await cold.start()
+    # The same open store without a session cache: an embedded folder is open in one process at a time.
+    cold = MemoryService(settings.memory, store, embedder, cached_sessions=0)
     sessions = min(requests, short_sessions)
     samples = await timed(sessions, lambda i: cold.recall(TENANT, f"short-{i}", ask))
     print("recall, short session, read from ChromaDB   ", _figures(samples))
@@ -110,7 +110,6 @@ async def main(turns: int, requests: int, folder: Path) -> None:
         memory.remember(_turn("burst-long", i, time.time()))
     print("event-loop lag, long-session turns embedding", _figures(await loop_lag(1.0, 0.001)))
     await memory.aclose()
-    await cold.aclose()
     await embedder.aclose()
 
 

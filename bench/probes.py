@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import resource
+import secrets
 import statistics
 import subprocess
 import sys
@@ -38,7 +39,8 @@ class Probe:
             body["messages"] = [{"role": "user", "content": "Remember the number {n}. Which number was it?"}]
             body["session_id"] = "bench-session-{n}"
         elif self.session == "long":
-            question = f"Question {{i}} in session {{n}}: what should I plant next? {_FILLER}"
+            # {i} restarts at 0 in every run: the run's own tag keeps a later round from hitting the query cache
+            question = f"Question {secrets.token_hex(3)}.{{i}} in session {{n}}: what should I plant next? {_FILLER}"
             body["messages"] = [{"role": "user", "content": question}]
             body["session_id"] = "bench-long-session-{n}"
         return json.dumps(body)

@@ -314,9 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     report = render(run)
     print(report)
     if args.write:
-        from bench.fleet import kept_section  # the fleet section, measured by bench.fleet, stays
+        from bench import fleet, memory_rag  # the sections bench.fleet and bench.memory_rag measured stay
 
-        Path(args.write).write_text(kept_section(Path(args.write), report))
+        path = Path(args.write)
+        path.write_text(memory_rag.kept_section(path, fleet.kept_section(path, report)))
         log(f"wrote {args.write}")
     if args.keep_logs or skipped or failures:
         log(f"server logs kept in {workdir}")

@@ -1,9 +1,9 @@
 """all-MiniLM-L6-v2 run in-process from an installed model package; never downloaded.
 
-The model loads once, in the background, on a dedicated daemon thread; every encode runs on that same
-thread, so concurrent callers are coalesced into batches instead of competing for the CPU. Search queries
-(``embed_query``) go ahead of bulk work: bulk texts are encoded ``batch_size`` at a time, so a query waits for
-at most one such batch. The model runs on ONNX Runtime unless ``runtime="torch"`` (see ``models.py``).
+The model loads once, in the background, on a daemon thread. It then runs on two lanes (``lanes.py``), each
+a thread of its own: search queries (``embed_query``) on one, bulk work (``embed``: ingestion, memory turns) on
+the other at a lower OS priority, so a query never waits behind bulk embedding. Each lane batches what
+arrives while it is busy. The model runs on ONNX Runtime unless ``runtime="torch"`` (see ``models.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 from tokenizers import Tokenizer
@@ -18,12 +19,18 @@ from tokenizers import Tokenizer
 from ailb.embeddings.base import EmbeddingError
 from ailb.embeddings.cache import VectorCache
 from ailb.embeddings.daemon_thread import DaemonThreadExecutor
-from ailb.embeddings.encoders import Encoder, Vectors, shared_encoder
+from ailb.embeddings.encoders import Encoder, shared_encoder
+from ailb.embeddings.lanes import (
+    BULK_BATCH_TOKENS,
+    BULK_NICENESS,
+    QUERY_BATCH_TOKENS,
+    EncoderLane,
+    LaneClosed,
+    Measure,
+)
 from ailb.embeddings.models import DEFAULT_MODEL, resolve_model
 
 log = logging.getLogger("ailb.embeddings")
-
-_Batch = list[tuple[list[str], asyncio.Future[list[list[float]]]]]
 
 
 class LocalEmbedder:
@@ -34,25 +41,29 @@ class LocalEmbedder:
         model: str = DEFAULT_MODEL,
         *,
         runtime: str = "onnx",
-        batch_size: int = 4,
         threads: int = 1,
         cache_size: int = 1024,
+        query_batch_tokens: int = QUERY_BATCH_TOKENS,
+        bulk_batch_tokens: int = BULK_BATCH_TOKENS,
+        bulk_niceness: int = BULK_NICENESS,
     ) -> None:
         self.spec = resolve_model(model, runtime)
         self.path = self.spec.path
         self.name = self.spec.name
         self.dimensions = self.spec.dimensions
         self.max_tokens = self.spec.max_tokens
-        self.batch_size = batch_size
-        self.threads = threads
-        self.cache = VectorCache(cache_size)
+        self.threads = threads  # intra-op threads per encode; each lane runs one encode at a time
+        self.query_batch_tokens = query_batch_tokens
+        self.bulk_batch_tokens = bulk_batch_tokens
+        self.bulk_niceness = bulk_niceness
+        self.cache = VectorCache(cache_size)  # query text → vector: a repeated query needs no thread at all
+        self.token_cache = VectorCache(cache_size)  # token ids → vector, filled by queries, read by both lanes
         self._tokenizer = _load_tokenizer(self.spec.tokenizer)
-        self._executor = DaemonThreadExecutor("ailb-embed")
+        self._executor = DaemonThreadExecutor("ailb-embed-load")
         self._model: Encoder | None = None
         self._loading: asyncio.Future[None] | None = None
-        self._urgent: _Batch = []
-        self._bulk: _Batch = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._query_lane: EncoderLane | None = None
+        self._bulk_lane: EncoderLane | None = None
         self._closed = False
 
     @property
@@ -82,16 +93,19 @@ class LocalEmbedder:
             raise EmbeddingError(f"The embedding model {self.name} could not be loaded.") from exc
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            vectors.extend(await self._submit(list(texts[start : start + self.batch_size]), self._bulk))
-        return vectors
+        if not texts:
+            return []
+        await self._ready_to_encode()
+        assert self._bulk_lane is not None
+        return await self._encoded(self._bulk_lane, texts)
 
     async def embed_query(self, text: str) -> list[float]:
         cached = self.cache.get(text)
         if cached is not None:
             return cached
-        vector = (await self._submit([text], self._urgent))[0]
+        await self._ready_to_encode()
+        assert self._query_lane is not None
+        vector = (await self._encoded(self._query_lane, [text]))[0]
         self.cache.put(text, vector)
         return vector
 
@@ -101,67 +115,44 @@ class LocalEmbedder:
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._drainer is not None:
-            self._drainer.cancel()
-        for _, future in self._urgent + self._bulk:
-            if not future.done():
-                future.set_exception(EmbeddingError("The embedding model has been shut down."))
-        self._urgent, self._bulk = [], []
+        for lane in (self._query_lane, self._bulk_lane):
+            if lane is not None:
+                lane.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _submit(self, texts: list[str], lane: _Batch) -> list[list[float]]:
-        if not texts:
-            return []
+    async def _ready_to_encode(self) -> None:
         if self._closed:
             raise EmbeddingError("The embedding model has been shut down.")
         await self.wait_ready()
-        future: asyncio.Future[list[list[float]]] = asyncio.get_running_loop().create_future()
-        lane.append((texts, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
-        return await future
 
-    def _next_batch(self) -> _Batch:
-        """Every waiting query, else bulk requests up to ``batch_size`` texts."""
-        if self._urgent:
-            batch, self._urgent = self._urgent, []
-            return batch
-        size = 0
-        taken = 0
-        while taken < len(self._bulk) and (taken == 0 or size + len(self._bulk[taken][0]) <= self.batch_size):
-            size += len(self._bulk[taken][0])
-            taken += 1
-        batch, self._bulk = self._bulk[:taken], self._bulk[taken:]
-        return batch
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._urgent or self._bulk:
-            batch = self._next_batch()
-            texts = [text for request, _ in batch for text in request]
-            try:
-                vectors = await loop.run_in_executor(self._executor, self._encode, texts)
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(EmbeddingError(f"Embedding with {self.name} failed: {exc}"))
-                continue
-            start = 0
-            for request, future in batch:
-                end = start + len(request)
-                if not future.done():
-                    future.set_result(vectors[start:end].tolist())
-                start = end
+    async def _encoded(self, lane: EncoderLane, texts: Sequence[str]) -> list[list[float]]:
+        try:
+            future: Future[list[list[float]]] = lane.submit(texts)
+            return await asyncio.wrap_future(future)
+        except LaneClosed:
+            raise EmbeddingError("The embedding model has been shut down.") from None
+        except Exception as exc:
+            raise EmbeddingError(f"Embedding with {self.name} failed: {exc}") from exc
 
     def _load_model(self) -> None:
         model = shared_encoder(self.spec, self.threads)
         self.dimensions = model.dimensions or self.dimensions
         self.max_tokens = model.max_tokens or self.max_tokens
+        self._query_lane = EncoderLane(
+            "ailb-embed-query", model.encode, self._measurer(), self.token_cache,
+            batch_tokens=self.query_batch_tokens, fills_cache=True,
+        )  # fmt: skip
+        self._bulk_lane = EncoderLane(
+            "ailb-embed-bulk", model.encode, self._measurer(), self.token_cache,
+            batch_tokens=self.bulk_batch_tokens, niceness=self.bulk_niceness,
+        )  # fmt: skip
         self._model = model
 
-    def _encode(self, texts: list[str]) -> Vectors:
-        assert self._model is not None
-        return self._model.encode(texts)
+    def _measurer(self) -> Measure:
+        """Token ids as the model sees them (truncated to its window); one tokenizer per lane thread."""
+        tokenizer = _load_tokenizer(self.spec.tokenizer)
+        tokenizer.enable_truncation(self.max_tokens)
+        return lambda texts: [encoding.ids for encoding in tokenizer.encode_batch(texts)]
 
 
 def _load_tokenizer(path: Path) -> Tokenizer:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from ailb.memory.models import SessionView, StoredTurn, Turn, document_text
+import numpy as np
+
+from ailb.memory.models import EmbeddedTurns, SessionView, StoredTurn, Turn, document_text
 from ailb.stores.chroma import ChromaConnection, similarity
 
 T = TypeVar("T")
@@ -79,6 +81,23 @@ def similar(
 def session_turns(collection: Any, tenant: str, session_id: str) -> list[StoredTurn]:
     rows = collection.get(where=_where(tenant, session_id), include=["documents", "metadatas"])
     return _stored_rows(rows, tenant, session_id)
+
+
+def embedded_turns(collection: Any, tenant: str, session_id: str) -> EmbeddedTurns:
+    where = _where(tenant, session_id, {"embedded": {"$eq": True}})
+    rows = collection.get(where=where, include=["documents", "metadatas", "embeddings"])
+    vectors = np.asarray(rows["embeddings"], dtype=np.float32)
+    found = [
+        (stored, row)
+        for row, (turn_id, document, meta) in enumerate(
+            zip(rows["ids"], rows["documents"], rows["metadatas"], strict=True)
+        )
+        if (stored := _stored(turn_id, document, meta, tenant, session_id)) is not None
+    ]
+    if not found:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    found.sort(key=lambda pair: pair[0].turn.timestamp)
+    return [stored for stored, _ in found], vectors[[row for _, row in found]]
 
 
 def unembedded(collection: Any, tenant: str, session_id: str) -> list[StoredTurn]:

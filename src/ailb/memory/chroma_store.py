@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ailb.memory import chroma_ops as ops
-from ailb.memory.models import SessionView, StoredTurn
+from ailb.memory.models import EmbeddedTurns, SessionView, StoredTurn
 from ailb.memory.store import MemoryStoreError
 from ailb.settings import ConfigError
 from ailb.stores.chroma import ChromaStore, ChromaTarget
@@ -90,6 +90,9 @@ class ChromaTurnStore:
         self, tenant: str, session_id: str, embedding: Sequence[float], limit: int
     ) -> list[tuple[StoredTurn, float]]:
         return await self._call(ops.similar, tenant, session_id, list(embedding), limit)
+
+    async def embedded_turns(self, tenant: str, session_id: str) -> EmbeddedTurns:
+        return await self._call(ops.embedded_turns, tenant, session_id)
 
     async def list_turns(self, tenant: str, session_id: str) -> list[StoredTurn]:
         return await self._call(ops.session_turns, tenant, session_id)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ailb.memory.models import SessionView, StoredTurn
+import numpy as np
+
+from ailb.memory.models import EmbeddedTurns, SessionView, StoredTurn
 from ailb.memory.store import MemoryStoreError
 from ailb.stores.vectors import cosine_similarity
 
@@ -64,6 +66,12 @@ class InMemoryTurnStore:
                 scored.append((stored, cosine_similarity(vector, embedding)))
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored[:limit]
+
+    async def embedded_turns(self, tenant: str, session_id: str) -> EmbeddedTurns:
+        rows = [row for t in self._session(tenant, session_id) if (row := self._rows[t.id]).vector is not None]
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [row.turn for row in rows], np.asarray([row.vector for row in rows], dtype=np.float32)
 
     async def list_turns(self, tenant: str, session_id: str) -> list[StoredTurn]:
         return self._session(tenant, session_id)

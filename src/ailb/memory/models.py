@@ -9,6 +9,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from ailb.errors import InvalidRequestError
 from ailb.token_estimate import estimate_tokens  # the chat model's tokenizer is upstream: budgets are estimates
 from ailb.types import SESSION_ID_PATTERN
@@ -65,6 +68,10 @@ class StoredTurn:
             "completion_tokens": t.completion_tokens,
             "timestamp": t.timestamp,
         }
+
+
+# A session's embedded turns, oldest first, and their vectors: row i belongs to turn i.
+EmbeddedTurns = tuple[list[StoredTurn], npt.NDArray[np.float32]]
 
 
 @dataclass(frozen=True, slots=True)

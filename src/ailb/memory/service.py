@@ -2,7 +2,9 @@
 
 Memory is keyed by (tenant, session id). Recall reads a cached view of the session (no store call once cached)
 plus turns still waiting to be written, and embeds the query only when the session is too long to recall
-whole. Writes go through a bounded queue to a background writer. A failing store never fails a chat request:
+whole; then the session's embedded turns are searched in process (``index.py``: read once, kept current by
+the writer), or in the store when it is shared with other processes. Writes go through a bounded queue to a
+background writer. A failing store never fails a chat request:
 recall returns nothing, the failure is counted, and ``status()`` says ``degraded`` until the store answers.
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 
 from ailb.embeddings.base import Embedder, EmbeddingError
 from ailb.memory.cache import Key, SessionCache
+from ailb.memory.index import IndexCache
 from ailb.memory.models import (
     EMPTY_RECALL,
     SESSION_ID,
@@ -40,7 +43,7 @@ log = logging.getLogger("ailb.memory")
 CACHED_SESSIONS = 1024
 COMPLETE_VIEW_FACTOR = 4  # a session view holds every turn while they total at most 4x the recall budget
 MAX_SIMILAR_CANDIDATES = 100
-RECALL_TIMEOUT = 2.0  # a chat request waits at most this long for the store
+RECALL_TIMEOUT = 2.0  # a chat request waits at most this long for the store, and as long for the model
 WRITE_LINGER = 0.2  # the writer gathers turns this long before a write
 WRITE_RETRIES = (1.0, 2.0)  # pauses before a failed write is tried again
 PROBE_SECONDS = 1.0  # how often the maintenance task looks: a failing store is asked whether it is back
@@ -67,6 +70,7 @@ class MemoryService:
         self._observer = observer
         self._clock = clock
         self._cache = SessionCache(cached_sessions, config.recent_turns, COMPLETE_VIEW_FACTOR * config.max_tokens)
+        self._indexes = IndexCache(cached_sessions)
         self._pending: dict[Key, dict[str, StoredTurn]] = {}
         self._writer = TurnWriter(
             store,
@@ -172,14 +176,14 @@ class MemoryService:
         check_session_id(session_id)
         key = (tenant, session_id)
         cancelled = set(self._pending.pop(key, {}))
-        self._cache.invalidate(key)
+        self._forget_session(key)
         try:
             deleted = await self._writer.erase(tenant, session_id)
         except MemoryStoreError as exc:
             self._failed("delete", exc)
             raise
         finally:
-            self._cache.invalidate(key)
+            self._forget_session(key)
         self._store_ok = True
         return len(cancelled.union(deleted))
 
@@ -196,6 +200,7 @@ class MemoryService:
         self.expired_turns += removed
         if removed:
             self._cache.clear()
+            self._indexes.clear()
             log.info("memory: %d turns older than %s days expired", removed, self.config.ttl_days)
         return removed
 
@@ -212,6 +217,7 @@ class MemoryService:
             "embedder": self.embedder.name,
             "queued": self._writer.depth,
             "cached_sessions": len(self._cache),
+            "indexed_sessions": len(self._indexes),
             "stored_turns": self.stored_turns,
             "embedded_turns": self._writer.embedded_turns,
             "dropped_turns": self.dropped_turns,
@@ -275,13 +281,16 @@ class MemoryService:
             return []
         limit = min(MAX_SIMILAR_CANDIDATES, config.top_k + sent.exchanges + len(recent))
         try:
-            vector = await self.embedder.embed_query(sent.query)
+            vector = await asyncio.wait_for(self.embedder.embed_query(sent.query), self.recall_timeout)
             self._embeddings_ok = True
+        except TimeoutError as exc:  # the model is saturated, not broken: this request goes without similar turns
+            self._failed("recall", exc, degrade=False)
+            return []
         except EmbeddingError as exc:
             self._failed("recall", exc)
             return []
         try:
-            found = await asyncio.wait_for(self.store.similar(key[0], key[1], vector, limit), self.recall_timeout)
+            found = await self._search(key, vector, limit)
         except (MemoryStoreError, TimeoutError) as exc:
             self._failed("recall", exc)
             return []
@@ -291,16 +300,26 @@ class MemoryService:
             found = [pair for pair in found if pair[0].turn.timestamp >= cutoff]
         return found
 
+    async def _search(self, key: Key, vector: list[float], limit: int) -> list[tuple[StoredTurn, float]]:
+        """The session's ``limit`` turns most like ``vector``: in process once its index is loaded."""
+        if self._indexes.capacity <= 0:  # a shared store: another process may have written since
+            return await asyncio.wait_for(self.store.similar(key[0], key[1], vector, limit), self.recall_timeout)
+        return await self._indexes.similar(
+            key, vector, limit, lambda: asyncio.wait_for(self.store.embedded_turns(*key), self.recall_timeout)
+        )
+
     # --- writer callbacks and upkeep
     def _is_pending(self, stored: StoredTurn) -> bool:
         return stored.id in self._pending.get(stored.key, {})
 
-    def _written(self, turns: list[StoredTurn], seconds: float) -> None:
+    def _written(self, turns: list[StoredTurn], embedded: list[tuple[StoredTurn, list[float]]], seconds: float) -> None:
         self._store_ok = self._embeddings_ok = True
         self.stored_turns += len(turns)
         for stored in turns:
             self._cache.add(stored)
             self._forget_pending(stored)
+        for stored, vector in embedded:
+            self._indexes.add(stored, vector)
         if self._observer is not None:
             self._observer.memory_stored(seconds)
 
@@ -311,6 +330,10 @@ class MemoryService:
         for stored in turns:
             self._forget_pending(stored)
 
+    def _forget_session(self, key: Key) -> None:
+        self._cache.invalidate(key)
+        self._indexes.invalidate(key)
+
     def _forget_pending(self, stored: StoredTurn) -> None:
         queued = self._pending.get(stored.key)
         if queued is not None:
@@ -318,13 +341,14 @@ class MemoryService:
             if not queued:
                 del self._pending[stored.key]
 
-    def _failed(self, operation: str, exc: Exception) -> None:
-        if isinstance(exc, EmbeddingError):
+    def _failed(self, operation: str, exc: Exception, *, degrade: bool = True) -> None:
+        if degrade and isinstance(exc, EmbeddingError):
             self._embeddings_ok = False
-        else:
+        elif degrade:
             self._store_ok = False
         self.failures[operation] += 1
-        log.warning("memory: %s failed: %s", operation, str(exc) or type(exc).__name__)
+        reason = str(exc) or ("no answer in time" if isinstance(exc, TimeoutError) else type(exc).__name__)
+        log.warning("memory: %s failed: %s", operation, reason)
         if self._observer is not None:
             self._observer.memory_failed(operation)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ailb.memory.models import SessionView, StoredTurn
+from ailb.memory.models import EmbeddedTurns, SessionView, StoredTurn
 from ailb.stores.errors import StoreUnavailableError
 
 
@@ -50,6 +50,10 @@ class TurnStore(Protocol):
         self, tenant: str, session_id: str, embedding: Sequence[float], limit: int
     ) -> list[tuple[StoredTurn, float]]:
         """Up to ``limit`` embedded turns, most similar first, with their cosine similarity."""
+        ...
+
+    async def embedded_turns(self, tenant: str, session_id: str) -> EmbeddedTurns:
+        """The session's embedded turns, oldest first, and their vectors (one row each), to search in process."""
         ...
 
     async def list_turns(self, tenant: str, session_id: str) -> list[StoredTurn]: ...

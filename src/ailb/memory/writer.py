@@ -6,7 +6,8 @@ a single turn). A turn is embedded only when its session's
 text exceeds the recall budget: a session within the budget is always recalled whole, without similarity
 search, so its turns are stored with a placeholder vector (``embedded`` false) and cost no model time. When a
 session first grows past the budget, its earlier turns are embedded too (backfill), so every turn a
-similarity search can meet has a real vector. Deletes and expiry hold the same lock as writes, and bump an
+similarity search can meet has a real vector; the vectors go to ``on_stored`` too, for the in-process
+similarity index (``index.py``). Deletes and expiry hold the same lock as writes, and bump an
 epoch that voids a backfill read before them (it would otherwise bring erased turns back).
 
 Nothing here runs on the request path except ``submit``, a non-blocking enqueue.
@@ -39,7 +40,7 @@ class TurnWriter:
         budget: int,
         capacity: int,
         is_live: Callable[[StoredTurn], bool],
-        on_stored: Callable[[list[StoredTurn], float], None],
+        on_stored: Callable[[list[StoredTurn], list[tuple[StoredTurn, list[float]]], float], None],
         on_failed: Callable[[Exception], None],
         on_dropped: Callable[[list[StoredTurn]], None],
         batch_size: int = 64,
@@ -153,11 +154,12 @@ class TurnWriter:
             refreshed = backfill if epoch == self._epoch else []
             if not turns and not refreshed:
                 return
+            written = turns + refreshed
+            embeddings = [vectors.get(t.id) for t in written]
             started = time.perf_counter()
-            await self.store.add(
-                turns + refreshed, [vectors.get(t.id) for t in turns + refreshed], self.embedder.dimensions
-            )
-            self._on_stored(turns, time.perf_counter() - started)
+            await self.store.add(written, embeddings, self.embedder.dimensions)
+            embedded = [(t, v) for t, v in zip(written, embeddings, strict=True) if v is not None]
+            self._on_stored(turns, embedded, time.perf_counter() - started)
 
     async def _sessions_over_budget(self, turns: Sequence[StoredTurn]) -> set[Key]:
         """Sessions whose stored text, with ``turns``, exceeds the recall budget (all when dimensions are unknown)."""

@@ -225,12 +225,16 @@ class LocalRag:
 
 
 def _cli_embedder(settings: Settings, providers: dict[str, Provider]) -> Embedder:
-    """The server's embedder; the local model may use every CPU here, since no requests are being served."""
+    """The server's embedder; the local model may use every CPU here, at full priority, since no requests are
+    being served."""
     if settings.embedding_backend == "local":
         from ailb.embeddings.local import LocalEmbedder
 
         return LocalEmbedder(
-            settings.embedding_model, runtime=settings.embedding_runtime, threads=max(1, os.cpu_count() or 1)
+            settings.embedding_model,
+            runtime=settings.embedding_runtime,
+            threads=max(1, os.cpu_count() or 1),
+            bulk_niceness=0,
         )
     from ailb.embeddings.factory import build_embedder
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -87,3 +88,22 @@ async def test_the_torch_runtime_reproduces_the_reference() -> None:
         await embedder.aclose()
     assert embedder.name == "local:all-MiniLM-L6-v2"  # the same name: collections work with either runtime
     assert np.allclose(vectors, _reference(), atol=1e-4)
+
+
+async def test_batching_and_order_do_not_change_vectors(onnx_embedder: LocalEmbedder) -> None:
+    texts = [*TEXTS, "short", "word " * 300]  # lengths from 3 tokens to the whole window
+    alone = np.asarray([(await onnx_embedder.embed([text]))[0] for text in texts], dtype=np.float32)
+    order = list(reversed(range(len(texts))))
+    together = np.asarray(await onnx_embedder.embed([texts[i] for i in order]), dtype=np.float32)
+    assert np.allclose(together, alone[order], atol=1e-5)
+    queries = await asyncio.gather(*(onnx_embedder.embed_query(text) for text in texts))  # micro-batched
+    assert np.allclose(np.asarray(queries, dtype=np.float32), alone, atol=1e-5)
+
+
+async def test_a_long_question_is_not_embedded_again_when_its_turn_is_stored(onnx_embedder: LocalEmbedder) -> None:
+    question = "Tell me about the garden. " * 80  # fills the model's window on its own
+    vector = await onnx_embedder.embed_query(question)
+    hits = onnx_embedder.token_cache.hits
+    [stored] = await onnx_embedder.embed([f"{question}\nThe garden needs water."])  # how memory stores a turn
+    assert onnx_embedder.token_cache.hits == hits + 1
+    assert np.allclose(stored, vector, atol=1e-6)

@@ -74,6 +74,10 @@ class InstrumentedStore(InMemoryTurnStore):
         self._enter("similar")
         return await super().similar(tenant, session_id, embedding, limit)
 
+    async def embedded_turns(self, tenant: str, session_id: str) -> Any:
+        self._enter("embedded_turns")
+        return await super().embedded_turns(tenant, session_id)
+
     async def session_tokens(self, tenant: str, session_id: str) -> int:
         self._enter("session_tokens")
         return await super().session_tokens(tenant, session_id)

@@ -70,7 +70,52 @@ async def test_long_sessions_add_similar_older_turns_to_the_recent_ones(make_mem
     assert "Rex" in content
     assert content.index("Rex") < content.index("planet number 28") < content.index("planet number 29")
     assert embedder.queries == ["What is the name of my dog?"]
-    assert store.calls["similar"] == 1
+    assert (store.calls["embedded_turns"], store.calls["similar"]) == (1, 0)  # searched in process
+
+
+async def test_a_long_session_is_read_once_then_searched_in_process_as_it_grows(make_memory: MemoryFactory) -> None:
+    store = InstrumentedStore()
+    memory: MemoryService = await make_memory(store=store, recent_turns=2, top_k=1, max_tokens=300)
+    now = time.time()
+    for i in range(30):
+        memory.remember(Turn("t1", "s1", f"Tell me about planet number {i}", "Planets " * 20, timestamp=now + i))
+    await memory.flush()
+    ask_cat = [{"role": "user", "content": "What is my cat called?"}]
+    first = await memory.recall("t1", "s1", ask_cat)
+    assert first.message is not None and "Tom" not in first.message["content"]
+    memory.remember(Turn("t1", "s1", "My cat is called Tom", "Tom is a fine name.", timestamp=now + 30))
+    for i in range(31, 34):
+        memory.remember(Turn("t1", "s1", f"Tell me about moon number {i}", "Moons " * 20, timestamp=now + i))
+    await memory.flush()
+    second = await memory.recall("t1", "s1", ask_cat)  # the cat is no longer among the recent turns
+    assert second.message is not None and "Tom" in second.message["content"]
+    assert (store.calls["embedded_turns"], store.calls["similar"]) == (1, 0)
+    assert memory.stats()["indexed_sessions"] == 1
+    assert await memory.delete_session("t1", "s1") == 34
+    assert memory.stats()["indexed_sessions"] == 0
+    for i in range(30):
+        memory.remember(Turn("t1", "s1", f"Tell me about star number {i}", "Stars " * 20, timestamp=now + 40 + i))
+    await memory.flush()
+    third = await memory.recall("t1", "s1", ask_cat)
+    assert (
+        third.message is not None and "Tom" not in third.message["content"] and "planet" not in third.message["content"]
+    )
+
+
+async def test_a_shared_store_is_searched_in_the_store(make_memory: MemoryFactory) -> None:
+    store = InstrumentedStore()
+    memory: MemoryService = await make_memory(
+        store=store, cached_sessions=0, recent_turns=2, top_k=1, max_tokens=300, similarity_threshold=0.2
+    )
+    now = time.time()
+    memory.remember(Turn("t1", "s1", "My dog is called Rex", "Rex is a fine name.", timestamp=now))
+    for i in range(1, 30):
+        memory.remember(Turn("t1", "s1", f"Tell me about planet number {i}", "Planets " * 20, timestamp=now + i))
+    await memory.flush()
+    for _ in range(2):
+        recall = await memory.recall("t1", "s1", [{"role": "user", "content": "What is the name of my dog?"}])
+        assert recall.message is not None and "Rex" in recall.message["content"]
+    assert (store.calls["embedded_turns"], store.calls["similar"]) == (0, 2)  # another process may write to it
 
 
 async def test_a_session_view_is_read_from_the_store_once(make_memory: MemoryFactory) -> None:
@@ -334,6 +379,23 @@ async def test_a_slow_store_costs_a_chat_request_at_most_the_recall_timeout(make
     assert (await memory.recall("t1", "s1", ASK_NAME)).turns == 0
     assert time.monotonic() - started < 2
     assert memory.status() == "degraded" and memory.failures["recall"] == 1
+
+
+async def test_a_saturated_model_costs_a_chat_request_at_most_the_recall_timeout(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder()
+    memory: MemoryService = await make_memory(embedder=embedder, recent_turns=2, top_k=1, max_tokens=300)
+    now = time.time()
+    for i in range(30):
+        memory.remember(Turn("t1", "s1", f"Tell me about planet number {i}", "Planets " * 20, timestamp=now + i))
+    await memory.flush()
+    memory.recall_timeout = 0.2
+    embedder.gate = asyncio.Event()  # every embedding now waits: the model is busy with others' work
+    async with asyncio.timeout(10):  # a guard against hanging, as recall did before it had a limit
+        recall = await memory.recall("t1", "s1", [{"role": "user", "content": "Which planet was first?"}])
+    assert recall.turns == 2  # the recent turns, without the similar ones
+    assert memory.failures["recall"] == 1
+    assert memory.status() == "ok"  # busy is not broken: the next request tries the model again
+    embedder.gate.set()
 
 
 async def test_turns_arriving_together_are_written_in_one_batch() -> None:

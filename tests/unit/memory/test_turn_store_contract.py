@@ -99,6 +99,17 @@ async def test_similarity_is_cosine_best_first_and_limited(store: TurnStore) -> 
     assert [t.turn.user for t, _ in await store.similar("t", "s", VECTOR, 1)] == ["same"]
 
 
+async def test_embedded_turns_come_with_their_vectors_oldest_first(store: TurnStore) -> None:
+    later, earlier = stored("t", "s", "later", "x", at=1002.0), stored("t", "s", "earlier", "y", at=1001.0)
+    plain, elsewhere = stored("t", "s", "plain", "z", at=1003.0), stored("u", "s", "other tenant", "w")
+    await store.add([later, earlier, plain, elsewhere], [[0.0, 1.0, 0.0], VECTOR, None, VECTOR], 3)
+    turns, vectors = await store.embedded_turns("t", "s")
+    assert turns == [earlier, later]
+    assert vectors.tolist() == [VECTOR, [0.0, 1.0, 0.0]]
+    empty, no_vectors = await store.embedded_turns("t", "nothing")
+    assert empty == [] and len(no_vectors) == 0
+
+
 async def test_expiry_removes_only_older_turns(store: TurnStore) -> None:
     await store.add([stored("t", "s", "old", "x", at=10.0), stored("u", "z", "new", "y", at=time.time())],
                     [VECTOR, VECTOR], 3)  # fmt: skip

@@ -1,0 +1,276 @@
+"""``python -m bench.memory_rag``: the memory and knowledge-base rows of the performance goals, in one run.
+
+- **Memory enabled, requests without a session**: closed-loop throughput at concurrency 64 of a memory-enabled
+  ``ailb serve`` against a memory-off one (plain requests, no ``session_id``), rounds interleaved.
+- **A request with a long memory session** under a fixed rate of such requests (``--rate``, default 50 req/s),
+  open loop, against the same memory-enabled gateway without a session at that rate: ``--sessions`` sessions
+  (10) used in turn, each first filled past the memory token budget (so every recall embeds the new message and
+  searches the session by similarity, and every stored turn is embedded in the background). Two kinds of
+  question: short ones (a chat user's typical message) and ~400-token ones (the main benchmark's long-session
+  probe, whose question fills the model's whole window).
+- **Knowledge-base retrieval while an ingest runs**: ``bench.bench_rag --during-ingest-only`` (in one process,
+  pinned to the server's CPU): retrieval from a small collection, idle and while another ingest runs.
+
+The servers, the fake upstream and the load generator are pinned as in ``bench.run`` (server on its own CPU).
+``--write PATH`` replaces the section between this benchmark's markers in PATH (``bench.run --write`` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import gateways
+from bench.probes import _FILLER, PLAIN_BODY, Durations, Figures, Probe, pool, run_probe
+from bench.report import _added, _num, _rate, _ratio, _table
+from bench.run import command_line, cpu_layout, foreign_load, log, machine_lines, wait_memory_ready, wait_quiet
+from bench.targets import MODEL, REPO, Server, request, sanity_check, settle, start_fake
+
+BEGIN, END = "<!-- memory-rag: written by python -m bench.memory_rag -->", "<!-- /memory-rag -->"
+# Written by hand (profiles, the figures of each step): kept by bench.run --write and bench.memory_rag --write.
+LOG_BEGIN, LOG_END = "<!-- memory-rag-log: written by hand -->", "<!-- /memory-rag-log -->"
+SESSION = "bench-memory-session-{n}"
+LONG_QUESTION = f"Question {{i}} in session {{n}}: what should I plant next? {_FILLER}"
+SHORT_QUESTION = "Question {i} in session {n}: which of the vegetables we talked about needs the most water?"
+PREFILL_TURNS = 7  # ~450-token turns: 7 of them exceed the default MEMORY_MAX_TOKENS (2000) with room to spare
+GOALS = {"added_p50": 20.0, "p99": 60.0, "no_session_ratio": 0.97, "rag_p50": 50.0}
+
+
+@dataclass(frozen=True)
+class SessionProbe(Probe):
+    """A probe whose requests carry one of ``count`` sessions in turn, with ``question`` as the user message.
+
+    The load generator numbers requests ({i}) from 0 in every run: ``run`` keeps the questions of different
+    rounds apart, or the second round would find the first round's query vectors in the cache."""
+
+    question: str = ""
+    count: int = 0
+    run: int = 0
+
+    def body(self) -> str:
+        if not self.question:
+            return super().body()
+        messages = [{"role": "user", "content": self.question.replace("{i}", f"{self.run}.{{i}}")}]
+        return json.dumps({**PLAIN_BODY, "messages": messages, "session_id": SESSION})
+
+    @property
+    def sessions(self) -> int:
+        return self.count or super().sessions
+
+
+def probes(rate: float, sessions: int, run: int) -> dict[str, list[Probe]]:
+    return {
+        "ailb": [Probe("tput_plain", concurrency=64)],
+        "ailb-memory": [
+            Probe("tput_plain", concurrency=64),
+            Probe("mem_plain", rate=rate),
+            SessionProbe("mem_long_short", rate=rate, question=SHORT_QUESTION, count=sessions, run=run),
+            SessionProbe("mem_long", rate=rate, question=LONG_QUESTION, count=sessions, run=run),
+        ],
+    }
+
+
+def prefill(server: Server, sessions: int) -> None:
+    """Fill every session past the memory budget, then wait until the writer has stored and embedded it all."""
+    for turn in range(PREFILL_TURNS):
+        for n in range(sessions):
+            question = LONG_QUESTION.replace("{i}", f"prefill-{turn}").replace("{n}", str(n))
+            body = {**PLAIN_BODY, "messages": [{"role": "user", "content": question}], "session_id": SESSION}
+            encoded = json.dumps(body).replace("{n}", str(n)).encode()
+            status, answer = request(server.base_url, "POST", "/chat/completions", encoded, timeout=60)
+            if status != 200:
+                raise RuntimeError(f"prefill request answered {status}: {answer[:200]!r}")
+    settle([server], limit=120)
+
+
+def measure(
+    servers: dict[str, Server], args: argparse.Namespace, loadgen_cpu: int | None
+) -> tuple[dict[str, dict[str, Figures]], list[str]]:
+    rounds: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    notes: list[str] = []
+    ours = set().union(*(s.pids() for s in servers.values()))
+    for number in range(1, args.rounds + 1):
+        plan = probes(args.rate, args.sessions, number)
+        for name, server in servers.items():
+            for probe in plan[name]:
+                settle(list(servers.values()), limit=60)
+                log(f"round {number}/{args.rounds}: {name} {probe.key}")
+                try:
+                    figures = run_probe(server, probe, Durations(args.warmup, args.duration), loadgen_cpu, ours)
+                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                    notes.append(f"{name} {probe.key}, round {number}: {exc}")
+                    continue
+                rounds.setdefault((name, probe.key), []).append(figures)
+    results: dict[str, dict[str, Figures]] = {}
+    for (name, key), runs in rounds.items():
+        results.setdefault(name, {})[key] = pool(runs)
+    return results, notes
+
+
+def rag_row(args: argparse.Namespace, cpus: set[int] | None) -> dict[str, float]:
+    """``bench.bench_rag --during-ingest-only`` in a process of its own, on the server's CPU, ``args.rounds`` times;
+    the medians of the rounds' percentiles."""
+    argv = [sys.executable, "-m", "bench.bench_rag", "--chunks", str(args.rag_chunks), "--requests", "50",
+            "--during-ingest-only", str(args.rag_busy_chunks)]  # fmt: skip
+    runs: list[dict[str, float]] = []
+    for number in range(1, args.rounds + 1):
+        log(f"round {number}/{args.rounds}: knowledge-base retrieval during an ingest")
+        done = subprocess.run(
+            argv, cwd=REPO, capture_output=True, text=True, timeout=1800, check=False,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"bench.bench_rag failed: {done.stderr[-500:]}")
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {key: sorted(run[key] for run in runs)[len(runs) // 2] for key in runs[0]}
+
+
+def section(
+    results: dict[str, dict[str, Figures]], rag: dict[str, float] | None, args: argparse.Namespace, notes: list[str]
+) -> list[str]:
+    lines = [BEGIN, "", "## Memory and knowledge bases under load", "", *goal_lines(results, rag), ""]
+    lines += [*latency_table(results.get("ailb-memory", {}), args), ""]
+    plain, memory = results.get("ailb", {}).get("tput_plain"), results.get("ailb-memory", {}).get("tput_plain")
+    if plain is not None and memory is not None:
+        rows = [
+            ["memory off", _rate(plain.rps), _num(plain.cpu_us, 0)],
+            ["memory on", _rate(memory.rps), _num(memory.cpu_us, 0)],
+            ["memory on ÷ off", _ratio(memory.rps, plain.rps), _ratio(plain.cpu_us, memory.cpu_us)],
+        ]
+        lines += [*_table(["without a session, concurrency 64", "req/s", "CPU µs/req (÷: off ÷ on)"], rows), ""]
+    if rag is not None:
+        rows = [
+            ["idle", _num(rag["retrieve_idle_p50"]), _num(rag["retrieve_idle_p99"])],
+            ["while an ingest runs", _num(rag["retrieve_busy_p50"]), _num(rag["retrieve_busy_p99"])],
+            ["event-loop lag while an ingest runs (5 ms timer)", _num(rag["lag_busy_p50"]), _num(rag["lag_busy_p99"])],
+        ]
+        lines += [*_table(["knowledge-base retrieval (in process, on the server's CPU)", "p50 ms", "p99 ms"], rows), ""]
+    return [*lines, *notes, "", END]
+
+
+def latency_table(memory: dict[str, Figures], args: argparse.Namespace) -> list[str]:
+    base = memory.get("mem_plain")
+    labels = {
+        "mem_plain": "without a session",
+        "mem_long_short": f"long session ({args.sessions} in turn), short new questions",
+        "mem_long": f"long session ({args.sessions} in turn), ~400-token new questions (the model's whole window)",
+    }
+    rows = []
+    for key, label in labels.items():
+        figures = memory.get(key)
+        if figures is None:
+            continue
+        added = ["", ""]
+        if base is not None and key != "mem_plain":
+            added = [_added(figures.p50, base.p50), _added(figures.p99, base.p99)]
+        errors = f" ⚠ {figures.errors} errors" if figures.errors else ""
+        rows.append([label + errors, _rate(figures.rps), _num(figures.p50), _num(figures.p99), *added])
+    header = [f"memory-enabled AILB at {args.rate:g} req/s", "answered req/s", "p50 ms", "p99 ms"]
+    return _table([*header, "added p50 ms", "added p99 ms"], rows)
+
+
+def goal_lines(results: dict[str, dict[str, Figures]], rag: dict[str, float] | None) -> list[str]:
+    memory, plain = results.get("ailb-memory", {}), results.get("ailb", {})
+    rows = []
+    base = memory.get("mem_plain")
+    for key, kind in (("mem_long_short", "short questions"), ("mem_long", "~400-token questions")):
+        figures = memory.get(key)
+        if figures is not None and base is not None:
+            added = figures.p50 - base.p50
+            met = added <= GOALS["added_p50"] and figures.p99 <= GOALS["p99"]
+            rows.append([f"a request with a long session ({kind}): ≤ +20 ms p50 and p99 ≤ 60 ms",
+                         f"{added:+.1f} ms p50, p99 {figures.p99:.1f} ms", "yes" if met else "**no**"])  # fmt: skip
+    if "tput_plain" in plain and "tput_plain" in memory:
+        ratio = memory["tput_plain"].rps / plain["tput_plain"].rps
+        cpu = plain["tput_plain"].cpu_us / memory["tput_plain"].cpu_us
+        rows.append(["memory enabled, requests without a session: ≥ 0.97× of memory off",
+                     f"{ratio:.2f}× (by CPU time per request: {cpu:.2f}×)",
+                     "yes" if ratio >= GOALS["no_session_ratio"] else "**no**"])  # fmt: skip
+    if rag is not None:
+        p50 = rag["retrieve_busy_p50"]
+        rows.append(["knowledge-base retrieval while an ingest runs: ≤ 50 ms p50", f"{p50:.1f} ms p50",
+                     "yes" if p50 <= GOALS["rag_p50"] else "**no**"])  # fmt: skip
+    return _table(["goal", "measured", "met"], rows)
+
+
+def write_section(path: Path, lines: list[str]) -> None:
+    text = path.read_text() if path.exists() else ""
+    block = "\n".join(lines) + "\n"
+    if BEGIN in text and END in text:
+        before, _, rest = text.partition(BEGIN)
+        text = before + block + rest.partition(END)[2].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)
+
+
+def kept_section(path: Path, report: str) -> str:
+    """``report`` followed by this benchmark's section and its hand-written log that ``path`` already holds."""
+    text = path.read_text() if path.exists() else ""
+    for begin, end in ((BEGIN, END), (LOG_BEGIN, LOG_END)):
+        if begin in text and end in text:
+            report = report.rstrip("\n") + "\n\n" + begin + text.partition(begin)[2].partition(end)[0] + end + "\n"
+    return report
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.memory_rag", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=2, help="rounds, interleaved; percentiles pool every sample")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per probe and round")
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--rate", type=float, default=50.0, help="fixed rate of the memory probes (req/s)")
+    parser.add_argument("--sessions", type=int, default=10, help="long sessions used in turn")
+    parser.add_argument("--rag-chunks", type=int, default=300, help="chunks of the collection queried")
+    parser.add_argument("--rag-busy-chunks", type=int, default=400, help="chunks of the ingest that runs meanwhile")
+    parser.add_argument("--skip-rag", action="store_true", help="only the memory rows")
+    parser.add_argument("--write", metavar="PATH", help="replace this benchmark's section of a markdown file")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS", help="wait for an idle machine")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.wait_quiet > 0:
+        wait_quiet(args.wait_quiet)
+    layout = cpu_layout()
+    load = os.getloadavg()
+    workdir = Path(tempfile.mkdtemp(prefix="ailb-bench-memory-"))
+    fake = start_fake({layout.fake} if layout.fake is not None else None, workdir, 1.0)
+    ws = gateways.Workspace(fake, layout.target, workdir)
+    servers: dict[str, Server] = {}
+    try:
+        servers["ailb"] = gateways.start_ailb(ws)
+        servers["ailb-memory"] = gateways.start_ailb_memory(ws)
+        for server in servers.values():
+            sanity_check(server, PLAIN_BODY)
+        wait_memory_ready(servers["ailb-memory"])
+        log(f"filling {args.sessions} sessions past the memory budget")
+        prefill(servers["ailb-memory"], args.sessions)
+        results, notes = measure(servers, args, layout.loadgen)
+    finally:
+        for server in [*servers.values(), fake]:
+            server.stop()
+    rag = None if args.skip_rag else rag_row(args, layout.target)
+    facts = [*machine_lines(layout, load), foreign_load(results)]
+    facts.append(f"produced by `{command_line(argv).replace('scripts/dev bench', 'python -m bench.memory_rag')}`")
+    facts.append(f"model: {MODEL} on the fake upstream; memory: the default budget (`MEMORY_MAX_TOKENS` 2000)")
+    lines = section(results, rag, args, [f"- {line}" for line in facts] + [f"- ⚠ {note}" for note in notes])
+    print("\n".join(lines))
+    if args.write:
+        write_section(Path(args.write), lines)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,7 +8,8 @@ of ``bench.run``; this breaks that cost down with the real model and a real Chro
 - ``recall`` of a short session read from ChromaDB (first request after a restart);
 - ``recall`` of a long session (a query embedding plus a filtered ChromaDB query), new and repeated questions;
 - ``remember`` (the enqueue on the request path);
-- event-loop lag (how late a 1 ms timer fires) while the background writer stores a burst of turns.
+- event-loop lag (how late a 1 ms timer fires) while the background writer stores a burst of turns, and
+  the recall of a long session meanwhile (its query embedding must not wait behind the turns' embeddings).
 """
 
 from __future__ import annotations
@@ -106,9 +107,12 @@ async def main(turns: int, requests: int, folder: Path) -> None:
         memory.remember(_turn(f"burst-short-{s}", 0, time.time()))
     print("event-loop lag, short turns being written   ", _figures(await loop_lag(1.0, 0.001)))
     await memory.flush()
-    for i in range(200):
+    for i in range(400):
         memory.remember(_turn("burst-long", i, time.time()))
     print("event-loop lag, long-session turns embedding", _figures(await loop_lag(1.0, 0.001)))
+    busy = await timed(min(requests, 50), lambda i: fresh_question(i + 10_000))
+    print("recall, long session, new question, while   ", _figures(busy))
+    print(f"  the writer embeds turns ({memory.stats()['queued']} still queued after)")
     await memory.aclose()
     await embedder.aclose()
 

@@ -84,6 +84,7 @@ class MemoryService:
             on_dropped=self._write_dropped,
             linger=write_linger,
             retry_delays=write_retries,
+            exclusive_store=cached_sessions > 0,  # from_settings caches nothing when replicas share the store
         )
         self._store_ok = True
         self._embeddings_ok = True

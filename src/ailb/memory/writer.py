@@ -29,6 +29,8 @@ from ailb.memory.store import MemoryStoreError, TurnStore
 
 log = logging.getLogger("ailb.memory")
 
+MAX_FULLY_EMBEDDED = 65536
+
 
 class TurnWriter:
     def __init__(
@@ -46,6 +48,7 @@ class TurnWriter:
         batch_size: int = 64,
         linger: float = 0.2,
         retry_delays: Sequence[float] = (1.0, 2.0),
+        exclusive_store: bool = True,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -64,6 +67,10 @@ class TurnWriter:
         self._task: asyncio.Task[None] | None = None
         self._accepting = True
         self.embedded_turns = 0
+        # Sessions whose every stored turn is embedded: their backfill query is skipped (it would find nothing).
+        # Only when no other process writes to the store; voided by deletes and expiry.
+        self._exclusive_store = exclusive_store
+        self._fully_embedded: set[Key] = set()
 
     @property
     def depth(self) -> int:
@@ -90,11 +97,13 @@ class TurnWriter:
     async def erase(self, tenant: str, session_id: str) -> list[str]:
         async with self._lock:
             self._epoch += 1
+            self._fully_embedded.discard((tenant, session_id))
             return await self.store.delete_session(tenant, session_id)
 
     async def expire(self, cutoff: float) -> int:
         async with self._lock:
             self._epoch += 1
+            self._fully_embedded.clear()  # a session may shrink below the budget: its next turns go unembedded
             return await self.store.delete_older_than(cutoff)
 
     async def close(self, flush_seconds: float) -> int:
@@ -147,19 +156,27 @@ class TurnWriter:
             return
         epoch = self._epoch
         over = await self._sessions_over_budget(live)
-        backfill = [t for key in over for t in await self.store.unembedded(*key)]
+        backfill = [t for key in over - self._fully_embedded for t in await self.store.unembedded(*key)]
         vectors = await self._embed([t for t in live if t.key in over] + backfill)
         async with self._lock:
             turns = [t for t in live if self._is_live(t)]
-            refreshed = backfill if epoch == self._epoch else []
+            current = epoch == self._epoch
+            refreshed = backfill if current else []
             if not turns and not refreshed:
                 return
             written = turns + refreshed
             embeddings = [vectors.get(t.id) for t in written]
             started = time.perf_counter()
             await self.store.add(written, embeddings, self.embedder.dimensions)
+            if current and self._exclusive_store:
+                self._note_fully_embedded(over)
             embedded = [(t, v) for t, v in zip(written, embeddings, strict=True) if v is not None]
             self._on_stored(turns, embedded, time.perf_counter() - started)
+
+    def _note_fully_embedded(self, sessions: set[Key]) -> None:
+        if len(self._fully_embedded) + len(sessions) > MAX_FULLY_EMBEDDED:
+            self._fully_embedded.clear()  # bounded: a session forgotten here costs one backfill query again
+        self._fully_embedded.update(sessions)
 
     async def _sessions_over_budget(self, turns: Sequence[StoredTurn]) -> set[Key]:
         """Sessions whose stored text, with ``turns``, exceeds the recall budget (all when dimensions are unknown)."""

@@ -223,6 +223,29 @@ async def test_only_sessions_past_the_budget_are_embedded_and_then_all_of_them(m
     assert memory.stats()["embedded_turns"] == 5
 
 
+@pytest.mark.parametrize("shared", [False, True])
+async def test_a_fully_embedded_session_is_not_searched_for_a_backfill_again(
+    make_memory: MemoryFactory, shared: bool
+) -> None:
+    store = InstrumentedStore()
+    memory: MemoryService = await make_memory(store=store, max_tokens=100, cached_sessions=0 if shared else 64)
+    now = time.time()
+
+    async def turn(i: int, answer: str = "ok") -> None:
+        memory.remember(Turn("t1", "s1", f"question {i}", answer, timestamp=now + i))
+        await memory.flush()
+
+    await turn(0)
+    await turn(1, "word " * 300)  # past the budget: the first turn is backfilled
+    for i in range(2, 5):
+        await turn(i)
+    # One backfill query, then none; a store other processes write to is asked every time.
+    assert store.calls["unembedded"] == (4 if shared else 1)
+    await memory.delete_session("t1", "s1")
+    await turn(5, "word " * 300)
+    assert store.calls["unembedded"] == (5 if shared else 2)
+
+
 async def test_a_backfill_never_brings_back_an_erased_session(make_memory: MemoryFactory) -> None:
     embedder = KeywordEmbedder()
     memory: MemoryService = await make_memory(embedder=embedder, max_tokens=100)

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ailb.contract import ChatCall, Completion, StreamChunk, message_text
 from ailb.errors import InvalidRequestError
 from ailb.observability.tracing import NO_TRACING, AttributeValue, Tracing
-from ailb.types import ChatCall, Completion, StreamChunk, message_text
 
 if TYPE_CHECKING:
     from ailb.governance.meter import Meter

@@ -19,6 +19,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from ailb.contract import StreamChunk, Usage
 from ailb.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -27,7 +28,6 @@ from ailb.errors import (
 )
 from ailb.providers.base import Provider
 from ailb.settings import DeploymentConfig, Timeouts
-from ailb.types import StreamChunk, Usage
 from tests.fakes import AnthropicFake, Fault, OllamaFake, OpenAIFake, Reply
 from tests.fakes.base import FakeProvider
 

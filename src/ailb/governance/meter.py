@@ -19,12 +19,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from ailb.contract import ChatCall, StreamChunk, Usage
 from ailb.providers.choices import choice_count
 from ailb.routing.pricing import Price
 from ailb.routing.streaming import close_quietly
 from ailb.state import Draw, Reservation, Settlement
 from ailb.token_estimate import estimate_tokens
-from ailb.types import ChatCall, StreamChunk, Usage
 
 if TYPE_CHECKING:
     from ailb.governance.governor import Governor

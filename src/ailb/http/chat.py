@@ -13,6 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ailb.contract import ChatCall
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body, validate_chat
@@ -20,7 +21,6 @@ from ailb.http.sse import EventStreamResponse, wait_for_disconnect
 from ailb.observability.context import request_span
 from ailb.observability.tracing import RequestSpan
 from ailb.service import ChatStream, Context
-from ailb.types import ChatCall
 
 if TYPE_CHECKING:
     from ailb.bootstrap import Gateway

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
+from ailb.contract import SESSION_ID_PATTERN
 from ailb.errors import NotFoundError
 from ailb.http.auth import tenant_of
-from ailb.types import SESSION_ID_PATTERN
 
 if TYPE_CHECKING:
     from ailb.memory.service import MemoryService

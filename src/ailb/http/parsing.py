@@ -7,9 +7,10 @@ from typing import Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
+from ailb.contract import ChatCall
 from ailb.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
-from ailb.ingress.validation import check_session, convert, refuse_client_config
-from ailb.types import AILB_BODY_FIELDS, REQUEST_FIELDS, ChatCall, ChatCompletionRequest
+from ailb.ingress.chat.schema import REQUEST_FIELDS, ChatCompletionRequest
+from ailb.ingress.validation import AILB_BODY_FIELDS, check_session, convert, refuse_client_config
 
 
 class ClientDisconnected(Exception):

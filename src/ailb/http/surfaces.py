@@ -11,6 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ailb.contract import ChatCall, StreamChunk
 from ailb.errors import AILBError, NotFoundError
 from ailb.http.errors import error_body, error_response
 from ailb.http.surface import JSON, Exchange, Surface, serve
@@ -29,7 +30,6 @@ from ailb.ingress.responses.stream import ResponseEvents
 from ailb.redaction import Redactor
 from ailb.routing.tokens import offline_decoder
 from ailb.service import ChatResult
-from ailb.types import ChatCall, StreamChunk
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

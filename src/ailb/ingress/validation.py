@@ -15,14 +15,25 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
+from ailb.contract import SESSION_ID_PATTERN
 from ailb.errors import InvalidRequestError
-from ailb.types import AILB_BODY_FIELDS, CLIENT_CONFIG_FIELDS, SESSION_ID_PATTERN
 
 T = TypeVar("T")
 Unset = msgspec.UNSET
 SESSION_ID = re.compile(SESSION_ID_PATTERN)
 SESSION_RULE = "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'."
 _PATH = re.compile(r"at `\$(.*)`$")
+AILB_BODY_FIELDS = ("session_id", "rag_collection", "rag_top_k", "routing_strategy")
+# Credentials, endpoints and client-library settings (OpenAI, Azure, LiteLLM and cloud SDK options) are never part
+# of the chat API. Sent in a body they would reach an upstream that may honour them (another gateway): refused.
+CLIENT_CONFIG_FIELDS = frozenset({
+    "api_key", "api_base", "base_url", "api_type", "api_version", "organization", "project", "headers",
+    "extra_headers", "default_headers", "extra_query", "default_query", "extra_body", "timeout", "request_timeout",
+    "max_retries", "http_client", "proxy", "proxies", "azure_endpoint", "azure_deployment", "azure_ad_token",
+    "azure_ad_token_provider", "deployment_id", "engine", "custom_llm_provider", "api_token", "access_token",
+    "authorization", "auth", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
+    "aws_profile_name", "vertex_project", "vertex_location", "vertex_credentials",
+})  # fmt: skip
 
 
 class Schema(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):

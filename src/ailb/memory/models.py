@@ -12,9 +12,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ailb.contract import SESSION_ID_PATTERN
 from ailb.errors import InvalidRequestError
 from ailb.token_estimate import estimate_tokens  # the chat model's tokenizer is upstream: budgets are estimates
-from ailb.types import SESSION_ID_PATTERN
 
 TURN_OVERHEAD_TOKENS = 8
 SESSION_ID = re.compile(SESSION_ID_PATTERN)

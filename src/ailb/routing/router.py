@@ -15,7 +15,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from typing import Any
 
-from ailb.contract import EmbeddingCall, EmbeddingResult, EmbeddingsEgress
+from ailb.contract import (
+    ChatCall,
+    Completion,
+    EmbeddingCall,
+    EmbeddingResult,
+    EmbeddingsEgress,
+    ModelInfo,
+    StreamChunk,
+    Usage,
+    message_text,
+)
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
 from ailb.observability.tracing import NO_TRACING, Tracing
 from ailb.providers.base import Provider
@@ -42,7 +52,6 @@ from ailb.routing.streaming import RelayedChunks, close_quietly, read_until_cont
 from ailb.routing.tokens import TokenCounter
 from ailb.routing.weights import TrafficWeights
 from ailb.settings import Settings
-from ailb.types import ChatCall, Completion, ModelInfo, StreamChunk, Usage, message_text
 
 __all__ = ["RouteInfo", "RouteObserver", "RoutedStream", "Router"]
 

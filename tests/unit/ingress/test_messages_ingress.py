@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ailb.contract import ChatCall, Completion, StreamChunk, Usage
 from ailb.errors import (
     AILBError,
     InvalidRequestError,
@@ -25,7 +26,6 @@ from ailb.providers.anthropic.passthrough import NativeStream
 from ailb.providers.canonical import ChunkWriter
 from ailb.providers.scrub import StreamScrubber
 from ailb.redaction import SecretSet
-from ailb.types import ChatCall, Completion, StreamChunk, Usage
 from tests.unit.ingress.chunks import aiter_of, canonical_stream
 
 BASE: dict[str, Any] = {"model": "m", "max_tokens": 100}

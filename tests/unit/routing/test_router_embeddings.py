@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from ailb.contract import EmbeddingCall, EmbeddingResult
+from ailb.contract import ChatCall, Completion, EmbeddingCall, EmbeddingResult, StreamChunk
 from ailb.errors import ModelNotFoundError
 from ailb.providers.base import Provider
 from ailb.routing.router import Router
-from ailb.types import ChatCall, Completion, StreamChunk
 
 from .support import Clock, Recorder, ScriptedProvider, call, completion, config, settings, status_error
 

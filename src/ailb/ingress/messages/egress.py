@@ -15,11 +15,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
+from ailb.contract import ChatCall, Completion, StreamChunk
 from ailb.ingress.messages.request import MessagesSpec, Translation, injected_system
 from ailb.ingress.messages.response import message_from_completion
 from ailb.ingress.messages.stream import MessageEvents
 from ailb.providers.base import Provider
-from ailb.types import ChatCall, Completion, StreamChunk
 
 
 @runtime_checkable

@@ -17,14 +17,40 @@ providers work on. No wire schema lives here (each surface's is in ``ailb.ingres
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ailb.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from ailb.providers.base import Provider
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+SESSION_ID_RULE = "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'."
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
+
+
+class SessionId(str):
+    """A session id known to be valid: the whole text matches ``SESSION_ID_PATTERN`` (the pattern's ``$`` alone
+    would also let a trailing newline through). Only ``SessionId.check`` makes one, so a request's id is checked
+    once, where it comes in, and memory takes it as it is."""
+
+    __slots__ = ()
+
+    @classmethod
+    def check(cls, text: str, *, code: str = "invalid_value", source: str = "") -> SessionId:
+        """``text`` as a ``SessionId``; a 400 on ``session_id`` (``source``, e.g. a header name, leads the message)."""
+        if isinstance(text, SessionId):
+            return text
+        if not _SESSION_ID.fullmatch(text):
+            raise InvalidRequestError(source + SESSION_ID_RULE, param="session_id", code=code)
+        return cls(text)
+
+    @staticmethod
+    def is_valid(text: str) -> bool:
+        return isinstance(text, SessionId) or _SESSION_ID.fullmatch(text) is not None
 
 
 @dataclass(slots=True)
@@ -60,12 +86,13 @@ class Usage:
         )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ChatCall:
-    """One validated chat request as it flows through the gateway.
+    """One validated chat request as it flows through the gateway; never changed once made.
 
-    ``body`` is the client's OpenAI request with AILB's fields removed; ``messages`` in it may be
-    augmented by memory and RAG before routing. ``model`` is the public name the client asked for.
+    ``body`` is the client's OpenAI request with AILB's fields removed (nobody writes to it); memory and RAG give
+    a new call whose messages include what they add (``with_injected``). ``model`` is the public name the client
+    asked for.
     """
 
     body: dict[str, Any]
@@ -73,7 +100,7 @@ class ChatCall:
     stream: bool
     include_usage: bool
     tenant: str
-    session_id: str | None = None
+    session_id: SessionId | None = None
     rag_collections: tuple[str, ...] = ()
     rag_top_k: int = 3
     strategy: str | None = None
@@ -84,6 +111,22 @@ class ChatCall:
     def max_tokens(self) -> int | None:
         value = self.body.get("max_completion_tokens") or self.body.get("max_tokens")
         return value if isinstance(value, int) else None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self.body["messages"]
+        return messages
+
+    def with_injected(self, added: Sequence[dict[str, Any]]) -> ChatCall:
+        """A new call whose messages have ``added`` after the client's leading system and developer messages."""
+        if not added:
+            return self
+        messages = self.messages
+        split = 0
+        while split < len(messages) and messages[split].get("role") in ("system", "developer"):
+            split += 1
+        body = {**self.body, "messages": [*messages[:split], *added, *messages[split:]]}
+        return replace(self, body=body, injected=(*self.injected, *added))
 
 
 @dataclass(slots=True)

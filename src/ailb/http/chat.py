@@ -52,7 +52,7 @@ async def chat_completions(request: Request) -> Response:
             await _route_limit(gateway, model)
         if call.stream:
             stream = await _unless_disconnected(request, gateway.service.stream(call, meter))
-            _routed(span, stream.route, call)
+            _routed(span, stream.route, stream.call)
             stream.chunks = span.watch(stream.chunks)
             handed_off = True
             return EventStreamResponse(
@@ -60,7 +60,7 @@ async def chat_completions(request: Request) -> Response:
             )
         result = await _unless_disconnected(request, gateway.service.complete(call, meter))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
-        _routed(span, result.route, call)
+        _routed(span, result.route, result.call)
         span.completed(result.completion)
         return Response(
             result.completion.raw or orjson.dumps(result.completion.body),
@@ -83,10 +83,10 @@ async def chat_completions(request: Request) -> Response:
             metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
 
 
-def _routed(span: RequestSpan, route: RouteInfo, call: ChatCall) -> None:
+def _routed(span: RequestSpan, route: RouteInfo, sent: ChatCall) -> None:
     """Tell the request's span who answered and (when content capture is on) what was sent upstream."""
     span.routed(route)
-    span.prompt(call.body["messages"])
+    span.prompt(sent.messages)
 
 
 async def _route_limit(gateway: Gateway, model: str) -> None:

@@ -15,13 +15,11 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from ailb.contract import SESSION_ID_PATTERN
+from ailb.contract import SESSION_ID_PATTERN, SESSION_ID_RULE, SessionId
 from ailb.errors import InvalidRequestError
 
 T = TypeVar("T")
 Unset = msgspec.UNSET
-SESSION_ID = re.compile(SESSION_ID_PATTERN)
-SESSION_RULE = "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'."
 _PATH = re.compile(r"at `\$(.*)`$")
 AILB_BODY_FIELDS = ("session_id", "rag_collection", "rag_top_k", "routing_strategy")
 # Credentials, endpoints and client-library settings (OpenAI, Azure, LiteLLM and cloud SDK options) are never part
@@ -52,7 +50,7 @@ class AilbFields(Schema, kw_only=True):
 
 @dataclass(frozen=True, slots=True)
 class AilbOptions:
-    session_id: str | None
+    session_id: SessionId | None
     rag_collections: tuple[str, ...]
     rag_top_k: int
     strategy: str | None
@@ -80,16 +78,13 @@ def ailb_options(fields: AilbFields, headers: Mapping[str, str]) -> AilbOptions:
     return AilbOptions(session_id, names, fields.rag_top_k or 3, strategy)
 
 
-def check_session(body_session: str | None, header_session: str | None) -> str | None:
-    """The session id from the body, else the header; the whole id must match (the schema's ``$`` would also
-    accept a trailing newline)."""
-    if body_session is not None and not SESSION_ID.fullmatch(body_session):
-        raise InvalidRequestError(SESSION_RULE, param="session_id", code="invalid_value")
-    if body_session is None and header_session is not None:
-        if not SESSION_ID.fullmatch(header_session):
-            raise InvalidRequestError("X-Session-ID: " + SESSION_RULE, param="session_id", code="invalid_value")
-        return header_session
-    return body_session
+def check_session(body_session: str | None, header_session: str | None) -> SessionId | None:
+    """The session id from the body, else the header, checked: the one check a request's session id gets."""
+    if body_session is not None:
+        return SessionId.check(body_session)
+    if header_session is not None:
+        return SessionId.check(header_session, source="X-Session-ID: ")
+    return None
 
 
 def refuse_unknown(data: Mapping[str, Any], known: Collection[str], surface: str) -> None:
@@ -134,7 +129,7 @@ def param_of(message: str) -> str | None:
 def describe(message: str) -> str:
     text = message.replace("`$.", "`").replace("`$`", "the body")
     if "should match pattern" in text and "session_id" in text:
-        return SESSION_RULE
+        return SESSION_ID_RULE
     return f"Invalid request: {text}"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -80,7 +81,6 @@ async def test_an_egress_is_asked_per_attempt() -> None:
     b = ScriptedProvider(config("b"), [completion("from b")])
     router, _ = build(a, b)
     egress = Tagging()
-    routed = call()
-    routed.egress = egress
+    routed = replace(call(), egress=egress)
     answer, info = await router.complete(routed)
     assert answer.body == {"wrapped": "from b"} and egress.reached == ["a", "b"] and info.deployment == "b"

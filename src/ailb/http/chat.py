@@ -16,8 +16,9 @@ from starlette.responses import Response
 from ailb.contract import ChatCall
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
-from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body, validate_chat
+from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
 from ailb.http.sse import EventStreamResponse, wait_for_disconnect
+from ailb.ingress.chat.request import validate_chat
 from ailb.observability.context import request_span
 from ailb.observability.tracing import RequestSpan
 from ailb.service import ChatStream, Context

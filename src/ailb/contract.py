@@ -18,7 +18,7 @@ providers work on. No wire schema lives here (each surface's is in ``ailb.ingres
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -90,12 +90,12 @@ class Usage:
 class ChatCall:
     """One validated chat request as it flows through the gateway; never changed once made.
 
-    ``body`` is the client's OpenAI request with AILB's fields removed (nobody writes to it); memory and RAG give
-    a new call whose messages include what they add (``with_injected``). ``model`` is the public name the client
-    asked for.
+    ``body`` is the client's OpenAI request with AILB's fields removed, read-only (a ``Mapping``: the providers
+    copy what they change); memory and RAG give a new call whose messages include what they add
+    (``with_injected``). ``model`` is the public name the client asked for.
     """
 
-    body: dict[str, Any]
+    body: Mapping[str, Any]
     model: str
     stream: bool
     include_usage: bool

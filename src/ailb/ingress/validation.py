@@ -15,12 +15,14 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from ailb.contract import SESSION_ID_PATTERN, SESSION_ID_RULE, SessionId
+from ailb.contract import SESSION_ID_PATTERN, SessionId
 from ailb.errors import InvalidRequestError
 
 T = TypeVar("T")
 Unset = msgspec.UNSET
 _PATH = re.compile(r"at `\$(.*)`$")
+# The session id's pattern, for the OpenAPI schema only: ``check_session`` is the one check (``SessionId``).
+SessionIdField = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": SESSION_ID_PATTERN})]
 AILB_BODY_FIELDS = ("session_id", "rag_collection", "rag_top_k", "routing_strategy")
 # Credentials, endpoints and client-library settings (OpenAI, Azure, LiteLLM and cloud SDK options) are never part
 # of the chat API. Sent in a body they would reach an upstream that may honour them (another gateway): refused.
@@ -42,7 +44,7 @@ class Schema(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
 class AilbFields(Schema, kw_only=True):
     """AILB's own request fields, accepted in the body of every surface with memory and RAG (never forwarded)."""
 
-    session_id: Annotated[str, msgspec.Meta(pattern=SESSION_ID_PATTERN)] | None = None
+    session_id: SessionIdField | None = None
     rag_collection: str | Annotated[list[str], msgspec.Meta(min_length=1, max_length=8)] | None = None
     rag_top_k: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None
     routing_strategy: str | None = None
@@ -128,8 +130,6 @@ def param_of(message: str) -> str | None:
 
 def describe(message: str) -> str:
     text = message.replace("`$.", "`").replace("`$`", "the body")
-    if "should match pattern" in text and "session_id" in text:
-        return SESSION_ID_RULE
     return f"Invalid request: {text}"
 
 

@@ -12,8 +12,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from ailb.contract import SESSION_ID_PATTERN
-from ailb.ingress.validation import Schema, Unset
+from ailb.ingress.validation import Schema, SessionIdField, Unset
 
 
 # --- content parts -----------------------------------------------------------------------------------------
@@ -224,7 +223,7 @@ class ChatCompletionRequest(Schema):
     reasoning_effort: str | None = None
     user: str | None = None
     # AILB's own fields
-    session_id: Annotated[str, msgspec.Meta(pattern=SESSION_ID_PATTERN)] | None = None
+    session_id: SessionIdField | None = None
     rag_collection: str | Annotated[list[str], msgspec.Meta(min_length=1, max_length=8)] | None = None
     rag_top_k: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None
     routing_strategy: str | None = None

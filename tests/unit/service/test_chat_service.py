@@ -14,6 +14,7 @@ import pytest_asyncio
 
 from ailb.contract import ChatCall, Completion, SessionId, StreamChunk
 from ailb.errors import InvalidRequestError, ModelNotFoundError, UpstreamError
+from ailb.ingress.chat.request import validate_chat
 from ailb.memory.inmemory import InMemoryTurnStore
 from ailb.memory.models import Turn
 from ailb.memory.service import MemoryService
@@ -317,3 +318,17 @@ def test_a_call_cannot_be_changed_in_place() -> None:
         call.session_id = None  # type: ignore[misc]
     added = call.with_injected([{"role": "system", "content": "x"}])
     assert added.messages[0] == {"role": "system", "content": "x"} and call.messages == [user("What is my name?")]
+
+
+def test_a_session_id_is_checked_where_it_comes_in_and_taken_as_it_is_after() -> None:
+    checked = SessionId.check("user-42:support")
+    assert SessionId.check(checked) is checked and SessionId.is_valid(checked)
+    for bad in ("sess\n", "", "a" * 129, "has space"):
+        assert not SessionId.is_valid(bad)
+        with pytest.raises(InvalidRequestError) as refused:
+            SessionId.check(bad, source="X-Session-ID: ")
+        assert refused.value.param == "session_id" and refused.value.message.startswith("X-Session-ID: session_id")
+    body = {"model": "gpt-4o", "messages": [user("hi")], "session_id": "s-1"}
+    assert type(validate_chat(body, TENANT, None, None).session_id) is SessionId
+    headed = validate_chat({"model": "gpt-4o", "messages": [user("hi")]}, TENANT, "s-2", None)
+    assert type(headed.session_id) is SessionId and headed.session_id == "s-2"

@@ -214,6 +214,13 @@ async def test_a_stream_that_fails_after_its_first_content_is_not_remembered(par
     assert await parts.turns() == []
 
 
+async def test_a_stream_that_stops_without_finishing_is_not_remembered(parts: Parts) -> None:
+    upstream = provider(streams=[[role_chunk(), content("You are ")]])  # no chunk with a finish reason
+    routed = await parts.service(upstream).stream(chat(stream=True))
+    assert await drain(routed.chunks) == ["", "You are "]
+    assert await parts.turns() == []  # half an answer is no turn
+
+
 async def test_a_stream_the_client_leaves_early_is_not_remembered(parts: Parts) -> None:
     upstream = provider(streams=[[role_chunk(), content("You are "), content("Alice."), final_chunk()]])
     routed = await parts.service(upstream).stream(chat(stream=True))

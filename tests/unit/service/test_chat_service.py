@@ -14,6 +14,7 @@ import pytest_asyncio
 
 from ailb.contract import ChatCall, Completion, SessionId, StreamChunk
 from ailb.errors import InvalidRequestError, ModelNotFoundError, UpstreamError
+from ailb.governance.governor import Governor
 from ailb.ingress.chat.request import validate_chat
 from ailb.memory.inmemory import InMemoryTurnStore
 from ailb.memory.models import Turn
@@ -24,7 +25,9 @@ from ailb.rag.models import DocumentInput
 from ailb.rag.service import RagService
 from ailb.routing.router import Router
 from ailb.service import ChatService
-from ailb.settings import MemoryConfig, RagConfig
+from ailb.settings import ClientKeyConfig, MemoryConfig, RagConfig
+from ailb.state import InProcessLimitStore
+from ailb.tenancy import client_key
 from tests.unit.routing.support import (
     ScriptedProvider,
     completion,
@@ -66,11 +69,12 @@ class RecordingProvider(ScriptedProvider):
 
 
 class Counts:
-    """What memory and RAG report they did (their observer and metrics hooks)."""
+    """What memory, RAG and the governor report they did (their observer and metrics hooks)."""
 
     def __init__(self) -> None:
         self.recalls = 0
         self.retrievals = 0
+        self.spent_usd = 0.0
 
     def memory_recalled(self, seconds: float) -> None:
         self.recalls += 1
@@ -92,6 +96,12 @@ class Counts:
 
     def rag_ingested(self, chunks: int) -> None:
         pass
+
+    def key_spent(self, key: str, usd: float) -> None:
+        self.spent_usd += usd
+
+    def key_rejected(self, key: str, reason: str) -> None:
+        raise AssertionError(f"key {key} refused: {reason}")
 
 
 class Parts:
@@ -310,6 +320,27 @@ async def test_the_callers_call_is_not_changed(parts: Parts) -> None:
         assert call.body == before and call.injected == () and call.messages == [user("vacation days per year?")]
         assert sent is not call and len(sent.injected) == 2 and sent.messages[-1] == user("vacation days per year?")
         assert (sent.model, sent.tenant, sent.session_id, sent.stream) == (call.model, TENANT, SESSION, streamed)
+
+
+async def test_the_model_is_resolved_once_per_request(parts: Parts, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = parts.service(provider())
+    catalog = service.router.catalog
+    looked_up: list[str] = []
+    targets_of = catalog.targets
+
+    def counted(name: str) -> Any:
+        looked_up.append(name)
+        return targets_of(name)
+
+    monkeypatch.setattr(catalog, "targets", counted)
+    await service.complete(chat(collections=("policies",)))
+    await drain((await service.stream(chat(stream=True))).chunks)
+    assert looked_up == ["gpt-4o", "gpt-4o"]
+    governor = Governor(InProcessLimitStore(), parts.counts)
+    limited = client_key("team-key", ClientKeyConfig(key="team-key", name="team", rpm=100, max_budget_usd=5.0))
+    metered = await service.complete(chat(), governor.meter(limited, "gpt-4o"))  # admission prices the targets
+    await governor.drain()
+    assert metered.completion.text == "hi" and looked_up == ["gpt-4o"] * 3 and parts.counts.spent_usd > 0
 
 
 async def test_a_call_without_anything_to_add_is_sent_as_it_is(parts: Parts) -> None:

@@ -7,8 +7,16 @@ import pytest
 
 from tests.integration.chroma_server import ChromaServer
 from tests.integration.harness import RunningGateway
+from tests.integration.upstreams import Upstreams, start_upstreams
 
 GatewayFactory = Callable[..., RunningGateway]
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[Upstreams]:
+    """The three wire-level fakes (``tests/integration/upstreams.py``), started once per test module."""
+    with start_upstreams() as running:
+        yield running
 
 
 @pytest.fixture

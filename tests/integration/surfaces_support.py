@@ -16,6 +16,7 @@ from typing import Any
 
 import anthropic
 import openai
+import pytest
 
 from tests.fakes import AnthropicFake, FakeProvider, OllamaFake, OpenAIFake, ThreadedServer
 from tests.integration.harness import RunningGateway
@@ -90,6 +91,29 @@ def surface_gateway(workdir: Path, extra_yaml: str = "", **env: str) -> Iterator
         config = config_yaml(upstreams, extra_yaml)
         with RunningGateway({**BASE_ENV, **env}, config, workdir) as gateway:
             yield upstreams, gateway
+
+
+def surface_fixtures(folder: str, extra_yaml: str = "", **env: str) -> tuple[Any, Any, Any]:
+    """The fixtures a surface suite binds at module level, ``running, upstreams, gateway = surface_fixtures(...)``:
+    ``running``, the fakes and one gateway in front of them for the whole module (``surface_gateway`` with these
+    arguments, its workdir a temp folder named ``folder``); ``upstreams``, those fakes reset before each test;
+    ``gateway``, that gateway."""
+
+    @pytest.fixture(scope="module")
+    def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstreams, RunningGateway]]:
+        with surface_gateway(tmp_path_factory.mktemp(folder), extra_yaml, **env) as pair:
+            yield pair
+
+    @pytest.fixture
+    def upstreams(running: tuple[Upstreams, RunningGateway]) -> Upstreams:
+        reset(running[0])
+        return running[0]
+
+    @pytest.fixture
+    def gateway(running: tuple[Upstreams, RunningGateway]) -> RunningGateway:
+        return running[1]
+
+    return running, upstreams, gateway
 
 
 def reset(upstreams: Upstreams) -> None:

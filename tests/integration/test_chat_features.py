@@ -8,7 +8,6 @@ their price, and ``strict`` tools for Anthropic."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from tests.fakes import Fault, Reply
 from tests.fakes.anthropic_fake import thinking_signature
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import Upstreams, start_upstreams
+from tests.integration.upstreams import Upstreams
 
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest", "ollama": "llama3.2"}
 EMULATED = ["anthropic", "ollama"]
@@ -30,12 +29,6 @@ FUNCTION: Any = {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
 SQL_TOOL: Any = {"type": "custom", "custom": {"name": "run_sql", "description": "Run SQL", "format": {"type": "text"}}}
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with start_upstreams() as running:
-        yield running
 
 
 @pytest.fixture

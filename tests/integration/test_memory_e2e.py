@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from ailb.bootstrap import build_gateway
 from ailb.settings import ConfigError, load_settings
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import OPENAI_KEY, Upstreams, start_upstreams
+from tests.integration.upstreams import OPENAI_KEY, Upstreams
 
 pytestmark = pytest.mark.slow
 MODEL = "gpt-4o-mini"
@@ -37,12 +36,6 @@ def name_aware_model(body: dict[str, Any]) -> str:
         return f"Your name is {found[-1]}." if found else "I do not know your name."
     told = NAME.search(question)
     return f"Nice to meet you, {told.group(1)}!" if told else "Noted."
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with start_upstreams() as running:
-        yield running
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 from tests.fakes import Fault
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import OPENAI_KEY, Upstreams, start_upstreams
+from tests.integration.upstreams import OPENAI_KEY, Upstreams
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 CLIENT_KEY = "sk-client-hardening-0001"
@@ -39,12 +38,6 @@ CLIENT_CONFIG = {
     "max_retries": 50,
     "API-Key": "sk-attacker",
 }
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with start_upstreams() as running:
-        yield running
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import httpx
 from ailb.control.generated import module_service_pb2 as pb
 from ailb.control.generated import module_service_pb2_grpc as pb_grpc
 from tests.integration.control_support import ADMIN_TOKEN
-from tests.redis_server import free_port
+from tests.ports import free_port
 
 T = TypeVar("T")
 START_SECONDS = 60.0

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.integration.test_serve_process import _free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def _env(http_port: int, grpc_port: int) -> dict[str, str]:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[str, int, int, subprocess.Popen[str]]]:
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     log = (tmp_path / "demo.log").open("w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "ailb", "serve", "--demo"],
@@ -86,7 +86,7 @@ def test_the_demo_shows_completions_streaming_memory_and_rag(demo: tuple[str, in
 
 def test_a_second_ailb_on_the_same_ports_fails_at_once(demo: tuple[str, int, int, subprocess.Popen[str]]) -> None:
     _, http_port, grpc_port, _ = demo
-    cases = (((_free_port(), grpc_port), f"gRPC port {grpc_port}"), ((http_port, 0), f"HTTP port {http_port}"))
+    cases = (((free_port(), grpc_port), f"gRPC port {grpc_port}"), ((http_port, 0), f"HTTP port {http_port}"))
     for ports, taken in cases:
         second = subprocess.run(
             [sys.executable, "-m", "ailb", "serve", "--demo"],

@@ -6,7 +6,6 @@ The fake model only knows what it is sent: it can say the user's name only if AI
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from ailb.settings import ConfigError, load_settings
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
 from tests.integration.upstreams import OPENAI_KEY, Upstreams
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 MODEL = "gpt-4o-mini"
@@ -224,10 +224,7 @@ def test_memory_disabled_is_a_clear_404(run_gateway: GatewayFactory, env: dict[s
 
 
 def test_an_unreachable_store_degrades_memory_but_chat_works(run_gateway: GatewayFactory, env: dict[str, str]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    gateway = run_gateway({**env, "CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(closed_port)})
+    gateway = run_gateway({**env, "CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(free_port())})
     sdk = client(gateway)
     assert say(sdk, "My name is Ivy", "down-1") == ("Nice to meet you, Ivy!", 0)
     # the first turn waits in the write queue (recallable) while the writer retries; either answer is fine

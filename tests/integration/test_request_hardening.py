@@ -16,6 +16,7 @@ from tests.fakes import Fault
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
 from tests.integration.upstreams import OPENAI_KEY, Upstreams
+from tests.ports import free_port
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 CLIENT_KEY = "sk-client-hardening-0001"
@@ -200,17 +201,11 @@ def test_the_admin_token_guards_stats_and_metrics_token_guards_metrics(
     assert scraped.status_code == 200 and "ailb_requests_total" in scraped.text
 
 
-def _refused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.parametrize("stream", [False, True])
 def test_every_503_for_unreachable_deployments_carries_retry_after(
     run_gateway: GatewayFactory, stream: bool
 ) -> None:
-    port = _refused_port()
+    port = free_port()
     down = f"""
 deployments:
   - {{name: a, provider: openai, base_url: "http://127.0.0.1:{port}/v1", api_key: sk-a, models: [gpt-4o]}}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.fakes import AnthropicFake, Fault, OpenAIFake, ThreadedServer
+from tests.ports import free_port
 
 OPENAI_KEY = "sk-logs-openai-key-0001"
 ADMIN_TOKEN = "admin-token-for-logs-0001"
@@ -23,12 +23,6 @@ CONFIG = """
 model_aliases:
   smart: [gpt-4o, claude-3-5-sonnet-latest]
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Served:
@@ -52,7 +46,7 @@ class Served:
 def served(tmp_path: Path) -> Iterator[tuple[Served, OpenAIFake]]:
     openai_fake, anthropic_fake = OpenAIFake(api_key=OPENAI_KEY), AnthropicFake(api_key="sk-ant-logs-key-0001")
     (tmp_path / "ailb.yaml").write_text(CONFIG)
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
         "ANTHROPIC_API_KEY": "sk-ant-logs-key-0001",

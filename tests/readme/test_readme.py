@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.fakes import OpenAIFake, ThreadedServer
+from tests.ports import free_port
 from tests.readme.blocks import UnannotatedBlock, readme_blocks
 from tests.readme.driver import README_KEY
 
@@ -72,12 +72,6 @@ def test_every_readme_block_runs_as_printed(tmp_path: Path) -> None:
     assert run.returncode == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_a_fresh_clone_runs_the_two_commands_as_printed(tmp_path: Path) -> None:
@@ -90,7 +84,7 @@ def test_a_fresh_clone_runs_the_two_commands_as_printed(tmp_path: Path) -> None:
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
     env = {k: v for k, v in _clean_env().items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")} | {"PATH": path}
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     with ThreadedServer(OpenAIFake(api_key=README_KEY)) as fake:
         server_env = {
             **env, "OPENAI_BASE_URL": fake.base_url, "HOST": "127.0.0.1",

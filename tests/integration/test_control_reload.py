@@ -41,13 +41,6 @@ def gateway(run_gateway: GatewayFactory, fakes: Fakes) -> RunningGateway:
     return run_gateway(gateway_env(), config_yaml(subset(fakes, "blue", "green")))
 
 
-@pytest.fixture
-def control(gateway: RunningGateway) -> Iterator[Control]:
-    client = Control(gateway)
-    yield client
-    client.close()
-
-
 def rewrite_config(gateway: RunningGateway, text: str) -> None:
     Path(gateway.env["AILB_CONFIG"]).write_text(text)
 

@@ -39,13 +39,6 @@ def gateway(run_gateway: GatewayFactory, fakes: Fakes) -> RunningGateway:
     return run_gateway(gateway_env(), config_yaml(fakes, versions))
 
 
-@pytest.fixture
-def control(gateway: RunningGateway) -> Iterator[Control]:
-    client = Control(gateway)
-    yield client
-    client.close()
-
-
 def colours(tally: dict[str, int]) -> dict[str, int]:
     by_colour: dict[str, int] = {}
     for deployment, count in tally.items():

@@ -18,8 +18,8 @@ from tests.fakes import Fault, Reply
 from tests.fakes.anthropic_fake import thinking_signature
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.surfaces_support import MODELS, openai_client, sent
-from tests.integration.upstreams import Upstreams
+from tests.integration.surfaces_support import openai_client, sent
+from tests.integration.upstreams import MODELS, Upstreams
 
 EMULATED = ["anthropic", "ollama"]
 HI: Any = [{"role": "user", "content": "Weather in Paris?"}]

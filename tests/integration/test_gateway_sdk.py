@@ -10,9 +10,8 @@ import pytest
 
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import Upstreams
+from tests.integration.upstreams import MODELS, Upstreams
 
-MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest", "ollama": "llama3.2"}
 WEATHER_TOOL = {
     "type": "function",
     "function": {

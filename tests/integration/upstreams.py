@@ -10,6 +10,8 @@ from tests.fakes import AnthropicFake, FakeProvider, Fault, OllamaFake, OpenAIFa
 
 OPENAI_KEY = "sk-openai-integration-key"
 ANTHROPIC_KEY = "sk-ant-integration-key"
+# One chat model of each provider in the env-only setup (``Upstreams.env``)
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest", "ollama": "llama3.2"}
 
 
 class Upstream:

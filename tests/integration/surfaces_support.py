@@ -10,7 +10,7 @@ scripts its own failures), and the packaged model serves ``all-MiniLM-L6-v2``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,9 @@ import anthropic
 import openai
 import pytest
 
-from tests.fakes import AnthropicFake, FakeProvider, OllamaFake, OpenAIFake, ThreadedServer
+from tests.fakes import FakeProvider
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import ANTHROPIC_KEY, OPENAI_KEY, Upstreams
+from tests.integration.upstreams import ANTHROPIC_KEY, OPENAI_KEY, Upstreams, start_upstreams
 
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest", "ollama": "llama3.2"}
 PROVIDERS = list(MODELS)
@@ -71,23 +71,10 @@ BASE_ENV = {
 
 
 @contextmanager
-def fakes() -> Iterator[Upstreams]:
-    running = (
-        OpenAIFake(api_key=OPENAI_KEY),
-        AnthropicFake(api_key=ANTHROPIC_KEY),
-        OllamaFake(models=["llama3.2", "nomic-embed-text", SHARED_EMBEDDING]),
-    )
-    with ExitStack() as stack:
-        for fake in running:
-            stack.enter_context(ThreadedServer(fake))
-        yield Upstreams(*running)
-
-
-@contextmanager
 def surface_gateway(workdir: Path, extra_yaml: str = "", **env: str) -> Iterator[tuple[Upstreams, RunningGateway]]:
     """The fakes and one gateway in front of them (``env`` adds to or overrides ``BASE_ENV``; ``extra_yaml`` adds
     top-level keys such as ``client_keys`` to the config file)."""
-    with fakes() as upstreams:
+    with start_upstreams(ollama_models=["llama3.2", "nomic-embed-text", SHARED_EMBEDDING]) as upstreams:
         config = config_yaml(upstreams, extra_yaml)
         with RunningGateway({**BASE_ENV, **env}, config, workdir) as gateway:
             yield upstreams, gateway

@@ -8,14 +8,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from openai import OpenAI
 
+from tests.polling import wait_for_health
 from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
@@ -36,15 +35,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, int, int, subprocess.Popen[str]]
     )  # fmt: skip
     base = f"http://127.0.0.1:{http_port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).json()["rag"] == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, Path(log.name).read_text()
-            time.sleep(0.2)
+        wait_for_health(base, server, 60, Path(log.name).read_text, lambda health: health.json()["rag"] == "ok")
         yield base, http_port, grpc_port, server
     finally:
         if server.poll() is None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.fakes import AnthropicFake, Fault, OpenAIFake, ThreadedServer
+from tests.polling import wait_for_health
 from tests.ports import free_port
 
 OPENAI_KEY = "sk-logs-openai-key-0001"
@@ -68,14 +69,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Served, OpenAIFake]]:
         process = subprocess.Popen([sys.executable, "-m", "ailb", "serve"], env=env, stderr=sink, stdout=sink)
         served = Served(process, f"http://127.0.0.1:{port}", log)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(served.base + "/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline and process.poll() is None, log.read_text()
-                    time.sleep(0.1)
+            wait_for_health(served.base, process, 60, log.read_text)
             yield served, openai_fake
         finally:
             process.terminate()

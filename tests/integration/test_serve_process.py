@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.fakes import OpenAIFake, ThreadedServer
+from tests.polling import wait_for_health
 from tests.ports import free_port
 
 
@@ -43,14 +43,7 @@ def test_sigterm_drains_an_in_flight_stream(slow_fake: OpenAIFake) -> None:
     server = subprocess.Popen([sys.executable, "-m", "ailb", "serve"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "ailb serve did not start"
-                time.sleep(0.1)
+        wait_for_health(base, server, 30)
         events: list[str] = []
         body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "count"}]}
         with httpx.Client(timeout=20) as client, client.stream("POST", base + "/v1/chat/completions", json=body) as r:

@@ -8,13 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes import OpenAIFake, ThreadedServer
+from tests.polling import wait_for_health
 from tests.ports import free_port
 from tests.readme.blocks import UnannotatedBlock, readme_blocks
 from tests.readme.driver import README_KEY
@@ -97,7 +97,10 @@ def test_a_fresh_clone_runs_the_two_commands_as_printed(tmp_path: Path) -> None:
                 start_new_session=True,
             )  # fmt: skip
         try:
-            _wait_for_health(f"http://127.0.0.1:{http_port}", server, log)
+            wait_for_health(
+                f"http://127.0.0.1:{http_port}", server, 900,  # the first run installs AILB
+                lambda: log.read_text()[-3000:], lambda answer: answer.status_code == 200,
+            )  # fmt: skip
             body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}
             reply = httpx.post(f"http://127.0.0.1:{http_port}/v1/chat/completions", json=body, timeout=30)
             assert reply.status_code == 200, reply.text
@@ -118,16 +121,3 @@ def test_a_fresh_clone_runs_the_two_commands_as_printed(tmp_path: Path) -> None:
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
     assert " passed" in checked.stdout
-
-
-def _wait_for_health(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 900  # the first run installs AILB
-    while time.monotonic() < deadline:
-        assert server.poll() is None, log.read_text()[-3000:]
-        try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("the gateway did not answer: " + log.read_text()[-3000:])

@@ -12,6 +12,7 @@ providers work on. No wire schema lives here (each surface's is in ``ailb.ingres
   Without one, the provider answers the canonical body.
 - Embeddings: an ``EmbeddingCall`` in, an ``EmbeddingResult`` out, from a provider with an embeddings endpoint
   (``EmbeddingsEgress``).
+- ``SessionId``: a session id checked once, where the request came in; memory takes it as it is.
 - ``ModelInfo``: a model as ``/v1/models`` lists it.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import orjson
@@ -24,12 +24,10 @@ from ailb.http.docs import add_docs_routes
 from ailb.http.errors import install_error_handlers, internal_error
 from ailb.http.openapi import COMPONENTS as SURFACE_COMPONENTS
 from ailb.http.openapi import add_surface_routes
+from ailb.http.ports import HttpRuntime, RuntimeSource, runtime_of
 from ailb.observability.context import REQUEST_ID_HEADER, RequestContext, enter_request, leave_request, request_id_from
 from ailb.observability.tracing import Tracing
 from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelInfo, ModelList
-
-if TYPE_CHECKING:
-    from ailb.bootstrap import Gateway
 
 _REF = "#/components/schemas/{name}"
 _SCHEMAS, _COMPONENTS = msgspec.json.schema_components(
@@ -132,19 +130,20 @@ def _hot_handler(scope: Scope) -> Handler | None:
     return HOT_ROUTES.get(scope["path"]) if scope["method"] == "POST" else None
 
 
-def create_app(gateway: Gateway) -> HotPath:
-    """The ASGI application: the FastAPI app (``.app``) behind the HTTP edge and the chat hot path."""
-    return HotPath(_fastapi_app(gateway), gateway.tracing)
+def create_app(source: RuntimeSource) -> HotPath:
+    """The ASGI application: the FastAPI app (``.app``) behind the HTTP edge and the chat hot path. ``source``
+    is started and closed by the app's lifespan; every request reads its current runtime."""
+    return HotPath(_fastapi_app(source), source.runtime.tracing)
 
 
-def _fastapi_app(gateway: Gateway) -> FastAPI:
+def _fastapi_app(source: RuntimeSource) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await gateway.start()
+        await source.start()
         try:
             yield
         finally:
-            await gateway.aclose()
+            await source.aclose()
 
     app = FastAPI(
         title="AILB",
@@ -156,8 +155,8 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         redirect_slashes=False,  # a redirect would echo the client's Host header back: 404 instead
     )
     add_docs_routes(app)
-    app.state.gateway = gateway
-    install_error_handlers(app, gateway.redactor)
+    app.state.runtimes = source
+    install_error_handlers(app, source.runtime.redactor)
     app.add_api_route(
         CHAT_PATH,
         chat_completions,
@@ -214,55 +213,54 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
 
 async def list_models(request: Request) -> Response:
     """The models and aliases the calling key may use."""
-    gateway: Gateway = request.app.state.gateway
-    key = client_of(request)
+    runtime = runtime_of(request)
+    key = client_of(runtime, request)
     data = [
         {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by}
-        for m in _served_models(gateway)
+        for m in _served_models(runtime)
         if key.may_use(m.id)
     ]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
 
 async def retrieve_model(request: Request, model_id: str) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    if not client_of(request).may_use(model_id):
+    runtime = runtime_of(request)
+    if not client_of(runtime, request).may_use(model_id):
         raise ModelNotFoundError(model_id)
-    for model in _served_models(gateway):
+    for model in _served_models(runtime):
         if model.id == model_id:
             card = {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
             return Response(orjson.dumps(card), media_type="application/json")
     raise ModelNotFoundError(model_id)
 
 
-def _served_models(gateway: Gateway) -> list[ModelInfo]:
+def _served_models(runtime: HttpRuntime) -> list[ModelInfo]:
     """Chat models and aliases, embedding models, and the packaged embedding model when it is offered."""
-    return [*gateway.router.list_models(), *gateway.embeddings.models()]
+    return [*runtime.router.list_models(), *runtime.embeddings.models()]
 
 
 async def key_usage(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    usage = await gateway.governor.usage(client_of(request))
+    runtime = runtime_of(request)
+    usage = await runtime.governor.usage(client_of(runtime, request))
     return Response(msgspec.json.encode(usage), media_type="application/json")
 
 
 async def healthz(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    body = gateway.health()
+    body = runtime_of(request).health()
     status = 503 if body["status"] == "unavailable" else 200
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 async def routing_stats(request: Request) -> Response:
-    require_admin(request)
-    gateway: Gateway = request.app.state.gateway
-    return Response(orjson.dumps(gateway.router.stats()), media_type="application/json")
+    runtime = runtime_of(request)
+    require_admin(runtime, request)
+    return Response(orjson.dumps(runtime.router.stats()), media_type="application/json")
 
 
 async def metrics(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    check_metrics_token(gateway.settings.metrics_token, request.headers)
-    body, content_type = gateway.metrics.render()
+    runtime = runtime_of(request)
+    check_metrics_token(runtime.settings.metrics_token, request.headers)
+    body, content_type = runtime.metrics.render()
     return Response(body, media_type=content_type)
 
 
@@ -274,6 +272,7 @@ def _add_components(app: FastAPI) -> None:
             schema = original()
             schema.setdefault("components", {}).setdefault("schemas", {}).update(_COMPONENTS)
             schema["components"]["schemas"].update(SURFACE_COMPONENTS)
+            schema["components"]["schemas"].update(memory_routes.COMPONENTS)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body, validate_chat
+from ailb.http.ports import HttpRuntime, runtime_of
 from ailb.http.sse import EventStreamResponse, wait_for_disconnect
 from ailb.observability.context import request_span
 from ailb.observability.tracing import RequestSpan
@@ -23,7 +24,6 @@ from ailb.service import ChatStream, Context
 from ailb.types import ChatCall
 
 if TYPE_CHECKING:
-    from ailb.bootstrap import Gateway
     from ailb.routing.router import RouteInfo
 
 log = logging.getLogger("ailb.http")
@@ -32,33 +32,33 @@ T = TypeVar("T")
 
 
 async def chat_completions(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    metrics = gateway.metrics
+    runtime = runtime_of(request)
+    metrics = runtime.metrics
     started = perf_counter()
     metrics.request_started()
     model, deployment, status, upstream = "", "", 500, 0.0
     handed_off = False
     span = request_span()
     try:
-        key = gateway.keys.identify(request.headers)
-        data = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
+        key = runtime.keys.identify(request.headers)
+        data = parse_json_object(await read_body(request, runtime.settings.max_request_bytes))
         call = validate_chat(
             data, key.tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy")
         )
         model = call.model
         span.operation("chat", model, call.body)
-        meter = gateway.governor.meter(key, model)
-        if gateway.rate_limits.active:
-            await _route_limit(gateway, model)
+        meter = runtime.governor.meter(key, model)
+        if runtime.rate_limits.active:
+            await _route_limit(runtime, model)
         if call.stream:
-            stream = await _unless_disconnected(request, gateway.service.stream(call, meter))
+            stream = await _unless_disconnected(request, runtime.service.stream(call, meter))
             _routed(span, stream.route, call)
             stream.chunks = span.watch(stream.chunks)
             handed_off = True
             return EventStreamResponse(
-                _sse(gateway, stream, model, started), route_headers(stream.route, stream.context)
+                _sse(runtime, stream, model, started), route_headers(stream.route, stream.context)
             )
-        result = await _unless_disconnected(request, gateway.service.complete(call, meter))
+        result = await _unless_disconnected(request, runtime.service.complete(call, meter))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
         _routed(span, result.route, call)
         span.completed(result.completion)
@@ -77,7 +77,7 @@ async def chat_completions(request: Request) -> Response:
         if isinstance(exc, UpstreamError):
             deployment = exc.deployment
         span.failed(exc)
-        return error_response(exc, gateway.redactor)
+        return error_response(exc, runtime.redactor)
     finally:
         if not handed_off:
             metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
@@ -89,12 +89,12 @@ def _routed(span: RequestSpan, route: RouteInfo, call: ChatCall) -> None:
     span.prompt(call.body["messages"])
 
 
-async def _route_limit(gateway: Gateway, model: str) -> None:
+async def _route_limit(runtime: HttpRuntime, model: str) -> None:
     """The gateway's own per-route limits (set over gRPC ``ApplyRateLimit``)."""
     try:
-        await gateway.rate_limits.check(model)
+        await runtime.rate_limits.check(model)
     except RateLimitedError:
-        gateway.metrics.rate_limited(model)
+        runtime.metrics.rate_limited(model)
         raise
 
 
@@ -115,7 +115,7 @@ async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -
     raise ClientDisconnected
 
 
-async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float) -> AsyncIterator[bytes]:
+async def _sse(runtime: HttpRuntime, stream: ChatStream, model: str, started: float) -> AsyncIterator[bytes]:
     """Write chunks as they come; a failure after the first byte ends with an error event and no [DONE]."""
     route = stream.route
     ttft: float | None = None
@@ -131,13 +131,13 @@ async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float)
     except AILBError as exc:
         status = exc.status
         log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.log_message)
-        yield b"event: error\ndata: " + error_body(exc, gateway.redactor) + b"\n\n"
+        yield b"event: error\ndata: " + error_body(exc, runtime.redactor) + b"\n\n"
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
         elapsed = perf_counter() - started
         # Time the gateway added is what the client waited for its first byte beyond the upstream's own wait.
         upstream = elapsed - (ttft - route.upstream_seconds) if ttft is not None else route.upstream_seconds
-        gateway.metrics.request_finished(model, route.deployment, status, elapsed, upstream, ttft)
+        runtime.metrics.request_finished(model, route.deployment, status, elapsed, upstream, ttft)
 
 
 def route_headers(route: RouteInfo, context: Context) -> dict[str, str]:

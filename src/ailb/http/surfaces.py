@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from ailb.errors import AILBError, NotFoundError
 from ailb.http.errors import error_body, error_response
+from ailb.http.ports import runtime_of
 from ailb.http.surface import JSON, Exchange, Surface, serve
 from ailb.ingress.completions import request as completions_request
 from ailb.ingress.completions import response as completions_response
@@ -57,11 +58,11 @@ async def create_response(request: Request) -> Response:
 async def _response(exchange: Exchange) -> Response:
     call, spec = responses_request.to_chat_call(await exchange.body(), exchange.key.tenant, exchange.headers)
     meter = await exchange.admit(call.model, "chat", call.body)
-    service = exchange.gateway.service
+    service = exchange.runtime.service
     if call.stream:
         stream = await exchange.unless_disconnected(service.stream(call, meter))
         exchange.routed(stream.route, call.body["messages"])
-        frames = ResponseEvents(spec).events(exchange.span.watch(stream.chunks), exchange.gateway.redactor)
+        frames = ResponseEvents(spec).events(exchange.span.watch(stream.chunks), exchange.runtime.redactor)
         return exchange.events(frames, stream.route, stream.context)
     result = await exchange.unless_disconnected(service.complete(call, meter))
     exchange.routed(result.route, call.body["messages"])
@@ -74,7 +75,7 @@ async def stored_response(request: Request) -> Response:
     exc = NotFoundError(
         "AILB does not store responses: there is no response to retrieve or delete.", code="response_not_found"
     )
-    return error_response(exc, request.app.state.gateway.redactor)
+    return error_response(exc, runtime_of(request).redactor)
 
 
 # --- /v1/messages -------------------------------------------------------------------------------------------------
@@ -86,13 +87,13 @@ async def _message(exchange: Exchange) -> Response:
     call, translation, spec = messages_request.parse(await exchange.body(), exchange.key.tenant, exchange.headers)
     call.egress = MessagesEgress(translation, spec)
     meter = await exchange.admit(call.model, "chat", call.body)
-    service = exchange.gateway.service
+    service = exchange.runtime.service
     if call.stream:
         stream = await exchange.unless_disconnected(service.stream(call, meter))
         exchange.routed(stream.route, call.body["messages"])
         chunks = exchange.span.watch(stream.chunks)
         return exchange.events(
-            client_events(chunks, exchange.gateway.redactor, errors.error_type), stream.route, stream.context
+            client_events(chunks, exchange.runtime.redactor, errors.error_type), stream.route, stream.context
         )
     result = await exchange.unless_disconnected(service.complete(call, meter))
     exchange.routed(result.route, call.body["messages"])
@@ -109,8 +110,8 @@ async def _count_tokens(exchange: Exchange) -> Response:
     data = await exchange.body()
     parsed = count.parse(data)
     exchange.model = parsed.model
-    exchange.gateway.governor.meter(exchange.key, parsed.model)  # the key's model scope; counting is free
-    tokens, source = await exchange.unless_disconnected(count.count_tokens(exchange.gateway.router, data, parsed))
+    exchange.runtime.governor.meter(exchange.key, parsed.model)  # the key's model scope; counting is free
+    tokens, source = await exchange.unless_disconnected(count.count_tokens(exchange.runtime.router, data, parsed))
     body = orjson.dumps({"input_tokens": tokens})
     return Response(body, media_type=JSON, headers={"x-ailb-token-count": source})
 
@@ -122,11 +123,11 @@ async def create_completion(request: Request) -> Response:
 
 async def _completion(exchange: Exchange) -> Response:
     calls, spec = completions_request.parse(await exchange.body(), exchange.key.tenant, exchange.headers)
-    exchange.gateway.router.resolve(spec.model)
+    exchange.runtime.router.resolve(spec.model)
     first = await exchange.admit(spec.model, "text_completion", calls[0].body)
     # Each prompt is one upstream request, metered on its own.
-    meters = [first, *(exchange.gateway.governor.meter(exchange.key, spec.model) for _ in calls[1:])]
-    service = exchange.gateway.service
+    meters = [first, *(exchange.runtime.governor.meter(exchange.key, spec.model) for _ in calls[1:])]
+    service = exchange.runtime.service
     if calls[0].stream:
         stream = await exchange.unless_disconnected(service.stream(calls[0], meters[0]))
         exchange.routed(stream.route)
@@ -134,7 +135,7 @@ async def _completion(exchange: Exchange) -> Response:
         async def open_next(number: int) -> AsyncIterator[StreamChunk]:
             return (await service.stream(calls[number], meters[number])).chunks
 
-        redactor = exchange.gateway.redactor
+        redactor = exchange.runtime.redactor
         frames = completions_stream.events(spec, stream.chunks, open_next, lambda exc: _error_event(exc, redactor))
         return exchange.events(frames, stream.route)
     results = await exchange.unless_disconnected(_complete_all(exchange, calls, meters))
@@ -144,7 +145,7 @@ async def _completion(exchange: Exchange) -> Response:
 
 
 async def _complete_all(exchange: Exchange, calls: list[ChatCall], meters: list[Meter | None]) -> list[ChatResult]:
-    service = exchange.gateway.service
+    service = exchange.runtime.service
     tasks = [asyncio.ensure_future(service.complete(call, meter)) for call, meter in zip(calls, meters, strict=True)]
     try:
         return list(await asyncio.gather(*tasks))
@@ -167,7 +168,7 @@ async def create_embeddings(request: Request) -> Response:
 async def _embeddings(exchange: Exchange) -> Response:
     data = await exchange.body()
     call, as_base64 = embeddings_request.parse(data, exchange.key.tenant, exchange.headers, offline_decoder())
-    embeddings = exchange.gateway.embeddings
+    embeddings = exchange.runtime.embeddings
     embeddings.resolve(call.model)
     meter = await exchange.admit(call.model, "embeddings", {})
     result, route = await exchange.unless_disconnected(embeddings.embed(call, meter))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ailb.bootstrap import build_provider
+from ailb.runtime import build_provider
 from ailb.providers.kinds import KIND_NAMES, OLLAMA, OPENAI, ProviderKind, provider_kind, provider_kinds
 from ailb.routing.circuit import CircuitPolicy
 from ailb.routing.deployment import Deployment

@@ -157,26 +157,41 @@ def _fastapi_app(source: RuntimeSource) -> FastAPI:
     add_docs_routes(app)
     app.state.runtimes = source
     install_error_handlers(app, source.runtime.redactor)
+    _add_api_routes(app)
+    add_surface_routes(app, _ERRORS)
+    _add_operations_routes(app)
+    app.include_router(memory_routes.router)
+    app.include_router(rag_routes.router)
+    app.include_router(dashboard_router())
+    _add_components(app)
+    return app
+
+
+_CHAT_OPENAPI = {
+    "requestBody": {"required": True, **_json(_REQUEST_SCHEMA)},
+    "responses": {
+        "200": {
+            "description": "A chat completion, or with `stream: true` a `text/event-stream` of "
+            "`chat.completion.chunk` events ending with `data: [DONE]`",
+            "content": {
+                "application/json": {"schema": _COMPLETION_SCHEMA},
+                "text/event-stream": {"schema": {"type": "string"}},
+            },
+        },
+        **_ERRORS,
+    },
+}
+
+
+def _add_api_routes(app: FastAPI) -> None:
+    """Chat completions (answered on the hot path, declared here for the OpenAPI description), models, usage."""
     app.add_api_route(
         CHAT_PATH,
         chat_completions,
         methods=["POST"],
         summary="Create a chat completion (OpenAI-compatible; `stream: true` answers with server-sent events)",
         include_in_schema=True,
-        openapi_extra={
-            "requestBody": {"required": True, **_json(_REQUEST_SCHEMA)},
-            "responses": {
-                "200": {
-                    "description": "A chat completion, or with `stream: true` a `text/event-stream` of "
-                    "`chat.completion.chunk` events ending with `data: [DONE]`",
-                    "content": {
-                        "application/json": {"schema": _COMPLETION_SCHEMA},
-                        "text/event-stream": {"schema": {"type": "string"}},
-                    },
-                },
-                **_ERRORS,
-            },
-        },
+        openapi_extra=_CHAT_OPENAPI,
     )
     app.add_api_route(
         "/v1/models",
@@ -199,16 +214,14 @@ def _fastapi_app(source: RuntimeSource) -> FastAPI:
         summary="The calling key's budget period, spend, requests, tokens and limits",
         openapi_extra={"responses": {"200": {"description": "Usage", **_json(_USAGE_SCHEMA)}, "401": _ERRORS["401"]}},
     )
-    add_surface_routes(app, _ERRORS)
+
+
+def _add_operations_routes(app: FastAPI) -> None:
+    """Health, routing statistics and metrics."""
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Gateway, provider, memory and RAG health")
     stats_summary = "Live routing statistics (admin token, else a client key)"
     app.add_api_route("/api/routing/stats", routing_stats, methods=["GET"], summary=stats_summary)
     app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics (METRICS_TOKEN when set)")
-    app.include_router(memory_routes.router)
-    app.include_router(rag_routes.router)
-    app.include_router(dashboard_router())
-    _add_components(app)
-    return app
 
 
 async def list_models(request: Request) -> Response:

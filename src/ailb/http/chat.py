@@ -32,33 +32,33 @@ T = TypeVar("T")
 
 
 async def chat_completions(request: Request) -> Response:
-    runtime = runtime_of(request)
-    metrics = runtime.metrics
+    gateway = runtime_of(request)  # the configuration this request runs on, start to end
+    metrics = gateway.metrics
     started = perf_counter()
     metrics.request_started()
     model, deployment, status, upstream = "", "", 500, 0.0
     handed_off = False
     span = request_span()
     try:
-        key = runtime.keys.identify(request.headers)
-        data = parse_json_object(await read_body(request, runtime.settings.max_request_bytes))
+        key = gateway.keys.identify(request.headers)
+        data = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
         call = validate_chat(
             data, key.tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy")
         )
         model = call.model
         span.operation("chat", model, call.body)
-        meter = runtime.governor.meter(key, model)
-        if runtime.rate_limits.active:
-            await _route_limit(runtime, model)
+        meter = gateway.governor.meter(key, model)
+        if gateway.rate_limits.active:
+            await _route_limit(gateway, model)
         if call.stream:
-            stream = await _unless_disconnected(request, runtime.service.stream(call, meter))
+            stream = await _unless_disconnected(request, gateway.service.stream(call, meter))
             _routed(span, stream.route, call)
             stream.chunks = span.watch(stream.chunks)
             handed_off = True
             return EventStreamResponse(
-                _sse(runtime, stream, model, started), route_headers(stream.route, stream.context)
+                _sse(gateway, stream, model, started), route_headers(stream.route, stream.context)
             )
-        result = await _unless_disconnected(request, runtime.service.complete(call, meter))
+        result = await _unless_disconnected(request, gateway.service.complete(call, meter))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
         _routed(span, result.route, call)
         span.completed(result.completion)
@@ -77,7 +77,7 @@ async def chat_completions(request: Request) -> Response:
         if isinstance(exc, UpstreamError):
             deployment = exc.deployment
         span.failed(exc)
-        return error_response(exc, runtime.redactor)
+        return error_response(exc, gateway.redactor)
     finally:
         if not handed_off:
             metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
@@ -89,12 +89,12 @@ def _routed(span: RequestSpan, route: RouteInfo, call: ChatCall) -> None:
     span.prompt(call.body["messages"])
 
 
-async def _route_limit(runtime: HttpRuntime, model: str) -> None:
+async def _route_limit(gateway: HttpRuntime, model: str) -> None:
     """The gateway's own per-route limits (set over gRPC ``ApplyRateLimit``)."""
     try:
-        await runtime.rate_limits.check(model)
+        await gateway.rate_limits.check(model)
     except RateLimitedError:
-        runtime.metrics.rate_limited(model)
+        gateway.metrics.rate_limited(model)
         raise
 
 
@@ -115,7 +115,7 @@ async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -
     raise ClientDisconnected
 
 
-async def _sse(runtime: HttpRuntime, stream: ChatStream, model: str, started: float) -> AsyncIterator[bytes]:
+async def _sse(gateway: HttpRuntime, stream: ChatStream, model: str, started: float) -> AsyncIterator[bytes]:
     """Write chunks as they come; a failure after the first byte ends with an error event and no [DONE]."""
     route = stream.route
     ttft: float | None = None
@@ -131,13 +131,13 @@ async def _sse(runtime: HttpRuntime, stream: ChatStream, model: str, started: fl
     except AILBError as exc:
         status = exc.status
         log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.log_message)
-        yield b"event: error\ndata: " + error_body(exc, runtime.redactor) + b"\n\n"
+        yield b"event: error\ndata: " + error_body(exc, gateway.redactor) + b"\n\n"
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
         elapsed = perf_counter() - started
         # Time the gateway added is what the client waited for its first byte beyond the upstream's own wait.
         upstream = elapsed - (ttft - route.upstream_seconds) if ttft is not None else route.upstream_seconds
-        runtime.metrics.request_finished(model, route.deployment, status, elapsed, upstream, ttft)
+        gateway.metrics.request_finished(model, route.deployment, status, elapsed, upstream, ttft)
 
 
 def route_headers(route: RouteInfo, context: Context) -> dict[str, str]:

@@ -63,12 +63,12 @@ class Surface:
 class Exchange:
     """One request of a surface, as its handler sees it."""
 
-    def __init__(self, request: Request, surface: Surface, runtime: HttpRuntime, started: float) -> None:
+    def __init__(self, request: Request, surface: Surface, gateway: HttpRuntime, started: float) -> None:
         self.request = request
         self.surface = surface
-        self.runtime = runtime
+        self.gateway = gateway
         self.started = started
-        self.key: ClientKey = runtime.keys.identify(request.headers)
+        self.key: ClientKey = gateway.keys.identify(request.headers)
         self.model = ""
         self.deployment = ""
         self.upstream = 0.0
@@ -80,20 +80,20 @@ class Exchange:
         return self.request.headers
 
     async def body(self) -> dict[str, Any]:
-        return parse_json_object(await read_body(self.request, self.runtime.settings.max_request_bytes))
+        return parse_json_object(await read_body(self.request, self.gateway.settings.max_request_bytes))
 
     async def admit(self, model: str, operation: str, body: Mapping[str, Any]) -> Meter | None:
         """The key may use ``model`` (else 404); the gateway's route limits allow it (else 429); the key's meter.
         ``operation`` (``chat``, ``text_completion``, ``embeddings``) and the canonical ``body`` name the span."""
         self.model = model
         self.span.operation(operation, model, body)
-        meter = self.runtime.governor.meter(self.key, model)
-        limits = self.runtime.rate_limits
+        meter = self.gateway.governor.meter(self.key, model)
+        limits = self.gateway.rate_limits
         if limits.active:
             try:
                 await limits.check(model)
             except RateLimitedError:
-                self.runtime.metrics.rate_limited(model)
+                self.gateway.metrics.rate_limited(model)
                 raise
         return meter
 
@@ -146,7 +146,7 @@ class Exchange:
             self._finished(route.deployment, status, elapsed, upstream, ttft)
 
     def _finished(self, deployment: str, status: int, elapsed: float, upstream: float, ttft: float | None) -> None:
-        metrics = self.runtime.metrics
+        metrics = self.gateway.metrics
         metrics.request_finished(self.model, deployment, status, elapsed, upstream, ttft, route=self.surface.route)
 
 
@@ -154,14 +154,14 @@ Handler = Callable[[Exchange], Awaitable[Response]]
 
 
 async def serve(request: Request, surface: Surface, handler: Handler) -> Response:
-    runtime = runtime_of(request)
+    gateway = runtime_of(request)  # the configuration this request runs on, start to end
     started = perf_counter()
-    runtime.metrics.request_started()
+    gateway.metrics.request_started()
     exchange: Exchange | None = None
     status = 500
     deployment = ""
     try:
-        exchange = Exchange(request, surface, runtime, started)
+        exchange = Exchange(request, surface, gateway, started)
         response = await handler(exchange)
         status = response.status_code
         return response
@@ -178,14 +178,14 @@ async def serve(request: Request, surface: Surface, handler: Handler) -> Respons
             exchange.span.failed(exc)
         if exc.status >= 500:
             log.warning("POST %s answered %d: %s", request.url.path, exc.status, exc.log_message)
-        return surface.render_error(surface.in_its_words(exc), runtime.redactor)
+        return surface.render_error(surface.in_its_words(exc), gateway.redactor)
     except Exception as exc:  # a bug: the detail goes to the log, the client gets a 500 in its API's shape
         log.error("unhandled error on POST %s", request.url.path, exc_info=exc)
-        return surface.render_error(INTERNAL_ERROR, runtime.redactor)
+        return surface.render_error(INTERNAL_ERROR, gateway.redactor)
     finally:
         if exchange is None or not exchange.handed_off:
             model = exchange.model if exchange is not None else ""
             upstream = exchange.upstream if exchange is not None else 0.0
             deployment = exchange.deployment if exchange is not None and exchange.deployment else deployment
             elapsed = perf_counter() - started
-            runtime.metrics.request_finished(model, deployment, status, elapsed, upstream, None, route=surface.route)
+            gateway.metrics.request_finished(model, deployment, status, elapsed, upstream, None, route=surface.route)

@@ -58,11 +58,11 @@ async def create_response(request: Request) -> Response:
 async def _response(exchange: Exchange) -> Response:
     call, spec = responses_request.to_chat_call(await exchange.body(), exchange.key.tenant, exchange.headers)
     meter = await exchange.admit(call.model, "chat", call.body)
-    service = exchange.runtime.service
+    service = exchange.gateway.service
     if call.stream:
         stream = await exchange.unless_disconnected(service.stream(call, meter))
         exchange.routed(stream.route, call.body["messages"])
-        frames = ResponseEvents(spec).events(exchange.span.watch(stream.chunks), exchange.runtime.redactor)
+        frames = ResponseEvents(spec).events(exchange.span.watch(stream.chunks), exchange.gateway.redactor)
         return exchange.events(frames, stream.route, stream.context)
     result = await exchange.unless_disconnected(service.complete(call, meter))
     exchange.routed(result.route, call.body["messages"])
@@ -87,13 +87,13 @@ async def _message(exchange: Exchange) -> Response:
     call, translation, spec = messages_request.parse(await exchange.body(), exchange.key.tenant, exchange.headers)
     call.egress = MessagesEgress(translation, spec)
     meter = await exchange.admit(call.model, "chat", call.body)
-    service = exchange.runtime.service
+    service = exchange.gateway.service
     if call.stream:
         stream = await exchange.unless_disconnected(service.stream(call, meter))
         exchange.routed(stream.route, call.body["messages"])
         chunks = exchange.span.watch(stream.chunks)
         return exchange.events(
-            client_events(chunks, exchange.runtime.redactor, errors.error_type), stream.route, stream.context
+            client_events(chunks, exchange.gateway.redactor, errors.error_type), stream.route, stream.context
         )
     result = await exchange.unless_disconnected(service.complete(call, meter))
     exchange.routed(result.route, call.body["messages"])
@@ -110,8 +110,8 @@ async def _count_tokens(exchange: Exchange) -> Response:
     data = await exchange.body()
     parsed = count.parse(data)
     exchange.model = parsed.model
-    exchange.runtime.governor.meter(exchange.key, parsed.model)  # the key's model scope; counting is free
-    tokens, source = await exchange.unless_disconnected(count.count_tokens(exchange.runtime.router, data, parsed))
+    exchange.gateway.governor.meter(exchange.key, parsed.model)  # the key's model scope; counting is free
+    tokens, source = await exchange.unless_disconnected(count.count_tokens(exchange.gateway.router, data, parsed))
     body = orjson.dumps({"input_tokens": tokens})
     return Response(body, media_type=JSON, headers={"x-ailb-token-count": source})
 
@@ -123,11 +123,11 @@ async def create_completion(request: Request) -> Response:
 
 async def _completion(exchange: Exchange) -> Response:
     calls, spec = completions_request.parse(await exchange.body(), exchange.key.tenant, exchange.headers)
-    exchange.runtime.router.resolve(spec.model)
+    exchange.gateway.router.resolve(spec.model)
     first = await exchange.admit(spec.model, "text_completion", calls[0].body)
     # Each prompt is one upstream request, metered on its own.
-    meters = [first, *(exchange.runtime.governor.meter(exchange.key, spec.model) for _ in calls[1:])]
-    service = exchange.runtime.service
+    meters = [first, *(exchange.gateway.governor.meter(exchange.key, spec.model) for _ in calls[1:])]
+    service = exchange.gateway.service
     if calls[0].stream:
         stream = await exchange.unless_disconnected(service.stream(calls[0], meters[0]))
         exchange.routed(stream.route)
@@ -135,7 +135,7 @@ async def _completion(exchange: Exchange) -> Response:
         async def open_next(number: int) -> AsyncIterator[StreamChunk]:
             return (await service.stream(calls[number], meters[number])).chunks
 
-        redactor = exchange.runtime.redactor
+        redactor = exchange.gateway.redactor
         frames = completions_stream.events(spec, stream.chunks, open_next, lambda exc: _error_event(exc, redactor))
         return exchange.events(frames, stream.route)
     results = await exchange.unless_disconnected(_complete_all(exchange, calls, meters))
@@ -145,7 +145,7 @@ async def _completion(exchange: Exchange) -> Response:
 
 
 async def _complete_all(exchange: Exchange, calls: list[ChatCall], meters: list[Meter | None]) -> list[ChatResult]:
-    service = exchange.runtime.service
+    service = exchange.gateway.service
     tasks = [asyncio.ensure_future(service.complete(call, meter)) for call, meter in zip(calls, meters, strict=True)]
     try:
         return list(await asyncio.gather(*tasks))
@@ -168,7 +168,7 @@ async def create_embeddings(request: Request) -> Response:
 async def _embeddings(exchange: Exchange) -> Response:
     data = await exchange.body()
     call, as_base64 = embeddings_request.parse(data, exchange.key.tenant, exchange.headers, offline_decoder())
-    embeddings = exchange.runtime.embeddings
+    embeddings = exchange.gateway.embeddings
     embeddings.resolve(call.model)
     meter = await exchange.admit(call.model, "embeddings", {})
     result, route = await exchange.unless_disconnected(embeddings.embed(call, meter))

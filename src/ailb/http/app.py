@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
@@ -29,6 +30,9 @@ from ailb.observability.context import REQUEST_ID_HEADER, RequestContext, enter_
 from ailb.observability.tracing import Tracing
 from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelInfo, ModelList
 
+if TYPE_CHECKING:
+    from ailb.observability.metrics import Metrics
+
 _REF = "#/components/schemas/{name}"
 _SCHEMAS, _COMPONENTS = msgspec.json.schema_components(
     [ChatCompletionRequest, ChatCompletion, ModelList, ModelCard, ErrorResponse, KeyUsage], ref_template=_REF
@@ -49,14 +53,15 @@ _ERRORS = {str(code): {"description": text, **_json(_ERROR_SCHEMA)} for code, te
 
 CHAT_PATH = "/v1/chat/completions"
 Handler = Callable[[Request], Awaitable[Response]]
-# The API surfaces, each a POST answered on the hot path (and declared in the FastAPI app for the OpenAPI schema).
-HOT_ROUTES: dict[str, Handler] = {
-    CHAT_PATH: chat_completions,
-    "/v1/responses": surfaces.create_response,
-    "/v1/messages": surfaces.create_message,
-    "/v1/messages/count_tokens": surfaces.count_message_tokens,
-    "/v1/completions": surfaces.create_completion,
-    "/v1/embeddings": surfaces.create_embeddings,
+# The API surfaces, each a POST answered on the hot path (and declared in the FastAPI app for the OpenAPI schema),
+# with the ``route`` label of its request metrics.
+HOT_ROUTES: dict[str, tuple[Handler, str]] = {
+    CHAT_PATH: (chat_completions, "chat"),
+    "/v1/responses": (surfaces.create_response, surfaces.RESPONSES.route),
+    "/v1/messages": (surfaces.create_message, surfaces.MESSAGES.route),
+    "/v1/messages/count_tokens": (surfaces.count_message_tokens, surfaces.COUNT_TOKENS.route),
+    "/v1/completions": (surfaces.create_completion, surfaces.COMPLETIONS.route),
+    "/v1/embeddings": (surfaces.create_embeddings, surfaces.EMBEDDINGS.route),
 }
 
 
@@ -71,11 +76,15 @@ class HotPath:
     The API surfaces' ``POST`` routes (``HOT_ROUTES``: chat completions, Responses, Messages, completions,
     embeddings) go straight to their handlers, past FastAPI's per-request layers (dependency solving, exit
     stacks, the middleware stack), which cost more CPU than the whole gateway logic. Every other request, and the
-    lifespan, is the FastAPI ``app``'s; the routes stay declared there for the OpenAPI description."""
+    lifespan, is the FastAPI ``app``'s; the routes stay declared there for the OpenAPI description.
 
-    def __init__(self, app: FastAPI, tracing: Tracing) -> None:
+    The API surfaces' request metrics are recorded here, once the response is sent, from what the route noted in
+    the request context (model, deployment, upstream time, a stream's first byte and late failure)."""
+
+    def __init__(self, app: FastAPI, tracing: Tracing, metrics: Metrics) -> None:
         self.app = app
         self._tracing = tracing if tracing.enabled else None
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,33 +94,25 @@ class HotPath:
         token = enter_request(context)
         try:
             if self._tracing is None or not scope["path"].startswith(TRACED_PREFIX):
-                await self._serve(scope, receive, send, context.request_id)
+                await self._serve(scope, receive, send, context)
                 return
             context.span = span = self._tracing.start_request(
                 scope["method"], scope["path"], scope["headers"], context.request_id
             )
             status = 500
             try:
-                status = await self._serve(scope, receive, send, context.request_id)
+                status = await self._serve(scope, receive, send, context)
             finally:
-                span.finish(status, scope["path"] if _hot_handler(scope) else getattr(scope.get("route"), "path", None))
+                span.finish(status, scope["path"] if _hot_route(scope) else getattr(scope.get("route"), "path", None))
         finally:
             leave_request(token)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, context: RequestContext) -> int:
         """Answer the request; returns the response status."""
-        header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
-        handler = _hot_handler(scope)
-        if handler is not None:
-            scope["app"] = self.app
-            request = Request(scope, receive, send)
-            try:
-                response = await handler(request)
-            except Exception as exc:
-                response = internal_error(request, exc)
-            response.raw_headers.append(header)
-            await response(scope, receive, send)
-            return response.status_code
+        header = (REQUEST_ID_HEADER, context.request_id.encode("ascii"))
+        hot = _hot_route(scope)
+        if hot is not None:
+            return await self._serve_hot(scope, receive, send, context, hot, header)
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -124,16 +125,51 @@ class HotPath:
         await self.app(scope, receive, send_with_id)
         return status
 
+    async def _serve_hot(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        context: RequestContext,
+        hot: tuple[Handler, str],
+        header: tuple[bytes, bytes],
+    ) -> int:
+        """Answer an API surface's request and record its metrics."""
+        handler, route = hot
+        metrics = self._metrics
+        metrics.request_started()
+        started = perf_counter()
+        status = 500
+        try:
+            scope["app"] = self.app
+            request = Request(scope, receive, send)
+            try:
+                response = await handler(request)
+            except Exception as exc:
+                response = internal_error(request, exc)
+            response.raw_headers.append(header)
+            await response(scope, receive, send)
+            status = response.status_code
+            return status
+        finally:
+            elapsed = perf_counter() - started
+            first_byte = context.first_byte
+            ttft = None if first_byte is None else first_byte - started
+            # The time AILB added is what the client waited for its first byte beyond the upstream's own wait.
+            upstream = context.upstream if ttft is None else elapsed - (ttft - context.upstream)
+            status = context.failure or status
+            metrics.request_finished(context.model, context.deployment, status, elapsed, upstream, ttft, route)
 
-def _hot_handler(scope: Scope) -> Handler | None:
-    """The handler of an API surface's ``POST`` route, answered on the hot path."""
+
+def _hot_route(scope: Scope) -> tuple[Handler, str] | None:
+    """The handler of an API surface's ``POST`` route, answered on the hot path, and its metrics label."""
     return HOT_ROUTES.get(scope["path"]) if scope["method"] == "POST" else None
 
 
 def create_app(source: RuntimeSource) -> HotPath:
     """The ASGI application: the FastAPI app (``.app``) behind the HTTP edge and the chat hot path. ``source``
     is started and closed by the app's lifespan; every request reads its current runtime."""
-    return HotPath(_fastapi_app(source), source.runtime.tracing)
+    return HotPath(_fastapi_app(source), source.runtime.tracing, source.runtime.metrics)
 
 
 def _fastapi_app(source: RuntimeSource) -> FastAPI:

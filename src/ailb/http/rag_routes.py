@@ -7,7 +7,6 @@ collections sees and touches only those.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
@@ -20,8 +19,9 @@ from starlette.types import Message
 
 from ailb.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
 from ailb.http.auth import require_admin, tenant_of
-from ailb.http.parsing import read_body
+from ailb.http.parsing import parse_json_object, read_body
 from ailb.http.ports import HttpRuntime, runtime_of
+from ailb.ingress.validation import convert
 from ailb.rag.models import DocumentInput, content_id, document_id_for, validate_document_id, validate_metadata
 from ailb.rag.parsing import parse_file
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/v1/rag", tags=["knowledge bases"])
 MAX_DOCUMENTS = 1000
 MAX_FILES = 100
-_PATH = re.compile(r"at `\$\.?(.*)`$")
 _T = TypeVar("_T")
 
 
@@ -155,17 +154,8 @@ def _check_allowed(runtime: HttpRuntime, request: Request, rag: RagService, name
 
 
 async def _decode(runtime: HttpRuntime, request: Request, kind: type[_T]) -> _T:
-    raw = await read_body(request, runtime.settings.max_request_bytes)
-    if not raw:
-        raise InvalidRequestError("The request body is empty; expected a JSON object.", code="invalid_json")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        match = _PATH.search(str(exc))
-        param = (match.group(1) or None) if match else None
-        raise InvalidRequestError(f"Invalid request: {exc}", param=param, code="invalid_value") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequestError(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    """The body, read and parsed like every API request's, checked against ``kind``."""
+    return convert(parse_json_object(await read_body(request, runtime.settings.max_request_bytes)), kind)
 
 
 def _document(index: int, doc: DocumentIn) -> DocumentInput:

@@ -131,6 +131,9 @@ def measure(
                 notes.append(f"{name} {probe.key}, round {number}: {exc}")
                 continue
             rounds.setdefault((name, probe.key), []).append(figures)
+            one = pool([figures])
+            log(f"  {one.rps:,.0f} req/s, p50 {one.p50:.1f} ms, p99 {one.p99:.1f} ms, {one.cpu_us:,.0f} CPU µs/req, "
+                f"other processes {one.foreign_share:.0%} of a CPU")  # fmt: skip
     results: dict[str, dict[str, Figures]] = {}
     for (name, key), runs in rounds.items():
         results.setdefault(name, {})[key] = pool(runs)

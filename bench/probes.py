@@ -21,10 +21,11 @@ MESSAGES = [
 ]
 PLAIN_BODY: dict[str, Any] = {"model": MODEL, "messages": MESSAGES, "max_tokens": 16}
 SESSIONS = 50  # short sessions: the whole history fits the memory token budget and is recalled as is
-LONG_SESSIONS = 10  # long sessions, filled past the memory budget (bench.memory_rag.prefill): recall by similarity
+LONG_SESSIONS = 10  # long sessions: long questions soon exceed the budget, so recall searches by similarity
+_FILLER = " ".join(f"Detail {k} about the garden, the weather and the harvest." for k in range(28))
+# The long sessions are filled past the memory budget first (bench.memory_rag.prefill): recall by similarity.
 LONG_SESSION = "bench-memory-session-{n}"
 CHAT_QUESTION = "Question {i} in session {n}: which of the vegetables we talked about needs the most water?"
-_FILLER = " ".join(f"Detail {k} about the garden, the weather and the harvest." for k in range(28))
 
 
 @dataclass(frozen=True)

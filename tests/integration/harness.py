@@ -74,6 +74,12 @@ class RunningGateway:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+    def flush_memory(self) -> None:
+        """Wait until every turn in the memory write queue is in the store."""
+        memory = self.gateway.memory
+        assert memory is not None, "memory is not enabled"
+        self.call(memory.flush(), timeout=60)
+
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(30)

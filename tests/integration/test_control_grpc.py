@@ -41,13 +41,6 @@ def gateway(run_gateway: GatewayFactory, fakes: Fakes) -> RunningGateway:
     return run_gateway(gateway_env(), config_yaml(fakes))
 
 
-@pytest.fixture
-def control(gateway: RunningGateway) -> Iterator[Control]:
-    client = Control(gateway)
-    yield client
-    client.close()
-
-
 def test_get_status_reports_identity_and_health(control: Control, fakes: Fakes) -> None:
     calls_before = sum(f.server.chat_calls for f in fakes.values())
     status = control.GetStatus(pb.StatusRequest())

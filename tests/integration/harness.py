@@ -39,7 +39,7 @@ class RunningGateway:
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        settings = self.gateway.settings
+        settings = self.gateway.runtime.settings
         config = server_config(
             create_app(self.gateway), settings, loop="asyncio", log_level="warning", timeout_graceful_shutdown=5
         )

@@ -228,4 +228,4 @@ def test_invalid_traffic_weights_change_nothing(
 
 
 async def _weights_of(gateway: RunningGateway, route: str) -> dict[str, int]:
-    return gateway.gateway.router.traffic_weights(route)
+    return gateway.gateway.runtime.router.traffic_weights(route)

@@ -84,7 +84,7 @@ def test_an_invalid_config_keeps_the_old_one_running(control: Control, gateway: 
     refused = control.Reload(pb.ReloadRequest(force=True))
     assert not refused.success
     assert "provider" in refused.message
-    assert refused.reload_timestamp == int(gateway.gateway.reloaded_at)
+    assert refused.reload_timestamp == int(gateway.gateway.runtime.loaded_at)
     assert control.GetRoutes(pb.RoutesRequest()).version == 1
     with httpx.Client(timeout=30) as http:
         assert chat(http, gateway).status_code == 200

@@ -107,7 +107,7 @@ def test_a_keys_rpm(gateway: RunningGateway, surface: str) -> None:
 
 
 def test_route_rate_limits_hold_for_every_surface(gateway: RunningGateway) -> None:
-    limits = gateway.gateway.rate_limits
+    limits = gateway.gateway.runtime.rate_limits
     limits.apply(MODELS["openai"], 1, 1, True)
     limits.apply(EMBEDDING_MODELS["openai"], 1, 1, True)
     try:

@@ -13,8 +13,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ailb.contract import SESSION_ID_PATTERN
-from ailb.errors import InvalidRequestError, NotFoundError
+from ailb.contract import SESSION_ID_PATTERN, SessionId
+from ailb.errors import NotFoundError
 from ailb.http.auth import tenant_of
 from ailb.http.ports import runtime_of
 from ailb.ingress.openai_schema import ErrorResponse
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/v1/memory", tags=["memory"])
 
-SessionId = Annotated[
+SessionIdSchema = Annotated[
     str,
     msgspec.Meta(
         pattern=SESSION_ID_PATTERN,
@@ -59,7 +59,7 @@ class MemorySessionDeleted(msgspec.Struct, kw_only=True):
 
 
 _SCHEMAS, COMPONENTS = msgspec.json.schema_components(
-    (MemorySession, MemorySessionDeleted, ErrorResponse, SessionId), ref_template="#/components/schemas/{name}"
+    (MemorySession, MemorySessionDeleted, ErrorResponse, SessionIdSchema), ref_template="#/components/schemas/{name}"
 )
 _SESSION, _DELETED, _ERROR, _SESSION_ID = _SCHEMAS
 _PARAMETERS = [
@@ -110,16 +110,9 @@ router.add_api_route(
 )
 
 
-def _memory_call(request: Request) -> tuple[MemoryService, str, str]:
+def _memory_call(request: Request) -> tuple[MemoryService, str, SessionId]:
     """The memory service, the caller's tenant and the session id of the URL (validated)."""
-    try:
-        session_id = msgspec.convert(request.path_params["session_id"], SessionId)
-    except msgspec.ValidationError:
-        raise InvalidRequestError(
-            "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'.",
-            param="session_id",
-            code="invalid_session_id",
-        ) from None
+    session_id = SessionId.check(request.path_params["session_id"], code="invalid_session_id")
     runtime = runtime_of(request)
     tenant = tenant_of(runtime, request)
     memory = runtime.memory

@@ -85,13 +85,13 @@ def _openapi(answer: dict[str, Any], description: str) -> dict[str, Any]:
 async def list_session(request: Request) -> Response:
     memory, tenant, session_id = _memory_call(request)
     turns = await memory.list_turns(tenant, session_id)
-    return _answer(MemorySession(session_id=session_id, data=msgspec.convert(turns, list[MemoryTurn])))
+    return _answer(MemorySession(session_id=str(session_id), data=msgspec.convert(turns, list[MemoryTurn])))
 
 
 async def delete_session(request: Request) -> Response:
     memory, tenant, session_id = _memory_call(request)
     erased = await memory.delete_session(tenant, session_id)
-    return _answer(MemorySessionDeleted(session_id=session_id, turns=erased))
+    return _answer(MemorySessionDeleted(session_id=str(session_id), turns=erased))
 
 
 router.add_api_route(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import orjson
 from starlette.requests import Request
@@ -16,7 +14,7 @@ from starlette.responses import Response
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body, validate_chat
-from ailb.http.sse import EventStreamResponse, wait_for_disconnect
+from ailb.http.sse import EventStreamResponse, unless_disconnected
 from ailb.observability.context import request_span
 from ailb.observability.tracing import RequestSpan
 from ailb.service import ChatStream, Context
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ailb.http")
 DONE = b"data: [DONE]\n\n"
-T = TypeVar("T")
 
 
 async def chat_completions(request: Request) -> Response:
@@ -51,14 +48,14 @@ async def chat_completions(request: Request) -> Response:
         if gateway.rate_limits.active:
             await _route_limit(gateway, model)
         if call.stream:
-            stream = await _unless_disconnected(request, gateway.service.stream(call, meter))
+            stream = await unless_disconnected(request.receive, gateway.service.stream(call, meter))
             _routed(span, stream.route, call)
             stream.chunks = span.watch(stream.chunks)
             handed_off = True
             return EventStreamResponse(
                 _sse(gateway, stream, model, started), route_headers(stream.route, stream.context)
             )
-        result = await _unless_disconnected(request, gateway.service.complete(call, meter))
+        result = await unless_disconnected(request.receive, gateway.service.complete(call, meter))
         status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
         _routed(span, result.route, call)
         span.completed(result.completion)
@@ -96,23 +93,6 @@ async def _route_limit(gateway: Gateway, model: str) -> None:
     except RateLimitedError:
         gateway.metrics.rate_limited(model)
         raise
-
-
-async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` but cancel it (and so the upstream call) as soon as the client disconnects."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(wait_for_disconnect(request.receive))
-    try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-    if not task.cancelled() and task.done():
-        return task.result()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    raise ClientDisconnected
 
 
 async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float) -> AsyncIterator[bytes]:

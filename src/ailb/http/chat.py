@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,7 @@ from ailb.http.sse import EventStreamResponse, unless_disconnected
 from ailb.observability.context import request_span
 from ailb.observability.tracing import RequestSpan
 from ailb.service import ChatStream, Context
-from ailb.types import ChatCall
+from ailb.types import ChatCall, StreamChunk
 
 if TYPE_CHECKING:
     from ailb.bootstrap import Gateway
@@ -101,12 +101,15 @@ async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float)
     ttft: float | None = None
     status = 200  # what the response began with; a failure after that is counted with its own status
     chunks = stream.chunks
+    ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
     try:
         async for chunk in chunks:
-            if chunk.frame:
+            # The chunks already at hand go out in one write (one per upstream read, not one per event).
+            frame = chunk.frame + b"".join([c.frame for c in ready()]) if ready is not None else chunk.frame
+            if frame:
                 if ttft is None:
                     ttft = perf_counter() - started
-                yield chunk.frame
+                yield frame
         yield DONE
     except AILBError as exc:
         status = exc.status

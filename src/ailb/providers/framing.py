@@ -41,6 +41,25 @@ class SseSplitter:
 
     def feed_events(self, piece: bytes) -> list[tuple[str, bytes]]:
         buffer = self._buffer + piece if self._buffer else piece
+        if not self._data and not self._event and b"\r" not in buffer:
+            events = self._simple_events(buffer)
+            if events is not None:
+                return events
+        return self._parse_lines(buffer)
+
+    def _simple_events(self, buffer: bytes) -> list[tuple[str, bytes]] | None:
+        """What the vendors send: events of one ``data: `` line each, ``\n``-terminated. None when the
+        complete events in ``buffer`` are anything else (the line parser then reads them)."""
+        *blocks, rest = buffer.split(b"\n\n")
+        for block in blocks:
+            if not block.startswith(b"data: ") or b"\n" in block:
+                return None
+        if len(rest) > MAX_STREAM_LINE:
+            raise _too_long(self.deployment)
+        self._buffer = rest
+        return [("", block[6:]) for block in blocks]
+
+    def _parse_lines(self, buffer: bytes) -> list[tuple[str, bytes]]:
         events: list[tuple[str, bytes]] = []
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
@@ -66,7 +85,10 @@ class SseSplitter:
         return events
 
     def end_events(self) -> list[tuple[str, bytes]]:
-        return [(self._event, b"\n".join(self._data))] if self._data else []
+        events = self._parse_lines(self._buffer) if self._buffer else []
+        if self._data:
+            events.append((self._event, b"\n".join(self._data)))
+        return events
 
 
 class SseData(SseSplitter):

@@ -92,26 +92,29 @@ async def _batches(
     splitter = framing(name)
     async with transport.open_stream(path, payload) as pieces, aclosing(pieces) as reader:  # type: ignore[type-var]
         async for piece in reader:
-            batch: list[StreamChunk] = []
+            translated: list[StreamChunk] = []
             try:
                 for data in splitter.feed(piece):
-                    batch += scrubber.feed(state.feed(data))
+                    translated += state.feed(data)
                     if state.finished:
                         break
             except Exception:
+                batch = scrubber.feed(translated)
                 if batch:  # what came before the failure in the same piece still reaches the client first
                     yield batch
                 raise
+            batch = scrubber.feed(translated)
             if batch:
                 yield batch
             if state.finished:
                 break
         else:
-            batch = []
+            translated = []
             for data in splitter.end():
-                batch += scrubber.feed(state.feed(data))
+                translated += state.feed(data)
                 if state.finished:
                     break
+            batch = scrubber.feed(translated)
             if batch:
                 yield batch
     if not state.complete:

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -308,12 +309,22 @@ def memory_rag_stage(options: str) -> str | None:
     return done.stdout.strip()
 
 
+# Hand-written sections of the results file (``<!-- name: written by hand -->`` … ``<!-- /name -->``) stay put;
+# bench.memory_rag keeps its own log.
+HAND_WRITTEN = re.compile(r"<!-- ([\w-]+): written by hand -->\n.*?<!-- /\1 -->\n", re.DOTALL)
+
+
 def write_report(path: Path, report: str, memory_section: str | None) -> None:
-    """The report, then the sections other benchmarks wrote (bench.fleet's, bench.memory_rag's and its log),
-    kept; bench.memory_rag's replaced when this run measured it."""
+    """The report, then the sections other benchmarks wrote (bench.fleet's, bench.memory_rag's and its log) and
+    the hand-written ones, kept; bench.memory_rag's replaced when this run measured it."""
     from bench import fleet, memory_rag
 
-    path.write_text(memory_rag.kept_section(path, fleet.kept_section(path, report)))
+    text = path.read_text() if path.exists() else ""
+    report = fleet.kept_section(path, report)
+    for block in HAND_WRITTEN.finditer(text):
+        if block.group(0) not in memory_rag.kept_section(path, ""):
+            report = report.rstrip("\n") + "\n\n" + block.group(0)
+    path.write_text(memory_rag.kept_section(path, report))
     if memory_section:
         memory_rag.write_section(path, memory_section.splitlines())
 

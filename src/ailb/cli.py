@@ -17,6 +17,7 @@ from ailb.settings import ConfigError, Settings, load_settings
 if TYPE_CHECKING:
     from ailb.bootstrap import Gateway
     from ailb.demo import Demo
+    from ailb.startup import DrainingServer
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,14 +91,43 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from ailb import workers
     from ailb.bootstrap import Gateway, secrets_of
     from ailb.http.app import create_app
     from ailb.http.server import server_config
     from ailb.observability.logging import configure_logging
-    from ailb.startup import DrainingServer, check_ports, report
+    from ailb.startup import DrainingServer
+
+    settings = _serve_settings(args)
+    demo = _demo(settings) if args.demo else None
+    if demo is not None:
+        settings = demo.settings
+    redactor = configure_logging(
+        settings.log_level, secrets=secrets_of(settings), json_lines=settings.log_format == "json"
+    )
+    if settings.workers != 1 and not workers.is_worker():
+        return workers.supervise(settings, args.config)
+    gateway = Gateway(settings, redactor=redactor)
+    server = DrainingServer(server_config(create_app(gateway), settings))
+    try:
+        if sys.platform != "win32":
+            import uvloop
+
+            uvloop.run(_run(gateway, server, demo))
+        else:
+            asyncio.run(_run(gateway, server, demo))
+    finally:
+        if demo is not None:
+            demo.remove_folder()
+    return 0 if server.started else 1
+
+
+def _serve_settings(args: argparse.Namespace) -> Settings:
+    """The settings with the command line's overrides; the ports checked free (but a worker's)."""
+    from dataclasses import replace
+
+    from ailb import workers
+    from ailb.startup import check_ports
 
     settings = _load(args)
     if args.host:
@@ -112,49 +142,32 @@ def _serve(args: argparse.Namespace) -> int:
         check_ports(settings)
     if settings.workers != 1 and args.demo:
         raise ConfigError("--demo", "runs in one process: leave out --workers/WORKERS")
-    demo = _demo(settings) if args.demo else None
-    if demo is not None:
-        settings = demo.settings
-    redactor = configure_logging(
-        settings.log_level, secrets=secrets_of(settings), json_lines=settings.log_format == "json"
-    )
-    if settings.workers != 1 and not workers.is_worker():
-        return workers.supervise(settings, args.config)
-    gateway = Gateway(settings, redactor=redactor)
-    config = server_config(create_app(gateway), settings)
-    server = DrainingServer(config)
+    return settings
 
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        pending: set[asyncio.Task[tuple[bool, str]]] = set()
 
-        def on_sighup() -> None:
-            task = loop.create_task(gateway.reload(force=False))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+async def _run(gateway: Gateway, server: DrainingServer, demo: Demo | None) -> None:
+    """Start, report, serve until told to stop; ``SIGHUP`` reloads the configuration."""
+    from ailb import workers
+    from ailb.startup import report
 
-        if hasattr(signal, "SIGHUP"):
-            loop.add_signal_handler(signal.SIGHUP, on_sighup)
-        await _start(gateway, demo)
-        report(gateway)
-        gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
-        try:
-            await server.serve(sockets=workers.listen_sockets(settings))
-        finally:
-            if demo is not None:
-                await demo.aclose()
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[tuple[bool, str]]] = set()
 
+    def on_sighup() -> None:
+        task = loop.create_task(gateway.reload(force=False))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    if hasattr(signal, "SIGHUP"):
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    await _start(gateway, demo)
+    report(gateway)
+    gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
     try:
-        if sys.platform != "win32":
-            import uvloop
-
-            uvloop.run(run())
-        else:
-            asyncio.run(run())
+        await server.serve(sockets=workers.listen_sockets(gateway.runtime.settings))
     finally:
         if demo is not None:
-            demo.remove_folder()
-    return 0 if server.started else 1
+            await demo.aclose()
 
 
 def _demo(settings: Settings) -> Demo:

@@ -80,12 +80,12 @@ def report(gateway: Gateway) -> None:
     """Log the resolved set-up, one line per concern, then the warnings."""
     for line in describe(gateway):
         log.info("%s", line)
-    for warning in warnings(gateway.settings):
+    for warning in warnings(gateway.runtime.settings):
         log.warning("%s", warning)
 
 
 def describe(gateway: Gateway) -> list[str]:
-    settings = gateway.settings
+    settings = gateway.runtime.settings
     lines = [f"AILB {_version()} (module {settings.module_id})"]
     lines.append(f"  HTTP        http://{_hostport(settings.host, settings.http_port)} (API docs at /docs)")
     grpc = _hostport(settings.host, gateway.grpc_port or settings.grpc_port) if settings.enable_grpc else "off"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
@@ -15,6 +14,7 @@ import pytest
 
 from tests.fakes import AnthropicFake, Fault, OllamaFake, OpenAIFake, Reply, ThreadedServer, fake_embedding
 from tests.fakes.base import FakeProvider
+from tests.polling import eventually
 
 OPENAI_TOOL: Any = {
     "type": "function",
@@ -33,14 +33,6 @@ WEATHER_CALL = ("get_weather", '{"city": "Paris", "unit": "celsius"}')
 USER: Any = [{"role": "user", "content": "What is the weather in Paris?"}]
 SONNET = "claude-3-5-sonnet-latest"
 T = TypeVar("T")
-
-
-async def _eventually(condition: Any, within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.01)
 
 
 _open_clients: list[Any] = []
@@ -203,7 +195,7 @@ async def test_openai_drop_hang_and_disconnect(openai_fake: OpenAIFake) -> None:
         await _openai(openai_fake).chat.completions.create(model="gpt-4o", messages=USER)
     with pytest.raises(openai.APITimeoutError):
         await _openai(openai_fake, timeout=0.3).chat.completions.create(model="gpt-4o", messages=USER)
-    await _eventually(lambda: openai_fake.disconnects == 1 and openai_fake.in_flight == 0)
+    await eventually(lambda: openai_fake.disconnects == 1 and openai_fake.in_flight == 0)
 
     openai_fake.reply = " ".join(f"w{i}" for i in range(50))
     openai_fake.stream_chunk_delay = 0.02
@@ -212,7 +204,7 @@ async def test_openai_drop_hang_and_disconnect(openai_fake: OpenAIFake) -> None:
         if chunk.choices[0].delta.content:
             break
     await stream.close()
-    await _eventually(lambda: openai_fake.disconnects == 2)
+    await eventually(lambda: openai_fake.disconnects == 2)
     assert openai_fake.in_flight == 0
 
 

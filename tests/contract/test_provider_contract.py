@@ -7,7 +7,6 @@ model listing and health, and no API key in any error.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +29,7 @@ from ailb.settings import DeploymentConfig, Timeouts
 from ailb.types import StreamChunk, Usage
 from tests.fakes import AnthropicFake, Fault, OllamaFake, OpenAIFake, Reply
 from tests.fakes.base import FakeProvider
+from tests.polling import eventually
 
 SHORT = Timeouts(connect=1, first_token=1, idle=1, total=5)
 WEATHER_TOOL = {
@@ -172,14 +172,6 @@ def assert_no_key(error: BaseException, key: str) -> None:
     assert key not in str(error)
     assert key not in json.dumps(error.to_body())
     assert key not in repr(error.args)
-
-
-async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 # --- answers --------------------------------------------------------------------------------------------------

@@ -8,13 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+from tests.ports import free_port
+
 
 class ChromaServer:
     def __init__(self, path: Path) -> None:
         self.path = path
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port: int = sock.getsockname()[1]
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

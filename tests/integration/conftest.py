@@ -6,9 +6,18 @@ from pathlib import Path
 import pytest
 
 from tests.integration.chroma_server import ChromaServer
+from tests.integration.control_support import Control
 from tests.integration.harness import RunningGateway
+from tests.integration.upstreams import Upstreams, start_upstreams
 
 GatewayFactory = Callable[..., RunningGateway]
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[Upstreams]:
+    """The three wire-level fakes (``tests/integration/upstreams.py``), started once per test module."""
+    with start_upstreams() as running:
+        yield running
 
 
 @pytest.fixture
@@ -33,3 +42,11 @@ def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def control(gateway: RunningGateway) -> Iterator[Control]:
+    """A gRPC control-plane client (with the admin token) to the module's ``gateway``; closed after the test."""
+    client = Control(gateway)
+    yield client
+    client.close()

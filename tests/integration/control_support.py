@@ -3,6 +3,7 @@ gateway's config file, a gRPC client holding the admin token, and small HTTP hel
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -112,6 +113,27 @@ def served_by(http: httpx.Client, gateway: RunningGateway, count: int, model: st
         deployment = response.headers["x-ailb-deployment"]
         tally[deployment] = tally.get(deployment, 0) + 1
     return tally
+
+
+def stream_in_background(gateway: RunningGateway) -> tuple[threading.Thread, list[str]]:
+    """Start a streamed chat request on a thread (and a connection) of its own; return once its first chunk has
+    arrived, with the thread and what it receives: the ``x-ailb-deployment`` header, then the text as it comes."""
+    received: list[str] = []
+    first_chunk = threading.Event()
+
+    def read_stream() -> None:
+        payload = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        with httpx.Client(timeout=30) as http:
+            with http.stream("POST", gateway.v1 + "/chat/completions", json=payload) as response:
+                received.append(response.headers["x-ailb-deployment"])
+                for text in response.iter_text():
+                    first_chunk.set()
+                    received.append(text)
+
+    reader = threading.Thread(target=read_stream)
+    reader.start()
+    assert first_chunk.wait(10), "the stream sent no first chunk"
+    return reader, received
 
 
 def routing_stats(http: httpx.Client, gateway: RunningGateway) -> dict[str, Any]:

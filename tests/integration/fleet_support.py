@@ -18,7 +18,8 @@ import httpx
 from ailb.control.generated import module_service_pb2 as pb
 from ailb.control.generated import module_service_pb2_grpc as pb_grpc
 from tests.integration.control_support import ADMIN_TOKEN
-from tests.redis_server import free_port
+from tests.polling import wait_for_health
+from tests.ports import free_port
 
 T = TypeVar("T")
 START_SECONDS = 60.0
@@ -50,16 +51,10 @@ class AilbProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ailb", "serve", *self.args], env=self.env, stdout=log, stderr=log
         )
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code in (200, 503):
-                    return self
-            except httpx.TransportError:
-                pass
-            assert self.process.poll() is None, f"ailb serve exited at start:\n{self.log()}"
-            assert time.monotonic() < deadline, f"ailb serve did not start:\n{self.log()}"
-            time.sleep(0.1)
+        wait_for_health(
+            self.url, self.process, START_SECONDS, self.log, lambda answer: answer.status_code in (200, 503)
+        )
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

@@ -39,7 +39,7 @@ class RunningGateway:
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        settings = self.gateway.settings
+        settings = self.gateway.runtime.settings
         config = server_config(
             create_app(self.gateway), settings, loop="asyncio", log_level="warning", timeout_graceful_shutdown=5
         )
@@ -73,6 +73,12 @@ class RunningGateway:
         """Run ``coro`` on the gateway's own event loop and return its result."""
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def flush_memory(self) -> None:
+        """Wait until every turn in the memory write queue is in the store."""
+        memory = self.gateway.memory
+        assert memory is not None, "memory is not enabled"
+        self.call(memory.flush(), timeout=60)
 
     def stop(self) -> None:
         self.server.should_exit = True

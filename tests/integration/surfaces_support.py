@@ -10,16 +10,17 @@ scripts its own failures), and the packaged model serves ``all-MiniLM-L6-v2``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
+import pytest
 
-from tests.fakes import AnthropicFake, FakeProvider, OllamaFake, OpenAIFake, ThreadedServer
+from tests.fakes import FakeProvider
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import ANTHROPIC_KEY, OPENAI_KEY, Upstreams
+from tests.integration.upstreams import ANTHROPIC_KEY, OPENAI_KEY, Upstreams, start_upstreams
 
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest", "ollama": "llama3.2"}
 PROVIDERS = list(MODELS)
@@ -70,26 +71,36 @@ BASE_ENV = {
 
 
 @contextmanager
-def fakes() -> Iterator[Upstreams]:
-    running = (
-        OpenAIFake(api_key=OPENAI_KEY),
-        AnthropicFake(api_key=ANTHROPIC_KEY),
-        OllamaFake(models=["llama3.2", "nomic-embed-text", SHARED_EMBEDDING]),
-    )
-    with ExitStack() as stack:
-        for fake in running:
-            stack.enter_context(ThreadedServer(fake))
-        yield Upstreams(*running)
-
-
-@contextmanager
 def surface_gateway(workdir: Path, extra_yaml: str = "", **env: str) -> Iterator[tuple[Upstreams, RunningGateway]]:
     """The fakes and one gateway in front of them (``env`` adds to or overrides ``BASE_ENV``; ``extra_yaml`` adds
     top-level keys such as ``client_keys`` to the config file)."""
-    with fakes() as upstreams:
+    with start_upstreams(ollama_models=["llama3.2", "nomic-embed-text", SHARED_EMBEDDING]) as upstreams:
         config = config_yaml(upstreams, extra_yaml)
         with RunningGateway({**BASE_ENV, **env}, config, workdir) as gateway:
             yield upstreams, gateway
+
+
+def surface_fixtures(folder: str, extra_yaml: str = "", **env: str) -> tuple[Any, Any, Any]:
+    """The fixtures a surface suite binds at module level, ``running, upstreams, gateway = surface_fixtures(...)``:
+    ``running``, the fakes and one gateway in front of them for the whole module (``surface_gateway`` with these
+    arguments, its workdir a temp folder named ``folder``); ``upstreams``, those fakes reset before each test;
+    ``gateway``, that gateway."""
+
+    @pytest.fixture(scope="module")
+    def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstreams, RunningGateway]]:
+        with surface_gateway(tmp_path_factory.mktemp(folder), extra_yaml, **env) as pair:
+            yield pair
+
+    @pytest.fixture
+    def upstreams(running: tuple[Upstreams, RunningGateway]) -> Upstreams:
+        reset(running[0])
+        return running[0]
+
+    @pytest.fixture
+    def gateway(running: tuple[Upstreams, RunningGateway]) -> RunningGateway:
+        return running[1]
+
+    return running, upstreams, gateway
 
 
 def reset(upstreams: Upstreams) -> None:

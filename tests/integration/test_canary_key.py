@@ -128,7 +128,7 @@ def run_scenarios(gateway: RunningGateway, http: httpx.Client, fakes: Fakes, kin
         else:
             seen.add(name, http.post(url, json=chat(kind)))
         reset(fakes)
-        gateway.call(gateway.gateway.router.check_now())  # close the circuits the scenario opened
+        gateway.call(gateway.gateway.runtime.router.check_now())  # close the circuits the scenario opened
     return seen
 
 
@@ -143,7 +143,7 @@ def test_no_secret_leaves_the_gateway_on_any_error_path(
     with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as http:
         seen = run_scenarios(gateway, http, fakes, kind)
         fakes[kind].probe_fault = Fault.status(500, quote_key=True)
-        gateway.call(gateway.gateway.router.check_now())
+        gateway.call(gateway.gateway.runtime.router.check_now())
         fakes[kind].probe_fault = None
         for path in ("/api/routing/stats", "/metrics", "/healthz", "/v1/models"):
             seen.add(path, http.get(gateway.url + path))
@@ -213,7 +213,7 @@ def test_no_secret_leaves_through_the_control_plane(run_gateway: GatewayFactory,
     with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as http:
         run_scenarios(gateway, http, fakes, kind)
     fakes[kind].probe_fault = Fault.status(500, quote_key=True)
-    gateway.call(gateway.gateway.router.check_now())
+    gateway.call(gateway.gateway.runtime.router.check_now())
     fakes[kind].probe_fault = None
     control = Control(gateway, token=ADMIN_TOKEN)
     wrong = Control(gateway, token=CLIENT_KEY.upper())

@@ -8,7 +8,6 @@ their price, and ``strict`` tools for Anthropic."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,9 +18,9 @@ from tests.fakes import Fault, Reply
 from tests.fakes.anthropic_fake import thinking_signature
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import Upstreams, start_upstreams
+from tests.integration.surfaces_support import openai_client, sent
+from tests.integration.upstreams import MODELS, Upstreams
 
-MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest", "ollama": "llama3.2"}
 EMULATED = ["anthropic", "ollama"]
 HI: Any = [{"role": "user", "content": "Weather in Paris?"}]
 FUNCTION: Any = {
@@ -32,12 +31,6 @@ FUNCTION: Any = {
 SQL_TOOL: Any = {"type": "custom", "custom": {"name": "run_sql", "description": "Run SQL", "format": {"type": "text"}}}
 
 
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with start_upstreams() as running:
-        yield running
-
-
 @pytest.fixture
 def gateway(run_gateway: GatewayFactory, upstreams: Upstreams) -> RunningGateway:
     upstreams.reset()
@@ -46,19 +39,13 @@ def gateway(run_gateway: GatewayFactory, upstreams: Upstreams) -> RunningGateway
     return run_gateway({**upstreams.env(), "ROUTING_STRATEGY": "failover", "HEALTH_CHECK_INTERVAL": "0"})
 
 
-def client(gateway: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.v1, api_key="unused", max_retries=0)
-
-
-def sent(upstreams: Upstreams, provider: str) -> list[Any]:
-    return [request.json for request in upstreams[provider].fake.chat_requests]
-
-
 # --- n > 1 -----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("provider", EMULATED)
 def test_n_choices_plain(gateway: RunningGateway, upstreams: Upstreams, provider: str) -> None:
     upstreams[provider].fake.reply = Reply("Sunny and warm", prompt_tokens=7, completion_tokens=3)
-    raw = client(gateway).chat.completions.with_raw_response.create(model=MODELS[provider], messages=HI, n=3, seed=5)
+    raw = openai_client(gateway).chat.completions.with_raw_response.create(
+        model=MODELS[provider], messages=HI, n=3, seed=5
+    )
     completion = raw.parse()
     assert [choice.index for choice in completion.choices] == [0, 1, 2]
     assert all(choice.message.content == "Sunny and warm" for choice in completion.choices)
@@ -76,7 +63,7 @@ def test_n_choices_streamed_with_their_index_and_summed_usage(
     gateway: RunningGateway, upstreams: Upstreams, provider: str
 ) -> None:
     upstreams[provider].fake.reply = Reply("one two three", prompt_tokens=4, completion_tokens=3)
-    stream = client(gateway).chat.completions.create(
+    stream = openai_client(gateway).chat.completions.create(
         model=MODELS[provider], messages=HI, n=2, stream=True, stream_options={"include_usage": True}
     )
     texts: dict[int, str] = {}
@@ -100,7 +87,7 @@ def test_n_choices_streamed_with_their_index_and_summed_usage(
 def test_n_choices_fail_over_as_one_attempt(gateway: RunningGateway, upstreams: Upstreams) -> None:
     fake = upstreams.anthropic
     fake.fail_next(Fault.status(500))
-    raw = client(gateway).chat.completions.with_raw_response.create(model=MODELS["anthropic"], messages=HI, n=2)
+    raw = openai_client(gateway).chat.completions.with_raw_response.create(model=MODELS["anthropic"], messages=HI, n=2)
     assert len(raw.parse().choices) == 2
     assert raw.headers["x-ailb-attempts"] == "2"
 
@@ -125,7 +112,7 @@ def test_legacy_functions_are_translated_both_ways(
     gateway: RunningGateway, upstreams: Upstreams, provider: str
 ) -> None:
     upstreams[provider].set_tool_call("get_weather", '{"city": "Paris"}')
-    api = client(gateway)
+    api = openai_client(gateway)
     completion = api.chat.completions.create(
         model=MODELS[provider], messages=HI, functions=[FUNCTION], function_call={"name": "get_weather"}
     )
@@ -166,7 +153,7 @@ def test_legacy_functions_are_translated_both_ways(
 def test_custom_and_allowed_tools_pass_to_openai_unchanged(gateway: RunningGateway, upstreams: Upstreams) -> None:
     upstreams["openai"].fake.reply = Reply(tool_calls=[("run_sql", "SELECT 1")])
     choice: Any = {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [SQL_TOOL]}}
-    completion = client(gateway).chat.completions.create(
+    completion = openai_client(gateway).chat.completions.create(
         model=MODELS["openai"], messages=HI, tools=[SQL_TOOL], tool_choice=choice
     )
     call: Any = (completion.choices[0].message.tool_calls or [])[0]
@@ -180,7 +167,7 @@ def test_custom_tools_are_refused_where_they_cannot_be_expressed(
     gateway: RunningGateway, upstreams: Upstreams, provider: str
 ) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        client(gateway).chat.completions.create(model=MODELS[provider], messages=HI, tools=[SQL_TOOL])
+        openai_client(gateway).chat.completions.create(model=MODELS[provider], messages=HI, tools=[SQL_TOOL])
     assert info.value.param == "tools[0]" and "custom" in info.value.message
     assert sent(upstreams, provider) == []
 
@@ -193,7 +180,7 @@ def test_a_deployment_that_cannot_express_custom_tools_is_skipped(
     gateway = run_gateway({**upstreams.env(), "HEALTH_CHECK_INTERVAL": "0"}, aliases)
     before = upstreams.anthropic.chat_calls
     for _ in range(4):
-        raw = client(gateway).chat.completions.with_raw_response.create(
+        raw = openai_client(gateway).chat.completions.with_raw_response.create(
             model="mixed", messages=HI, tools=[SQL_TOOL], extra_body={"routing_strategy": "round_robin"}
         )
         assert raw.headers["x-ailb-deployment"] == "openai" and raw.headers["x-ailb-attempts"] == "1"
@@ -207,7 +194,7 @@ def test_allowed_tools_are_translated_for_anthropic(gateway: RunningGateway, ups
         "type": "allowed_tools",
         "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "get_time"}}]},
     }
-    completion = client(gateway).chat.completions.create(
+    completion = openai_client(gateway).chat.completions.create(
         model=MODELS["anthropic"], messages=HI, tools=tools, tool_choice=allowed
     )
     assert completion.choices[0].message.tool_calls is not None
@@ -218,7 +205,7 @@ def test_allowed_tools_are_translated_for_anthropic(gateway: RunningGateway, ups
 
 def test_strict_tools_reach_anthropic(gateway: RunningGateway, upstreams: Upstreams) -> None:
     tool: Any = {"type": "function", "function": {**FUNCTION, "strict": True}}
-    client(gateway).chat.completions.create(model=MODELS["anthropic"], messages=HI, tools=[tool])
+    openai_client(gateway).chat.completions.create(model=MODELS["anthropic"], messages=HI, tools=[tool])
     assert sent(upstreams, "anthropic")[-1]["tools"][0]["strict"] is True
 
 
@@ -227,8 +214,10 @@ def test_a_streamed_tool_call_without_input_has_empty_object_arguments(
 ) -> None:
     upstreams["anthropic"].set_tool_call("get_time", "")
     tool: Any = {"type": "function", "function": {"name": "get_time"}}
-    plain = client(gateway).chat.completions.create(model=MODELS["anthropic"], messages=HI, tools=[tool])
-    stream = client(gateway).chat.completions.create(model=MODELS["anthropic"], messages=HI, tools=[tool], stream=True)
+    plain = openai_client(gateway).chat.completions.create(model=MODELS["anthropic"], messages=HI, tools=[tool])
+    stream = openai_client(gateway).chat.completions.create(
+        model=MODELS["anthropic"], messages=HI, tools=[tool], stream=True
+    )
     arguments = "".join(
         call.function.arguments or ""
         for chunk in stream
@@ -242,7 +231,7 @@ def test_a_streamed_tool_call_without_input_has_empty_object_arguments(
 # --- logprobs -------------------------------------------------------------------------------------------------------
 def test_ollama_logprobs_plain_and_streamed(gateway: RunningGateway, upstreams: Upstreams) -> None:
     upstreams["ollama"].set_reply("Hi there")
-    api = client(gateway)
+    api = openai_client(gateway)
     completion = api.chat.completions.create(model=MODELS["ollama"], messages=HI, logprobs=True, top_logprobs=2)
     logprobs = completion.choices[0].logprobs
     assert logprobs is not None and logprobs.content is not None
@@ -265,7 +254,7 @@ def test_ollama_logprobs_plain_and_streamed(gateway: RunningGateway, upstreams: 
 # --- reasoning ------------------------------------------------------------------------------------------------------
 def test_claude_thinking_round_trip(gateway: RunningGateway, upstreams: Upstreams) -> None:
     upstreams["anthropic"].fake.reply = Reply("Sunny.", reasoning="Paris in June is warm", redacted_reasoning="opaque")
-    api = client(gateway)
+    api = openai_client(gateway)
     completion = api.chat.completions.create(model=MODELS["anthropic"], messages=HI, reasoning_effort="low")
     message: Any = completion.choices[0].message
     assert message.content == "Sunny." and message.reasoning_content == "Paris in June is warm"
@@ -297,7 +286,7 @@ def test_claude_thinking_round_trip(gateway: RunningGateway, upstreams: Upstream
 
 
 def test_ollama_thinking_and_openai_reasoning_content(gateway: RunningGateway, upstreams: Upstreams) -> None:
-    api = client(gateway)
+    api = openai_client(gateway)
     for provider in ("ollama", "openai"):
         upstreams[provider].fake.reply = Reply("Sunny.", reasoning="warm in June")
         message: Any = (
@@ -320,7 +309,7 @@ def test_ollama_thinking_and_openai_reasoning_content(gateway: RunningGateway, u
 # --- prompt cache -----------------------------------------------------------------------------------------------------
 def test_cached_tokens_are_reported(gateway: RunningGateway, upstreams: Upstreams) -> None:
     upstreams["anthropic"].fake.reply = Reply("Hi", prompt_tokens=100, cache_read_tokens=1000, cache_write_tokens=200)
-    api = client(gateway)
+    api = openai_client(gateway)
     usage = api.chat.completions.create(model=MODELS["anthropic"], messages=HI).usage
     stream = api.chat.completions.create(
         model=MODELS["anthropic"], messages=HI, stream=True, stream_options={"include_usage": True}

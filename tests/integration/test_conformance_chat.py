@@ -4,7 +4,6 @@ surface, in the same matrix and against the same gateway as the others."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -19,9 +18,8 @@ from tests.integration.surfaces_support import (
     PROVIDERS,
     WEATHER_SCHEMA,
     openai_client,
-    reset,
     sent,
-    surface_gateway,
+    surface_fixtures,
     user_text,
 )
 from tests.integration.upstreams import Upstreams
@@ -30,21 +28,12 @@ HI: Any = [{"role": "user", "content": "Say hi"}]
 TOOL: Any = {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_SCHEMA}}
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstreams, RunningGateway]]:
-    with surface_gateway(tmp_path_factory.mktemp("chat")) as pair:
-        yield pair
+running, upstreams, gateway = surface_fixtures("chat")
 
 
 @pytest.fixture
-def upstreams(running: tuple[Upstreams, RunningGateway]) -> Upstreams:
-    reset(running[0])
-    return running[0]
-
-
-@pytest.fixture
-def client(running: tuple[Upstreams, RunningGateway]) -> openai.OpenAI:
-    return openai_client(running[1])
+def client(gateway: RunningGateway) -> openai.OpenAI:
+    return openai_client(gateway)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

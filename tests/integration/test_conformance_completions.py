@@ -3,7 +3,6 @@ official OpenAI SDK against the wire-level fakes. Every provider is asked throug
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -16,29 +15,18 @@ from tests.integration.surfaces_support import (
     MODELS,
     PROVIDERS,
     openai_client,
-    reset,
     sent,
-    surface_gateway,
+    surface_fixtures,
     user_text,
 )
 from tests.integration.upstreams import Upstreams
 
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstreams, RunningGateway]]:
-    with surface_gateway(tmp_path_factory.mktemp("completions")) as pair:
-        yield pair
+running, upstreams, gateway = surface_fixtures("completions")
 
 
 @pytest.fixture
-def upstreams(running: tuple[Upstreams, RunningGateway]) -> Upstreams:
-    reset(running[0])
-    return running[0]
-
-
-@pytest.fixture
-def client(running: tuple[Upstreams, RunningGateway]) -> openai.OpenAI:
-    return openai_client(running[1])
+def client(gateway: RunningGateway) -> openai.OpenAI:
+    return openai_client(gateway)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

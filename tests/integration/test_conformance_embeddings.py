@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import math
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,9 +21,8 @@ from tests.integration.surfaces_support import (
     SHARED_EMBEDDING,
     embeddings_sent,
     openai_client,
-    reset,
     sent,
-    surface_gateway,
+    surface_fixtures,
 )
 from tests.integration.upstreams import Upstreams
 
@@ -32,21 +30,7 @@ UPSTREAMS = list(EMBEDDING_MODELS)
 DIMENSIONS = 16  # the fakes' default
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstreams, RunningGateway]]:
-    with surface_gateway(tmp_path_factory.mktemp("embeddings")) as pair:
-        yield pair
-
-
-@pytest.fixture
-def upstreams(running: tuple[Upstreams, RunningGateway]) -> Upstreams:
-    reset(running[0])
-    return running[0]
-
-
-@pytest.fixture
-def gateway(running: tuple[Upstreams, RunningGateway]) -> RunningGateway:
-    return running[1]
+running, upstreams, gateway = surface_fixtures("embeddings")
 
 
 @pytest.fixture

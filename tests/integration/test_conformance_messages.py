@@ -4,7 +4,6 @@ wire-level fakes: Anthropic deployments get the client's request as it was writt
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -19,9 +18,8 @@ from tests.integration.surfaces_support import (
     PROVIDERS,
     WEATHER_SCHEMA,
     anthropic_client,
-    reset,
     sent,
-    surface_gateway,
+    surface_fixtures,
     system_text,
     user_text,
 )
@@ -32,21 +30,12 @@ SYSTEM: Any = [{"type": "text", "text": "You are terse.", "cache_control": {"typ
 HI: Any = [{"role": "user", "content": [{"type": "text", "text": "Say hi", "cache_control": {"type": "ephemeral"}}]}]
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstreams, RunningGateway]]:
-    with surface_gateway(tmp_path_factory.mktemp("messages")) as pair:
-        yield pair
+running, upstreams, gateway = surface_fixtures("messages")
 
 
 @pytest.fixture
-def upstreams(running: tuple[Upstreams, RunningGateway]) -> Upstreams:
-    reset(running[0])
-    return running[0]
-
-
-@pytest.fixture
-def client(running: tuple[Upstreams, RunningGateway]) -> anthropic.Anthropic:
-    return anthropic_client(running[1])
+def client(gateway: RunningGateway) -> anthropic.Anthropic:
+    return anthropic_client(gateway)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -5,7 +5,6 @@ receives, and what each upstream received."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -20,9 +19,8 @@ from tests.integration.surfaces_support import (
     PROVIDERS,
     WEATHER_SCHEMA,
     openai_client,
-    reset,
     sent,
-    surface_gateway,
+    surface_fixtures,
     system_text,
     user_text,
 )
@@ -31,21 +29,12 @@ from tests.integration.upstreams import Upstreams
 WEATHER_TOOL: Any = {"type": "function", "name": "get_weather", "description": "Weather", "parameters": WEATHER_SCHEMA}
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstreams, RunningGateway]]:
-    with surface_gateway(tmp_path_factory.mktemp("responses")) as pair:
-        yield pair
+running, upstreams, gateway = surface_fixtures("responses")
 
 
 @pytest.fixture
-def upstreams(running: tuple[Upstreams, RunningGateway]) -> Upstreams:
-    reset(running[0])
-    return running[0]
-
-
-@pytest.fixture
-def client(running: tuple[Upstreams, RunningGateway]) -> openai.OpenAI:
-    return openai_client(running[1])
+def client(gateway: RunningGateway) -> openai.OpenAI:
+    return openai_client(gateway)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -41,13 +41,6 @@ def gateway(run_gateway: GatewayFactory, fakes: Fakes) -> RunningGateway:
     return run_gateway(gateway_env(), config_yaml(fakes))
 
 
-@pytest.fixture
-def control(gateway: RunningGateway) -> Iterator[Control]:
-    client = Control(gateway)
-    yield client
-    client.close()
-
-
 def test_get_status_reports_identity_and_health(control: Control, fakes: Fakes) -> None:
     calls_before = sum(f.server.chat_calls for f in fakes.values())
     status = control.GetStatus(pb.StatusRequest())
@@ -235,4 +228,4 @@ def test_invalid_traffic_weights_change_nothing(
 
 
 async def _weights_of(gateway: RunningGateway, route: str) -> dict[str, int]:
-    return gateway.gateway.router.traffic_weights(route)
+    return gateway.gateway.runtime.router.traffic_weights(route)

@@ -3,7 +3,6 @@ one leaves the old configuration running; weights and rate limits survive unless
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from tests.integration.control_support import (
     gateway_env,
     served_by,
     started_fakes,
+    stream_in_background,
 )
 from tests.integration.harness import RunningGateway
 
@@ -41,13 +41,6 @@ def gateway(run_gateway: GatewayFactory, fakes: Fakes) -> RunningGateway:
     return run_gateway(gateway_env(), config_yaml(subset(fakes, "blue", "green")))
 
 
-@pytest.fixture
-def control(gateway: RunningGateway) -> Iterator[Control]:
-    client = Control(gateway)
-    yield client
-    client.close()
-
-
 def rewrite_config(gateway: RunningGateway, text: str) -> None:
     Path(gateway.env["AILB_CONFIG"]).write_text(text)
 
@@ -59,21 +52,7 @@ def test_reload_adds_a_deployment_without_dropping_an_in_flight_stream(
     fakes["blue"].server.reply = "the quick brown fox jumps over the lazy dog"
     fakes["blue"].server.stream_chunk_delay = 0.1
     try:
-        first_chunk = threading.Event()
-        received: list[str] = []
-
-        def read_stream() -> None:
-            payload = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-            with httpx.Client(timeout=30) as http:
-                with http.stream("POST", gateway.v1 + "/chat/completions", json=payload) as response:
-                    received.append(response.headers["x-ailb-deployment"])
-                    for text in response.iter_text():
-                        first_chunk.set()
-                        received.append(text)
-
-        reader = threading.Thread(target=read_stream)
-        reader.start()
-        assert first_chunk.wait(10)
+        reader, received = stream_in_background(gateway)
         before = time.time()
         rewrite_config(gateway, config_yaml(subset(fakes, "blue", "green", "canary")))
         reloaded = control.Reload(pb.ReloadRequest())
@@ -105,7 +84,7 @@ def test_an_invalid_config_keeps_the_old_one_running(control: Control, gateway: 
     refused = control.Reload(pb.ReloadRequest(force=True))
     assert not refused.success
     assert "provider" in refused.message
-    assert refused.reload_timestamp == int(gateway.gateway.reloaded_at)
+    assert refused.reload_timestamp == int(gateway.gateway.runtime.loaded_at)
     assert control.GetRoutes(pb.RoutesRequest()).version == 1
     with httpx.Client(timeout=30) as http:
         assert chat(http, gateway).status_code == 200

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -18,6 +17,7 @@ from tests.integration.control_support import (
     routing_stats,
     served_by,
     started_fakes,
+    stream_in_background,
 )
 from tests.integration.harness import RunningGateway
 
@@ -37,13 +37,6 @@ def fakes() -> Iterator[Fakes]:
 def gateway(run_gateway: GatewayFactory, fakes: Fakes) -> RunningGateway:
     versions = {name: name.split("-")[0] for name in fakes}
     return run_gateway(gateway_env(), config_yaml(fakes, versions))
-
-
-@pytest.fixture
-def control(gateway: RunningGateway) -> Iterator[Control]:
-    client = Control(gateway)
-    yield client
-    client.close()
 
 
 def colours(tally: dict[str, int]) -> dict[str, int]:
@@ -95,26 +88,12 @@ def test_a_drained_backend_finishes_its_in_flight_stream(
         fake.server.reply = "one two three four five six seven eight"
         fake.server.stream_chunk_delay = 0.1
     try:
-        with httpx.Client(timeout=30) as http:
-            started = threading.Event()
-            body: list[str] = []
-
-            def read_stream() -> None:
-                payload = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-                with http.stream("POST", gateway.v1 + "/chat/completions", json=payload) as response:
-                    body.append(response.headers["x-ailb-deployment"])
-                    for text in response.iter_text():
-                        started.set()
-                        body.append(text)
-
-            reader = threading.Thread(target=read_stream)
-            reader.start()
-            assert started.wait(10)
-            drained = control.weights(MODEL, blue=0, green=100)
-            assert drained.success, drained.message
-            with httpx.Client(timeout=30) as other:
-                tally = served_by(other, gateway, 6)
-            reader.join(30)
+        reader, body = stream_in_background(gateway)
+        drained = control.weights(MODEL, blue=0, green=100)
+        assert drained.success, drained.message
+        with httpx.Client(timeout=30) as other:
+            tally = served_by(other, gateway, 6)
+        reader.join(30)
         assert body[0].startswith("blue")
         streamed = "".join(body[1:])
         assert "eight" in streamed

@@ -11,7 +11,7 @@ import pytest
 from tests.integration.browser import chromium, require_browser
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import Upstreams, start_upstreams
+from tests.integration.upstreams import Upstreams
 
 ALIASES = """
 model_aliases:
@@ -20,12 +20,6 @@ model_aliases:
 ADMIN_TOKEN = "dashboard-admin-token-0001"
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\">"
 WAIT = 30
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with start_upstreams() as running:
-        yield running
 
 
 @pytest.fixture

@@ -8,15 +8,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from openai import OpenAI
 
-from tests.integration.test_serve_process import _free_port
+from tests.polling import wait_for_health
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +27,7 @@ def _env(http_port: int, grpc_port: int) -> dict[str, str]:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[str, int, int, subprocess.Popen[str]]]:
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     log = (tmp_path / "demo.log").open("w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "ailb", "serve", "--demo"],
@@ -36,15 +35,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, int, int, subprocess.Popen[str]]
     )  # fmt: skip
     base = f"http://127.0.0.1:{http_port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).json()["rag"] == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, Path(log.name).read_text()
-            time.sleep(0.2)
+        wait_for_health(base, server, 60, Path(log.name).read_text, lambda health: health.json()["rag"] == "ok")
         yield base, http_port, grpc_port, server
     finally:
         if server.poll() is None:
@@ -86,7 +77,7 @@ def test_the_demo_shows_completions_streaming_memory_and_rag(demo: tuple[str, in
 
 def test_a_second_ailb_on_the_same_ports_fails_at_once(demo: tuple[str, int, int, subprocess.Popen[str]]) -> None:
     _, http_port, grpc_port, _ = demo
-    cases = (((_free_port(), grpc_port), f"gRPC port {grpc_port}"), ((http_port, 0), f"HTTP port {http_port}"))
+    cases = (((free_port(), grpc_port), f"gRPC port {grpc_port}"), ((http_port, 0), f"HTTP port {http_port}"))
     for ports, taken in cases:
         second = subprocess.run(
             [sys.executable, "-m", "ailb", "serve", "--demo"],

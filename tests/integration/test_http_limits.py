@@ -10,14 +10,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import orjson
 import pytest
 
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import Upstreams, start_upstreams
+from tests.integration.upstreams import Upstreams
 
 LIMITS = {
     "MAX_HEADER_BYTES": "65536",
@@ -29,12 +28,6 @@ LIMITS = {
 }
 WAIT = 8.0  # socket timeout: far beyond every limit above, far below "forever"
 HEALTH = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with start_upstreams() as running:
-        yield running
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import openai
 import pytest
 
 from tests.fakes import OpenAIFake, ThreadedServer
-from tests.integration.test_serve_process import _free_port
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -139,7 +139,7 @@ class Gateway:
 
 
 def start_gateway(engine: Engine, upstream: OpenAIFake, volume: str) -> Gateway:
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     container = engine.start(
         volume,
         {

@@ -6,8 +6,6 @@ The fake model only knows what it is sent: it can say the user's name only if AI
 from __future__ import annotations
 
 import re
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,9 @@ from ailb.bootstrap import build_gateway
 from ailb.settings import ConfigError, load_settings
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import OPENAI_KEY, Upstreams, start_upstreams
+from tests.integration.surfaces_support import openai_client
+from tests.integration.upstreams import OPENAI_KEY, Upstreams
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 MODEL = "gpt-4o-mini"
@@ -39,12 +39,6 @@ def name_aware_model(body: dict[str, Any]) -> str:
     return f"Nice to meet you, {told.group(1)}!" if told else "Noted."
 
 
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with start_upstreams() as running:
-        yield running
-
-
 @pytest.fixture
 def env(upstreams: Upstreams) -> dict[str, str]:
     upstreams.reset()
@@ -56,10 +50,6 @@ def env(upstreams: Upstreams) -> dict[str, str]:
         "ENABLE_MEMORY": "true",
         "HEALTH_CHECK_INTERVAL": "0",
     }
-
-
-def client(gateway: RunningGateway, key: str = "unused") -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0)
 
 
 def say(sdk: openai.OpenAI, text: str, session: str, **kwargs: Any) -> tuple[str, int]:
@@ -85,17 +75,11 @@ def session_turns(gateway: RunningGateway, session: str, key: str = "unused") ->
     return list(body["data"])
 
 
-def flush(gateway: RunningGateway) -> None:
-    memory = gateway.gateway.memory
-    assert memory is not None
-    gateway.call(memory.flush(), timeout=60)
-
-
 def test_alice_is_remembered_across_plain_requests(
     run_gateway: GatewayFactory, env: dict[str, str], upstreams: Upstreams
 ) -> None:
     gateway = run_gateway(env)
-    sdk = client(gateway)
+    sdk = openai_client(gateway)
     assert say(sdk, "My name is Alice", "chat-1") == ("Nice to meet you, Alice!", 0)
     answer, recalled = say(sdk, "What is my name?", "chat-1")
     assert (answer, recalled) == ("Your name is Alice.", 1)
@@ -105,7 +89,7 @@ def test_alice_is_remembered_across_plain_requests(
     assert sent[-1] == {"role": "user", "content": "What is my name?"}
     assert sent[0]["role"] == "system" and MEMORY_TAG in sent[0]["content"]
 
-    flush(gateway)
+    gateway.flush_memory()
     turns = session_turns(gateway, "chat-1")
     assert [(t["user"], t["assistant"]) for t in turns] == [
         ("My name is Alice", "Nice to meet you, Alice!"),
@@ -119,7 +103,7 @@ def test_memory_goes_after_the_clients_system_message(
     run_gateway: GatewayFactory, env: dict[str, str], upstreams: Upstreams
 ) -> None:
     gateway = run_gateway(env)
-    sdk = client(gateway)
+    sdk = openai_client(gateway)
     say(sdk, "My name is Dora", "sys-1")
     sdk.chat.completions.create(
         model=MODEL,
@@ -132,7 +116,7 @@ def test_memory_goes_after_the_clients_system_message(
 
 def test_streamed_turns_are_remembered_when_complete(run_gateway: GatewayFactory, env: dict[str, str]) -> None:
     gateway = run_gateway(env)
-    sdk = client(gateway)
+    sdk = openai_client(gateway)
     assert say_streaming(sdk, "My name is Bob", "stream-1") == "Nice to meet you, Bob!"
     assert say_streaming(sdk, "What is my name?", "stream-1") == "Your name is Bob."
 
@@ -141,30 +125,30 @@ def test_a_cut_off_stream_is_not_remembered(
     run_gateway: GatewayFactory, env: dict[str, str], upstreams: Upstreams
 ) -> None:
     gateway = run_gateway(env)
-    sdk = client(gateway)
+    sdk = openai_client(gateway)
     upstreams["openai"].drop_next_stream_after(2)
     with pytest.raises(openai.APIError):
         say_streaming(sdk, "My name is Carol and I like long answers", "cut-1")
-    flush(gateway)
+    gateway.flush_memory()
     assert session_turns(gateway, "cut-1") == []
     assert say(sdk, "What is my name?", "cut-1") == ("I do not know your name.", 0)
 
 
 def test_memory_survives_a_gateway_restart(run_gateway: GatewayFactory, env: dict[str, str]) -> None:
     first = run_gateway(env)
-    say(client(first), "My name is Erin", "restart-1")
+    say(openai_client(first), "My name is Erin", "restart-1")
     first.stop()  # graceful: the write queue is flushed
     second = run_gateway(env)
-    assert say(client(second), "What is my name?", "restart-1") == ("Your name is Erin.", 1)
+    assert say(openai_client(second), "What is my name?", "restart-1") == ("Your name is Erin.", 1)
 
 
 def test_tenants_cannot_read_recall_or_delete_each_others_turns(
     run_gateway: GatewayFactory, env: dict[str, str]
 ) -> None:
     gateway = run_gateway({**env, "AILB_API_KEYS": "key-alice,key-mallory"})
-    alice, mallory = client(gateway, "key-alice"), client(gateway, "key-mallory")
+    alice, mallory = openai_client(gateway, "key-alice"), openai_client(gateway, "key-mallory")
     say(alice, "My name is Alice", "shared")
-    flush(gateway)
+    gateway.flush_memory()
     assert say(mallory, "What is my name?", "shared") == ("I do not know your name.", 0)
     assert [t["user"] for t in session_turns(gateway, "shared", "key-mallory")] == ["What is my name?"]
     deleted = httpx.delete(f"{gateway.v1}/memory/sessions/shared", headers={"Authorization": "Bearer key-mallory"})
@@ -177,7 +161,7 @@ def test_tenants_cannot_read_recall_or_delete_each_others_turns(
 
 def test_delete_makes_the_gateway_forget_at_once(run_gateway: GatewayFactory, env: dict[str, str]) -> None:
     gateway = run_gateway(env)
-    sdk = client(gateway)
+    sdk = openai_client(gateway)
     say(sdk, "My name is Frank", "forget-1")
     response = httpx.delete(f"{gateway.v1}/memory/sessions/forget-1")
     assert response.status_code == 200 and response.json()["turns"] == 1
@@ -188,7 +172,7 @@ def test_full_history_clients_do_not_get_their_history_twice(
     run_gateway: GatewayFactory, env: dict[str, str], upstreams: Upstreams
 ) -> None:
     gateway = run_gateway(env)
-    sdk = client(gateway)
+    sdk = openai_client(gateway)
     history: list[Any] = []
     for text in ("My name is Grace", "I live in Oslo", "What is my name?"):
         history.append({"role": "user", "content": text})
@@ -223,7 +207,7 @@ def test_memory_disabled_is_a_clear_404(run_gateway: GatewayFactory, env: dict[s
     response = httpx.get(f"{gateway.v1}/memory/sessions/chat-1")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "memory_disabled"
-    raw = client(gateway).chat.completions.with_raw_response.create(
+    raw = openai_client(gateway).chat.completions.with_raw_response.create(
         model=MODEL, messages=[{"role": "user", "content": "My name is Hal"}], extra_body={"session_id": "chat-1"}
     )
     assert raw.parse().choices[0].message.content == "Nice to meet you, Hal!"
@@ -231,11 +215,8 @@ def test_memory_disabled_is_a_clear_404(run_gateway: GatewayFactory, env: dict[s
 
 
 def test_an_unreachable_store_degrades_memory_but_chat_works(run_gateway: GatewayFactory, env: dict[str, str]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    gateway = run_gateway({**env, "CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(closed_port)})
-    sdk = client(gateway)
+    gateway = run_gateway({**env, "CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(free_port())})
+    sdk = openai_client(gateway)
     assert say(sdk, "My name is Ivy", "down-1") == ("Nice to meet you, Ivy!", 0)
     # the first turn waits in the write queue (recallable) while the writer retries; either answer is fine
     assert say(sdk, "What is my name?", "down-1")[0] in ("Your name is Ivy.", "I do not know your name.")

@@ -6,7 +6,6 @@ This is the original README's company-policies example, with the knowledge base 
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.integration.rag_support import (
     rag_env,
     reference_block,
 )
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 TEAM_KEY = "team-all-key-0001"
@@ -216,10 +216,7 @@ def test_a_key_limited_to_some_collections_gets_403_for_others(gateway: RunningG
 def test_a_failing_store_degrades_to_no_context(
     run_gateway: GatewayFactory, upstream: ThreadedServer[OpenAIFake], tmp_path: Path
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    env = rag_env(upstream, tmp_path / "rag", CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(closed_port))
+    env = rag_env(upstream, tmp_path / "rag", CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(free_port()))
     gateway = run_gateway(env)
     raw = client(gateway, "unused").chat.completions.with_raw_response.create(
         model=MODEL,

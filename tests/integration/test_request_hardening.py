@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,7 +15,9 @@ import pytest
 from tests.fakes import Fault
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import OPENAI_KEY, Upstreams, start_upstreams
+from tests.integration.surfaces_support import openai_client
+from tests.integration.upstreams import OPENAI_KEY, Upstreams
+from tests.ports import free_port
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 CLIENT_KEY = "sk-client-hardening-0001"
@@ -41,12 +42,6 @@ CLIENT_CONFIG = {
 }
 
 
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with start_upstreams() as running:
-        yield running
-
-
 @pytest.fixture
 def gateway(run_gateway: GatewayFactory, upstreams: Upstreams) -> RunningGateway:
     upstreams.reset()
@@ -58,17 +53,15 @@ def _only_yaml(upstreams: Upstreams) -> dict[str, str]:
     return {"UPSTREAM_URL": upstreams.openai.base_url, "UPSTREAM_KEY": OPENAI_KEY}
 
 
-def _client(gateway: RunningGateway, key: str = "unused") -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0)
-
-
 @pytest.mark.parametrize(("field", "value"), list(CLIENT_CONFIG.items()))
 def test_client_credentials_and_endpoints_never_reach_the_upstream(
     gateway: RunningGateway, upstreams: Upstreams, field: str, value: Any
 ) -> None:
     before = len(upstreams.openai.chat_requests)
     with pytest.raises(openai.BadRequestError) as refused:
-        _client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, extra_body={field: value})
+        openai_client(gateway).chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, extra_body={field: value}
+        )
     error = refused.value.body
     assert isinstance(error, dict) and error["param"] == field and error["code"] == "unsupported_parameter"
     assert len(upstreams.openai.chat_requests) == before
@@ -76,7 +69,9 @@ def test_client_credentials_and_endpoints_never_reach_the_upstream(
 
 def test_unknown_openai_parameters_still_pass_through(gateway: RunningGateway, upstreams: Upstreams) -> None:
     new_fields = {"reasoning_effort": "low", "metadata": {"team": "a"}, "a_future_parameter": {"x": 1}}
-    reply = _client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, extra_body=new_fields)
+    reply = openai_client(gateway).chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, extra_body=new_fields
+    )
     assert reply.choices[0].message.content
     received = upstreams.openai.chat_requests[-1].json
     assert {k: received[k] for k in new_fields} == new_fields
@@ -89,11 +84,11 @@ def test_max_tokens_beyond_every_deployment_is_a_400(
 ) -> None:
     before = upstreams.total_chat_calls()
     with pytest.raises(openai.BadRequestError) as refused:
-        _client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, **{param: 1_000_000_000})
+        openai_client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, **{param: 1_000_000_000})
     error = refused.value.body
     assert isinstance(error, dict) and error["param"] == param and "16384" in error["message"]
     assert upstreams.total_chat_calls() == before
-    reply = _client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, **{param: 16384})
+    reply = openai_client(gateway).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, **{param: 16384})
     assert reply.choices[0].message.content
 
 
@@ -109,7 +104,7 @@ deployments:
 def test_a_request_goes_only_where_its_max_tokens_is_allowed(run_gateway: GatewayFactory, upstreams: Upstreams) -> None:
     upstreams.reset()
     gateway = run_gateway({**_only_yaml(upstreams), "ROUTING_STRATEGY": "round_robin"}, CAPPED)
-    client = _client(gateway)
+    client = openai_client(gateway)
     served = set()
     for _ in range(6):
         raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=5000)
@@ -174,7 +169,7 @@ def test_routing_stats_need_a_client_key_and_keep_errors_short(
     gateway = run_gateway({**_only_yaml(upstreams), "AILB_API_KEYS": CLIENT_KEY}, GUARDED)
     upstreams.openai.fail_always(Fault.status(500, body=upstreams.openai.error_body(500, "boom " * 2000)))
     with pytest.raises(openai.APIStatusError):
-        _client(gateway, CLIENT_KEY).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        openai_client(gateway, CLIENT_KEY).chat.completions.create(model="gpt-4o", messages=MESSAGES)
     upstreams.openai.clear_faults()
     stats_url = gateway.url + "/api/routing/stats"
     assert httpx.get(stats_url).status_code == 401
@@ -207,17 +202,11 @@ def test_the_admin_token_guards_stats_and_metrics_token_guards_metrics(
     assert scraped.status_code == 200 and "ailb_requests_total" in scraped.text
 
 
-def _refused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.parametrize("stream", [False, True])
 def test_every_503_for_unreachable_deployments_carries_retry_after(
     run_gateway: GatewayFactory, stream: bool
 ) -> None:
-    port = _refused_port()
+    port = free_port()
     down = f"""
 deployments:
   - {{name: a, provider: openai, base_url: "http://127.0.0.1:{port}/v1", api_key: sk-a, models: [gpt-4o]}}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ import httpx
 import pytest
 
 from tests.fakes import AnthropicFake, Fault, OpenAIFake, ThreadedServer
+from tests.polling import wait_for_health
+from tests.ports import free_port
 
 OPENAI_KEY = "sk-logs-openai-key-0001"
 ADMIN_TOKEN = "admin-token-for-logs-0001"
@@ -23,12 +24,6 @@ CONFIG = """
 model_aliases:
   smart: [gpt-4o, claude-3-5-sonnet-latest]
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Served:
@@ -52,7 +47,7 @@ class Served:
 def served(tmp_path: Path) -> Iterator[tuple[Served, OpenAIFake]]:
     openai_fake, anthropic_fake = OpenAIFake(api_key=OPENAI_KEY), AnthropicFake(api_key="sk-ant-logs-key-0001")
     (tmp_path / "ailb.yaml").write_text(CONFIG)
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
         "ANTHROPIC_API_KEY": "sk-ant-logs-key-0001",
@@ -74,14 +69,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Served, OpenAIFake]]:
         process = subprocess.Popen([sys.executable, "-m", "ailb", "serve"], env=env, stderr=sink, stdout=sink)
         served = Served(process, f"http://127.0.0.1:{port}", log)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(served.base + "/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline and process.poll() is None, log.read_text()
-                    time.sleep(0.1)
+            wait_for_health(served.base, process, 60, log.read_text)
             yield served, openai_fake
         finally:
             process.terminate()

@@ -7,7 +7,6 @@ them serves, so failover between providers can be watched from the client's side
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 from tests.fakes import Fault
 from tests.integration.conftest import GatewayFactory
 from tests.integration.harness import RunningGateway
-from tests.integration.upstreams import OPENAI_KEY, Upstreams, start_upstreams
+from tests.integration.upstreams import OPENAI_KEY, Upstreams
 
 ALIASES = """
 model_aliases:
@@ -26,12 +25,6 @@ model_aliases:
 
 def chat(model: str = "smart", **extra: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": "Say hello"}], **extra}
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with start_upstreams() as running:
-        yield running
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,8 @@ import httpx
 import pytest
 
 from tests.fakes import OpenAIFake, ThreadedServer
+from tests.polling import wait_for_health
+from tests.ports import free_port
 
 
 @pytest.fixture
@@ -26,14 +26,8 @@ def slow_fake() -> Iterator[OpenAIFake]:
         yield fake
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_sigterm_drains_an_in_flight_stream(slow_fake: OpenAIFake) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "OPENAI_API_KEY": "sk-serve-test",
@@ -49,14 +43,7 @@ def test_sigterm_drains_an_in_flight_stream(slow_fake: OpenAIFake) -> None:
     server = subprocess.Popen([sys.executable, "-m", "ailb", "serve"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "ailb serve did not start"
-                time.sleep(0.1)
+        wait_for_health(base, server, 30)
         events: list[str] = []
         body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "count"}]}
         with httpx.Client(timeout=20) as client, client.stream("POST", base + "/v1/chat/completions", json=body) as r:
@@ -87,7 +74,7 @@ def test_a_failed_start_up_exits_without_waiting_for_the_model(tmp_path: Path) -
         "ENABLE_GRPC": "false",
         "MEMORY_PATH": str(not_a_folder),
         "HOST": "127.0.0.1",
-        "HTTP_PORT": str(_free_port()),
+        "HTTP_PORT": str(free_port()),
         "LOG_LEVEL": "info",
     }
     done = subprocess.run([sys.executable, "-m", "ailb", "serve"], env=env, capture_output=True, text=True, timeout=120)

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,9 +18,8 @@ from tests.integration.surfaces_support import (
     PARIS,
     PROVIDERS,
     WEATHER_SCHEMA,
-    reset,
     sent,
-    surface_gateway,
+    surface_fixtures,
 )
 from tests.integration.upstreams import Upstreams
 
@@ -32,21 +30,7 @@ litellm = pytest.importorskip("litellm")
 KEY = "unused"
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstreams, RunningGateway]]:
-    with surface_gateway(tmp_path_factory.mktemp("sdks")) as pair:
-        yield pair
-
-
-@pytest.fixture
-def upstreams(running: tuple[Upstreams, RunningGateway]) -> Upstreams:
-    reset(running[0])
-    return running[0]
-
-
-@pytest.fixture
-def gateway(running: tuple[Upstreams, RunningGateway]) -> RunningGateway:
-    return running[1]
+running, upstreams, gateway = surface_fixtures("sdks")
 
 
 def chat_model(gateway: RunningGateway, provider: str, responses: bool) -> Any:

@@ -4,7 +4,6 @@ surface's own error shape."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -19,9 +18,8 @@ from tests.integration.surfaces_support import (
     MODELS,
     anthropic_client,
     openai_client,
-    reset,
     sent,
-    surface_gateway,
+    surface_fixtures,
 )
 from tests.integration.upstreams import ANTHROPIC_KEY, OPENAI_KEY, Upstreams
 
@@ -39,21 +37,7 @@ LIMIT = 64 * 1024
 HI: Any = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstreams, RunningGateway]]:
-    with surface_gateway(tmp_path_factory.mktemp("gov"), KEYS, MAX_REQUEST_BYTES=str(LIMIT)) as pair:
-        yield pair
-
-
-@pytest.fixture
-def upstreams(running: tuple[Upstreams, RunningGateway]) -> Upstreams:
-    reset(running[0])
-    return running[0]
-
-
-@pytest.fixture
-def gateway(running: tuple[Upstreams, RunningGateway]) -> RunningGateway:
-    return running[1]
+running, upstreams, gateway = surface_fixtures("gov", KEYS, MAX_REQUEST_BYTES=str(LIMIT))
 
 
 # One small request per surface: (path, body, "openai" or "anthropic" error shape).
@@ -123,7 +107,7 @@ def test_a_keys_rpm(gateway: RunningGateway, surface: str) -> None:
 
 
 def test_route_rate_limits_hold_for_every_surface(gateway: RunningGateway) -> None:
-    limits = gateway.gateway.rate_limits
+    limits = gateway.gateway.runtime.rate_limits
     limits.apply(MODELS["openai"], 1, 1, True)
     limits.apply(EMBEDDING_MODELS["openai"], 1, 1, True)
     try:

@@ -65,18 +65,12 @@ def gateway(running: tuple[Upstreams, RunningGateway]) -> RunningGateway:
     return running[1]
 
 
-def flush(gateway: RunningGateway) -> None:
-    memory = gateway.gateway.memory
-    assert memory is not None
-    gateway.call(memory.flush(), timeout=60)
-
-
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_responses_remember_a_session(gateway: RunningGateway, upstreams: Upstreams, provider: str) -> None:
     client = openai_client(gateway)
     session = {"session_id": f"responses-{provider}"}
     client.responses.create(model=MODELS[provider], input="My name is Alice", extra_body=session)
-    flush(gateway)
+    gateway.flush_memory()
     raw = client.responses.with_raw_response.create(
         model=MODELS[provider], input="What is my name?", extra_body=session
     )
@@ -107,7 +101,7 @@ def test_messages_remember_a_session(
         return answer.content[0].text  # type: ignore[union-attr]
 
     assert ask("My name is Bruno") == "Noted."
-    flush(gateway)
+    gateway.flush_memory()
     assert ask("What is my name?") == "Your name is Bruno."
     body = sent(upstreams, provider)[-1]
     if provider == "anthropic":  # the client's block first, untouched; the memory after it

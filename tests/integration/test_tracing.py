@@ -14,7 +14,7 @@ import pytest
 from tests.fakes import Fault
 from tests.integration.conftest import GatewayFactory
 from tests.integration.otlp_receiver import OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan
-from tests.integration.upstreams import OPENAI_KEY, Upstreams, start_upstreams
+from tests.integration.upstreams import OPENAI_KEY, Upstreams
 
 ALIASES = """
 model_aliases:
@@ -23,12 +23,6 @@ model_aliases:
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with start_upstreams() as running:
-        yield running
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ import pytest
 
 from tests.integration.control_support import ADMIN_TOKEN, MODEL, Fakes, config_yaml, started_fakes
 from tests.integration.fleet_support import AilbProcess, metric_total, poll
-from tests.redis_server import RedisServer, free_port
+from tests.ports import free_port
+from tests.redis_server import RedisServer
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 FRESH_LOOKS = 40  # requests on connections of their own: each reaches either worker (2^-39: never only one)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -10,6 +10,8 @@ from tests.fakes import AnthropicFake, FakeProvider, Fault, OllamaFake, OpenAIFa
 
 OPENAI_KEY = "sk-openai-integration-key"
 ANTHROPIC_KEY = "sk-ant-integration-key"
+# One chat model of each provider in the env-only setup (``Upstreams.env``)
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest", "ollama": "llama3.2"}
 
 
 class Upstream:
@@ -78,8 +80,9 @@ class Upstreams:
 
 
 @contextmanager
-def start_upstreams() -> Iterator[Upstreams]:
-    fakes = (OpenAIFake(api_key=OPENAI_KEY), AnthropicFake(api_key=ANTHROPIC_KEY), OllamaFake())
+def start_upstreams(ollama_models: Sequence[str] | None = None) -> Iterator[Upstreams]:
+    """The three fakes, each on its own thread (Ollama's with ``ollama_models``, else its default list)."""
+    fakes = (OpenAIFake(api_key=OPENAI_KEY), AnthropicFake(api_key=ANTHROPIC_KEY), OllamaFake(models=ollama_models))
     with ExitStack() as stack:
         for fake in fakes:
             stack.enter_context(ThreadedServer(fake))

@@ -6,16 +6,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes import OpenAIFake, ThreadedServer
+from tests.polling import wait_for_health
+from tests.ports import free_port
 from tests.readme.blocks import UnannotatedBlock, readme_blocks
 from tests.readme.driver import README_KEY
 
@@ -72,12 +72,6 @@ def test_every_readme_block_runs_as_printed(tmp_path: Path) -> None:
     assert run.returncode == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_a_fresh_clone_runs_the_two_commands_as_printed(tmp_path: Path) -> None:
@@ -90,7 +84,7 @@ def test_a_fresh_clone_runs_the_two_commands_as_printed(tmp_path: Path) -> None:
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
     env = {k: v for k, v in _clean_env().items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")} | {"PATH": path}
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     with ThreadedServer(OpenAIFake(api_key=README_KEY)) as fake:
         server_env = {
             **env, "OPENAI_BASE_URL": fake.base_url, "HOST": "127.0.0.1",
@@ -103,7 +97,10 @@ def test_a_fresh_clone_runs_the_two_commands_as_printed(tmp_path: Path) -> None:
                 start_new_session=True,
             )  # fmt: skip
         try:
-            _wait_for_health(f"http://127.0.0.1:{http_port}", server, log)
+            wait_for_health(
+                f"http://127.0.0.1:{http_port}", server, 900,  # the first run installs AILB
+                lambda: log.read_text()[-3000:], lambda answer: answer.status_code == 200,
+            )  # fmt: skip
             body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}
             reply = httpx.post(f"http://127.0.0.1:{http_port}/v1/chat/completions", json=body, timeout=30)
             assert reply.status_code == 200, reply.text
@@ -124,16 +121,3 @@ def test_a_fresh_clone_runs_the_two_commands_as_printed(tmp_path: Path) -> None:
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
     assert " passed" in checked.stdout
-
-
-def _wait_for_health(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 900  # the first run installs AILB
-    while time.monotonic() < deadline:
-        assert server.poll() is None, log.read_text()[-3000:]
-        try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("the gateway did not answer: " + log.read_text()[-3000:])

@@ -25,7 +25,7 @@ from ailb.control.servicer import ModuleServicer, module_health
 from ailb.settings import ConfigError
 
 if TYPE_CHECKING:
-    from ailb.bootstrap import Gateway
+    from ailb.control.ports import ControlPlane
 
 log = logging.getLogger("ailb.control")
 MODULE_SERVICE = pb.DESCRIPTOR.services_by_name["ModuleService"].full_name
@@ -33,13 +33,13 @@ HEALTH_REFRESH_SECONDS = 5.0
 
 
 class GatewayHealth(health_aio.HealthServicer):  # type: ignore[misc]
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, plane: ControlPlane) -> None:
         super().__init__()
-        self.gateway = gateway
+        self.plane = plane
         self.keeper: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
-        serving = module_health(self.gateway)[0] != pb.UNHEALTHY
+        serving = module_health(self.plane.runtime, self.plane.routes_version)[0] != pb.UNHEALTHY
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for service in ("", MODULE_SERVICE):
             await self.set(service, status)
@@ -52,19 +52,19 @@ class GatewayHealth(health_aio.HealthServicer):  # type: ignore[misc]
 _health_of: weakref.WeakKeyDictionary[Any, GatewayHealth] = weakref.WeakKeyDictionary()
 
 
-async def start_grpc(gateway: Gateway, host: str, port: int, *, reuse_port: bool = False) -> tuple[Any, int]:
+async def start_grpc(plane: ControlPlane, host: str, port: int, *, reuse_port: bool = False) -> tuple[Any, int]:
     """Start serving; returns the ``grpc.aio.Server`` and the port it bound (useful with ``port=0``).
 
     ``reuse_port``: a worker of ``ailb serve --workers``, binding the port with its sibling workers."""
     interceptor = AdminTokenInterceptor(
-        lambda: gateway.settings.admin_token, fallback=lambda key: gateway.keys.accepts(key)
+        lambda: plane.runtime.settings.admin_token, fallback=lambda key: plane.runtime.keys.accepts(key)
     )
     # gRPC lets any process share a port by default (SO_REUSEPORT), so a second AILB would silently take half
     # of the control calls: ports are shared only by deliberate workers of one AILB (``reuse_port``).
     options = [("grpc.so_reuseport", 1 if reuse_port else 0)]
     server = grpc.aio.server(interceptors=[interceptor], options=options)
-    pb_grpc.add_ModuleServiceServicer_to_server(ModuleServicer(gateway), server)  # type: ignore[no-untyped-call]
-    health = GatewayHealth(gateway)
+    pb_grpc.add_ModuleServiceServicer_to_server(ModuleServicer(plane), server)  # type: ignore[no-untyped-call]
+    health = GatewayHealth(plane)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection((MODULE_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

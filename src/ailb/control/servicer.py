@@ -1,7 +1,7 @@
 """The MarchProxy ``ModuleService``: status, routes, rate limits, metrics, traffic weights and reload.
 
-The servicer holds the ``Gateway`` and reads ``gateway.router``/``gateway.settings`` on every call, so it
-always acts on the configuration running now, including after a reload. Calls that change something validate
+The servicer holds the ``ControlPlane`` and reads its current runtime once per call, so it always acts on the
+configuration running now, including after a reload. Calls that change something validate
 first and change nothing when they answer ``success=false``.
 """
 
@@ -21,7 +21,7 @@ from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.state import SharedStateUnavailable
 
 if TYPE_CHECKING:
-    from ailb.bootstrap import Gateway
+    from ailb.control.ports import ControlPlane, ControlRuntime
     from ailb.settings import DeploymentConfig
 
 log = logging.getLogger("ailb.control")
@@ -35,28 +35,29 @@ SHARED_STATE_DOWN = (
 
 
 class ModuleServicer(pb_grpc.ModuleServiceServicer):
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
 
     async def GetStatus(self, request: pb.StatusRequest, context: Any) -> pb.StatusResponse:
-        health, metadata = module_health(self.gateway)
+        runtime = self.plane.runtime
+        health, metadata = module_health(runtime, self.plane.routes_version)
         return pb.StatusResponse(
-            module_id=self.gateway.settings.module_id,
+            module_id=runtime.settings.module_id,
             module_type=MODULE_TYPE,
             version=__version__,
             health=health,
-            uptime_seconds=int(time.time() - self.gateway.started_at),
+            uptime_seconds=int(time.time() - runtime.started_at),
             metadata=metadata,
         )
 
     async def GetRoutes(self, request: pb.RoutesRequest, context: Any) -> pb.RoutesResponse:
-        gateway = self.gateway
+        runtime = self.plane.runtime
         routes = [
-            route_config(gateway, name, hosts)
-            for name, hosts in sorted(gateway.router.public_models().items())
+            route_config(runtime, name, hosts)
+            for name, hosts in sorted(runtime.router.public_models().items())
             if not request.cluster_id or name == request.cluster_id
         ]
-        return pb.RoutesResponse(routes=routes, version=gateway.routes_version)
+        return pb.RoutesResponse(routes=routes, version=self.plane.routes_version)
 
     async def ApplyRateLimit(self, request: pb.RateLimitRequest, context: Any) -> pb.RateLimitResponse:
         if not request.route_name:
@@ -64,11 +65,12 @@ class ModuleServicer(pb_grpc.ModuleServiceServicer):
         if not request.HasField("config"):
             return pb.RateLimitResponse(success=False, message="config is required")
         config = request.config
+        runtime = self.plane.runtime
         try:
-            limit = self.gateway.rate_limits.validate(
+            limit = runtime.rate_limits.validate(
                 request.route_name, config.requests_per_second, config.burst_size, config.enabled
             )
-            await self.gateway.control.set_limit(
+            await runtime.control.set_limit(
                 request.route_name, None if limit is None else (limit.requests_per_second, limit.burst_size)
             )
         except ValueError as exc:
@@ -86,7 +88,7 @@ class ModuleServicer(pb_grpc.ModuleServiceServicer):
         return pb.RateLimitResponse(success=True, message=message)
 
     async def GetMetrics(self, request: pb.MetricsRequest, context: Any) -> pb.MetricsResponse:
-        snapshot = self.gateway.metrics.snapshot()
+        snapshot = self.plane.runtime.metrics.snapshot()
         latency = snapshot.latency
         return pb.MetricsResponse(
             timestamp=snapshot.timestamp,
@@ -111,11 +113,12 @@ class ModuleServicer(pb_grpc.ModuleServiceServicer):
 
     async def SetTrafficWeight(self, request: pb.TrafficWeightRequest, context: Any) -> pb.TrafficWeightResponse:
         route = request.route_name
+        runtime = self.plane.runtime
         try:
-            candidates = route_deployments(self.gateway, route)
+            candidates = route_deployments(runtime, route)
             weights = deployment_weights(route, ((w.backend_name, w.weight) for w in request.weights), candidates)
-            applied = self.gateway.router.check_traffic_weights(route, weights)
-            await self.gateway.control.set_weights(route, applied)
+            applied = runtime.router.check_traffic_weights(route, weights)
+            await runtime.control.set_weights(route, applied)
         except ValueError as exc:
             return pb.TrafficWeightResponse(success=False, message=str(exc))
         except SharedStateUnavailable:
@@ -129,44 +132,45 @@ class ModuleServicer(pb_grpc.ModuleServiceServicer):
         )
 
     async def Reload(self, request: pb.ReloadRequest, context: Any) -> pb.ReloadResponse:
-        success, message = await self.gateway.reload(request.force)
+        success, message = await self.plane.reload(request.force)
         # On failure this is when the configuration still running was loaded.
-        return pb.ReloadResponse(success=success, message=message, reload_timestamp=int(self.gateway.reloaded_at))
+        loaded_at = self.plane.runtime.loaded_at
+        return pb.ReloadResponse(success=success, message=message, reload_timestamp=int(loaded_at))
 
 
-def module_health(gateway: Gateway) -> tuple[pb.HealthStatus, dict[str, str]]:
+def module_health(runtime: ControlRuntime, routes_version: int) -> tuple[pb.HealthStatus, dict[str, str]]:
     """HEALTHY: every deployment up and the enabled stores working; DEGRADED: something is down but models
     can still be served; UNHEALTHY: no model can be served. Reads state only: never calls a model."""
-    deployments = list(gateway.router.deployments)
+    deployments = list(runtime.router.deployments)
     up = [d.name for d in deployments if d.up]
-    memory = gateway.memory.status() if gateway.memory is not None else "disabled"
-    rag = gateway.rag.status() if gateway.rag is not None else "disabled"
-    shared = gateway.shared.status()
-    health = _HEALTH[gateway_status(gateway.router.health()["status"], memory, rag, shared)]
+    memory = runtime.memory.status() if runtime.memory is not None else "disabled"
+    rag = runtime.rag.status() if runtime.rag is not None else "disabled"
+    shared = runtime.shared.status()
+    health = _HEALTH[gateway_status(runtime.router.health()["status"], memory, rag, shared)]
     metadata = {
-        "strategy": gateway.settings.routing_strategy,
+        "strategy": runtime.settings.routing_strategy,
         "deployments_up": str(len(up)),
         "deployments_total": str(len(deployments)),
         "deployments_down": ",".join(d.name for d in deployments if not d.up),
-        "models": str(len(gateway.router.public_models())),
+        "models": str(len(runtime.router.public_models())),
         "memory": memory,
         "rag": rag,
         "shared_state": shared,
-        "routes_version": str(gateway.routes_version),
+        "routes_version": str(routes_version),
     }
     return health, metadata
 
 
-def route_config(gateway: Gateway, name: str, hosts: list[str]) -> pb.RouteConfig:
-    configs = [c for c in (gateway.settings.deployment(h) for h in hosts) if c is not None]
-    weights = gateway.router.traffic_weights(name)
-    limit = gateway.rate_limits.config(name)
+def route_config(runtime: ControlRuntime, name: str, hosts: list[str]) -> pb.RouteConfig:
+    configs = [c for c in (runtime.settings.deployment(h) for h in hosts) if c is not None]
+    weights = runtime.router.traffic_weights(name)
+    limit = runtime.rate_limits.config(name)
     return pb.RouteConfig(
         name=name,
         prefix=ROUTE_PREFIX,
         cluster_name=name,
         hosts=hosts,
-        timeout_seconds=route_timeout(gateway, configs),
+        timeout_seconds=route_timeout(runtime, configs),
         enabled=any(c.weight > 0 and weights.get(c.name, 0) > 0 for c in configs),
         rate_limit=pb.RateLimitConfig(
             requests_per_second=limit.requests_per_second if limit else 0,
@@ -176,18 +180,18 @@ def route_config(gateway: Gateway, name: str, hosts: list[str]) -> pb.RouteConfi
     )
 
 
-def route_timeout(gateway: Gateway, configs: list[DeploymentConfig]) -> int:
+def route_timeout(runtime: ControlRuntime, configs: list[DeploymentConfig]) -> int:
     """The longest a request to the route may take: the slowest deployment's total timeout, capped by the
     router's deadline for the whole request (retries included)."""
-    longest = max((c.timeouts.total for c in configs), default=gateway.settings.router.deadline)
-    return math.ceil(min(longest, gateway.settings.router.deadline))
+    deadline = runtime.settings.router.deadline
+    return math.ceil(min(max((c.timeouts.total for c in configs), default=deadline), deadline))
 
 
-def route_deployments(gateway: Gateway, route: str) -> list[DeploymentConfig]:
-    settings = gateway.settings
+def route_deployments(runtime: ControlRuntime, route: str) -> list[DeploymentConfig]:
+    settings = runtime.settings
     if route == GLOBAL_ROUTE:
         return list(settings.deployments)
-    served = gateway.router.public_models()
+    served = runtime.router.public_models()
     if route not in served:
         raise ValueError(f"unknown route {route!r}: use a served model name or '*'")
     return [c for c in (settings.deployment(name) for name in served[route]) if c is not None]

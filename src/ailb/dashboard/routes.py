@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
-from typing import TYPE_CHECKING
 
 import orjson
 from fastapi import APIRouter
@@ -19,9 +18,7 @@ from starlette.responses import Response
 
 from ailb.dashboard.view import CollectionCache, dashboard_view
 from ailb.http.auth import require_admin, tenant_of
-
-if TYPE_CHECKING:
-    from ailb.bootstrap import Gateway
+from ailb.http.ports import runtime_of
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -53,12 +50,12 @@ def dashboard_router() -> APIRouter:
     router = APIRouter()
 
     async def dashboard_data(request: Request) -> Response:
-        require_admin(request)
-        gateway: Gateway = request.app.state.gateway
+        runtime = runtime_of(request)
+        require_admin(runtime, request)
         visible = None
-        if not gateway.settings.admin_token and gateway.rag is not None:
-            visible = gateway.rag.allowed.get(tenant_of(request))
-        body = orjson.dumps(await dashboard_view(gateway, collections, visible))
+        if not runtime.settings.admin_token and runtime.rag is not None:
+            visible = runtime.rag.allowed.get(tenant_of(runtime, request))
+        body = orjson.dumps(await dashboard_view(runtime, collections, visible))
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
     for path, name, media_type in (

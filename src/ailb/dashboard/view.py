@@ -15,7 +15,7 @@ from ailb import __version__
 from ailb.errors import AILBError
 
 if TYPE_CHECKING:
-    from ailb.bootstrap import Gateway
+    from ailb.http.ports import HttpRuntime
     from ailb.routing.router import Router
 
 COLLECTIONS_TTL = 10.0  # seconds a listing of the knowledge-base collections is reused between polls
@@ -28,30 +28,32 @@ class CollectionCache:
         self._at = -COLLECTIONS_TTL
         self._listing: list[dict[str, Any]] | None = None
 
-    async def listing(self, gateway: Gateway) -> list[dict[str, Any]] | None:
+    async def listing(self, runtime: HttpRuntime) -> list[dict[str, Any]] | None:
         """The collections, or ``None`` while the store does not answer."""
         now = time.monotonic()
-        if gateway.rag is not None and now - self._at >= COLLECTIONS_TTL:
+        if runtime.rag is not None and now - self._at >= COLLECTIONS_TTL:
             try:
-                self._listing = [c.as_dict() for c in await gateway.rag.list_collections()]
+                self._listing = [c.as_dict() for c in await runtime.rag.list_collections()]
             except AILBError:
                 self._listing = None
             self._at = now
         return self._listing
 
 
-async def dashboard_view(gateway: Gateway, cache: CollectionCache, visible: frozenset[str] | None) -> dict[str, Any]:
+async def dashboard_view(
+    runtime: HttpRuntime, cache: CollectionCache, visible: frozenset[str] | None
+) -> dict[str, Any]:
     """The dashboard's document; ``visible`` limits the collections shown (a client key limited to some)."""
-    router = gateway.router
+    router = runtime.router
     stats = router.stats()
-    snapshot = gateway.metrics.snapshot()
+    snapshot = runtime.metrics.snapshot()
     return {
         "gateway": {
-            "module_id": gateway.settings.module_id,
+            "module_id": runtime.settings.module_id,
             "version": __version__,
-            "status": gateway.health()["status"],
-            "uptime_seconds": round(time.time() - gateway.started_at),
-            "reloaded_at": round(gateway.reloaded_at),
+            "status": runtime.health()["status"],
+            "uptime_seconds": round(time.time() - runtime.started_at),
+            "reloaded_at": round(runtime.loaded_at),
             "generated_at": time.time(),
         },
         "requests": {
@@ -66,9 +68,9 @@ async def dashboard_view(gateway: Gateway, cache: CollectionCache, visible: froz
         "retry_budget": stats["retry_budget"],
         "deployments": stats["deployments"],
         "routes": _routes(router),
-        "memory": _memory(gateway),
-        "rag": await _rag(gateway, cache, visible),
-        "series": gateway.traffic.snapshot(),
+        "memory": _memory(runtime),
+        "rag": await _rag(runtime, cache, visible),
+        "series": runtime.traffic.snapshot(),
     }
 
 
@@ -97,14 +99,14 @@ def _routes(router: Router) -> list[dict[str, Any]]:
     return routes
 
 
-def _memory(gateway: Gateway) -> dict[str, Any]:
-    memory = gateway.memory
+def _memory(runtime: HttpRuntime) -> dict[str, Any]:
+    memory = runtime.memory
     if memory is None:
         return {"status": "disabled"}
     stats = memory.stats()
     return {
         "status": stats["status"],
-        "store": _store_kind(gateway),
+        "store": _store_kind(runtime),
         "collection": getattr(memory.store, "collection", None),
         "embedder": stats["embedder"],
         "stored_turns": stats["stored_turns"],
@@ -115,20 +117,20 @@ def _memory(gateway: Gateway) -> dict[str, Any]:
     }
 
 
-async def _rag(gateway: Gateway, cache: CollectionCache, visible: frozenset[str] | None) -> dict[str, Any]:
-    rag = gateway.rag
+async def _rag(runtime: HttpRuntime, cache: CollectionCache, visible: frozenset[str] | None) -> dict[str, Any]:
+    rag = runtime.rag
     if rag is None:
         return {"status": "disabled", "collections": []}
-    listing = await cache.listing(gateway)
+    listing = await cache.listing(runtime)
     if listing is not None and visible is not None:
         listing = [c for c in listing if c["name"] in visible]
     return {
         "status": rag.status(),
-        "store": _store_kind(gateway),
+        "store": _store_kind(runtime),
         "embedder": rag.embedder.name,
         "collections": listing,
     }
 
 
-def _store_kind(gateway: Gateway) -> str:
-    return "ChromaDB server" if gateway.settings.chroma_host else "embedded ChromaDB"
+def _store_kind(runtime: HttpRuntime) -> str:
+    return "ChromaDB server" if runtime.settings.chroma_host else "embedded ChromaDB"

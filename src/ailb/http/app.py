@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -24,12 +25,13 @@ from ailb.http.docs import add_docs_routes
 from ailb.http.errors import install_error_handlers, internal_error
 from ailb.http.openapi import COMPONENTS as SURFACE_COMPONENTS
 from ailb.http.openapi import add_surface_routes
+from ailb.http.ports import HttpRuntime, RuntimeSource, runtime_of
 from ailb.observability.context import REQUEST_ID_HEADER, RequestContext, enter_request, leave_request, request_id_from
 from ailb.observability.tracing import Tracing
 from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelInfo, ModelList
 
 if TYPE_CHECKING:
-    from ailb.bootstrap import Gateway
+    from ailb.observability.metrics import Metrics
 
 _REF = "#/components/schemas/{name}"
 _SCHEMAS, _COMPONENTS = msgspec.json.schema_components(
@@ -51,14 +53,15 @@ _ERRORS = {str(code): {"description": text, **_json(_ERROR_SCHEMA)} for code, te
 
 CHAT_PATH = "/v1/chat/completions"
 Handler = Callable[[Request], Awaitable[Response]]
-# The API surfaces, each a POST answered on the hot path (and declared in the FastAPI app for the OpenAPI schema).
-HOT_ROUTES: dict[str, Handler] = {
-    CHAT_PATH: chat_completions,
-    "/v1/responses": surfaces.create_response,
-    "/v1/messages": surfaces.create_message,
-    "/v1/messages/count_tokens": surfaces.count_message_tokens,
-    "/v1/completions": surfaces.create_completion,
-    "/v1/embeddings": surfaces.create_embeddings,
+# The API surfaces, each a POST answered on the hot path (and declared in the FastAPI app for the OpenAPI schema),
+# with the ``route`` label of its request metrics.
+HOT_ROUTES: dict[str, tuple[Handler, str]] = {
+    CHAT_PATH: (chat_completions, "chat"),
+    "/v1/responses": (surfaces.create_response, surfaces.RESPONSES.route),
+    "/v1/messages": (surfaces.create_message, surfaces.MESSAGES.route),
+    "/v1/messages/count_tokens": (surfaces.count_message_tokens, surfaces.COUNT_TOKENS.route),
+    "/v1/completions": (surfaces.create_completion, surfaces.COMPLETIONS.route),
+    "/v1/embeddings": (surfaces.create_embeddings, surfaces.EMBEDDINGS.route),
 }
 
 
@@ -73,11 +76,15 @@ class HotPath:
     The API surfaces' ``POST`` routes (``HOT_ROUTES``: chat completions, Responses, Messages, completions,
     embeddings) go straight to their handlers, past FastAPI's per-request layers (dependency solving, exit
     stacks, the middleware stack), which cost more CPU than the whole gateway logic. Every other request, and the
-    lifespan, is the FastAPI ``app``'s; the routes stay declared there for the OpenAPI description."""
+    lifespan, is the FastAPI ``app``'s; the routes stay declared there for the OpenAPI description.
 
-    def __init__(self, app: FastAPI, tracing: Tracing) -> None:
+    The API surfaces' request metrics are recorded here, once the response is sent, from what the route noted in
+    the request context (model, deployment, upstream time, a stream's first byte and late failure)."""
+
+    def __init__(self, app: FastAPI, tracing: Tracing, metrics: Metrics) -> None:
         self.app = app
         self._tracing = tracing if tracing.enabled else None
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,33 +94,25 @@ class HotPath:
         token = enter_request(context)
         try:
             if self._tracing is None or not scope["path"].startswith(TRACED_PREFIX):
-                await self._serve(scope, receive, send, context.request_id)
+                await self._serve(scope, receive, send, context)
                 return
             context.span = span = self._tracing.start_request(
                 scope["method"], scope["path"], scope["headers"], context.request_id
             )
             status = 500
             try:
-                status = await self._serve(scope, receive, send, context.request_id)
+                status = await self._serve(scope, receive, send, context)
             finally:
-                span.finish(status, scope["path"] if _hot_handler(scope) else getattr(scope.get("route"), "path", None))
+                span.finish(status, scope["path"] if _hot_route(scope) else getattr(scope.get("route"), "path", None))
         finally:
             leave_request(token)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, context: RequestContext) -> int:
         """Answer the request; returns the response status."""
-        header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
-        handler = _hot_handler(scope)
-        if handler is not None:
-            scope["app"] = self.app
-            request = Request(scope, receive, send)
-            try:
-                response = await handler(request)
-            except Exception as exc:
-                response = internal_error(request, exc)
-            response.raw_headers.append(header)
-            await response(scope, receive, send)
-            return response.status_code
+        header = (REQUEST_ID_HEADER, context.request_id.encode("ascii"))
+        hot = _hot_route(scope)
+        if hot is not None:
+            return await self._serve_hot(scope, receive, send, context, hot, header)
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -126,25 +125,61 @@ class HotPath:
         await self.app(scope, receive, send_with_id)
         return status
 
+    async def _serve_hot(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        context: RequestContext,
+        hot: tuple[Handler, str],
+        header: tuple[bytes, bytes],
+    ) -> int:
+        """Answer an API surface's request and record its metrics."""
+        handler, route = hot
+        metrics = self._metrics
+        metrics.request_started()
+        started = perf_counter()
+        status = 500
+        try:
+            scope["app"] = self.app
+            request = Request(scope, receive, send)
+            try:
+                response = await handler(request)
+            except Exception as exc:
+                response = internal_error(request, exc)
+            response.raw_headers.append(header)
+            await response(scope, receive, send)
+            status = response.status_code
+            return status
+        finally:
+            elapsed = perf_counter() - started
+            first_byte = context.first_byte
+            ttft = None if first_byte is None else first_byte - started
+            # The time AILB added is what the client waited for its first byte beyond the upstream's own wait.
+            upstream = context.upstream if ttft is None else elapsed - (ttft - context.upstream)
+            status = context.failure or status
+            metrics.request_finished(context.model, context.deployment, status, elapsed, upstream, ttft, route)
 
-def _hot_handler(scope: Scope) -> Handler | None:
-    """The handler of an API surface's ``POST`` route, answered on the hot path."""
+
+def _hot_route(scope: Scope) -> tuple[Handler, str] | None:
+    """The handler of an API surface's ``POST`` route, answered on the hot path, and its metrics label."""
     return HOT_ROUTES.get(scope["path"]) if scope["method"] == "POST" else None
 
 
-def create_app(gateway: Gateway) -> HotPath:
-    """The ASGI application: the FastAPI app (``.app``) behind the HTTP edge and the chat hot path."""
-    return HotPath(_fastapi_app(gateway), gateway.tracing)
+def create_app(source: RuntimeSource) -> HotPath:
+    """The ASGI application: the FastAPI app (``.app``) behind the HTTP edge and the chat hot path. ``source``
+    is started and closed by the app's lifespan; every request reads its current runtime."""
+    return HotPath(_fastapi_app(source), source.runtime.tracing, source.runtime.metrics)
 
 
-def _fastapi_app(gateway: Gateway) -> FastAPI:
+def _fastapi_app(source: RuntimeSource) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await gateway.start()
+        await source.start()
         try:
             yield
         finally:
-            await gateway.aclose()
+            await source.aclose()
 
     app = FastAPI(
         title="AILB",
@@ -156,28 +191,43 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         redirect_slashes=False,  # a redirect would echo the client's Host header back: 404 instead
     )
     add_docs_routes(app)
-    app.state.gateway = gateway
-    install_error_handlers(app, gateway.redactor)
+    app.state.runtimes = source
+    install_error_handlers(app, source.runtime.redactor)
+    _add_api_routes(app)
+    add_surface_routes(app, _ERRORS)
+    _add_operations_routes(app)
+    app.include_router(memory_routes.router)
+    app.include_router(rag_routes.router)
+    app.include_router(dashboard_router())
+    _add_components(app)
+    return app
+
+
+_CHAT_OPENAPI = {
+    "requestBody": {"required": True, **_json(_REQUEST_SCHEMA)},
+    "responses": {
+        "200": {
+            "description": "A chat completion, or with `stream: true` a `text/event-stream` of "
+            "`chat.completion.chunk` events ending with `data: [DONE]`",
+            "content": {
+                "application/json": {"schema": _COMPLETION_SCHEMA},
+                "text/event-stream": {"schema": {"type": "string"}},
+            },
+        },
+        **_ERRORS,
+    },
+}
+
+
+def _add_api_routes(app: FastAPI) -> None:
+    """Chat completions (answered on the hot path, declared here for the OpenAPI description), models, usage."""
     app.add_api_route(
         CHAT_PATH,
         chat_completions,
         methods=["POST"],
         summary="Create a chat completion (OpenAI-compatible; `stream: true` answers with server-sent events)",
         include_in_schema=True,
-        openapi_extra={
-            "requestBody": {"required": True, **_json(_REQUEST_SCHEMA)},
-            "responses": {
-                "200": {
-                    "description": "A chat completion, or with `stream: true` a `text/event-stream` of "
-                    "`chat.completion.chunk` events ending with `data: [DONE]`",
-                    "content": {
-                        "application/json": {"schema": _COMPLETION_SCHEMA},
-                        "text/event-stream": {"schema": {"type": "string"}},
-                    },
-                },
-                **_ERRORS,
-            },
-        },
+        openapi_extra=_CHAT_OPENAPI,
     )
     app.add_api_route(
         "/v1/models",
@@ -200,69 +250,66 @@ def _fastapi_app(gateway: Gateway) -> FastAPI:
         summary="The calling key's budget period, spend, requests, tokens and limits",
         openapi_extra={"responses": {"200": {"description": "Usage", **_json(_USAGE_SCHEMA)}, "401": _ERRORS["401"]}},
     )
-    add_surface_routes(app, _ERRORS)
+
+
+def _add_operations_routes(app: FastAPI) -> None:
+    """Health, routing statistics and metrics."""
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Gateway, provider, memory and RAG health")
     stats_summary = "Live routing statistics (admin token, else a client key)"
     app.add_api_route("/api/routing/stats", routing_stats, methods=["GET"], summary=stats_summary)
     app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics (METRICS_TOKEN when set)")
-    app.include_router(memory_routes.router)
-    app.include_router(rag_routes.router)
-    app.include_router(dashboard_router())
-    _add_components(app)
-    return app
 
 
 async def list_models(request: Request) -> Response:
     """The models and aliases the calling key may use."""
-    gateway: Gateway = request.app.state.gateway
-    key = client_of(request)
+    runtime = runtime_of(request)
+    key = client_of(runtime, request)
     data = [
         {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by}
-        for m in _served_models(gateway)
+        for m in _served_models(runtime)
         if key.may_use(m.id)
     ]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
 
 async def retrieve_model(request: Request, model_id: str) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    if not client_of(request).may_use(model_id):
+    runtime = runtime_of(request)
+    if not client_of(runtime, request).may_use(model_id):
         raise ModelNotFoundError(model_id)
-    for model in _served_models(gateway):
+    for model in _served_models(runtime):
         if model.id == model_id:
             card = {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
             return Response(orjson.dumps(card), media_type="application/json")
     raise ModelNotFoundError(model_id)
 
 
-def _served_models(gateway: Gateway) -> list[ModelInfo]:
+def _served_models(runtime: HttpRuntime) -> list[ModelInfo]:
     """Chat models and aliases, embedding models, and the packaged embedding model when it is offered."""
-    return [*gateway.router.list_models(), *gateway.embeddings.models()]
+    return [*runtime.router.list_models(), *runtime.embeddings.models()]
 
 
 async def key_usage(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    usage = await gateway.governor.usage(client_of(request))
+    runtime = runtime_of(request)
+    usage = await runtime.governor.usage(client_of(runtime, request))
     return Response(msgspec.json.encode(usage), media_type="application/json")
 
 
 async def healthz(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    body = gateway.health()
+    body = runtime_of(request).health()
     status = 503 if body["status"] == "unavailable" else 200
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 async def routing_stats(request: Request) -> Response:
-    require_admin(request)
-    gateway: Gateway = request.app.state.gateway
-    return Response(orjson.dumps(gateway.router.stats()), media_type="application/json")
+    runtime = runtime_of(request)
+    require_admin(runtime, request)
+    return Response(orjson.dumps(runtime.router.stats()), media_type="application/json")
 
 
 async def metrics(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    check_metrics_token(gateway.settings.metrics_token, request.headers)
-    body, content_type = gateway.metrics.render()
+    runtime = runtime_of(request)
+    check_metrics_token(runtime.settings.metrics_token, request.headers)
+    body, content_type = runtime.metrics.render()
     return Response(body, media_type=content_type)
 
 
@@ -274,6 +321,7 @@ def _add_components(app: FastAPI) -> None:
             schema = original()
             schema.setdefault("components", {}).setdefault("schemas", {}).update(_COMPONENTS)
             schema["components"]["schemas"].update(SURFACE_COMPONENTS)
+            schema["components"]["schemas"].update(memory_routes.COMPONENTS)
             app.openapi_schema = schema
         return app.openapi_schema
 

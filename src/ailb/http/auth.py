@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from starlette.requests import HTTPConnection
 
 from ailb.errors import AuthenticationError
+from ailb.http.ports import HttpRuntime
 from ailb.tenancy import ClientKey, check_admin
 
 
-def client_of(request: HTTPConnection) -> ClientKey:
+def client_of(runtime: HttpRuntime, request: HTTPConnection) -> ClientKey:
     """The client key calling ``request`` (raises ``AuthenticationError``)."""
-    return request.app.state.gateway.keys.identify(request.headers)  # type: ignore[no-any-return]
+    return runtime.keys.identify(request.headers)
 
 
 def check_metrics_token(token: str, headers: Mapping[str, str]) -> None:
@@ -27,18 +28,18 @@ def check_metrics_token(token: str, headers: Mapping[str, str]) -> None:
         )
 
 
-def tenant_of(request: HTTPConnection) -> str:
+def tenant_of(runtime: HttpRuntime, request: HTTPConnection) -> str:
     """The tenant of the client calling ``request`` (raises ``AuthenticationError``)."""
-    return client_of(request).tenant
+    return runtime.keys.identify(request.headers).tenant
 
 
-def require_admin(request: HTTPConnection) -> None:
+def require_admin(runtime: HttpRuntime, request: HTTPConnection) -> None:
     """Raise unless ``request`` carries the admin token (when ``AILB_ADMIN_TOKEN`` is set).
 
     Without an admin token, admin endpoints fall back to the client keys (when any are configured).
     """
-    gateway = request.app.state.gateway
-    if gateway.settings.admin_token:
-        check_admin(gateway.settings.admin_token, request.headers)
+    admin_token = runtime.settings.admin_token
+    if admin_token:
+        check_admin(admin_token, request.headers)
     else:
-        gateway.keys.identify(request.headers)
+        runtime.keys.identify(request.headers)

@@ -14,14 +14,13 @@ from starlette.responses import Response
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body, validate_chat
+from ailb.http.ports import HttpRuntime, runtime_of
 from ailb.http.sse import EventStreamResponse, unless_disconnected
-from ailb.observability.context import request_span
-from ailb.observability.tracing import RequestSpan
+from ailb.observability.context import RequestContext, request_context
 from ailb.service import ChatStream, Context
 from ailb.types import ChatCall, StreamChunk
 
 if TYPE_CHECKING:
-    from ailb.bootstrap import Gateway
     from ailb.routing.router import RouteInfo
 
 log = logging.getLogger("ailb.http")
@@ -29,35 +28,28 @@ DONE = b"data: [DONE]\n\n"
 
 
 async def chat_completions(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    metrics = gateway.metrics
-    started = perf_counter()
-    metrics.request_started()
-    model, deployment, status, upstream = "", "", 500, 0.0
-    handed_off = False
-    span = request_span()
+    """Its metrics are recorded by the HTTP edge (``app.HotPath``) from what this notes in the request context."""
+    gateway = runtime_of(request)  # the configuration this request runs on, start to end
+    context = request_context()
+    span = context.span
     try:
         key = gateway.keys.identify(request.headers)
         data = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
         call = validate_chat(
             data, key.tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy")
         )
-        model = call.model
+        model = context.model = call.model
         span.operation("chat", model, call.body)
         meter = gateway.governor.meter(key, model)
         if gateway.rate_limits.active:
             await _route_limit(gateway, model)
         if call.stream:
             stream = await unless_disconnected(request.receive, gateway.service.stream(call, meter))
-            _routed(span, stream.route, call)
+            _routed(context, stream.route, call)
             stream.chunks = span.watch(stream.chunks)
-            handed_off = True
-            return EventStreamResponse(
-                _sse(gateway, stream, model, started), route_headers(stream.route, stream.context)
-            )
+            return EventStreamResponse(_sse(gateway, stream, context), route_headers(stream.route, stream.context))
         result = await unless_disconnected(request.receive, gateway.service.complete(call, meter))
-        status, deployment, upstream = 200, result.route.deployment, result.route.upstream_seconds
-        _routed(span, result.route, call)
+        _routed(context, result.route, call)
         span.completed(result.completion)
         return Response(
             result.completion.raw or orjson.dumps(result.completion.body),
@@ -65,28 +57,24 @@ async def chat_completions(request: Request) -> Response:
             headers=route_headers(result.route, result.context),
         )
     except ClientDisconnected as exc:
-        status = CLIENT_CLOSED_REQUEST
         if exc.args:
             log.info("client connection closed during POST %s (%s)", request.url.path, exc.args[0])
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     except AILBError as exc:
-        status = exc.status
         if isinstance(exc, UpstreamError):
-            deployment = exc.deployment
+            context.deployment = exc.deployment
         span.failed(exc)
         return error_response(exc, gateway.redactor)
-    finally:
-        if not handed_off:
-            metrics.request_finished(model, deployment, status, perf_counter() - started, upstream, None)
 
 
-def _routed(span: RequestSpan, route: RouteInfo, call: ChatCall) -> None:
-    """Tell the request's span who answered and (when content capture is on) what was sent upstream."""
-    span.routed(route)
-    span.prompt(call.body["messages"])
+def _routed(context: RequestContext, route: RouteInfo, call: ChatCall) -> None:
+    """Note who answered; tell the request's span that and (when content capture is on) what was sent upstream."""
+    context.routed(route.deployment, route.upstream_seconds)
+    context.span.routed(route)
+    context.span.prompt(call.body["messages"])
 
 
-async def _route_limit(gateway: Gateway, model: str) -> None:
+async def _route_limit(gateway: HttpRuntime, model: str) -> None:
     """The gateway's own per-route limits (set over gRPC ``ApplyRateLimit``)."""
     try:
         await gateway.rate_limits.check(model)
@@ -95,11 +83,9 @@ async def _route_limit(gateway: Gateway, model: str) -> None:
         raise
 
 
-async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float) -> AsyncIterator[bytes]:
+async def _sse(gateway: HttpRuntime, stream: ChatStream, context: RequestContext) -> AsyncIterator[bytes]:
     """Write chunks as they come; a failure after the first byte ends with an error event and no [DONE]."""
-    route = stream.route
-    ttft: float | None = None
-    status = 200  # what the response began with; a failure after that is counted with its own status
+    first = True
     chunks = stream.chunks
     ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
     try:
@@ -107,20 +93,17 @@ async def _sse(gateway: Gateway, stream: ChatStream, model: str, started: float)
             # The chunks already at hand go out in one write (one per upstream read, not one per event).
             frame = chunk.frame + b"".join([c.frame for c in ready()]) if ready is not None else chunk.frame
             if frame:
-                if ttft is None:
-                    ttft = perf_counter() - started
+                if first:
+                    first = False
+                    context.first_byte = perf_counter()
                 yield frame
         yield DONE
     except AILBError as exc:
-        status = exc.status
-        log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.log_message)
+        context.failure = exc.status  # the response began with 200; the request is counted with this status
+        log.warning("stream from %s failed after the first chunk: %s", stream.route.deployment, exc.log_message)
         yield b"event: error\ndata: " + error_body(exc, gateway.redactor) + b"\n\n"
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
-        elapsed = perf_counter() - started
-        # Time the gateway added is what the client waited for its first byte beyond the upstream's own wait.
-        upstream = elapsed - (ttft - route.upstream_seconds) if ttft is not None else route.upstream_seconds
-        gateway.metrics.request_finished(model, route.deployment, status, elapsed, upstream, ttft)
 
 
 def route_headers(route: RouteInfo, context: Context) -> dict[str, str]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+import msgspec
+from fastapi import APIRouter
 from starlette.requests import Request
+from starlette.responses import Response
 
-from ailb.errors import NotFoundError
+from ailb.errors import InvalidRequestError, NotFoundError
 from ailb.http.auth import tenant_of
-from ailb.types import SESSION_ID_PATTERN
+from ailb.http.ports import runtime_of
+from ailb.types import SESSION_ID_PATTERN, ErrorResponse
 
 if TYPE_CHECKING:
     from ailb.memory.service import MemoryService
@@ -23,86 +25,109 @@ router = APIRouter(prefix="/v1/memory", tags=["memory"])
 
 SessionId = Annotated[
     str,
-    Path(
-        description="The session id sent as `session_id` or `X-Session-ID` with chat requests",
+    msgspec.Meta(
         pattern=SESSION_ID_PATTERN,
+        description="The session id sent as `session_id` or `X-Session-ID` with chat requests",
         examples=["user-42:support"],
     ),
 ]
 
 
-class MemoryTurn(BaseModel):
+class MemoryTurn(msgspec.Struct):
     id: str
-    user: str = Field(description="The user's message")
-    assistant: str = Field(description="The assistant's whole reply")
+    user: Annotated[str, msgspec.Meta(description="The user's message")]
+    assistant: Annotated[str, msgspec.Meta(description="The assistant's whole reply")]
     model: str
     deployment: str
     prompt_tokens: int
     completion_tokens: int
-    timestamp: float = Field(description="When the turn was completed, Unix seconds")
+    timestamp: Annotated[float, msgspec.Meta(description="When the turn was completed, Unix seconds")]
 
 
-class MemorySession(BaseModel):
+class MemorySession(msgspec.Struct, kw_only=True):
     object: Literal["list"] = "list"
     session_id: str
-    data: list[MemoryTurn] = Field(description="The session's turns, oldest first")
+    data: Annotated[list[MemoryTurn], msgspec.Meta(description="The session's turns, oldest first")]
 
 
-class MemorySessionDeleted(BaseModel):
+class MemorySessionDeleted(msgspec.Struct, kw_only=True):
     object: Literal["memory.session.deleted"] = "memory.session.deleted"
     session_id: str
     deleted: Literal[True] = True
-    turns: int = Field(description="How many turns were erased")
+    turns: Annotated[int, msgspec.Meta(description="How many turns were erased")]
 
 
-class MemoryErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class MemoryErrorResponse(BaseModel):
-    error: MemoryErrorDetail
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": MemoryErrorResponse, "description": "Invalid session id"},
-    401: {"model": MemoryErrorResponse, "description": "Missing or wrong client key"},
-    404: {"model": MemoryErrorResponse, "description": "Memory is disabled (ENABLE_MEMORY=false)"},
-    503: {"model": MemoryErrorResponse, "description": "The memory store is unavailable"},
-}
-
-
-@router.get(
-    "/sessions/{session_id}",
-    response_model=MemorySession,
-    responses=_ERRORS,
-    summary="List a session's remembered turns",
+_SCHEMAS, COMPONENTS = msgspec.json.schema_components(
+    (MemorySession, MemorySessionDeleted, ErrorResponse, SessionId), ref_template="#/components/schemas/{name}"
 )
-async def list_session(request: Request, session_id: SessionId) -> MemorySession:
-    memory, tenant = _memory_and_tenant(request)
+_SESSION, _DELETED, _ERROR, _SESSION_ID = _SCHEMAS
+_PARAMETERS = [
+    {"name": "session_id", "in": "path", "required": True, "description": _SESSION_ID.pop("description"),
+     "schema": _SESSION_ID},
+]  # fmt: skip
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _openapi(answer: dict[str, Any], description: str) -> dict[str, Any]:
+    errors = (
+        (400, "Invalid session id"), (401, "Missing or wrong client key"),
+        (404, "Memory is disabled (ENABLE_MEMORY=false)"), (503, "The memory store is unavailable"),
+    )  # fmt: skip
+    responses = {"200": {"description": description, **_json(answer)}}
+    responses.update({str(code): {"description": text, **_json(_ERROR)} for code, text in errors})
+    return {"parameters": _PARAMETERS, "responses": responses}
+
+
+async def list_session(request: Request) -> Response:
+    memory, tenant, session_id = _memory_call(request)
     turns = await memory.list_turns(tenant, session_id)
-    return MemorySession(session_id=session_id, data=[MemoryTurn(**turn) for turn in turns])
+    return _answer(MemorySession(session_id=session_id, data=msgspec.convert(turns, list[MemoryTurn])))
 
 
-@router.delete(
-    "/sessions/{session_id}",
-    response_model=MemorySessionDeleted,
-    responses=_ERRORS,
-    summary="Erase a session's remembered turns (gone from recall at once)",
-)
-async def delete_session(request: Request, session_id: SessionId) -> MemorySessionDeleted:
-    memory, tenant = _memory_and_tenant(request)
+async def delete_session(request: Request) -> Response:
+    memory, tenant, session_id = _memory_call(request)
     erased = await memory.delete_session(tenant, session_id)
-    return MemorySessionDeleted(session_id=session_id, turns=erased)
+    return _answer(MemorySessionDeleted(session_id=session_id, turns=erased))
 
 
-def _memory_and_tenant(request: Request) -> tuple[MemoryService, str]:
-    tenant = tenant_of(request)
-    memory: MemoryService | None = request.app.state.gateway.memory
+router.add_api_route(
+    "/sessions/{session_id}",
+    list_session,
+    methods=["GET"],
+    summary="List a session's remembered turns",
+    openapi_extra=_openapi(_SESSION, "The session's turns"),
+)
+router.add_api_route(
+    "/sessions/{session_id}",
+    delete_session,
+    methods=["DELETE"],
+    summary="Erase a session's remembered turns (gone from recall at once)",
+    openapi_extra=_openapi(_DELETED, "The session was erased"),
+)
+
+
+def _memory_call(request: Request) -> tuple[MemoryService, str, str]:
+    """The memory service, the caller's tenant and the session id of the URL (validated)."""
+    try:
+        session_id = msgspec.convert(request.path_params["session_id"], SessionId)
+    except msgspec.ValidationError:
+        raise InvalidRequestError(
+            "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'.",
+            param="session_id",
+            code="invalid_session_id",
+        ) from None
+    runtime = runtime_of(request)
+    tenant = tenant_of(runtime, request)
+    memory = runtime.memory
     if memory is None:
         raise NotFoundError(
             "Conversation memory is disabled on this gateway (ENABLE_MEMORY=false).", code="memory_disabled"
         )
-    return memory, tenant
+    return memory, tenant, session_id
+
+
+def _answer(body: msgspec.Struct) -> Response:
+    return Response(msgspec.json.encode(body), media_type="application/json")

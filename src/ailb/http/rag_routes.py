@@ -7,7 +7,6 @@ collections sees and touches only those.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
@@ -20,18 +19,18 @@ from starlette.types import Message
 
 from ailb.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
 from ailb.http.auth import require_admin, tenant_of
-from ailb.http.parsing import read_body
+from ailb.http.parsing import parse_json_object, read_body
+from ailb.http.ports import HttpRuntime, runtime_of
+from ailb.ingress.validation import convert
 from ailb.rag.models import DocumentInput, content_id, document_id_for, validate_document_id, validate_metadata
 from ailb.rag.parsing import parse_file
 
 if TYPE_CHECKING:
-    from ailb.bootstrap import Gateway
     from ailb.rag.service import RagService
 
 router = APIRouter(prefix="/v1/rag", tags=["knowledge bases"])
 MAX_DOCUMENTS = 1000
 MAX_FILES = 100
-_PATH = re.compile(r"at `\$\.?(.*)`$")
 _T = TypeVar("_T")
 
 
@@ -61,7 +60,7 @@ class QueryCollection(_Strict):
 
 @router.get("/collections", summary="List knowledge base collections")
 async def list_collections(request: Request) -> Response:
-    rag, permitted = _authorize(request)
+    rag, permitted = _authorize(runtime_of(request), request)
     infos = await rag.list_collections()
     data = [info.as_dict() for info in infos if permitted is None or info.name in permitted]
     return _json({"object": "list", "data": data})
@@ -69,22 +68,23 @@ async def list_collections(request: Request) -> Response:
 
 @router.post("/collections", summary="Create a collection", status_code=201)
 async def create_collection(request: Request) -> Response:
-    rag, _ = _authorize(request)
-    body = await _decode(request, CreateCollection)
-    _check_allowed(request, rag, body.name)
+    runtime = runtime_of(request)
+    rag, _ = _authorize(runtime, request)
+    body = await _decode(runtime, request, CreateCollection)
+    _check_allowed(runtime, request, rag, body.name)
     info = await rag.create_collection(body.name, body.description)
     return _json(info.as_dict(), status=201)
 
 
 @router.get("/collections/{name}", summary="Describe a collection")
 async def get_collection(request: Request, name: str) -> Response:
-    rag = _authorize_collection(request, name)
+    rag = _authorize_collection(runtime_of(request), request, name)
     return _json((await rag.get_collection(name)).as_dict())
 
 
 @router.delete("/collections/{name}", summary="Delete a collection and all its documents")
 async def delete_collection(request: Request, name: str) -> Response:
-    rag = _authorize_collection(request, name)
+    rag = _authorize_collection(runtime_of(request), request, name)
     await rag.delete_collection(name)
     return _json({"name": name, "deleted": True})
 
@@ -94,12 +94,13 @@ async def delete_collection(request: Request, name: str) -> Response:
     summary="Add or replace documents: a JSON list of texts, or a multipart upload of .txt/.md/.html/.pdf files",
 )
 async def add_documents(request: Request, name: str) -> Response:
-    rag = _authorize_collection(request, name)
+    runtime = runtime_of(request)
+    rag = _authorize_collection(runtime, request, name)
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type == "multipart/form-data":
-        documents = await _uploaded_documents(request)
+        documents = await _uploaded_documents(request, runtime.settings.max_request_bytes)
     else:
-        body = await _decode(request, AddDocuments)
+        body = await _decode(runtime, request, AddDocuments)
         documents = [_document(index, doc) for index, doc in enumerate(body.documents)]
     result = await rag.ingest(name, documents)
     return _json(result.as_dict())
@@ -107,7 +108,7 @@ async def add_documents(request: Request, name: str) -> Response:
 
 @router.delete("/collections/{name}/documents/{document_id:path}", summary="Delete one document's chunks")
 async def delete_document(request: Request, name: str, document_id: str) -> Response:
-    rag = _authorize_collection(request, name)
+    rag = _authorize_collection(runtime_of(request), request, name)
     removed = await rag.delete_document(name, document_id)
     if not removed:
         raise NotFoundError(
@@ -118,8 +119,9 @@ async def delete_document(request: Request, name: str, document_id: str) -> Resp
 
 @router.post("/collections/{name}/query", summary="Search a collection; returns the scored passages")
 async def query_collection(request: Request, name: str) -> Response:
-    rag = _authorize_collection(request, name)
-    body = await _decode(request, QueryCollection)
+    runtime = runtime_of(request)
+    rag = _authorize_collection(runtime, request, name)
+    body = await _decode(runtime, request, QueryCollection)
     top_k = body.top_k or rag.config.default_top_k
     passages = await rag.search(name, body.query, top_k)
     return _json({"object": "list", "collection": name, "query": body.query,
@@ -127,47 +129,33 @@ async def query_collection(request: Request, name: str) -> Response:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
-def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
-
-def _authorize(request: Request) -> tuple[RagService, frozenset[str] | None]:
+def _authorize(runtime: HttpRuntime, request: Request) -> tuple[RagService, frozenset[str] | None]:
     """The RAG service and, for a client key limited to some collections, the names it may use."""
-    require_admin(request)
-    gateway = _gateway(request)
-    if gateway.rag is None:
+    require_admin(runtime, request)
+    rag = runtime.rag
+    if rag is None:
         raise NotFoundError(
             "Knowledge bases are disabled on this gateway (ENABLE_RAG=false).", param=None, code="rag_disabled"
         )
-    if gateway.settings.admin_token:
-        return gateway.rag, None
-    return gateway.rag, gateway.rag.allowed.get(tenant_of(request))
+    if runtime.settings.admin_token:
+        return rag, None
+    return rag, rag.allowed.get(tenant_of(runtime, request))
 
 
-def _authorize_collection(request: Request, name: str) -> RagService:
-    rag, _ = _authorize(request)
-    _check_allowed(request, rag, name)
+def _authorize_collection(runtime: HttpRuntime, request: Request, name: str) -> RagService:
+    rag, _ = _authorize(runtime, request)
+    _check_allowed(runtime, request, rag, name)
     return rag
 
 
-def _check_allowed(request: Request, rag: RagService, name: str) -> None:
-    if not _gateway(request).settings.admin_token:
-        rag.check_access(tenant_of(request), (name,))
+def _check_allowed(runtime: HttpRuntime, request: Request, rag: RagService, name: str) -> None:
+    if not runtime.settings.admin_token:
+        rag.check_access(tenant_of(runtime, request), (name,))
 
 
-async def _decode(request: Request, kind: type[_T]) -> _T:
-    raw = await read_body(request, _gateway(request).settings.max_request_bytes)
-    if not raw:
-        raise InvalidRequestError("The request body is empty; expected a JSON object.", code="invalid_json")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        match = _PATH.search(str(exc))
-        param = (match.group(1) or None) if match else None
-        raise InvalidRequestError(f"Invalid request: {exc}", param=param, code="invalid_value") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequestError(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+async def _decode(runtime: HttpRuntime, request: Request, kind: type[_T]) -> _T:
+    """The body, read and parsed like every API request's, checked against ``kind``."""
+    return convert(parse_json_object(await read_body(request, runtime.settings.max_request_bytes)), kind)
 
 
 def _document(index: int, doc: DocumentIn) -> DocumentInput:
@@ -179,8 +167,8 @@ def _document(index: int, doc: DocumentIn) -> DocumentInput:
     return DocumentInput(id=doc_id, text=doc.text, source=source, title=title, metadata=metadata)
 
 
-async def _uploaded_documents(request: Request) -> list[DocumentInput]:
-    limited = _size_limited(request, _gateway(request).settings.max_request_bytes)
+async def _uploaded_documents(request: Request, max_bytes: int) -> list[DocumentInput]:
+    limited = _size_limited(request, max_bytes)
     async with limited.form(max_files=MAX_FILES, max_fields=10) as form:
         uploads = [value for value in form.getlist("file") + form.getlist("files") if isinstance(value, UploadFile)]
         if not uploads:

@@ -1,11 +1,11 @@
 """What every API surface's route does the same way, with the surface's own error shape.
 
-``serve`` runs one request of a surface: counts it (metrics labelled by the surface's ``route``), identifies the
-client key, reads and parses the body once (size limit enforced while reading), and renders any ``AILBError``
-in the surface's shape. The handler it calls gets an ``Exchange``: admission (the key's model scope, its meter,
-the gateway's route limits), running work that a client disconnect cancels, and the answer — JSON, or events
-whose metrics are counted when the stream ends. With tracing on, the request's span learns the operation, who
-answered and the outcome, as on chat.
+``serve`` runs one request of a surface: notes what its metrics need in the request context (the HTTP edge
+records them, labelled by the surface's ``route``), identifies the client key, reads and parses the body once
+(size limit enforced while reading), and renders any ``AILBError`` in the surface's shape. The handler it calls
+gets an ``Exchange``: admission (the key's model scope, its meter, the gateway's route limits), running work
+that a client disconnect cancels, and the answer — JSON, or events. With tracing on, the request's span learns
+the operation, who answered and the outcome, as on chat.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from ailb.errors import AILBError, InvalidRequestError, RateLimitedError, Upstre
 from ailb.http.chat import route_headers
 from ailb.http.errors import CLIENT_CLOSED_REQUEST
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
+from ailb.http.ports import HttpRuntime, runtime_of
 from ailb.http.sse import EventStreamResponse, unless_disconnected
-from ailb.observability.context import request_span
+from ailb.observability.context import RequestContext, request_context
 from ailb.redaction import Redactor
 from ailb.service import Context
 
 if TYPE_CHECKING:
-    from ailb.bootstrap import Gateway
     from ailb.governance.meter import Meter
     from ailb.routing.router import RouteInfo
     from ailb.tenancy import ClientKey
@@ -61,21 +61,25 @@ class Surface:
 class Exchange:
     """One request of a surface, as its handler sees it."""
 
-    def __init__(self, request: Request, surface: Surface, gateway: Gateway, started: float) -> None:
+    def __init__(self, request: Request, surface: Surface, gateway: HttpRuntime, context: RequestContext) -> None:
         self.request = request
         self.surface = surface
         self.gateway = gateway
-        self.started = started
+        self.context = context  # what the request's metrics need is noted here
         self.key: ClientKey = gateway.keys.identify(request.headers)
-        self.model = ""
-        self.deployment = ""
-        self.upstream = 0.0
-        self.handed_off = False
-        self.span = request_span()
+        self.span = context.span
 
     @property
     def headers(self) -> Any:
         return self.request.headers
+
+    @property
+    def model(self) -> str:
+        return self.context.model
+
+    @model.setter
+    def model(self, model: str) -> None:
+        self.context.model = model
 
     async def body(self) -> dict[str, Any]:
         return parse_json_object(await read_body(self.request, self.gateway.settings.max_request_bytes))
@@ -83,7 +87,7 @@ class Exchange:
     async def admit(self, model: str, operation: str, body: Mapping[str, Any]) -> Meter | None:
         """The key may use ``model`` (else 404); the gateway's route limits allow it (else 429); the key's meter.
         ``operation`` (``chat``, ``text_completion``, ``embeddings``) and the canonical ``body`` name the span."""
-        self.model = model
+        self.context.model = model
         self.span.operation(operation, model, body)
         meter = self.gateway.governor.meter(self.key, model)
         limits = self.gateway.rate_limits
@@ -106,72 +110,52 @@ class Exchange:
             self.span.prompt(messages)
 
     def json(self, payload: bytes, route: RouteInfo, context: Context | None = None) -> Response:
-        self.deployment, self.upstream = route.deployment, route.upstream_seconds
+        self.context.routed(route.deployment, route.upstream_seconds)
         return Response(payload, media_type=JSON, headers=route_headers(route, context or Context()))
 
     def events(self, frames: AsyncIterator[bytes], route: RouteInfo, context: Context | None = None) -> Response:
         """Stream ``frames``; a surface's frames end with its own error event and then raise the failure."""
-        self.handed_off = True
-        return EventStreamResponse(self._counted(frames, route), route_headers(route, context or Context()))
+        self.context.routed(route.deployment, route.upstream_seconds)
+        return EventStreamResponse(self._noted(frames, route), route_headers(route, context or Context()))
 
-    async def _counted(self, frames: AsyncIterator[bytes], route: RouteInfo) -> AsyncIterator[bytes]:
-        ttft: float | None = None
-        status = 200
+    async def _noted(self, frames: AsyncIterator[bytes], route: RouteInfo) -> AsyncIterator[bytes]:
+        """``frames``, noting when the first one went out and the status of a failure after it."""
+        context = self.context
+        first = True
         try:
             async for frame in frames:
-                if ttft is None:
-                    ttft = perf_counter() - self.started
+                if first:
+                    first = False
+                    context.first_byte = perf_counter()
                 yield frame
         except AILBError as exc:
-            status = exc.status
+            context.failure = exc.status
             log.warning("stream from %s failed after the first chunk: %s", route.deployment, exc.log_message)
         finally:
             await frames.aclose()  # type: ignore[attr-defined]
-            elapsed = perf_counter() - self.started
-            upstream = elapsed - (ttft - route.upstream_seconds) if ttft is not None else route.upstream_seconds
-            self._finished(route.deployment, status, elapsed, upstream, ttft)
-
-    def _finished(self, deployment: str, status: int, elapsed: float, upstream: float, ttft: float | None) -> None:
-        metrics = self.gateway.metrics
-        metrics.request_finished(self.model, deployment, status, elapsed, upstream, ttft, route=self.surface.route)
 
 
 Handler = Callable[[Exchange], Awaitable[Response]]
 
 
 async def serve(request: Request, surface: Surface, handler: Handler) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    started = perf_counter()
-    gateway.metrics.request_started()
-    exchange: Exchange | None = None
-    status = 500
-    deployment = ""
+    """Its metrics are recorded by the HTTP edge (``app.HotPath``) from what the exchange notes in the request
+    context, labelled with the surface's ``route``."""
+    gateway = runtime_of(request)  # the configuration this request runs on, start to end
+    context = request_context()
     try:
-        exchange = Exchange(request, surface, gateway, started)
-        response = await handler(exchange)
-        status = response.status_code
-        return response
+        return await handler(Exchange(request, surface, gateway, context))
     except ClientDisconnected as exc:
-        status = CLIENT_CLOSED_REQUEST
         if exc.args:
             log.info("client connection closed during POST %s (%s)", request.url.path, exc.args[0])
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     except AILBError as exc:
-        status = exc.status
-        if isinstance(exc, UpstreamError):
-            deployment = exc.deployment
-        if exchange is not None:
-            exchange.span.failed(exc)
+        if isinstance(exc, UpstreamError) and not context.deployment:
+            context.deployment = exc.deployment
+        context.span.failed(exc)
         if exc.status >= 500:
             log.warning("POST %s answered %d: %s", request.url.path, exc.status, exc.log_message)
         return surface.render_error(surface.in_its_words(exc), gateway.redactor)
     except Exception as exc:  # a bug: the detail goes to the log, the client gets a 500 in its API's shape
         log.error("unhandled error on POST %s", request.url.path, exc_info=exc)
         return surface.render_error(INTERNAL_ERROR, gateway.redactor)
-    finally:
-        if exchange is None or not exchange.handed_off:
-            model = exchange.model if exchange is not None else ""
-            upstream = exchange.upstream if exchange is not None else 0.0
-            deployment = exchange.deployment if exchange is not None and exchange.deployment else deployment
-            elapsed = perf_counter() - started
-            gateway.metrics.request_finished(model, deployment, status, elapsed, upstream, None, route=surface.route)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from ailb.errors import AILBError, NotFoundError
 from ailb.http.errors import error_body, error_response
+from ailb.http.ports import runtime_of
 from ailb.http.surface import JSON, Exchange, Surface, serve
 from ailb.ingress.completions import request as completions_request
 from ailb.ingress.completions import response as completions_response
@@ -74,7 +75,7 @@ async def stored_response(request: Request) -> Response:
     exc = NotFoundError(
         "AILB does not store responses: there is no response to retrieve or delete.", code="response_not_found"
     )
-    return error_response(exc, request.app.state.gateway.redactor)
+    return error_response(exc, runtime_of(request).redactor)
 
 
 # --- /v1/messages -------------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 The HTTP edge (``http/app.py``) sets a ``RequestContext`` once per request; everything that runs for that
 request (its own task and the tasks it starts) sees it. The JSON log formatter reads the request id and trace
-id from it, routes enrich its span. ``upstream_trace`` holds the W3C trace headers of the upstream attempt
-under way, which ``providers/transport.py`` sends along.
+id from it; routes enrich its span and note what the request's metrics need. ``upstream_trace`` holds the W3C
+trace headers of the upstream attempt under way, which ``providers/transport.py`` sends along.
 """
 
 from __future__ import annotations
@@ -20,11 +20,25 @@ _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
 class RequestContext:
-    __slots__ = ("request_id", "span")
+    """One request's id and span, and what its metrics need that only the route learns: the model asked for,
+    the deployment that answered and its own time (``routed``), when the first streamed byte went out and the
+    status of a stream that failed after it. The HTTP edge records the metrics from them once the response is
+    sent."""
+
+    __slots__ = ("deployment", "failure", "first_byte", "model", "request_id", "span", "upstream")
 
     def __init__(self, request_id: str, span: RequestSpan = NO_SPAN) -> None:
         self.request_id = request_id
         self.span = span
+        self.model = ""
+        self.deployment = ""
+        self.upstream = 0.0  # seconds the deployment took
+        self.first_byte: float | None = None  # perf_counter() when a stream's first byte was sent
+        self.failure = 0  # the status a stream failed with after its first byte (it began with 200)
+
+    def routed(self, deployment: str, upstream_seconds: float) -> None:
+        self.deployment = deployment
+        self.upstream = upstream_seconds
 
 
 _CURRENT: ContextVar[RequestContext | None] = ContextVar("ailb_request", default=None)
@@ -52,6 +66,12 @@ def leave_request(token: Token[RequestContext | None]) -> None:
 
 def current_request() -> RequestContext | None:
     return _CURRENT.get()
+
+
+def request_context() -> RequestContext:
+    """The context of the request being served; outside of one (a route called directly), a new one."""
+    context = _CURRENT.get()
+    return RequestContext("") if context is None else context
 
 
 def request_span() -> RequestSpan:

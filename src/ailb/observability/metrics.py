@@ -72,10 +72,13 @@ class Metrics:
         self._discovered: set[str] = set()
         self._deployments: frozenset[str] = frozenset()
         self._local: frozenset[str] = frozenset()  # the packaged embedding model's pseudo-deployment, when offered
-        self._define(self.registry)
+        self._define_requests(self.registry)
+        self._define_upstreams(self.registry)
+        self._define_stores(self.registry)
+        self._define_governance(self.registry)
         self.configure(models, deployments)
 
-    def _define(self, r: CollectorRegistry) -> None:
+    def _define_requests(self, r: CollectorRegistry) -> None:
         self.requests = Counter(
             "ailb_requests",
             "API requests answered, by HTTP status and API surface",
@@ -103,6 +106,8 @@ class Metrics:
             registry=r,
         )
         self.active = Gauge("ailb_active_requests", "Chat requests in flight", registry=r, multiprocess_mode="livesum")
+
+    def _define_upstreams(self, r: CollectorRegistry) -> None:
         self.attempts = Counter(
             "ailb_upstream_attempts",
             "Attempts at a deployment, by outcome",
@@ -133,6 +138,8 @@ class Metrics:
         self.rate_limited_count = Counter(
             "ailb_rate_limited", "Requests refused by the gateway's own rate limits", ["route"], registry=r
         )
+
+    def _define_stores(self, r: CollectorRegistry) -> None:
         self.memory_recall_seconds = Histogram(
             "ailb_memory_recall_seconds", "Conversation memory recall time", buckets=STORE_BUCKETS, registry=r
         )
@@ -150,6 +157,8 @@ class Metrics:
         )
         self.rag_failures = Counter("ailb_rag_failures", "RAG operations that failed", ["operation"], registry=r)
         self.rag_chunks_ingested = Counter("ailb_rag_chunks_ingested", "Chunks added to knowledge bases", registry=r)
+
+    def _define_governance(self, r: CollectorRegistry) -> None:
         self.reloads = Counter("ailb_config_reloads", "Configuration reloads, by outcome", ["outcome"], registry=r)
         self.key_spend = Counter(
             "ailb_key_spend_usd", "Spend of metered client keys in US dollars, by the key's name", ["key"], registry=r

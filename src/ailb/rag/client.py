@@ -245,7 +245,7 @@ def _embedding_providers(settings: Settings) -> dict[str, Provider]:
     """The deployments an embedder may call (only with ``EMBEDDING_BACKEND=provider``)."""
     if settings.embedding_backend != "provider":
         return {}
-    from ailb.bootstrap import build_provider
+    from ailb.runtime import build_provider
 
     return {d.name: build_provider(d) for d in settings.deployments if d.name == settings.embedding_deployment}
 

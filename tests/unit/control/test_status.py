@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest_asyncio
 
@@ -45,38 +46,37 @@ class StoreState:
 
 
 def trip(gateway: Gateway, name: str) -> None:
-    deployment = next(d for d in gateway.router.deployments if d.name == name)
+    deployment = next(d for d in gateway.runtime.router.deployments if d.name == name)
     deployment.circuit.trip(probe=False)
     assert not deployment.up
 
 
 async def test_healthy_degraded_unhealthy(gateway: Gateway) -> None:
-    health, metadata = module_health(gateway)
+    health, metadata = module_health(gateway.runtime, gateway.routes_version)
     assert health == pb.HEALTHY
     assert metadata["deployments_up"] == "2"
     assert metadata["deployments_down"] == ""
 
     trip(gateway, "a")
-    health, metadata = module_health(gateway)
+    health, metadata = module_health(gateway.runtime, gateway.routes_version)
     assert health == pb.DEGRADED
     assert metadata["deployments_down"] == "a"
 
     trip(gateway, "b")
-    assert module_health(gateway)[0] == pb.UNHEALTHY
+    assert module_health(gateway.runtime, gateway.routes_version)[0] == pb.UNHEALTHY
 
 
 async def test_a_store_that_is_down_or_loading_degrades(gateway: Gateway) -> None:
     for state in ("degraded", "loading"):
-        gateway.memory = StoreState(state)  # type: ignore[assignment]
-        health, metadata = module_health(gateway)
+        gateway.runtime = replace(gateway.runtime, memory=StoreState(state))  # type: ignore[arg-type]
+        health, metadata = module_health(gateway.runtime, gateway.routes_version)
         assert health == pb.DEGRADED
         assert metadata["memory"] == state
-    gateway.memory = StoreState("ok")  # type: ignore[assignment]
-    gateway.rag = StoreState("ok")  # type: ignore[assignment]
-    assert module_health(gateway)[0] == pb.HEALTHY
+    gateway.runtime = replace(gateway.runtime, memory=StoreState("ok"), rag=StoreState("ok"))  # type: ignore[arg-type]
+    assert module_health(gateway.runtime, gateway.routes_version)[0] == pb.HEALTHY
 
 
 async def test_route_timeout_is_the_slowest_deployment_capped_by_the_deadline(gateway: Gateway) -> None:
-    assert route_timeout(gateway, [deployment("x", 30.5)]) == 31
-    assert route_timeout(gateway, [deployment("x", 30.5), deployment("y", 90)]) == 60
-    assert route_timeout(gateway, []) == 60
+    assert route_timeout(gateway.runtime, [deployment("x", 30.5)]) == 31
+    assert route_timeout(gateway.runtime, [deployment("x", 30.5), deployment("y", 90)]) == 60
+    assert route_timeout(gateway.runtime, []) == 60

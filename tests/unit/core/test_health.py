@@ -32,6 +32,8 @@ class LoadingStore:
 
 
 async def test_healthz_and_get_status_agree_while_the_model_loads() -> None:
+    from dataclasses import replace
+
     from ailb.bootstrap import Gateway
     from ailb.control.generated import module_service_pb2 as pb
     from ailb.control.servicer import module_health
@@ -40,8 +42,9 @@ async def test_healthz_and_get_status_agree_while_the_model_loads() -> None:
     deployment = DeploymentConfig(name="a", provider="openai", base_url="http://127.0.0.1:9/v1", models=("m",))
     gateway = Gateway(Settings(deployments=(deployment,), memory=MemoryConfig(enabled=False)))
     try:
-        assert gateway.health()["status"] == "ok" and module_health(gateway)[0] == pb.HEALTHY
-        gateway.memory = LoadingStore()  # type: ignore[assignment]
-        assert gateway.health()["status"] == "degraded" and module_health(gateway)[0] == pb.DEGRADED
+        runtime = gateway.runtime
+        assert runtime.health()["status"] == "ok" and module_health(runtime, 1)[0] == pb.HEALTHY
+        runtime = replace(runtime, memory=LoadingStore())  # type: ignore[arg-type]
+        assert runtime.health()["status"] == "degraded" and module_health(runtime, 1)[0] == pb.DEGRADED
     finally:
         await gateway.aclose()

@@ -18,7 +18,7 @@ from ailb.settings import load_settings
 def request_to(gateway: Gateway) -> Request:
     scope: dict[str, Any] = {
         "type": "http", "method": "POST", "path": "/v1/messages", "headers": [], "query_string": b"",
-        "app": SimpleNamespace(state=SimpleNamespace(gateway=gateway)),
+        "app": SimpleNamespace(state=SimpleNamespace(runtimes=gateway)),
     }  # fmt: skip
     return Request(scope)
 

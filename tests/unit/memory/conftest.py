@@ -105,14 +105,6 @@ class InstrumentedStore(InMemoryTurnStore):
 MemoryFactory = Callable[..., Any]
 
 
-async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition did not become true in time")
-
-
 @pytest_asyncio.fixture
 async def make_memory() -> AsyncIterator[MemoryFactory]:
     """``await make_memory(embedder=..., store=..., **config)`` → a started MemoryService on an in-memory store

@@ -8,7 +8,6 @@ import asyncio
 import re
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from ailb.memory.service import MemoryService
 from ailb.memory.store import MemoryStoreError
 from ailb.settings import ConfigError, load_settings
 from ailb.stores.chroma import ChromaConnection
+from tests.ports import free_port
 from tests.unit.memory.conftest import KeywordEmbedder
 
 VECTOR = [1.0, 0.0, 0.0]
@@ -26,15 +26,6 @@ VECTOR = [1.0, 0.0, 0.0]
 
 def stored(user: str, assistant: str) -> StoredTurn:
     return StoredTurn.of(Turn("t", "s", user, assistant, model="m", deployment="d", timestamp=1000.0))
-
-
-@pytest.fixture
-def silent_server() -> Iterator[socket.socket]:
-    """A listening TCP socket that accepts connections at the kernel level and never answers."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        yield server
 
 
 def test_collection_names_are_valid_and_differ_per_model() -> None:
@@ -93,9 +84,7 @@ async def test_a_server_that_never_answers_is_a_bounded_failure(silent_server: s
 async def test_with_chroma_host_memory_path_is_never_touched(tmp_path: Path) -> None:
     """The scale-out defect: with CHROMA_HOST set, memory took the lock file in MEMORY_PATH (a folder that
     need not exist) and failed with FileNotFoundError instead of talking to the server."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again: the server refuses at once
+    port = free_port()  # nothing listens there: the server refuses at once
     folder = tmp_path / "ailb_memory"
     settings = load_settings({"MEMORY_PATH": str(folder), "CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port)})
     memory = MemoryService.from_settings(settings, KeywordEmbedder())

@@ -14,12 +14,12 @@ from ailb.memory.inmemory import InMemoryTurnStore
 from ailb.memory.service import MemoryService, Recall, Turn
 from ailb.memory.store import MemoryStoreError
 from ailb.settings import MemoryConfig
+from tests.polling import eventually
 from tests.unit.memory.conftest import (
     InstrumentedStore,
     KeywordEmbedder,
     MemoryFactory,
     RecordingObserver,
-    eventually,
 )
 
 ASK_NAME = [{"role": "user", "content": "What is my name?"}]

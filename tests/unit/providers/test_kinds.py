@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ailb.bootstrap import build_provider
 from ailb.providers.kinds import KIND_NAMES, OLLAMA, OPENAI, ProviderKind, provider_kind, provider_kinds
 from ailb.routing.circuit import CircuitPolicy
 from ailb.routing.deployment import Deployment
 from ailb.routing.pricing import price_for
+from ailb.runtime import build_provider
 from ailb.settings import DeploymentConfig
 
 SOURCE = Path(__file__).parents[3] / "src" / "ailb"

@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from ailb.rag.chroma_store import ChromaVectorStore
 from ailb.rag.models import Passage, StoredChunk
 from ailb.rag.store import RagStoreUnavailableError
 from ailb.stores.chroma import ChromaConnection
+from tests.ports import free_port
 
 
 @pytest_asyncio.fixture
@@ -68,15 +69,6 @@ async def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
     await store.aclose()
 
 
-@pytest.fixture
-def silent_server() -> Iterator[socket.socket]:
-    """A listening TCP socket that accepts connections and never answers."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        yield server
-
-
 async def test_a_server_that_never_answers_hits_the_deadline(silent_server: socket.socket) -> None:
     store = ChromaVectorStore(path="", host="127.0.0.1", port=silent_server.getsockname()[1], timeout=0.5)
     assert not store.isolated
@@ -87,15 +79,8 @@ async def test_a_server_that_never_answers_hits_the_deadline(silent_server: sock
     await store.aclose()
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 async def test_an_unreachable_server_is_unavailable_and_touches_no_folder(tmp_path: Path) -> None:
-    store = ChromaVectorStore(path=str(tmp_path / "rag"), host="127.0.0.1", port=closed_port(), timeout=5)
+    store = ChromaVectorStore(path=str(tmp_path / "rag"), host="127.0.0.1", port=free_port(), timeout=5)
     with pytest.raises(RagStoreUnavailableError) as caught:
         await store.connect()
     assert caught.value.status == 503

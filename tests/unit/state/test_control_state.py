@@ -3,8 +3,6 @@ that is down (writes refused, the last state kept) and one restarted empty (give
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from ailb.state import ControlSnapshot, LocalControlState, SharedStateUnavailabl
 from ailb.state.redis_control import RedisControlState
 from ailb.state.redis_link import RedisLink
 from ailb.state.redis_scripts import SCRIPTS
+from tests.polling import eventually
 from tests.redis_server import RedisServer
 from tests.unit.state.conftest import Failures
 
@@ -29,13 +28,6 @@ class Follower:
     @property
     def last(self) -> ControlSnapshot:
         return self.snapshots[-1]
-
-
-async def until(condition: Callable[[], bool], seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 MakeInstance = Callable[[str], Awaitable[tuple[RedisControlState, Follower]]]
@@ -82,16 +74,16 @@ async def test_a_change_through_one_instance_reaches_the_other(redis_server: Red
     assert seen_second.last == ControlSnapshot()  # a fresh Redis starts at routes version 1
 
     await first.set_weights("*", {"blue": 100, "green": 0})
-    await until(lambda: seen_second.last.weights == {"*": {"blue": 100, "green": 0}})
+    await eventually(lambda: seen_second.last.weights == {"*": {"blue": 100, "green": 0}})
     await second.set_limit("gpt-4o", (5, 10))
-    await until(lambda: seen_first.last.limits == {"gpt-4o": (5, 10)})
+    await eventually(lambda: seen_first.last.limits == {"gpt-4o": (5, 10)})
     assert await first.bump_version() == 2
-    await until(lambda: seen_second.last.routes_version == 2)
+    await eventually(lambda: seen_second.last.routes_version == 2)
     await second.clear()
-    await until(lambda: seen_first.last == ControlSnapshot(routes_version=2))
+    await eventually(lambda: seen_first.last == ControlSnapshot(routes_version=2))
 
     await first.announce_reload(True)
-    await until(lambda: seen_second.reloads == [True])
+    await eventually(lambda: seen_second.reloads == [True])
     assert seen_first.reloads == []  # the instance that was asked has reloaded already
 
 
@@ -103,7 +95,7 @@ async def test_redis_down_refuses_changes_and_keeps_the_last_state(own_redis: Re
         await first.set_weights("*", {"a": 50})
     assert first.snapshot().limits == {"*": (100, 200)} and first.snapshot().weights == {}
     own_redis.start()
-    await until(lambda: first.link.up)
+    await eventually(lambda: first.link.up)
     await first.set_weights("*", {"a": 50})
     assert seen.last.weights == {"*": {"a": 50}} and seen.last.limits == {"*": (100, 200)}
 
@@ -115,13 +107,13 @@ async def test_a_redis_restarted_empty_is_given_the_state_back(tmp_path: Path, m
         second, seen_second = await make(server.url)
         await first.set_weights("gpt-4o", {"a": 30, "b": 70})
         await first.bump_version()
-        await until(lambda: seen_second.last.routes_version == 2)
+        await eventually(lambda: seen_second.last.routes_version == 2)
         server.stop()
         server.start()
-        await until(lambda: b"gpt-4o" in server.command("HKEYS", "ailb:control:weights"))
+        await eventually(lambda: b"gpt-4o" in server.command("HKEYS", "ailb:control:weights"))
         assert server.command("GET", "ailb:control:version").endswith(b"2\r\n")
         await second.set_limit("*", (1, 1))  # and it is shared as before
-        await until(lambda: seen_first.last.limits == {"*": (1, 1)})
+        await eventually(lambda: seen_first.last.limits == {"*": (1, 1)})
         assert seen_first.last.weights == {"gpt-4o": {"a": 30, "b": 70}}
     finally:
         server.stop()

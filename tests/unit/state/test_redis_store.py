@@ -17,6 +17,7 @@ from ailb.state.fleet import FleetLimitStore
 from ailb.state.redis_limits import RedisLimitStore, bucket_key, ledger_key
 from ailb.state.redis_link import RedisLink
 from ailb.state.redis_scripts import SCRIPTS
+from tests.polling import eventually
 from tests.redis_server import RedisServer
 from tests.unit.state.conftest import Failures
 
@@ -39,13 +40,6 @@ async def links() -> AsyncIterator[Links]:
     yield make
     for link in made:
         await link.aclose()
-
-
-async def until(condition: Callable[[], bool], seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def rpm(amount: float = 1) -> Draw:
@@ -147,7 +141,7 @@ async def test_the_fleet_store_falls_back_per_instance_and_merges_back(own_redis
     assert (during.spent_usd, during.reserved_usd, during.requests) == (pytest.approx(0.25), pytest.approx(0.2), 2)
 
     own_redis.start()  # same port, its data back from disk
-    await until(lambda: fleet.shared)
+    await eventually(lambda: fleet.shared)
     other = RedisLimitStore(await links(own_redis.url))  # another instance, to look into Redis
     merged = await other.ledger("spend")
     assert merged == Ledger(pytest.approx(0.25), pytest.approx(0.2), 2, 10, 5)  # type: ignore[arg-type]
@@ -169,5 +163,5 @@ async def test_a_hung_redis_is_a_failure_within_the_timeout(own_redis: RedisServ
         assert await fleet.acquire([rpm()]) is None  # no more waiting: the link is down
     finally:
         own_redis.resume()
-    await until(lambda: fleet.shared)
+    await eventually(lambda: fleet.shared)
     assert failures.operations[0] == "acquire"

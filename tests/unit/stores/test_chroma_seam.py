@@ -4,7 +4,6 @@ where ChromaDB's exceptions become ours."""
 from __future__ import annotations
 
 import ast
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,13 @@ import ailb
 from ailb.errors import InvalidRequestError
 from ailb.stores.chroma import ChromaConnection, ChromaStore, ChromaTarget
 from ailb.stores.errors import CollectionMissing, StoreUnavailableError
+from tests.ports import free_port
 
 SRC = Path(ailb.__file__).parent
 
 
 class OwnersError(StoreUnavailableError):
     code = "owners_code"
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def make(connection: ChromaConnection, name: str) -> int:
@@ -79,7 +72,7 @@ async def test_an_embedded_folder_is_locked_while_open(tmp_path: Path) -> None:
 
 
 async def test_a_server_target_creates_no_folder_and_takes_no_lock(tmp_path: Path) -> None:
-    target = ChromaTarget(path=str(tmp_path / "db"), host="127.0.0.1", port=closed_port())
+    target = ChromaTarget(path=str(tmp_path / "db"), host="127.0.0.1", port=free_port())
     store = ChromaStore(target, unavailable=OwnersError, timeout=5)
     assert not store.isolated  # a server client runs on threads
     with pytest.raises(OwnersError) as raised:
@@ -91,14 +84,14 @@ async def test_a_server_target_creates_no_folder_and_takes_no_lock(tmp_path: Pat
 
 
 async def test_after_a_failure_it_reconnects_at_most_once_per_interval() -> None:
-    patient = ChromaStore(ChromaTarget(host="127.0.0.1", port=closed_port(), reconnect_interval=60), timeout=5)
+    patient = ChromaStore(ChromaTarget(host="127.0.0.1", port=free_port(), reconnect_interval=60), timeout=5)
     with pytest.raises(StoreUnavailableError) as first:
         await patient.ping()
     assert "reconnecting shortly" not in first.value.message  # it tried to connect
     with pytest.raises(StoreUnavailableError, match="reconnecting shortly"):  # it did not try again yet
         await patient.ping()
     await patient.aclose()
-    eager = ChromaStore(ChromaTarget(host="127.0.0.1", port=closed_port(), reconnect_interval=0), timeout=5)
+    eager = ChromaStore(ChromaTarget(host="127.0.0.1", port=free_port(), reconnect_interval=0), timeout=5)
     for _ in range(2):
         with pytest.raises(StoreUnavailableError) as again:
             await eager.ping()

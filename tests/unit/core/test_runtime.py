@@ -1,0 +1,59 @@
+"""The running configuration: one frozen ``Runtime``, replaced whole by a reload; what outlives a reload is
+shared by every runtime of the process."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from ailb.bootstrap import Gateway
+from ailb.settings import load_settings
+
+ENV = {
+    "OPENAI_API_KEY": "sk-unit-test-key-1",
+    "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+    "ENABLE_MEMORY": "false",
+    "ENABLE_GRPC": "false",
+    "HEALTH_CHECK_INTERVAL": "0",
+}
+
+
+@pytest_asyncio.fixture
+async def gateway() -> AsyncIterator[Gateway]:
+    env = dict(ENV)
+    gateway = Gateway(load_settings(env), env)
+    yield gateway
+    await gateway.aclose()
+
+
+def test_a_runtime_cannot_be_changed(gateway: Gateway) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        gateway.runtime.router = gateway.runtime.router  # type: ignore[misc]
+
+
+async def test_a_reload_swaps_in_a_new_runtime_and_the_old_one_stays_whole(gateway: Gateway) -> None:
+    old = gateway.runtime
+    gateway._env["AILB_API_KEYS"] = "sk-client-key-1"  # type: ignore[index]
+    ok, message = await gateway.reload()
+    assert ok, message
+    new = gateway.runtime
+    assert new is not old and new.router is not old.router and new.service is not old.service
+    assert new.settings.api_keys == {"sk-client-key-1"} and new.keys.enabled
+    # A request that began before the reload still sees the configuration it started with.
+    assert not old.settings.api_keys and not old.keys.enabled and old.service.router is old.router
+    # An unchanged deployment keeps its adapter (and its connection pool); the process's parts are shared.
+    assert new.providers["openai"] is old.providers["openai"]
+    for part in ("metrics", "redactor", "governor", "rate_limits", "shared", "traffic", "started_at"):
+        assert getattr(new, part) is getattr(old, part), part
+    assert new.loaded_at >= old.loaded_at
+
+
+async def test_an_invalid_configuration_leaves_the_running_runtime_in_place(gateway: Gateway) -> None:
+    old = gateway.runtime
+    gateway._env["ROUTING_STRATEGY"] = "no-such-strategy"  # type: ignore[index]
+    ok, message = await gateway.reload()
+    assert not ok and "ROUTING_STRATEGY" in message
+    assert gateway.runtime is old

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ailb.contract import Completion, Usage
 from ailb.observability.context import (
     REQUEST_ID_HEADER,
     RequestContext,
@@ -40,7 +41,6 @@ from ailb.observability.tracing_config import TracingConfig
 from ailb.redaction import Redactor
 from ailb.routing.router import RouteInfo
 from ailb.settings import DeploymentConfig
-from ailb.types import Completion, Usage
 
 HEADERS = [
     (b"host", b"127.0.0.1:8080"),

@@ -12,14 +12,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ailb.contract import ChatCall, Completion, StreamChunk, message_text
 from ailb.errors import InvalidRequestError
 from ailb.observability.tracing import NO_TRACING, AttributeValue, Tracing
-from ailb.types import ChatCall, Completion, StreamChunk, message_text
 
 if TYPE_CHECKING:
     from ailb.governance.meter import Meter
     from ailb.memory.service import MemoryService
     from ailb.rag.service import RagService
+    from ailb.routing.catalog import Target
     from ailb.routing.router import RouteInfo, Router
 
 
@@ -33,18 +34,23 @@ class Context:
 
 @dataclass(slots=True)
 class ChatResult:
+    """``call``: the call as it was routed (with what memory and RAG added)."""
+
     completion: Completion
     route: RouteInfo
     context: Context
+    call: ChatCall
 
 
 @dataclass(slots=True)
 class ChatStream:
-    """A routed stream. ``chunks`` stores the turn in memory only when the stream ends cleanly."""
+    """A routed stream. ``chunks`` stores the turn in memory only when the stream ends cleanly. ``call``: the call
+    as it was routed (with what memory and RAG added)."""
 
     route: RouteInfo
     context: Context
     chunks: AsyncIterator[StreamChunk]
+    call: ChatCall
 
 
 class ChatService:
@@ -58,10 +64,10 @@ class ChatService:
 
     async def complete(self, call: ChatCall, meter: Meter | None = None) -> ChatResult:
         """``meter``: the client key's limits for this request (``None`` for a key without any)."""
-        self.router.resolve(call.model)
-        user_text, context, prompt_tokens = await self._prepare(call, meter)
+        targets = self.router.resolve(call.model)  # an unknown model costs no memory or RAG lookup
+        sent, user_text, context, prompt_tokens = await self._prepare(call, targets, meter)
         try:
-            completion, route = await self.router.complete(call, prompt_tokens=prompt_tokens)
+            completion, route = await self.router.complete(sent, targets=targets, prompt_tokens=prompt_tokens)
         except BaseException:
             if meter is not None:
                 meter.release()
@@ -69,21 +75,15 @@ class ChatService:
         if meter is not None:
             meter.settle(completion.usage, completion.text, route)
         if call.session_id is not None:
-            self._remember(
-                call,
-                user_text,
-                completion.text,
-                route,
-                completion.usage.prompt_tokens,
-                completion.usage.completion_tokens,
-            )
-        return ChatResult(completion, route, context)
+            usage = completion.usage
+            self._remember(call, user_text, completion.text, route, usage.prompt_tokens, usage.completion_tokens)
+        return ChatResult(completion, route, context, sent)
 
     async def stream(self, call: ChatCall, meter: Meter | None = None) -> ChatStream:
-        self.router.resolve(call.model)
-        user_text, context, prompt_tokens = await self._prepare(call, meter)
+        targets = self.router.resolve(call.model)
+        sent, user_text, context, prompt_tokens = await self._prepare(call, targets, meter)
         try:
-            routed = await self.router.stream(call, prompt_tokens=prompt_tokens)
+            routed = await self.router.stream(sent, targets=targets, prompt_tokens=prompt_tokens)
         except BaseException:
             if meter is not None:
                 meter.release()
@@ -93,21 +93,24 @@ class ChatService:
             chunks = self._remember_after(call, user_text, routed.info, chunks)
         if meter is not None:
             chunks = meter.track(chunks, routed.info)
-        return ChatStream(routed.info, context, chunks)
+        return ChatStream(routed.info, context, chunks, sent)
 
-    async def _prepare(self, call: ChatCall, meter: Meter | None) -> tuple[str, Context, int | None]:
-        """Augment the prompt and, for a metered key, admit the request with the prompt as it will be sent."""
+    async def _prepare(
+        self, call: ChatCall, targets: tuple[Target, ...], meter: Meter | None
+    ) -> tuple[ChatCall, str, Context, int | None]:
+        """The call to send (memory and RAG added) and, for a metered key, its admission with the prompt as it
+        will be sent."""
         if meter is None:
             return (*await self._augment(call), None)
         if (call.session_id is not None and self.memory is not None) or call.rag_collections:
             await meter.take_request()  # a client over its rpm must not cost a memory or RAG lookup
-        user_text, context = await self._augment(call)
-        return user_text, context, await meter.reserve(call, self.router)
+        sent, user_text, context = await self._augment(call)
+        return sent, user_text, context, await meter.reserve(sent, self.router, targets)
 
-    async def _augment(self, call: ChatCall) -> tuple[str, Context]:
-        """Put memory and RAG context into ``call.body["messages"]``, after the client's system messages."""
-        messages: list[dict[str, Any]] = call.body["messages"]
-        user_text = _last_user_text(messages)
+    async def _augment(self, call: ChatCall) -> tuple[ChatCall, str, Context]:
+        """The call with memory and RAG context after the client's system messages (``call`` itself when there is
+        none), the user's last message, and what was added."""
+        messages = call.messages
         context = Context()
         injected: list[dict[str, Any]] = []
         if call.session_id is not None and self.memory is not None:
@@ -131,11 +134,7 @@ class ChatService:
             if retrieval.message is not None:
                 injected.append(retrieval.message)
                 context.rag_sources = retrieval.sources
-        if injected:
-            split = _after_system(messages)
-            call.body["messages"] = [*messages[:split], *injected, *messages[split:]]
-            call.injected = tuple(injected)
-        return user_text, context
+        return call.with_injected(injected), _last_user_text(messages), context
 
     async def _remember_after(
         self, call: ChatCall, user_text: str, route: RouteInfo, chunks: AsyncIterator[StreamChunk]
@@ -198,10 +197,3 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
         if message.get("role") == "user":
             return message_text(message.get("content"))
     return ""
-
-
-def _after_system(messages: list[dict[str, Any]]) -> int:
-    index = 0
-    while index < len(messages) and messages[index].get("role") in ("system", "developer"):
-        index += 1
-    return index

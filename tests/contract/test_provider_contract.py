@@ -18,6 +18,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from ailb.contract import StreamChunk, Usage
 from ailb.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -26,7 +27,6 @@ from ailb.errors import (
 )
 from ailb.providers.base import Provider
 from ailb.settings import DeploymentConfig, Timeouts
-from ailb.types import StreamChunk, Usage
 from tests.fakes import AnthropicFake, Fault, OllamaFake, OpenAIFake, Reply
 from tests.fakes.base import FakeProvider
 from tests.polling import eventually

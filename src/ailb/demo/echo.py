@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ailb.contract import message_text
 from ailb.memory.recall import TAG as MEMORY_TAG
 from ailb.rag.prompt import BLOCK_OPEN
-from ailb.types import message_text
 
 _REMEMBERED_USER = re.compile(r"^User: (.*)$", re.MULTILINE)
 _SOURCE = re.compile(r'<source id="(\d+)" document="([^"]*)"')

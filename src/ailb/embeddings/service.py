@@ -13,10 +13,9 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from ailb.contract import EmbeddingCall, EmbeddingResult
+from ailb.contract import EmbeddingCall, EmbeddingResult, ModelInfo, Usage
 from ailb.errors import InvalidRequestError, NotFoundError
 from ailb.routing.router import RouteInfo
-from ailb.types import ModelInfo, Usage
 
 if TYPE_CHECKING:
     from ailb.embeddings.base import Embedder

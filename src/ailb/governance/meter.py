@@ -19,12 +19,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from ailb.contract import ChatCall, StreamChunk, Usage
 from ailb.providers.choices import choice_count
 from ailb.routing.pricing import Price
 from ailb.routing.streaming import close_quietly
 from ailb.state import Draw, Reservation, Settlement
 from ailb.token_estimate import estimate_tokens
-from ailb.types import ChatCall, StreamChunk, Usage
 
 if TYPE_CHECKING:
     from ailb.governance.governor import Governor
@@ -73,12 +73,13 @@ class Meter:
                 raise self.governor.refused(self, refusal)
             self._request_taken = True
 
-    async def reserve(self, call: ChatCall, router: Router) -> int:
-        """Admit the request with its prompt as it will be sent; returns the prompt's token count."""
+    async def reserve(self, call: ChatCall, router: Router, targets: tuple[Target, ...]) -> int:
+        """Admit the request with its prompt as it will be sent (``targets``: its model, resolved); returns the
+        prompt's token count."""
         prompt_tokens = await router.count_prompt(call)
         # n choices cost at most n times one (emulated n reads the prompt once per choice).
         choices = choice_count(call.body)
-        await self._admit(router, router.catalog.targets(call.model), prompt_tokens, call.max_tokens, choices)
+        await self._admit(router, targets, prompt_tokens, call.max_tokens, choices)
         return prompt_tokens
 
     async def reserve_input(self, router: Router, targets: tuple[Target, ...], prompt_tokens: int) -> None:

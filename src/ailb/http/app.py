@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ailb import __version__
+from ailb.contract import ModelInfo
 from ailb.dashboard.routes import dashboard_router
 from ailb.errors import ModelNotFoundError
 from ailb.governance.usage import KeyUsage
@@ -26,9 +27,10 @@ from ailb.http.errors import install_error_handlers, internal_error
 from ailb.http.openapi import COMPONENTS as SURFACE_COMPONENTS
 from ailb.http.openapi import add_surface_routes
 from ailb.http.ports import HttpRuntime, RuntimeSource, runtime_of
+from ailb.ingress.chat.schema import ChatCompletion, ChatCompletionRequest
+from ailb.ingress.openai_schema import ErrorResponse, ModelCard, ModelList
 from ailb.observability.context import REQUEST_ID_HEADER, RequestContext, enter_request, leave_request, request_id_from
 from ailb.observability.tracing import Tracing
-from ailb.types import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelInfo, ModelList
 
 if TYPE_CHECKING:
     from ailb.observability.metrics import Metrics

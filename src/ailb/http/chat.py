@@ -11,14 +11,15 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ailb.contract import ChatCall, StreamChunk
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
-from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body, validate_chat
+from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
 from ailb.http.ports import HttpRuntime, runtime_of
 from ailb.http.sse import EventStreamResponse, unless_disconnected
+from ailb.ingress.chat.request import validate_chat
 from ailb.observability.context import RequestContext, request_context
 from ailb.service import ChatStream, Context
-from ailb.types import ChatCall, StreamChunk
 
 if TYPE_CHECKING:
     from ailb.routing.router import RouteInfo
@@ -45,11 +46,11 @@ async def chat_completions(request: Request) -> Response:
             await _route_limit(gateway, model)
         if call.stream:
             stream = await unless_disconnected(request.receive, gateway.service.stream(call, meter))
-            _routed(context, stream.route, call)
+            _routed(context, stream.route, stream.call)
             stream.chunks = span.watch(stream.chunks)
             return EventStreamResponse(_sse(gateway, stream, context), route_headers(stream.route, stream.context))
         result = await unless_disconnected(request.receive, gateway.service.complete(call, meter))
-        _routed(context, result.route, call)
+        _routed(context, result.route, result.call)
         span.completed(result.completion)
         return Response(
             result.completion.raw or orjson.dumps(result.completion.body),
@@ -67,11 +68,11 @@ async def chat_completions(request: Request) -> Response:
         return error_response(exc, gateway.redactor)
 
 
-def _routed(context: RequestContext, route: RouteInfo, call: ChatCall) -> None:
+def _routed(context: RequestContext, route: RouteInfo, sent: ChatCall) -> None:
     """Note who answered; tell the request's span that and (when content capture is on) what was sent upstream."""
     context.routed(route.deployment, route.upstream_seconds)
     context.span.routed(route)
-    context.span.prompt(call.body["messages"])
+    context.span.prompt(sent.messages)
 
 
 async def _route_limit(gateway: HttpRuntime, model: str) -> None:

@@ -13,10 +13,11 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ailb.contract import SESSION_ID_PATTERN
 from ailb.errors import InvalidRequestError, NotFoundError
 from ailb.http.auth import tenant_of
 from ailb.http.ports import runtime_of
-from ailb.types import SESSION_ID_PATTERN, ErrorResponse
+from ailb.ingress.openai_schema import ErrorResponse
 
 if TYPE_CHECKING:
     from ailb.memory.service import MemoryService

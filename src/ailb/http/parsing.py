@@ -8,8 +8,6 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from ailb.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
-from ailb.ingress.validation import check_session, convert, refuse_client_config
-from ailb.types import AILB_BODY_FIELDS, REQUEST_FIELDS, ChatCall, ChatCompletionRequest
 
 
 class ClientDisconnected(Exception):
@@ -49,29 +47,3 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
     return data
-
-
-def validate_chat(
-    data: dict[str, Any], tenant: str, header_session: str | None, header_strategy: str | None
-) -> ChatCall:
-    """Check ``data`` against the OpenAI chat schema and split off AILB's own fields."""
-    if not data.keys() <= REQUEST_FIELDS:
-        refuse_client_config(data.keys() - REQUEST_FIELDS)
-    request = convert(data, ChatCompletionRequest)
-    session_id = check_session(request.session_id, header_session)
-    for key in AILB_BODY_FIELDS:
-        data.pop(key, None)
-    collections = request.rag_collection
-    names = (collections,) if isinstance(collections, str) else tuple(collections or ())
-    options = request.stream_options
-    return ChatCall(
-        body=data,
-        model=request.model,
-        stream=bool(request.stream),
-        include_usage=bool(options and options.include_usage),
-        tenant=tenant,
-        session_id=session_id,
-        rag_collections=names,
-        rag_top_k=request.rag_top_k or 3,
-        strategy=header_strategy or request.routing_strategy,
-    )

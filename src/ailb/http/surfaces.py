@@ -11,6 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ailb.contract import ChatCall, StreamChunk
 from ailb.errors import AILBError, NotFoundError
 from ailb.http.errors import error_body, error_response
 from ailb.http.ports import runtime_of
@@ -21,8 +22,7 @@ from ailb.ingress.completions import stream as completions_stream
 from ailb.ingress.embeddings import request as embeddings_request
 from ailb.ingress.embeddings.response import embedding_list
 from ailb.ingress.messages import count, errors
-from ailb.ingress.messages import request as messages_request
-from ailb.ingress.messages.egress import MessagesEgress
+from ailb.ingress.messages.egress import messages_call
 from ailb.ingress.messages.stream import client_events
 from ailb.ingress.responses import request as responses_request
 from ailb.ingress.responses.response import from_completion
@@ -30,7 +30,6 @@ from ailb.ingress.responses.stream import ResponseEvents
 from ailb.redaction import Redactor
 from ailb.routing.tokens import offline_decoder
 from ailb.service import ChatResult
-from ailb.types import ChatCall, StreamChunk
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -61,11 +60,11 @@ async def _response(exchange: Exchange) -> Response:
     service = exchange.gateway.service
     if call.stream:
         stream = await exchange.unless_disconnected(service.stream(call, meter))
-        exchange.routed(stream.route, call.body["messages"])
+        exchange.routed(stream.route, stream.call.messages)
         frames = ResponseEvents(spec).events(exchange.span.watch(stream.chunks), exchange.gateway.redactor)
         return exchange.events(frames, stream.route, stream.context)
     result = await exchange.unless_disconnected(service.complete(call, meter))
-    exchange.routed(result.route, call.body["messages"])
+    exchange.routed(result.route, result.call.messages)
     exchange.span.completed(result.completion)
     return exchange.json(orjson.dumps(from_completion(result.completion, spec)), result.route, result.context)
 
@@ -84,19 +83,18 @@ async def create_message(request: Request) -> Response:
 
 
 async def _message(exchange: Exchange) -> Response:
-    call, translation, spec = messages_request.parse(await exchange.body(), exchange.key.tenant, exchange.headers)
-    call.egress = MessagesEgress(translation, spec)
+    call = messages_call(await exchange.body(), exchange.key.tenant, exchange.headers)
     meter = await exchange.admit(call.model, "chat", call.body)
     service = exchange.gateway.service
     if call.stream:
         stream = await exchange.unless_disconnected(service.stream(call, meter))
-        exchange.routed(stream.route, call.body["messages"])
+        exchange.routed(stream.route, stream.call.messages)
         chunks = exchange.span.watch(stream.chunks)
         return exchange.events(
             client_events(chunks, exchange.gateway.redactor, errors.error_type), stream.route, stream.context
         )
     result = await exchange.unless_disconnected(service.complete(call, meter))
-    exchange.routed(result.route, call.body["messages"])
+    exchange.routed(result.route, result.call.messages)
     exchange.span.completed(result.completion)
     completion = result.completion
     return exchange.json(completion.raw or orjson.dumps(completion.body), result.route, result.context)

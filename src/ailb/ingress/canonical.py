@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ailb.types import StreamChunk
+from ailb.contract import StreamChunk
 
 _SSE_HEAD = len(b"data: ")
 _SSE_TAIL = len(b"\n\n")

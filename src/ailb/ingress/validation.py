@@ -15,14 +15,25 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
+from ailb.contract import SESSION_ID_PATTERN, SessionId
 from ailb.errors import InvalidRequestError
-from ailb.types import AILB_BODY_FIELDS, CLIENT_CONFIG_FIELDS, SESSION_ID_PATTERN
 
 T = TypeVar("T")
 Unset = msgspec.UNSET
-SESSION_ID = re.compile(SESSION_ID_PATTERN)
-SESSION_RULE = "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'."
 _PATH = re.compile(r"at `\$(.*)`$")
+# The session id's pattern, for the OpenAPI schema only: ``check_session`` is the one check (``SessionId``).
+SessionIdField = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": SESSION_ID_PATTERN})]
+AILB_BODY_FIELDS = ("session_id", "rag_collection", "rag_top_k", "routing_strategy")
+# Credentials, endpoints and client-library settings (OpenAI, Azure, LiteLLM and cloud SDK options) are never part
+# of the chat API. Sent in a body they would reach an upstream that may honour them (another gateway): refused.
+CLIENT_CONFIG_FIELDS = frozenset({
+    "api_key", "api_base", "base_url", "api_type", "api_version", "organization", "project", "headers",
+    "extra_headers", "default_headers", "extra_query", "default_query", "extra_body", "timeout", "request_timeout",
+    "max_retries", "http_client", "proxy", "proxies", "azure_endpoint", "azure_deployment", "azure_ad_token",
+    "azure_ad_token_provider", "deployment_id", "engine", "custom_llm_provider", "api_token", "access_token",
+    "authorization", "auth", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
+    "aws_profile_name", "vertex_project", "vertex_location", "vertex_credentials",
+})  # fmt: skip
 
 
 class Schema(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
@@ -33,7 +44,7 @@ class Schema(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
 class AilbFields(Schema, kw_only=True):
     """AILB's own request fields, accepted in the body of every surface with memory and RAG (never forwarded)."""
 
-    session_id: Annotated[str, msgspec.Meta(pattern=SESSION_ID_PATTERN)] | None = None
+    session_id: SessionIdField | None = None
     rag_collection: str | Annotated[list[str], msgspec.Meta(min_length=1, max_length=8)] | None = None
     rag_top_k: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None
     routing_strategy: str | None = None
@@ -41,7 +52,7 @@ class AilbFields(Schema, kw_only=True):
 
 @dataclass(frozen=True, slots=True)
 class AilbOptions:
-    session_id: str | None
+    session_id: SessionId | None
     rag_collections: tuple[str, ...]
     rag_top_k: int
     strategy: str | None
@@ -69,16 +80,13 @@ def ailb_options(fields: AilbFields, headers: Mapping[str, str]) -> AilbOptions:
     return AilbOptions(session_id, names, fields.rag_top_k or 3, strategy)
 
 
-def check_session(body_session: str | None, header_session: str | None) -> str | None:
-    """The session id from the body, else the header; the whole id must match (the schema's ``$`` would also
-    accept a trailing newline)."""
-    if body_session is not None and not SESSION_ID.fullmatch(body_session):
-        raise InvalidRequestError(SESSION_RULE, param="session_id", code="invalid_value")
-    if body_session is None and header_session is not None:
-        if not SESSION_ID.fullmatch(header_session):
-            raise InvalidRequestError("X-Session-ID: " + SESSION_RULE, param="session_id", code="invalid_value")
-        return header_session
-    return body_session
+def check_session(body_session: str | None, header_session: str | None) -> SessionId | None:
+    """The session id from the body, else the header, checked: the one check a request's session id gets."""
+    if body_session is not None:
+        return SessionId.check(body_session)
+    if header_session is not None:
+        return SessionId.check(header_session, source="X-Session-ID: ")
+    return None
 
 
 def refuse_unknown(data: Mapping[str, Any], known: Collection[str], surface: str) -> None:
@@ -122,8 +130,6 @@ def param_of(message: str) -> str | None:
 
 def describe(message: str) -> str:
     text = message.replace("`$.", "`").replace("`$`", "the body")
-    if "should match pattern" in text and "session_id" in text:
-        return SESSION_RULE
     return f"Invalid request: {text}"
 
 

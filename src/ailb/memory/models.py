@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -12,12 +11,10 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ailb.errors import InvalidRequestError
+from ailb.contract import SessionId
 from ailb.token_estimate import estimate_tokens  # the chat model's tokenizer is upstream: budgets are estimates
-from ailb.types import SESSION_ID_PATTERN
 
 TURN_OVERHEAD_TOKENS = 8
-SESSION_ID = re.compile(SESSION_ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +133,6 @@ class MemoryObserver(Protocol):
     def memory_dropped_turn(self) -> None: ...
 
 
-def check_session_id(session_id: str) -> None:
-    if not SESSION_ID.fullmatch(session_id):
-        raise InvalidRequestError(
-            "session_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'.",
-            param="session_id",
-            code="invalid_session_id",
-        )
+def check_session_id(session_id: str) -> SessionId:
+    """A session id from a caller of the memory API; one that came in with a chat request is checked already."""
+    return SessionId.check(session_id, code="invalid_session_id")

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ailb.contract import message_text
 from ailb.memory.models import TURN_OVERHEAD_TOKENS, StoredTurn, Turn
 from ailb.prompt_blocks import MEMORY_TAG, defuse_tags
 from ailb.settings import MemoryConfig
 from ailb.token_estimate import estimate_tokens
-from ailb.types import message_text
 
 TAG = MEMORY_TAG
 HEADER = (

@@ -18,12 +18,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ailb.contract import SessionId
 from ailb.embeddings.base import Embedder, EmbeddingError
 from ailb.memory.cache import Key, SessionCache
 from ailb.memory.index import IndexCache
 from ailb.memory.models import (
     EMPTY_RECALL,
-    SESSION_ID,
     MemoryObserver,
     Recall,
     SessionView,
@@ -144,7 +144,7 @@ class MemoryService:
 
     def remember(self, turn: Turn) -> None:
         """Queue ``turn`` for storing; never waits. A full queue drops it (counted)."""
-        if self._closed or not SESSION_ID.fullmatch(turn.session_id):
+        if self._closed or not SessionId.is_valid(turn.session_id):
             return
         stored = StoredTurn.of(turn)
         if not self._writer.submit(stored):

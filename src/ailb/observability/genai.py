@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ailb.contract import Usage, message_text
 from ailb.observability.tracing import AttributeValue
-from ailb.types import Usage, message_text
 
 # OpenAI request field → GenAI attribute (the first field present wins: max_completion_tokens over max_tokens)
 _NUMERIC_PARAMETERS = (

@@ -31,11 +31,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+from ailb.contract import Usage
 from ailb.observability import multiprocess
 from ailb.observability.stats import RequestStats, StatsSnapshot
 from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.settings import Settings
-from ailb.types import Usage
 
 OTHER = "other"
 NO_DEPLOYMENT = "none"

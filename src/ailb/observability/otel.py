@@ -36,9 +36,9 @@ from ailb.observability.tracing_config import TracingConfig
 from ailb.redaction import Redactor
 
 if TYPE_CHECKING:
+    from ailb.contract import Completion, StreamChunk, Usage
     from ailb.routing.router import RouteInfo
     from ailb.settings import DeploymentConfig
-    from ailb.types import Completion, StreamChunk, Usage
 
 _PROPAGATED = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
 

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ailb.observability.tracing_config import TracingConfig
 
 if TYPE_CHECKING:
+    from ailb.contract import Completion, StreamChunk, Usage
     from ailb.errors import AILBError, UpstreamError
     from ailb.redaction import Redactor
     from ailb.routing.router import RouteInfo
     from ailb.settings import DeploymentConfig
-    from ailb.types import Completion, StreamChunk, Usage
 
 AttributeValue = str | bool | int | float | Sequence[str]
 

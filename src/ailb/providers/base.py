@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
+from ailb.contract import Completion, StreamChunk
 from ailb.settings import DeploymentConfig
-from ailb.types import Completion, StreamChunk
 
 
 class Provider(Protocol):

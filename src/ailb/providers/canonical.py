@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import StreamChunk, Usage
 from ailb.errors import InvalidRequestError, UpstreamProtocolError
-from ailb.types import StreamChunk, Usage
 
 _ROLE_DELTA = {"role": "assistant"}
 

@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ailb.contract import Completion, StreamChunk, Usage
 from ailb.providers.canonical import ChunkWriter, completion_id
 from ailb.providers.tooling import legacy_functions
-from ailb.types import Completion, StreamChunk, Usage
 
 OpenOne = Callable[[Mapping[str, Any], ChunkWriter], AsyncIterator[StreamChunk]]
 CompleteOne = Callable[[Mapping[str, Any]], Awaitable[Completion]]

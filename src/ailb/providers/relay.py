@@ -16,12 +16,12 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Protocol
 
+from ailb.contract import StreamChunk
 from ailb.providers.errors import early_end
 from ailb.providers.framing import Framing
 from ailb.providers.scrub import StreamScrubber
 from ailb.providers.transport import Transport
 from ailb.redaction import SecretSet
-from ailb.types import StreamChunk
 
 
 class StreamState(Protocol):

@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import Completion, StreamChunk
 from ailb.redaction import MASK, SecretSet
-from ailb.types import Completion, StreamChunk
 
 _SSE_HEAD = b"data: "
 _SSE_TAIL = b"\n\n"

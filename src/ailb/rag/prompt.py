@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ailb.contract import message_text
 from ailb.prompt_blocks import SOURCE_TAG, SOURCES_TAG, defuse_tags
 from ailb.rag.models import Passage
-from ailb.types import message_text
 
 # A latest message shorter than this ("and for contractors?") is searched together with the previous question.
 SHORT_QUERY_WORDS = 6

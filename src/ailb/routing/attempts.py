@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ailb.contract import Usage
 from ailb.errors import UpstreamError, UpstreamStatusError, UpstreamTimeoutError
 from ailb.observability.tracing import NO_SPAN, NO_TRACING, AttemptSpan, Tracing
 from ailb.routing.deployment import Deployment
 from ailb.routing.pricing import PriceBook
 from ailb.routing.retry import is_client_error, is_misconfigured
 from ailb.routing.tokens import TokenCounter
-from ailb.types import Usage
 
 log = logging.getLogger("ailb.routing")
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ailb.contract import ModelInfo
 from ailb.errors import ModelNotFoundError
 from ailb.routing.deployment import Deployment
 from ailb.routing.output_caps import output_cap
 from ailb.routing.routes import GLOBAL_ROUTE
-from ailb.types import ModelInfo
 
 MIXED_OWNER = "ailb"
 

@@ -18,9 +18,9 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ailb.contract import Usage
 from ailb.routing.known_models import lookup
 from ailb.settings import DeploymentConfig
-from ailb.types import Usage
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from typing import Any
 
-from ailb.contract import EmbeddingCall, EmbeddingResult, EmbeddingsEgress
+from ailb.contract import (
+    ChatCall,
+    Completion,
+    EmbeddingCall,
+    EmbeddingResult,
+    EmbeddingsEgress,
+    ModelInfo,
+    StreamChunk,
+    Usage,
+    message_text,
+)
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
 from ailb.observability.tracing import NO_TRACING, Tracing
 from ailb.providers.base import Provider
@@ -42,7 +52,6 @@ from ailb.routing.streaming import RelayedChunks, close_quietly, read_until_cont
 from ailb.routing.tokens import TokenCounter
 from ailb.routing.weights import TrafficWeights
 from ailb.settings import Settings
-from ailb.types import ChatCall, Completion, ModelInfo, StreamChunk, Usage, message_text
 
 __all__ = ["RouteInfo", "RouteObserver", "RoutedStream", "Router"]
 
@@ -146,8 +155,10 @@ class Router:
     def deployments(self) -> Sequence[Deployment]:
         return self._deployments
 
-    def resolve(self, model: str) -> None:
-        self.catalog.targets(model)
+    def resolve(self, model: str) -> tuple[Target, ...]:
+        """Every (deployment, upstream model) that may answer ``model``; ``ModelNotFoundError`` if none. A caller
+        that resolves first passes the result on (``complete``/``stream``) so a request is resolved once."""
+        return self.catalog.targets(model)
 
     def list_models(self) -> list[ModelInfo]:
         """Chat models and aliases, then embedding models."""
@@ -205,9 +216,12 @@ class Router:
         }
 
     # --- routing -----------------------------------------------------------------------------------------
-    async def complete(self, call: ChatCall, *, prompt_tokens: int | None = None) -> tuple[Completion, RouteInfo]:
-        """``prompt_tokens``: the prompt's count when the caller already made it (``count_prompt``)."""
-        plan = await self._plan(call, False, prompt_tokens)
+    async def complete(
+        self, call: ChatCall, *, targets: tuple[Target, ...] | None = None, prompt_tokens: int | None = None
+    ) -> tuple[Completion, RouteInfo]:
+        """``targets``: ``resolve(call.model)`` when the caller made it; ``prompt_tokens``: the prompt's count when
+        the caller already made it (``count_prompt``)."""
+        plan = await self._plan(call, False, targets, prompt_tokens)
         while True:
             pick = await self._selector.next(plan)
             attempt = self._selector.begin(plan, pick)
@@ -226,8 +240,10 @@ class Router:
             seconds = self._recorder.succeeded(attempt, completion.usage)
             return completion, self._info(plan, pick, seconds)
 
-    async def stream(self, call: ChatCall, *, prompt_tokens: int | None = None) -> RoutedStream:
-        plan = await self._plan(call, True, prompt_tokens)
+    async def stream(
+        self, call: ChatCall, *, targets: tuple[Target, ...] | None = None, prompt_tokens: int | None = None
+    ) -> RoutedStream:
+        plan = await self._plan(call, True, targets, prompt_tokens)
         while True:
             pick = await self._selector.next(plan)
             attempt = self._selector.begin(plan, pick)
@@ -298,9 +314,11 @@ class Router:
             seconds = self._recorder.succeeded(attempt, usage, whole=False)
             return result, self._info(plan, pick, seconds)
 
-    async def _plan(self, call: ChatCall, stream: bool, prompt_tokens: int | None) -> Plan:
+    async def _plan(
+        self, call: ChatCall, stream: bool, resolved: tuple[Target, ...] | None, prompt_tokens: int | None
+    ) -> Plan:
         name, strategy = self._strategy_for(call.strategy)
-        targets = within_output_caps(self.catalog.targets(call.model), call)
+        targets = within_output_caps(self.resolve(call.model) if resolved is None else resolved, call)
         now = self._clock()
         request = RouteRequest(call.model, stream, call.max_tokens, now)
         if prompt_tokens is None and strategy.needs_prompt_tokens:

@@ -6,7 +6,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from ailb.types import Usage
+from ailb.contract import Usage
 
 # How fast old latency samples lose weight (seconds); each new sample weighs at least MIN_SAMPLE_WEIGHT.
 LATENCY_HALF_LIFE = 30.0

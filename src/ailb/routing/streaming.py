@@ -13,9 +13,9 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
+from ailb.contract import StreamChunk, Usage
 from ailb.errors import UpstreamError, UpstreamProtocolError
 from ailb.routing.attempts import Attempt, AttemptRecorder
-from ailb.types import StreamChunk, Usage
 
 log = logging.getLogger("ailb.routing")
 

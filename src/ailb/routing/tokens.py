@@ -15,8 +15,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ailb.contract import message_text
 from ailb.token_estimate import estimate_tokens
-from ailb.types import message_text
 
 log = logging.getLogger("ailb.routing")
 

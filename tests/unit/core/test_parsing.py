@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 
 from ailb.errors import InvalidRequestError
-from ailb.http.parsing import parse_json_object, validate_chat
+from ailb.http.parsing import parse_json_object
+from ailb.ingress.chat.request import validate_chat
 
 
 def _body(**extra: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ailb.contract import ChatCall
 from ailb.errors import ModelNotFoundError, QuotaExceededError, RateLimitedError, UpstreamConnectionError
 from ailb.governance.governor import Governor
 from ailb.governance.meter import Meter
@@ -20,7 +21,6 @@ from ailb.service import ChatService
 from ailb.settings import ClientKeyConfig
 from ailb.state import Draw, InProcessLimitStore, Ledger
 from ailb.tenancy import ClientKey, client_key
-from ailb.types import ChatCall
 from tests.unit.routing.support import (
     ScriptedProvider,
     call,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ailb.contract import StreamChunk, Usage
 from ailb.providers.canonical import ChunkWriter
-from ailb.types import StreamChunk, Usage
 
 
 def canonical_stream(

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ailb.contract import EmbeddingResult
+from ailb.contract import Completion, EmbeddingResult, Usage
 from ailb.errors import InvalidRequestError
 from ailb.ingress.completions.request import parse as parse_completion
 from ailb.ingress.completions.response import text_completion
@@ -17,7 +17,6 @@ from ailb.ingress.completions.stream import CompletionEvents
 from ailb.ingress.embeddings.request import parse as parse_embeddings
 from ailb.ingress.embeddings.response import embedding_list
 from ailb.providers.canonical import ChunkWriter
-from ailb.types import Completion, Usage
 
 
 def test_one_chat_call_per_prompt() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ailb.contract import ChatCall, Completion, StreamChunk, Usage
 from ailb.errors import (
     AILBError,
     InvalidRequestError,
@@ -25,7 +26,6 @@ from ailb.providers.anthropic.passthrough import NativeStream
 from ailb.providers.canonical import ChunkWriter
 from ailb.providers.scrub import StreamScrubber
 from ailb.redaction import SecretSet
-from ailb.types import ChatCall, Completion, StreamChunk, Usage
 from tests.unit.ingress.chunks import aiter_of, canonical_stream
 
 BASE: dict[str, Any] = {"model": "m", "max_tokens": 100}
@@ -129,7 +129,7 @@ def test_the_native_request_keeps_the_clients_blocks() -> None:
         {"role": "user", "content": "q2"},
     ]  # fmt: skip
     call, translation, _ = translate(system=system, messages=messages, stream=True, session_id="s")
-    call.injected = ({"role": "system", "content": "<conversation_memory>x</conversation_memory>"},)
+    call = call.with_injected([{"role": "system", "content": "<conversation_memory>x</conversation_memory>"}])
     sent = orjson.loads(native_payload(translation.native, "claude-up", False, call))
     assert "stream" not in sent and "session_id" not in sent and sent["model"] == "claude-up"
     assert sent["system"] == [*system, {"type": "text", "text": "<conversation_memory>x</conversation_memory>"}]

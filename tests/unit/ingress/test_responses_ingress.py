@@ -7,12 +7,12 @@ from typing import Any
 import orjson
 import pytest
 
+from ailb.contract import Completion, Usage
 from ailb.errors import InvalidRequestError, UpstreamError
 from ailb.ingress.responses.request import encrypt_thinking, to_chat_call
 from ailb.ingress.responses.response import from_completion
 from ailb.ingress.responses.stream import ResponseEvents
 from ailb.redaction import Redactor
-from ailb.types import Completion, Usage
 from tests.unit.ingress.chunks import canonical_stream
 
 SIGNED = [{"type": "thinking", "thinking": "Hmm.", "signature": "sig-1"}]

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from ailb.contract import Usage
 from ailb.observability.metrics import Metrics
 from ailb.settings import DeploymentConfig, Settings
-from ailb.types import Usage
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import StreamChunk
 from ailb.providers.framing import ndjson_lines, sse_events
-from ailb.types import StreamChunk
 
 
 def sse_bytes(events: Iterable[dict[str, Any]]) -> bytes:

@@ -7,12 +7,12 @@ from typing import Any
 import orjson
 import pytest
 
+from ailb.contract import Usage
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamProtocolError, UpstreamStatusError
 from ailb.providers.anthropic import request as translate
 from ailb.providers.anthropic import response
 from ailb.providers.anthropic.stream import AnthropicStream
 from ailb.redaction import Redactor
-from ailb.types import Usage
 
 from .streams import assembled_tool_calls, feed_sse, payloads, sse_bytes
 

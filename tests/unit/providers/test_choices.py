@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from ailb.contract import Completion, StreamChunk, Usage
 from ailb.errors import InvalidRequestError, UpstreamError
 from ailb.providers import canonical
 from ailb.providers.canonical import ChunkWriter
 from ailb.providers.choices import choice_bodies, complete_choices, stream_choices
-from ailb.types import Completion, StreamChunk, Usage
 
 from .streams import payloads
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import Usage
 from ailb.providers.openai import request, response
 from ailb.providers.openai.stream import chunk_from_event
-from ailb.types import Usage
 
 CUSTOM = {"type": "custom", "custom": {"name": "run_sql", "format": {"type": "text"}}}
 ALLOWED = {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [CUSTOM]}}

@@ -6,11 +6,11 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import Completion, StreamChunk, Usage
 from ailb.providers.canonical import ChunkWriter
 from ailb.providers.openai.stream import chunk_from_event
 from ailb.providers.scrub import StreamScrubber, scrub_completion
 from ailb.redaction import SecretSet
-from ailb.types import Completion, StreamChunk, Usage
 
 KEY = "sk-Echoed-Key-7f3a9c"
 SECRETS = SecretSet([KEY, "admin-token-xyz"])

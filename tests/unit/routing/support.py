@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ailb.contract import ChatCall, Completion, StreamChunk, Usage
 from ailb.errors import UpstreamStatusError
 from ailb.routing.circuit import CircuitPolicy
 from ailb.routing.deployment import Candidate, Deployment
@@ -14,7 +15,6 @@ from ailb.routing.pricing import PriceBook
 from ailb.routing.strategies import RouteRequest, StrategyContext
 from ailb.routing.tokens import TokenCounter
 from ailb.settings import DeploymentConfig, RouterConfig, Settings
-from ailb.types import ChatCall, Completion, StreamChunk, Usage
 
 
 class Clock:

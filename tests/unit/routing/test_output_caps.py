@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from ailb.contract import ChatCall
 from ailb.errors import InvalidRequestError
 from ailb.routing.catalog import Catalog
 from ailb.routing.output_caps import DEFAULT_OUTPUT_CAP, output_cap
 from ailb.routing.router import within_output_caps
-from ailb.types import ChatCall
 
 from .support import Clock, config, deployment
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from ailb.contract import Usage
 from ailb.routing.pricing import FREE, KNOWN_PRICES, Price, PriceBook, is_self_hosted, known_price, price_for
 from ailb.routing.tokens import TokenCounter, estimate_tokens, offline_encoder
-from ailb.types import Usage
 
 from .support import config
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from ailb.contract import EmbeddingCall, EmbeddingResult
+from ailb.contract import ChatCall, Completion, EmbeddingCall, EmbeddingResult, StreamChunk
 from ailb.errors import ModelNotFoundError
 from ailb.providers.base import Provider
 from ailb.routing.router import Router
-from ailb.types import ChatCall, Completion, StreamChunk
 
 from .support import Clock, Recorder, ScriptedProvider, call, completion, config, settings, status_error
 
@@ -81,7 +81,6 @@ async def test_an_egress_is_asked_per_attempt() -> None:
     b = ScriptedProvider(config("b"), [completion("from b")])
     router, _ = build(a, b)
     egress = Tagging()
-    routed = call()
-    routed.egress = egress
+    routed = replace(call(), egress=egress)
     answer, info = await router.complete(routed)
     assert answer.body == {"wrapped": "from b"} and egress.reached == ["a", "b"] and info.deployment == "b"

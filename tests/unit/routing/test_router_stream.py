@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from ailb.contract import StreamChunk
 from ailb.errors import NoDeploymentAvailableError, UpstreamConnectionError, UpstreamError, UpstreamStatusError
 from ailb.routing.router import RoutedStream, Router
-from ailb.types import StreamChunk
 
 from .support import (
     Clock,

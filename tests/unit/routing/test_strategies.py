@@ -4,6 +4,7 @@ from collections import Counter
 
 import pytest
 
+from ailb.contract import Usage
 from ailb.routing.strategies import STRATEGIES, build_strategies, validate_strategy
 from ailb.routing.strategies.cost import DEFAULT_COMPLETION_TOKENS, CostOptimized
 from ailb.routing.strategies.failover import Failover
@@ -11,7 +12,6 @@ from ailb.routing.strategies.latency import LatencyOptimized
 from ailb.routing.strategies.load import LoadBalanced
 from ailb.routing.strategies.weighted import RoundRobin, WeightedRandom
 from ailb.routing.tokens import TokenCounter
-from ailb.types import Usage
 
 from .support import Clock, candidate, config, context, deployment, request
 

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ailb.contract import ChatCall
 from ailb.errors import InvalidRequestError
 from ailb.ingress.completions.schema import COMPLETION_FIELDS, CompletionRequest
 from ailb.ingress.validation import AILB_FIELDS, convert, refuse_unknown, unsupported
-from ailb.types import ChatCall
 
 PASSED = ("temperature", "top_p", "n", "stop", "presence_penalty", "frequency_penalty", "logit_bias", "seed", "user")
 

@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from ailb.contract import Completion, Usage
 from ailb.ingress import canonical
 from ailb.ingress.completions.request import CompletionSpec
-from ailb.types import Completion, Usage
 
 
 def completion_id() -> str:

@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import StreamChunk, Usage
 from ailb.errors import AILBError
 from ailb.ingress import canonical
 from ailb.ingress.canonical import deltas
 from ailb.ingress.completions.request import CompletionSpec
 from ailb.ingress.completions.response import choice, completion_id, legacy_finish
-from ailb.types import StreamChunk, Usage
 
 DONE = b"data: [DONE]\n\n"
 Opener = Callable[[int], Awaitable[AsyncIterator[StreamChunk]]]

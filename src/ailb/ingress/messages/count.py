@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ailb.contract import ChatCall
 from ailb.errors import UpstreamError
 from ailb.ingress.messages.egress import MessagesPassthrough
 from ailb.ingress.messages.request import system_text
 from ailb.ingress.messages.schema import COUNT_FIELDS, CountTokensRequest
 from ailb.ingress.validation import AILB_FIELDS, convert, refuse_client_config
 from ailb.routing.retry import is_client_error
-from ailb.types import ChatCall
 
 if TYPE_CHECKING:
     from ailb.routing.router import Router

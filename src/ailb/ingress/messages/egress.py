@@ -10,16 +10,16 @@ the same shape.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from ailb.ingress.messages.request import MessagesSpec, Translation, injected_system
+from ailb.contract import ChatCall, Completion, StreamChunk
+from ailb.ingress.messages.request import MessagesSpec, Translation, injected_system, parse
 from ailb.ingress.messages.response import message_from_completion
 from ailb.ingress.messages.stream import MessageEvents
 from ailb.providers.base import Provider
-from ailb.types import ChatCall, Completion, StreamChunk
 
 
 @runtime_checkable
@@ -53,6 +53,13 @@ class MessagesEgress:
             raise self.translation.refusal
         events = MessageEvents(self.spec, provider.config.name)
         return events.translate(provider.stream(call.body, model, False))
+
+
+def messages_call(data: dict[str, Any], tenant: str, headers: Mapping[str, str]) -> ChatCall:
+    """A Messages request as the call the router sends: the canonical body (for memory, RAG, token counts and
+    translated attempts) with the egress that passes it through or translates each attempt's answer."""
+    call, translation, spec = parse(data, tenant, headers)
+    return replace(call, egress=MessagesEgress(translation, spec))
 
 
 def native_payload(native: Mapping[str, Any], model: str, stream: bool, call: ChatCall) -> bytes:

@@ -31,10 +31,10 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import ChatCall, message_text
 from ailb.errors import InvalidRequestError
 from ailb.ingress.messages.schema import ANTHROPIC_ONLY, HINTS, MESSAGES_FIELDS, MessageParam, MessagesRequest
 from ailb.ingress.validation import AILB_FIELDS, ailb_options, convert, refuse_client_config, unsupported
-from ailb.types import ChatCall, message_text
 
 EFFORT_BUDGETS = ((2048, "low"), (8192, "medium"))  # thinking budget up to N tokens -> reasoning effort
 MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})

@@ -16,10 +16,10 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import Completion, Usage
 from ailb.errors import UpstreamProtocolError
 from ailb.ingress.canonical import first_message, mapping, text
 from ailb.ingress.messages.request import MessagesSpec
-from ailb.types import Completion, Usage
 
 STOP_REASONS = {
     "stop": "end_turn",

@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import StreamChunk, Usage
 from ailb.errors import AILBError, UpstreamProtocolError
 from ailb.ingress.canonical import deltas, mapping, text
 from ailb.ingress.messages.request import MessagesSpec
 from ailb.ingress.messages.response import message_id, stop_reason, usage_of
 from ailb.redaction import Redactor
-from ailb.types import StreamChunk, Usage
 
 
 def event(kind: str, **fields: Any) -> bytes:

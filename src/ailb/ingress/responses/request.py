@@ -28,7 +28,9 @@ from typing import Any
 import msgspec
 import orjson
 
+from ailb.contract import ChatCall
 from ailb.errors import InvalidRequestError
+from ailb.ingress.chat.schema import ThinkingBlock
 from ailb.ingress.responses.schema import (
     RESPONSES_FIELDS,
     FunctionCallItem,
@@ -46,7 +48,6 @@ from ailb.ingress.responses.schema import (
     TextOptions,
 )
 from ailb.ingress.validation import ailb_options, convert, refuse_unknown, unsupported
-from ailb.types import ChatCall, ThinkingBlock
 
 ENCRYPTED_PREFIX = "ailb.thinking.v1:"  # reasoning items AILB wrote: Claude's signed thinking blocks, base64
 INCLUDABLE = frozenset({"reasoning.encrypted_content"})

@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from ailb.contract import Completion, Usage
 from ailb.ingress.canonical import first_message, mapping, text
 from ailb.ingress.responses.request import ResponseSpec, encrypt_thinking
-from ailb.types import Completion, Usage
 
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from ailb.ingress.chat.schema import ToolName
 from ailb.ingress.validation import AilbFields, Schema, Unset
-from ailb.types import ToolName
 
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import StreamChunk, Usage
 from ailb.errors import AILBError
 from ailb.ingress.canonical import deltas, mapping, text
 from ailb.ingress.responses.request import ResponseSpec
@@ -31,7 +32,6 @@ from ailb.ingress.responses.response import (
     usage_of,
 )
 from ailb.redaction import Redactor
-from ailb.types import StreamChunk, Usage
 
 
 @dataclass(slots=True)

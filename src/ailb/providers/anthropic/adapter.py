@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 from functools import partial
 from typing import Any
 
+from ailb.contract import Completion, StreamChunk
 from ailb.providers.anthropic import passthrough, request, response
 from ailb.providers.anthropic.stream import AnthropicStream
 from ailb.providers.canonical import ChunkWriter
@@ -17,7 +18,6 @@ from ailb.providers.tooling import legacy_functions
 from ailb.providers.transport import Transport
 from ailb.redaction import Redactor
 from ailb.settings import DeploymentConfig
-from ailb.types import Completion, StreamChunk
 
 
 class AnthropicProvider:

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import Completion, StreamChunk, Usage
 from ailb.errors import UpstreamProtocolError
 from ailb.providers.anthropic.response import finish_reason, stream_error, usage_from
-from ailb.types import Completion, StreamChunk, Usage
 
 CONTENT_BLOCKS_WITHOUT_TEXT = frozenset({"tool_use", "server_tool_use", "redacted_thinking"})
 CONTENT_DELTAS = frozenset({"input_json_delta", "thinking_delta", "citations_delta"})

@@ -28,12 +28,12 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import message_text
 from ailb.errors import InvalidRequestError
 from ailb.providers import canonical, tooling
 from ailb.providers.anthropic.thinking import thinking_and_max_tokens, thinking_blocks
 from ailb.providers.anthropic.tools import tool_fields
 from ailb.providers.tooling import tool_request
-from ailb.types import message_text
 
 ANTHROPIC_VERSION = "2023-06-01"
 IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})

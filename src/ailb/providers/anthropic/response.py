@@ -7,11 +7,11 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import Completion, Usage
 from ailb.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
 from ailb.providers import canonical
 from ailb.providers.anthropic.thinking import block_for_client
 from ailb.providers.errors import Redact, error_message, status_message, stream_failure
-from ailb.types import Completion, Usage
 
 FINISH_REASONS = {
     "end_turn": "stop",

@@ -17,11 +17,11 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import StreamChunk, Usage
 from ailb.errors import UpstreamProtocolError
 from ailb.providers import canonical
 from ailb.providers.anthropic.response import finish_reason, stream_error, usage_from
 from ailb.providers.anthropic.thinking import block_for_client
-from ailb.types import StreamChunk, Usage
 
 
 class AnthropicStream:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from ailb.contract import EmbeddingResult
+from ailb.contract import Completion, EmbeddingResult, StreamChunk
 from ailb.providers.canonical import ChunkWriter
 from ailb.providers.choices import complete_choices, stream_choices
 from ailb.providers.framing import NdjsonLines
@@ -18,7 +18,6 @@ from ailb.providers.tooling import legacy_functions
 from ailb.providers.transport import Transport
 from ailb.redaction import Redactor
 from ailb.settings import DeploymentConfig
-from ailb.types import Completion, StreamChunk
 
 
 class OllamaProvider:

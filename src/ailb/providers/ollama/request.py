@@ -27,10 +27,10 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import message_text
 from ailb.errors import InvalidRequestError
 from ailb.providers import canonical, tooling
 from ailb.providers.tooling import ToolRequest, tool_request
-from ailb.types import message_text
 
 THINK_LEVELS = ("low", "medium", "high")
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")

@@ -7,11 +7,10 @@ from typing import Any
 
 import orjson
 
-from ailb.contract import EmbeddingResult
+from ailb.contract import Completion, EmbeddingResult, Usage
 from ailb.errors import UpstreamError, UpstreamProtocolError
 from ailb.providers import canonical, errors
 from ailb.providers.errors import Redact, stream_failure
-from ailb.types import Completion, Usage
 
 FINISH_REASONS = {"stop": "stop", "length": "length"}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import StreamChunk, Usage
 from ailb.errors import UpstreamProtocolError
 from ailb.providers import canonical
 from ailb.providers.ollama.response import (
@@ -22,7 +23,6 @@ from ailb.providers.ollama.response import (
     tool_calls_from,
     usage_from,
 )
-from ailb.types import StreamChunk, Usage
 
 
 class OllamaStream:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from ailb.contract import EmbeddingResult
+from ailb.contract import Completion, EmbeddingResult, StreamChunk
 from ailb.providers.framing import SseData
 from ailb.providers.openai import request, response
 from ailb.providers.openai.stream import OpenAIStream
@@ -14,7 +14,6 @@ from ailb.providers.scrub import scrub_completion
 from ailb.providers.transport import Transport
 from ailb.redaction import Redactor
 from ailb.settings import DeploymentConfig
-from ailb.types import Completion, StreamChunk
 
 
 class OpenAIProvider:

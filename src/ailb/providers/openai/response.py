@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ailb.contract import EmbeddingResult
+from ailb.contract import Completion, EmbeddingResult, Usage
 from ailb.errors import UpstreamError, UpstreamProtocolError
 from ailb.providers import errors
 from ailb.providers.canonical import embedding_vectors
 from ailb.providers.errors import Redact
-from ailb.types import Completion, Usage
 
 
 def usage_from(data: Any) -> Usage:

@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import StreamChunk
 from ailb.errors import UpstreamError, UpstreamProtocolError
 from ailb.providers.errors import stream_failure
 from ailb.providers.openai.response import usage_from
-from ailb.types import StreamChunk
 
 DONE = b"[DONE]"
 

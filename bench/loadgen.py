@@ -299,7 +299,9 @@ def main() -> None:
         os.sched_setaffinity(0, {args.cpu})
     result = uvloop.run(run(args))
     print(summary(result), file=sys.stderr)
+    os.set_blocking(sys.stdout.fileno(), True)  # a non-blocking pipe cut a large result at 64 KiB
     sys.stdout.buffer.write(orjson.dumps(result) + b"\n")
+    sys.stdout.buffer.flush()
 
 
 if __name__ == "__main__":

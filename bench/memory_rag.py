@@ -25,12 +25,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import gateways
-from bench.probes import _FILLER, PLAIN_BODY, Durations, Figures, Probe, pool, run_probe
+from bench.probes import _FILLER, CHAT_QUESTION, LONG_SESSION, PLAIN_BODY, Durations, Figures, Probe, pool, run_probe
 from bench.report import _added, _num, _rate, _ratio, _table
 from bench.run import command_line, cpu_layout, foreign_load, log, machine_lines, wait_memory_ready, wait_quiet
 from bench.targets import MODEL, REPO, Server, request, sanity_check, settle, start_fake
@@ -38,9 +39,9 @@ from bench.targets import MODEL, REPO, Server, request, sanity_check, settle, st
 BEGIN, END = "<!-- memory-rag: written by python -m bench.memory_rag -->", "<!-- /memory-rag -->"
 # Written by hand (profiles, the figures of each step): kept by bench.run --write and bench.memory_rag --write.
 LOG_BEGIN, LOG_END = "<!-- memory-rag-log: written by hand -->", "<!-- /memory-rag-log -->"
-SESSION = "bench-memory-session-{n}"
+SESSION = LONG_SESSION  # bench.run's long-session probe uses the same sessions, filled by ``prefill``
 LONG_QUESTION = f"Question {{i}} in session {{n}}: what should I plant next? {_FILLER}"
-SHORT_QUESTION = "Question {i} in session {n}: which of the vegetables we talked about needs the most water?"
+SHORT_QUESTION = CHAT_QUESTION
 PREFILL_TURNS = 7  # ~450-token turns: 7 of them exceed the default MEMORY_MAX_TOKENS (2000) with room to spare
 GOALS = {"added_p50": 20.0, "p99": 60.0, "no_session_ratio": 0.97, "rag_p50": 50.0}
 
@@ -67,18 +68,24 @@ class SessionProbe(Probe):
         return self.count or super().sessions
 
 
-def probes(args: argparse.Namespace, run: int) -> dict[str, list[Probe]]:
+def steps(args: argparse.Namespace, run: int) -> list[tuple[str, Probe]]:
+    """One round: throughput without a session first (memory off, on, on, off: each order half the time, before
+    the session probes leave the model any work), then the memory-enabled gateway at the fixed rates."""
     rate, sessions = args.rate, args.sessions
-    return {
-        "ailb": [Probe("tput_plain", concurrency=64)],
-        "ailb-memory": [
-            Probe("tput_plain", concurrency=64),
-            Probe("mem_plain", rate=rate),
-            SessionProbe("mem_long_short", rate=rate, question=SHORT_QUESTION, count=sessions, run=run),
-            SessionProbe("mem_long", rate=rate, question=LONG_QUESTION, count=sessions, run=run),
-            SessionProbe("mem_long_low", rate=args.long_rate, question=LONG_QUESTION, count=sessions, run=run),
-        ],
-    }
+    throughput = Probe("tput_plain", concurrency=64)
+    first, second = ("ailb", "ailb-memory") if run % 2 else ("ailb-memory", "ailb")
+    plan = [(name, throughput) for name in (first, second, second, first)]
+    plan += [
+        ("ailb-memory", Probe("mem_plain", rate=rate)),
+        ("ailb-memory", SessionProbe("mem_long_short", rate=rate, question=SHORT_QUESTION, count=sessions, run=run)),
+        ("ailb-memory", SessionProbe("mem_long_low", rate=args.long_rate, question=LONG_QUESTION, count=sessions,
+                                     run=run)),
+    ]  # fmt: skip
+    if args.long_at_rate:
+        plan.append(
+            ("ailb-memory", SessionProbe("mem_long", rate=rate, question=LONG_QUESTION, count=sessions, run=run))
+        )
+    return plan
 
 
 def prefill(server: Server, sessions: int) -> None:
@@ -94,6 +101,19 @@ def prefill(server: Server, sessions: int) -> None:
     settle([server], limit=120)
 
 
+def settle_memory(servers: dict[str, Server], limit: float = 120.0) -> None:
+    """Wait until the memory writer has no turn queued, then until every server is idle. (On a busy machine the
+    low-priority embedding of a backlog can look idle by CPU use alone, and would then compete with the next probe.)"""
+    memory = servers.get("ailb-memory")
+    deadline = time.monotonic() + limit
+    while memory is not None and time.monotonic() < deadline:
+        status, body = request(memory.base_url.removesuffix("/v1"), "GET", "/api/dashboard")
+        if status != 200 or json.loads(body).get("memory", {}).get("queued", 0) == 0:
+            break
+        time.sleep(0.5)
+    settle(list(servers.values()), limit=60)
+
+
 def measure(
     servers: dict[str, Server], args: argparse.Namespace, loadgen_cpu: int | None
 ) -> tuple[dict[str, dict[str, Figures]], list[str]]:
@@ -101,17 +121,19 @@ def measure(
     notes: list[str] = []
     ours = set().union(*(s.pids() for s in servers.values()))
     for number in range(1, args.rounds + 1):
-        plan = probes(args, number)
-        for name, server in servers.items():
-            for probe in plan[name]:
-                settle(list(servers.values()), limit=60)
-                log(f"round {number}/{args.rounds}: {name} {probe.key}")
-                try:
-                    figures = run_probe(server, probe, Durations(args.warmup, args.duration), loadgen_cpu, ours)
-                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
-                    notes.append(f"{name} {probe.key}, round {number}: {exc}")
-                    continue
-                rounds.setdefault((name, probe.key), []).append(figures)
+        for name, probe in steps(args, number):
+            server = servers[name]
+            settle_memory(servers)
+            log(f"round {number}/{args.rounds}: {name} {probe.key}")
+            try:
+                figures = run_probe(server, probe, Durations(args.warmup, args.duration), loadgen_cpu, ours)
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                notes.append(f"{name} {probe.key}, round {number}: {exc}")
+                continue
+            rounds.setdefault((name, probe.key), []).append(figures)
+            one = pool([figures])
+            log(f"  {one.rps:,.0f} req/s, p50 {one.p50:.1f} ms, p99 {one.p99:.1f} ms, {one.cpu_us:,.0f} CPU µs/req, "
+                f"other processes {one.foreign_share:.0%} of a CPU")  # fmt: skip
     results: dict[str, dict[str, Figures]] = {}
     for (name, key), runs in rounds.items():
         results.setdefault(name, {})[key] = pool(runs)
@@ -119,13 +141,13 @@ def measure(
 
 
 def rag_row(args: argparse.Namespace, cpus: set[int] | None) -> dict[str, float]:
-    """``bench.bench_rag --during-ingest-only`` in a process of its own, on the server's CPU, ``args.rounds`` times;
-    the medians of the rounds' percentiles."""
+    """``bench.bench_rag --during-ingest-only`` in a process of its own, on the server's CPU, ``args.rag_rounds``
+    times; the medians of the rounds' percentiles."""
     argv = [sys.executable, "-m", "bench.bench_rag", "--chunks", str(args.rag_chunks), "--requests", "50",
             "--during-ingest-only", str(args.rag_busy_chunks)]  # fmt: skip
     runs: list[dict[str, float]] = []
-    for number in range(1, args.rounds + 1):
-        log(f"round {number}/{args.rounds}: knowledge-base retrieval during an ingest")
+    for number in range(1, args.rag_rounds + 1):
+        log(f"round {number}/{args.rag_rounds}: knowledge-base retrieval during an ingest")
         done = subprocess.run(
             argv, cwd=REPO, capture_output=True, text=True, timeout=1800, check=False,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
@@ -139,7 +161,7 @@ def rag_row(args: argparse.Namespace, cpus: set[int] | None) -> dict[str, float]
 def section(
     results: dict[str, dict[str, Figures]], rag: dict[str, float] | None, args: argparse.Namespace, notes: list[str]
 ) -> list[str]:
-    lines = [BEGIN, "", "## Memory and knowledge bases under load", "", *goal_lines(results, rag, args.long_rate), ""]
+    lines = [BEGIN, "", "## Memory and knowledge bases under load", "", *goal_lines(results, rag, args), ""]
     lines += [*latency_table(results.get("ailb-memory", {}), args), ""]
     plain, memory = results.get("ailb", {}).get("tput_plain"), results.get("ailb-memory", {}).get("tput_plain")
     if plain is not None and memory is not None:
@@ -148,7 +170,8 @@ def section(
             ["memory on", _rate(memory.rps), _num(memory.cpu_us, 0)],
             ["memory on ÷ off", _ratio(memory.rps, plain.rps), _ratio(plain.cpu_us, memory.cpu_us)],
         ]
-        lines += [*_table(["without a session, concurrency 64", "req/s", "CPU µs/req (÷: off ÷ on)"], rows), ""]
+        header = ["without a session, concurrency 64 (median of the probes)", "req/s", "CPU µs/req (÷: off ÷ on)"]
+        lines += [*_table(header, rows), ""]
     if rag is not None:
         rows = [
             ["idle", _num(rag["retrieve_idle_p50"]), _num(rag["retrieve_idle_p99"])],
@@ -162,13 +185,15 @@ def section(
 def latency_table(memory: dict[str, Figures], args: argparse.Namespace) -> list[str]:
     base = memory.get("mem_plain")
     labels = {
-        "mem_plain": "without a session",
-        "mem_long_short": f"long session ({args.sessions} in turn), short new questions",
-        "mem_long": f"long session ({args.sessions} in turn), ~400-token new questions (the model's whole window)",
-        "mem_long_low": f"the same ~400-token questions at {args.long_rate:g} req/s",
-    }
+        "mem_plain": (f"without a session, {args.rate:g} req/s", args.rate),
+        "mem_long_short": (f"long session ({args.sessions} in turn), chat-length new questions, {args.rate:g} req/s",
+                           args.rate),
+        "mem_long": (f"long session, ~400-token new questions (the model's whole window), {args.rate:g} req/s",
+                     args.rate),
+        "mem_long_low": (f"long session, ~400-token new questions, {args.long_rate:g} req/s", args.long_rate),
+    }  # fmt: skip
     rows = []
-    for key, label in labels.items():
+    for key, (label, rate) in labels.items():
         figures = memory.get(key)
         if figures is None:
             continue
@@ -176,17 +201,22 @@ def latency_table(memory: dict[str, Figures], args: argparse.Namespace) -> list[
         if base is not None and key != "mem_plain":
             added = [_added(figures.p50, base.p50), _added(figures.p99, base.p99)]
         errors = f" ⚠ {figures.errors} errors" if figures.errors else ""
-        rows.append([label + errors, _rate(figures.rps), _num(figures.p50), _num(figures.p99), *added])
-    header = [f"memory-enabled AILB at {args.rate:g} req/s", "answered req/s", "p50 ms", "p99 ms"]
-    return _table([*header, "added p50 ms", "added p99 ms"], rows)
+        busy = f"{figures.cpu_us * rate / 1e4:.0f} %"  # the server's CPU time per second at this rate
+        cpu = [_num(figures.cpu_us / 1000, 2), busy]
+        rows.append([label + errors, _rate(figures.rps), _num(figures.p50), _num(figures.p99), *added, *cpu])
+    header = ["memory-enabled AILB", "answered req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms"]
+    return _table([*header, "server CPU ms/req", "of one CPU"], rows)
 
 
-def goal_lines(results: dict[str, dict[str, Figures]], rag: dict[str, float] | None, long_rate: float) -> list[str]:
+def goal_lines(
+    results: dict[str, dict[str, Figures]], rag: dict[str, float] | None, args: argparse.Namespace
+) -> list[str]:
     memory, plain = results.get("ailb-memory", {}), results.get("ailb", {})
     rows = []
     base = memory.get("mem_plain")
-    kinds = [("mem_long_short", "short questions"), ("mem_long", "~400-token questions"),
-             ("mem_long_low", f"~400-token questions at {long_rate:g} req/s")]  # fmt: skip
+    kinds = [("mem_long_short", f"chat-length questions, {args.rate:g} req/s"),
+             ("mem_long", f"~400-token questions, {args.rate:g} req/s"),
+             ("mem_long_low", f"~400-token questions, {args.long_rate:g} req/s")]  # fmt: skip
     for key, kind in kinds:
         figures = memory.get(key)
         if figures is not None and base is not None:
@@ -231,15 +261,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.memory_rag", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--rounds", type=int, default=2, help="rounds, interleaved; percentiles pool every sample")
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per probe and round")
+    parser.add_argument("--duration", type=float, default=3.0,
+                        help="seconds measured per probe and round (twice that below 100 req/s)")  # fmt: skip
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--rate", type=float, default=50.0, help="fixed rate of the memory probes (req/s)")
     parser.add_argument(
         "--long-rate", type=float, default=10.0, help="a rate this CPU sustains with ~400-token questions (req/s)"
     )
     parser.add_argument("--sessions", type=int, default=10, help="long sessions used in turn")
+    parser.add_argument("--long-at-rate", action="store_true",
+                        help="also ~400-token questions at --rate: more model time than one CPU has")  # fmt: skip
     parser.add_argument("--rag-chunks", type=int, default=300, help="chunks of the collection queried")
     parser.add_argument("--rag-busy-chunks", type=int, default=400, help="chunks of the ingest that runs meanwhile")
+    parser.add_argument("--rag-rounds", type=int, default=1, help="runs of the knowledge-base row (~1 min each)")
     parser.add_argument("--skip-rag", action="store_true", help="only the memory rows")
     parser.add_argument("--write", metavar="PATH", help="replace this benchmark's section of a markdown file")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS", help="wait for an idle machine")

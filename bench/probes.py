@@ -35,6 +35,9 @@ ISSUE_PACED = shape_tag(6, 1, role_first=True)  # a role-only event first, then 
 SESSIONS = 50  # short sessions: the whole history fits the memory token budget and is recalled as is
 LONG_SESSIONS = 10  # long sessions: long questions soon exceed the budget, so recall searches by similarity
 _FILLER = " ".join(f"Detail {k} about the garden, the weather and the harvest." for k in range(28))
+# The long sessions are filled past the memory budget first (bench.memory_rag.prefill): recall by similarity.
+LONG_SESSION = "bench-memory-session-{n}"
+CHAT_QUESTION = "Question {i} in session {n}: which of the vegetables we talked about needs the most water?"
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,9 @@ class Probe:
             body["session_id"] = "bench-session-{n}"
         elif self.session == "long":
             # {i} restarts at 0 in every run: the run's own tag keeps a later round from hitting the query cache
-            question = f"Question {secrets.token_hex(3)}.{{i}} in session {{n}}: what should I plant next? {_FILLER}"
+            question = CHAT_QUESTION.replace("{i}", f"{secrets.token_hex(3)}.{{i}}")
             body["messages"] = [{"role": "user", "content": question}]
-            body["session_id"] = "bench-long-session-{n}"
+            body["session_id"] = LONG_SESSION
         return json.dumps(body)
 
     @property

@@ -122,7 +122,7 @@ def memory_table(run: Run) -> list[str]:
     rows = [["without a session" + _errors(plain), _num(plain.p50), _num(plain.p99), "", ""]]
     kinds = (
         ("mem_session", f"with a short session ({SESSIONS} in turn; the whole history is recalled)"),
-        ("mem_long", f"with a long session ({LONG_SESSIONS} in turn, ~400-token questions; recall by similarity)"),
+        ("mem_long", f"with a long session ({LONG_SESSIONS} in turn, filled past the budget; recall by similarity)"),
     )
     for probe, label in kinds:
         figures = run.get("ailb-memory", probe)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import gateways
-from bench.probes import PLAIN_BODY, SLOW_RATE, Durations, Rates, pool, probes_for, run_probe
+from bench.probes import LONG_SESSIONS, PLAIN_BODY, SLOW_RATE, Durations, Rates, pool, probes_for, run_probe
 from bench.report import LABELS, Results, Run, render
 from bench.targets import (
     REPO,
@@ -90,7 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rate", type=float, default=500.0, help="fixed rate of the latency probes (req/s)")
     parser.add_argument("--low-rate", type=float, default=30.0, help="fixed rate for the comparison with LiteLLM")
-    parser.add_argument("--memory-rate", type=float, default=20.0, help="fixed rate of the memory probes")
+    parser.add_argument("--memory-rate", type=float, default=50.0, help="fixed rate of the memory probes")
     parser.add_argument("--chunk-delay-ms", type=float, default=1.0, help="pause between the fake's stream chunks")
     parser.add_argument("--litellm-venv", default=os.environ.get("LITELLM_VENV"), help="venv with litellm[proxy]")
     parser.add_argument("--write", metavar="PATH", help="also write the markdown report to PATH")
@@ -163,7 +163,10 @@ def start_targets(args: argparse.Namespace, ws: gateways.Workspace, servers: dic
             sanity_check(server, PLAIN_BODY)
             if name == "ailb-memory":
                 wait_memory_ready(server)
-        except (StartError, OSError, ValueError, KeyError) as exc:
+                from bench.memory_rag import prefill  # the long-session probe's sessions start past the budget
+
+                prefill(server, LONG_SESSIONS)
+        except (StartError, OSError, ValueError, KeyError, RuntimeError) as exc:
             skipped[name] = f"failed its sanity check: {exc}"
             log(f"{name} not measured: {exc}")
             server.stop()

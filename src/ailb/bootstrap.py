@@ -27,7 +27,6 @@ from ailb.state import (
     SpendJournal,
     build_shared_state,
 )
-from ailb.tenancy import KeyRing
 from ailb.workers import check_workers
 
 if TYPE_CHECKING:
@@ -129,8 +128,7 @@ class Gateway:
         if settings.rag.enabled:
             from ailb.rag.service import RagService
 
-            limits = KeyRing(settings.api_keys, settings.client_keys).collection_limits()
-            self.rag = RagService.from_settings(settings, self.embedder, allowed=limits, metrics=self.metrics)
+            self.rag = RagService.from_settings(settings, self.embedder, metrics=self.metrics)
 
     def _local_embedder(self, settings: Settings) -> Embedder | None:
         """The packaged model for ``/v1/embeddings`` (``ENABLE_LOCAL_EMBEDDINGS``): memory's and RAG's own when they
@@ -187,8 +185,6 @@ class Gateway:
             self.redactor.set_secrets([*secrets_of(old.settings), *secrets_of(settings)])
             new = build_runtime(settings, self.lasting, old.providers, previous=old.router)
             await new.router.start()
-            if self.rag is not None:
-                self.rag.allowed = new.keys.collection_limits()
             self.runtime = new
             self.metrics.configure_from(settings)
             self.metrics.config_reloaded(True)

@@ -117,12 +117,13 @@ def build_runtime(
     if previous is not None:
         router.adopt_state(previous, keep_overrides=False)
         router.load_traffic_weights(lasting.shared.control.snapshot().weights)
+    keys = KeyRing(settings.api_keys, settings.client_keys)
     return Runtime(
         settings=settings,
-        keys=KeyRing(settings.api_keys, settings.client_keys),
+        keys=keys,
         providers=reused,
         router=router,
-        service=ChatService(router, lasting.memory, lasting.rag, lasting.tracing),
+        service=ChatService(router, lasting.memory, lasting.rag, lasting.tracing, keys.collection_limits()),
         embeddings=EmbeddingService(router, lasting.local_embedder),
         loaded_at=time.time() if previous is not None else lasting.started_at,
         redactor=lasting.redactor,

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,12 +55,19 @@ class ChatStream:
 
 class ChatService:
     def __init__(
-        self, router: Router, memory: MemoryService | None, rag: RagService | None, tracing: Tracing = NO_TRACING
+        self,
+        router: Router,
+        memory: MemoryService | None,
+        rag: RagService | None,
+        tracing: Tracing = NO_TRACING,
+        collection_limits: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
+        """``collection_limits``: tenant → the knowledge-base collections its key may use (absent: every one)."""
         self.router = router
         self.memory = memory
         self.rag = rag
         self.tracing = tracing
+        self.collection_limits: Mapping[str, frozenset[str]] = collection_limits or {}
 
     async def complete(self, call: ChatCall, meter: Meter | None = None) -> ChatResult:
         """``meter``: the client key's limits for this request (``None`` for a key without any)."""
@@ -129,7 +136,8 @@ class ChatService:
                     code="rag_disabled",
                 )
             with self.tracing.span("retrieval", _retrieval(call)) as span:
-                retrieval = await self.rag.retrieve(call.tenant, call.rag_collections, messages, call.rag_top_k)
+                permitted = self.collection_limits.get(call.tenant)
+                retrieval = await self.rag.retrieve(call.rag_collections, messages, call.rag_top_k, permitted)
                 span.set("ailb.rag.sources", len(retrieval.sources))
             if retrieval.message is not None:
                 injected.append(retrieval.message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ailb.errors import AuthenticationError, PermissionDeniedError
@@ -67,6 +67,7 @@ class KeyRing:
         keys = {key: client_key(key) for key in api_keys}
         keys.update({config.key: client_key(config.key, config) for config in client_keys})
         self._keys = keys
+        self._collections = {k.tenant: k.collections for k in keys.values() if k.collections is not None}
 
     @property
     def enabled(self) -> bool:
@@ -99,9 +100,26 @@ class KeyRing:
         """Whether ``key`` may act for a client: any key when none are configured, else a configured one."""
         return not self._keys or (key is not None and key in self._keys)
 
-    def collection_limits(self) -> dict[str, frozenset[str]]:
+    def collection_limits(self) -> Mapping[str, frozenset[str]]:
         """Tenant → the knowledge-base collections its key is limited to (keys without a limit are absent)."""
-        return {k.tenant: k.collections for k in self._keys.values() if k.collections is not None}
+        return self._collections
+
+    def collections_of(self, tenant: str) -> frozenset[str] | None:
+        """The collections ``tenant``'s key may use; ``None`` when it may use every one."""
+        return self._collections.get(tenant)
+
+
+def check_collection_access(permitted: frozenset[str] | None, collections: Sequence[str]) -> None:
+    """``PermissionDeniedError`` for the first of ``collections`` outside ``permitted`` (``None``: no limit)."""
+    if permitted is None:
+        return
+    for name in collections:
+        if name not in permitted:
+            raise PermissionDeniedError(
+                f"This API key may not use the knowledge base collection {name!r}.",
+                param="rag_collection",
+                code="collection_not_allowed",
+            )
 
 
 def presented_key(headers: Mapping[str, str]) -> str:

@@ -61,7 +61,7 @@ async def test_the_answering_document_is_in_the_top_3(policies: RagService, ques
 @module_loop
 async def test_chat_retrieval_cites_the_answering_document_first(policies: RagService) -> None:
     messages = [{"role": "user", "content": "How much is the per diem for meals on international trips?"}]
-    retrieval = await policies.retrieve("default", ("company_docs",), messages, 3)
+    retrieval = await policies.retrieve(("company_docs",), messages, 3)
     assert retrieval.sources[0] == "expense-policy.md"
     assert retrieval.message is not None
     assert "90 dollars for international trips" in retrieval.message["content"]
@@ -74,12 +74,12 @@ async def test_a_short_follow_up_retrieves_with_the_previous_question(policies: 
         {"role": "assistant", "content": "Sixteen weeks."},
         {"role": "user", "content": "And secondary ones?"},
     ]
-    retrieval = await policies.retrieve("default", ("company_docs",), messages, 3)
+    retrieval = await policies.retrieve(("company_docs",), messages, 3)
     assert retrieval.sources[0] == "benefits.html"
 
 
 @module_loop
 async def test_an_unrelated_question_gets_no_context(policies: RagService) -> None:
     messages = [{"role": "user", "content": "Explain the rules of cricket and how a googly is bowled."}]
-    retrieval = await policies.retrieve("default", ("company_docs",), messages, 3)
+    retrieval = await policies.retrieve(("company_docs",), messages, 3)
     assert retrieval.message is None

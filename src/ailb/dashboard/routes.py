@@ -54,7 +54,7 @@ def dashboard_router() -> APIRouter:
         require_admin(runtime, request)
         visible = None
         if not runtime.settings.admin_token and runtime.rag is not None:
-            visible = runtime.rag.allowed.get(tenant_of(runtime, request))
+            visible = runtime.keys.collections_of(tenant_of(runtime, request))
         body = orjson.dumps(await dashboard_view(runtime, collections, visible))
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 

@@ -13,6 +13,11 @@ padded tokens and padding wastes at most ``MAX_PADDING_SHARE`` of it: the model 
 the longest, and on a CPU a batch costs about its padded tokens, so batching short queries with a long one
 would make them wait for work they do not need. Long bulk requests are thereby cut into small batches.
 
+The query lane serves its newest texts first while its oldest has waited longer than ``newest_first_after``
+(adaptive LIFO): a model that falls behind (a burst, a busy CPU) then keeps answering fresh queries within
+about one encode, and the stale ones, whose callers are about to give up (memory recall waits at most its
+recall timeout), wait; first in, first out again once the backlog is fresh.
+
 Texts are measured in the lane (tokenized, truncated to the model's window) and looked up in a cache keyed by
 those token ids: what the model sees decides the vector, so a text already encoded as a query (say, a long
 user message) is not encoded again when its turn is stored. Only the query lane fills the cache: bulk
@@ -25,6 +30,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
@@ -43,6 +49,7 @@ MAX_PADDING_SHARE = 0.25
 QUERY_BATCH_TOKENS = 256  # one full window: a batch of queries takes at most about as long as one long query
 BULK_BATCH_TOKENS = 1024
 BULK_NICENESS = 10  # on a shared CPU the bulk lane gets about a tenth of what a normal thread gets
+QUERY_NEWEST_FIRST_AFTER = 0.1  # seconds the oldest query waits before the query lane serves the newest first
 
 
 class LaneClosed(RuntimeError):
@@ -55,6 +62,7 @@ class Request:
 
     texts: list[str]
     future: Future[list[list[float]]] = field(default_factory=Future)
+    submitted: float = 0.0  # the lane's clock when it was submitted
     vectors: list[list[float] | None] = field(init=False)
     left: int = field(init=False)
 
@@ -123,12 +131,16 @@ class EncoderLane:
         batch_tokens: int,
         fills_cache: bool = False,
         niceness: int = 0,
+        newest_first_after: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
         self.batch_tokens = batch_tokens
         self.fills_cache = fills_cache
         self.niceness = niceness
+        self.newest_first_after = newest_first_after
         self.batches = 0  # batches encoded so far
+        self._clock = clock
         self._encode = encode
         self._measure = measure
         self._cache = cache
@@ -140,7 +152,7 @@ class EncoderLane:
 
     def submit(self, texts: Sequence[str]) -> Future[list[list[float]]]:
         """Queue ``texts``; the future gets one vector per text, in order (``LaneClosed`` once closed)."""
-        request = Request(list(texts))
+        request = Request(list(texts), submitted=self._clock())
         if not request.texts:
             request.future.set_result([])
             return request.future
@@ -169,12 +181,22 @@ class EncoderLane:
         while (arrived := self._next_arrivals()) is not None:
             self._admit(arrived)
             self._waiting = [job for job in self._waiting if not job.request.abandoned]
-            batch = take_batch(self._waiting, self.batch_tokens)
+            batch = self._next_batch()
             if batch:
                 self._encode_batch(batch)
         for job in self._waiting:
             job.request.fail(LaneClosed(f"the {self.name} lane is closed"))
         self._waiting = []
+
+    def _next_batch(self) -> list[Job]:
+        """Oldest first; newest first while the oldest has waited longer than ``newest_first_after``."""
+        waiting, limit = self._waiting, self.newest_first_after
+        if limit is None or not waiting or self._clock() - waiting[0].request.submitted <= limit:
+            return take_batch(waiting, self.batch_tokens)
+        waiting.reverse()
+        batch = take_batch(waiting, self.batch_tokens)
+        waiting.reverse()
+        return batch
 
     def _next_arrivals(self) -> list[Request] | None:
         """What arrived since the last look; waits for it when nothing is left to encode. None once closed."""

@@ -24,6 +24,7 @@ from ailb.embeddings.lanes import (
     BULK_BATCH_TOKENS,
     BULK_NICENESS,
     QUERY_BATCH_TOKENS,
+    QUERY_NEWEST_FIRST_AFTER,
     EncoderLane,
     LaneClosed,
     Measure,
@@ -140,7 +141,7 @@ class LocalEmbedder:
         self.max_tokens = model.max_tokens or self.max_tokens
         self._query_lane = EncoderLane(
             "ailb-embed-query", model.encode, self._measurer(), self.token_cache,
-            batch_tokens=self.query_batch_tokens, fills_cache=True,
+            batch_tokens=self.query_batch_tokens, fills_cache=True, newest_first_after=QUERY_NEWEST_FIRST_AFTER,
         )  # fmt: skip
         self._bulk_lane = EncoderLane(
             "ailb-embed-bulk", model.encode, self._measurer(), self.token_cache,

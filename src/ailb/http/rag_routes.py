@@ -24,6 +24,7 @@ from ailb.http.ports import HttpRuntime, runtime_of
 from ailb.ingress.validation import convert
 from ailb.rag.models import DocumentInput, content_id, document_id_for, validate_document_id, validate_metadata
 from ailb.rag.parsing import parse_file
+from ailb.tenancy import check_collection_access
 
 if TYPE_CHECKING:
     from ailb.rag.service import RagService
@@ -71,7 +72,7 @@ async def create_collection(request: Request) -> Response:
     runtime = runtime_of(request)
     rag, _ = _authorize(runtime, request)
     body = await _decode(runtime, request, CreateCollection)
-    _check_allowed(runtime, request, rag, body.name)
+    _check_allowed(runtime, request, body.name)
     info = await rag.create_collection(body.name, body.description)
     return _json(info.as_dict(), status=201)
 
@@ -139,18 +140,18 @@ def _authorize(runtime: HttpRuntime, request: Request) -> tuple[RagService, froz
         )
     if runtime.settings.admin_token:
         return rag, None
-    return rag, rag.allowed.get(tenant_of(runtime, request))
+    return rag, runtime.keys.collections_of(tenant_of(runtime, request))
 
 
 def _authorize_collection(runtime: HttpRuntime, request: Request, name: str) -> RagService:
     rag, _ = _authorize(runtime, request)
-    _check_allowed(runtime, request, rag, name)
+    _check_allowed(runtime, request, name)
     return rag
 
 
-def _check_allowed(runtime: HttpRuntime, request: Request, rag: RagService, name: str) -> None:
+def _check_allowed(runtime: HttpRuntime, request: Request, name: str) -> None:
     if not runtime.settings.admin_token:
-        rag.check_access(tenant_of(runtime, request), (name,))
+        check_collection_access(runtime.keys.collections_of(tenant_of(runtime, request)), (name,))
 
 
 async def _decode(runtime: HttpRuntime, request: Request, kind: type[_T]) -> _T:

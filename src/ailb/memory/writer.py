@@ -66,6 +66,7 @@ class TurnWriter:
         self._on_dropped = on_dropped
         self._task: asyncio.Task[None] | None = None
         self._accepting = True
+        self._writing = 0
         self.embedded_turns = 0
         # Sessions whose every stored turn is embedded: their backfill query is skipped (it would find nothing).
         # Only when no other process writes to the store; voided by deletes and expiry.
@@ -74,7 +75,8 @@ class TurnWriter:
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        """Turns not written yet: queued, and in the batch being written."""
+        return self._queue.qsize() + self._writing
 
     def submit(self, stored: StoredTurn) -> bool:
         """Queue ``stored``; False when the queue is full or the writer is closing."""
@@ -123,16 +125,19 @@ class TurnWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            self._writing = 1
             if self.linger and self._accepting:
                 await asyncio.sleep(self.linger)  # one write of many turns costs little more than one of one
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._writing = len(batch)
             try:
                 await self._write_with_retries(batch)
             except Exception:  # the writer must outlive any one bad batch
                 log.exception("memory: writing a batch of %d turns failed", len(batch))
                 self._on_dropped(batch)
             finally:
+                self._writing = 0
                 for _ in batch:
                     self._queue.task_done()
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ailb.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from ailb.errors import InvalidRequestError, NotFoundError
 from ailb.rag.ingest import Ingestor, Progress
 from ailb.rag.models import (
     CollectionInfo,
@@ -27,6 +27,7 @@ from ailb.rag.models import (
 from ailb.rag.prompt import query_text, reference_message
 from ailb.rag.store import RagStoreUnavailableError, VectorStore
 from ailb.settings import RagConfig
+from ailb.tenancy import check_collection_access
 
 if TYPE_CHECKING:
     from ailb.embeddings.base import Embedder
@@ -54,7 +55,6 @@ class RagService:
         store: VectorStore,
         embedder: Embedder,
         *,
-        allowed: Mapping[str, frozenset[str]] | None = None,
         metrics: RagMetrics | None = None,
         timeout: float = RETRIEVAL_TIMEOUT,
         batch_size: int = 8,
@@ -62,7 +62,6 @@ class RagService:
         self.config = config
         self.store = store
         self.embedder = embedder
-        self.allowed: Mapping[str, frozenset[str]] = allowed or {}
         self.metrics = metrics
         self.timeout = timeout
         self.ingestor = Ingestor(
@@ -79,14 +78,13 @@ class RagService:
         settings: Settings,
         embedder: Embedder,
         *,
-        allowed: Mapping[str, frozenset[str]] | None = None,
         metrics: RagMetrics | None = None,
     ) -> RagService:
         """Collections in ChromaDB: embedded in ``RAG_PATH``, or on the server at ``CHROMA_HOST``."""
         from ailb.rag.chroma_store import ChromaVectorStore
 
         store = ChromaVectorStore(path=settings.rag.path, host=settings.chroma_host, port=settings.chroma_port)
-        return cls(settings.rag, store, embedder, allowed=allowed, metrics=metrics)
+        return cls(settings.rag, store, embedder, metrics=metrics)
 
     # --- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -107,24 +105,17 @@ class RagService:
         return "ok" if self.embedder.ready else "loading"
 
     # --- chat path ----------------------------------------------------------------------------------------
-    def check_access(self, tenant: str, collections: Sequence[str]) -> None:
-        permitted = self.allowed.get(tenant)
-        if permitted is None:
-            return
-        for name in collections:
-            if name not in permitted:
-                raise PermissionDeniedError(
-                    f"This API key may not use the knowledge base collection {name!r}.",
-                    param="rag_collection",
-                    code="collection_not_allowed",
-                )
-
     async def retrieve(
-        self, tenant: str, collections: tuple[str, ...], messages: list[dict[str, Any]], top_k: int
+        self,
+        collections: tuple[str, ...],
+        messages: list[dict[str, Any]],
+        top_k: int,
+        permitted: frozenset[str] | None = None,
     ) -> Retrieval:
-        """Passages for the latest user message from ``collections``, as one reference message."""
+        """Passages for the latest user message from ``collections``, as one reference message. ``permitted``:
+        the collections the client's key may use (``None``: every one)."""
         names = tuple(dict.fromkeys(validate_collection_name(n, "rag_collection") for n in collections))
-        self.check_access(tenant, names)
+        check_collection_access(permitted, names)
         text = query_text(messages)
         if not names or not text or time.monotonic() < self._skip_store_until:
             return NO_CONTEXT

@@ -4,6 +4,7 @@ shared by every runtime of the process."""
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +12,7 @@ import pytest_asyncio
 
 from ailb.bootstrap import Gateway
 from ailb.settings import load_settings
+from ailb.tenancy import tenant_id
 
 ENV = {
     "OPENAI_API_KEY": "sk-unit-test-key-1",
@@ -57,3 +59,24 @@ async def test_an_invalid_configuration_leaves_the_running_runtime_in_place(gate
     ok, message = await gateway.reload()
     assert not ok and "ROUTING_STRATEGY" in message
     assert gateway.runtime is old
+
+
+async def test_collection_limits_belong_to_the_runtime_they_were_loaded_with(
+    gateway: Gateway, tmp_path: pathlib.Path
+) -> None:
+    config = tmp_path / "ailb.yaml"
+    config.write_text("client_keys:\n  sk-team-key-1: {collections: [policies]}\n")
+    gateway._env["AILB_CONFIG"] = str(config)  # type: ignore[index]
+    ok, message = await gateway.reload()
+    assert ok, message
+    before = gateway.runtime
+    config.write_text("client_keys:\n  sk-team-key-1: {collections: [handbook]}\n")
+    ok, message = await gateway.reload()
+    assert ok, message
+    after = gateway.runtime
+    tenant = tenant_id("sk-team-key-1")
+    # A request that began before the second reload keeps the limits it started with.
+    assert before.keys.collections_of(tenant) == frozenset({"policies"})
+    assert before.service.collection_limits[tenant] == frozenset({"policies"})
+    assert after.keys.collections_of(tenant) == frozenset({"handbook"})
+    assert after.service.collection_limits[tenant] == frozenset({"handbook"})

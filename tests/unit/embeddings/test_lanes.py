@@ -10,7 +10,8 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 
 import numpy as np
@@ -84,10 +85,13 @@ def lane(
     cache: VectorCache | None = None,
     fills_cache: bool = False,
     niceness: int = 0,
+    newest_first_after: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> EncoderLane:
     return EncoderLane(
         name, encoder.encode, measure, cache if cache is not None else VectorCache(64),
         batch_tokens=batch_tokens, fills_cache=fills_cache, niceness=niceness,
+        newest_first_after=newest_first_after, clock=clock,
     )  # fmt: skip
 
 
@@ -131,6 +135,48 @@ def test_queries_arriving_while_the_lane_is_busy_are_encoded_together_next(encod
     encoder.release(1)
     assert [f.result(WAIT) for f in later] == [[vector_of(f"question {n}")] for n in range(3)]
     assert queries.batches == 2
+    queries.close()
+
+
+def test_a_lane_that_fell_behind_serves_its_newest_texts_first_until_the_backlog_is_fresh(
+    encoder: GatedEncoder,
+) -> None:
+    now = [0.0]
+    queries = lane(encoder, batch_tokens=2, newest_first_after=0.1, clock=lambda: now[0])  # one text a batch
+    running = queries.submit(["running now"])
+    assert encoder.next_call() == 0
+    stale = [queries.submit([f"stale {n}"]) for n in range(2)]
+    now[0] = 1.0  # the model fell behind: the oldest waiting query has waited a second
+    fresh = queries.submit(["fresh one"])
+    encoder.release(0)
+    assert running.result(WAIT) == [vector_of("running now")]
+    assert encoder.next_call() == 1
+    assert encoder.calls[1][1] == ["fresh one"]
+    encoder.release(1)
+    assert fresh.result(WAIT) == [vector_of("fresh one")]
+    assert encoder.next_call() == 2
+    encoder.release(2)
+    assert encoder.next_call() == 3
+    encoder.release(3)
+    assert [f.result(WAIT) for f in stale] == [[vector_of("stale 0")], [vector_of("stale 1")]]
+    # still behind after the fresh one: the newer of the stale two next
+    assert [call[1] for call in encoder.calls] == [["running now"], ["fresh one"], ["stale 1"], ["stale 0"]]
+    queries.close()
+
+
+def test_a_lane_serves_oldest_first_while_its_backlog_is_fresh(encoder: GatedEncoder) -> None:
+    now = [0.0]
+    queries = lane(encoder, batch_tokens=2, newest_first_after=0.1, clock=lambda: now[0])
+    queries.submit(["running now"])
+    assert encoder.next_call() == 0
+    waiting = [queries.submit([f"question {n}"]) for n in range(3)]
+    now[0] = 0.05
+    for number in range(3):
+        encoder.release(number)
+        assert encoder.next_call() == number + 1
+    encoder.release(3)
+    assert [f.result(WAIT) for f in waiting] == [[vector_of(f"question {n}")] for n in range(3)]
+    assert [call[1] for call in encoder.calls[1:]] == [["question 0"], ["question 1"], ["question 2"]]
     queries.close()
 
 

@@ -206,6 +206,20 @@ async def test_while_the_model_loads_recall_works_and_only_long_sessions_wait(ma
     assert memory.stats()["stored_turns"] == 2
 
 
+async def test_queued_counts_the_turns_of_the_batch_being_written_until_they_are_stored(
+    make_memory: MemoryFactory,
+) -> None:
+    embedder = KeywordEmbedder(ready=False)
+    memory: MemoryService = await make_memory(embedder=embedder, max_tokens=100)
+    memory.remember(Turn("t1", "long", "tell me everything", "word " * 200))
+    await asyncio.sleep(0.05)  # the writer has taken the turn off the queue and waits for the model
+    assert memory.stats()["queued"] == 1
+    embedder.set_ready()
+    await memory.flush()
+    assert memory.stats()["queued"] == 0
+    assert memory.stats()["stored_turns"] == 1
+
+
 async def test_only_sessions_past_the_budget_are_embedded_and_then_all_of_them(make_memory: MemoryFactory) -> None:
     embedder = KeywordEmbedder()
     memory: MemoryService = await make_memory(embedder=embedder, max_tokens=100)

@@ -48,9 +48,7 @@ async def service(
     store: InMemoryVectorStore, embedder: WordEmbedder, metrics: RecordingMetrics
 ) -> AsyncIterator[RagService]:
     config = RagConfig(enabled=True, chunk_tokens=40, chunk_overlap=8, min_score=0.2)
-    rag = RagService(
-        config, store, embedder, allowed={"t_limited": frozenset({"policies"})}, metrics=metrics, batch_size=4
-    )
+    rag = RagService(config, store, embedder, metrics=metrics, batch_size=4)
     await rag.start()
     yield rag
     await rag.aclose()

@@ -17,6 +17,7 @@ from ailb.rag.service import RagService
 from ailb.rag.store import RagStoreUnavailableError
 from ailb.settings import RagConfig
 from ailb.stores.vectors import cosine_similarity
+from ailb.tenancy import check_collection_access
 from tests.unit.rag.conftest import RecordingMetrics, WordEmbedder
 
 DOCS = [
@@ -63,7 +64,7 @@ class UnreachableStore(InMemoryVectorStore):
 async def test_retrieval_injects_the_relevant_document_as_a_numbered_source(service: RagService) -> None:
     await service.create_collection("policies", "Company policies")
     await service.ingest("policies", DOCS)
-    retrieval = await service.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
+    retrieval = await service.retrieve(("policies",), ask("How many vacation days per year?"), 3)
     assert retrieval.sources[0] == "vacation.md"
     assert "expenses.md" not in retrieval.sources
     assert retrieval.message is not None
@@ -76,7 +77,7 @@ async def test_retrieval_injects_the_relevant_document_as_a_numbered_source(serv
 async def test_passages_under_the_relevance_threshold_are_dropped(service: RagService) -> None:
     await service.create_collection("policies")
     await service.ingest("policies", DOCS)
-    retrieval = await service.retrieve("default", ("policies",), ask("quantum chromodynamics lattice gauge"), 3)
+    retrieval = await service.retrieve(("policies",), ask("quantum chromodynamics lattice gauge"), 3)
     assert retrieval.message is None
     assert retrieval.sources == []
 
@@ -101,7 +102,7 @@ async def test_several_collections_are_searched_and_merged_by_score(service: Rag
     await service.ingest("policies", DOCS)
     await service.ingest("handbook", [DocumentInput("parking.md", "The parking garage opens at 7 with 40 spaces.")])
     messages = ask("When does the parking garage open, and how many vacation days?")
-    retrieval = await service.retrieve("default", ("policies", "handbook"), messages, 2)
+    retrieval = await service.retrieve(("policies", "handbook"), messages, 2)
     assert set(retrieval.sources) == {"parking.md", "vacation.md"}
     scores = [p.score for p in retrieval.passages]
     assert scores == sorted(scores, reverse=True)
@@ -111,7 +112,7 @@ async def test_several_collections_are_searched_and_merged_by_score(service: Rag
 async def test_a_missing_collection_is_a_404_on_rag_collection(service: RagService) -> None:
     await service.create_collection("policies")
     with pytest.raises(NotFoundError) as caught:
-        await service.retrieve("default", ("policies", "ghost"), ask("anything at all here"), 3)
+        await service.retrieve(("policies", "ghost"), ask("anything at all here"), 3)
     assert (caught.value.status, caught.value.param, caught.value.code) == (
         404, "rag_collection", "collection_not_found",
     )  # fmt: skip
@@ -120,17 +121,17 @@ async def test_a_missing_collection_is_a_404_on_rag_collection(service: RagServi
 
 async def test_invalid_names_are_400_before_touching_the_store(service: RagService) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        await service.retrieve("default", ("../etc",), ask("x"), 3)
+        await service.retrieve(("../etc",), ask("x"), 3)
     assert (caught.value.status, caught.value.param) == (400, "rag_collection")
 
 
 async def test_a_limited_key_may_only_use_its_collections(service: RagService) -> None:
     await service.create_collection("policies")
     await service.create_collection("finance")
-    service.check_access("t_limited", ["policies"])
-    service.check_access("t_anyone", ["finance"])
+    check_collection_access(frozenset({"policies"}), ["policies"])
+    check_collection_access(None, ["finance"])
     with pytest.raises(PermissionDeniedError) as caught:
-        await service.retrieve("t_limited", ("policies", "finance"), ask("budget numbers for this year"), 3)
+        await service.retrieve(("policies", "finance"), ask("budget numbers for this year"), 3, frozenset({"policies"}))
     assert (caught.value.status, caught.value.param) == (403, "rag_collection")
 
 
@@ -141,11 +142,11 @@ async def test_a_failing_store_degrades_to_no_context_and_is_signalled(
     rag = RagService(RagConfig(enabled=True), store, embedder, metrics=metrics)
     await rag.start()
     assert rag.status() == "degraded"
-    retrieval = await rag.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
+    retrieval = await rag.retrieve(("policies",), ask("How many vacation days per year?"), 3)
     assert (retrieval.message, retrieval.sources) == (None, [])
     assert metrics.failures == ["list", "retrieve"]
     calls = store.calls
-    again = await rag.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
+    again = await rag.retrieve(("policies",), ask("How many vacation days per year?"), 3)
     assert again.message is None and store.calls == calls  # requests do not wait on a store that just failed
     with pytest.raises(RagStoreUnavailableError):
         await rag.list_collections()
@@ -157,7 +158,7 @@ async def test_a_failing_embedder_degrades_to_no_context(service: RagService, em
     await service.create_collection("policies")
     await service.ingest("policies", DOCS)
     embedder.failing = True
-    retrieval = await service.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
+    retrieval = await service.retrieve(("policies",), ask("How many vacation days per year?"), 3)
     assert retrieval.message is None
     assert service.status() == "degraded"
     assert metrics.failures == ["retrieve"]
@@ -171,9 +172,9 @@ async def test_while_the_model_loads_requests_get_no_context_but_404s_still_appl
     await rag.start()
     await store.create_collection("policies", "", loading.name)
     assert rag.status() == "loading"
-    assert (await rag.retrieve("default", ("policies",), ask("vacation days per year"), 3)).message is None
+    assert (await rag.retrieve(("policies",), ask("vacation days per year"), 3)).message is None
     with pytest.raises(NotFoundError):
-        await rag.retrieve("default", ("ghost",), ask("vacation days per year"), 3)
+        await rag.retrieve(("ghost",), ask("vacation days per year"), 3)
     ingest = asyncio.create_task(rag.ingest("policies", DOCS[:1]))
     await asyncio.sleep(0.05)
     assert not ingest.done()
@@ -217,7 +218,7 @@ async def test_documents_can_be_deleted_one_by_one(service: RagService) -> None:
     await service.ingest("policies", DOCS)
     assert await service.delete_document("policies", "vacation.md") == 1
     assert await service.delete_document("policies", "vacation.md") == 0
-    retrieval = await service.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3)
+    retrieval = await service.retrieve(("policies",), ask("How many vacation days per year?"), 3)
     assert "vacation.md" not in retrieval.sources
 
 
@@ -242,7 +243,7 @@ async def test_a_collection_filled_by_another_model_is_refused_for_ingest_and_sk
     assert (caught.value.status, caught.value.code) == (409, "embedder_mismatch")
     with pytest.raises(InvalidRequestError):
         await service.search("legacy", "vacation", 3)
-    retrieval = await service.retrieve("default", ("legacy", "policies"), ask("How many vacation days per year?"), 3)
+    retrieval = await service.retrieve(("legacy", "policies"), ask("How many vacation days per year?"), 3)
     assert retrieval.sources[0] == "vacation.md"
     assert metrics.failures == ["retrieve"]
 
@@ -257,9 +258,9 @@ async def test_a_passage_scoring_exactly_the_threshold_is_kept(store: InMemoryVe
     score = cosine_similarity(vector, await embedder.embed_query(question))
     assert 0.2 < score < 1
     at_threshold = RagService(RagConfig(enabled=True, min_score=score), store, embedder)
-    assert (await at_threshold.retrieve("default", ("leave",), ask(question), 3)).sources == ["vacation"]
+    assert (await at_threshold.retrieve(("leave",), ask(question), 3)).sources == ["vacation"]
     above = RagService(RagConfig(enabled=True, min_score=score + 1e-9), store, embedder)
-    assert (await above.retrieve("default", ("leave",), ask(question), 3)).message is None
+    assert (await above.retrieve(("leave",), ask(question), 3)).message is None
     passages = await above.search("leave", question, 3)  # administration sees every score, no threshold
     assert [p.score for p in passages] == [pytest.approx(score)]
 
@@ -270,8 +271,8 @@ async def test_top_k_keeps_the_best_passages_over_all_collections(service: RagSe
     await service.ingest("policies", DOCS)
     await service.ingest("handbook", [DocumentInput("parking.md", "The parking garage opens at 7 with 40 spaces.")])
     messages = ask("When does the parking garage open for employees with vacation days?")
-    both = await service.retrieve("default", ("policies", "handbook"), messages, 2)
-    best = await service.retrieve("default", ("policies", "handbook"), messages, 1)
+    both = await service.retrieve(("policies", "handbook"), messages, 2)
+    best = await service.retrieve(("policies", "handbook"), messages, 1)
     assert len(both.passages) == 2
     assert best.passages == both.passages[:1]
 
@@ -279,7 +280,7 @@ async def test_top_k_keeps_the_best_passages_over_all_collections(service: RagSe
 async def test_a_collection_named_twice_is_searched_once(service: RagService, embedder: WordEmbedder) -> None:
     await service.create_collection("policies")
     await service.ingest("policies", DOCS)
-    retrieval = await service.retrieve("default", ("policies", "policies"), ask("How many vacation days a year?"), 5)
+    retrieval = await service.retrieve(("policies", "policies"), ask("How many vacation days a year?"), 5)
     assert len({p.chunk_id for p in retrieval.passages}) == len(retrieval.passages)
     assert embedder.queries == ["How many vacation days a year?"]
 
@@ -290,7 +291,7 @@ async def test_a_deleted_collection_is_gone_for_chat_and_administration(service:
     assert (await service.get_collection("policies")).chunks == 3
     await service.delete_collection("policies")
     for call in (
-        service.retrieve("default", ("policies",), ask("How many vacation days per year?"), 3),
+        service.retrieve(("policies",), ask("How many vacation days per year?"), 3),
         service.delete_document("policies", "vacation.md"),
         service.delete_collection("policies"),
         service.ingest("policies", DOCS),

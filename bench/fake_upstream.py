@@ -2,7 +2,8 @@
 
 ``POST .../chat/completions`` answers a fixed completion, or with ``"stream": true`` a few SSE chunks (the
 first one already carries content, so time to first byte is time to first token); ``GET .../models`` lists
-``bench-model``. Run it in its own process: ``python -m bench.fake_upstream --port 9000 --cpu 0``.
+``bench-model``. A streamed request whose ``user`` is a ``shape_tag`` gets a stream of that shape instead.
+Run it in its own process: ``python -m bench.fake_upstream --port 9000 --cpu 0``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import asyncio
 import os
 import signal
 import time
-from typing import cast
+from dataclasses import dataclass
+from typing import ClassVar, cast
 
 import httptools
 import orjson
@@ -63,11 +65,44 @@ def _http_chunk(data: bytes) -> bytes:
 _WORDS = (" from", " the fake", " upstream.")
 
 
-def stream_parts(content_chunks: int) -> tuple[bytes, ...]:
-    """The role chunk (already with content), ``content_chunks - 1`` more content chunks, the finish chunk."""
+def stream_parts(content_chunks: int, role_first: bool = False) -> tuple[bytes, ...]:
+    """The role chunk (already with content, or with ``role_first`` none, as OpenAI sends it), the further
+    content chunks (``content_chunks`` carry content in all), the finish chunk."""
     words = [_WORDS[i % len(_WORDS)] for i in range(max(0, content_chunks - 1))]
-    first = _chunk({"role": "assistant", "content": "Hello"}, None)
+    if role_first:
+        first = _chunk({"role": "assistant", "content": ""}, None)
+        words = ["Hello", *words]
+    else:
+        first = _chunk({"role": "assistant", "content": "Hello"}, None)
     return (first, *(_chunk({"content": word}, None) for word in words), _chunk({}, "stop"))
+
+
+SHAPE_PREFIX = "bench-stream:"
+
+
+def shape_tag(events: int, delay_ms: float, role_first: bool) -> str:
+    """The request's ``user`` field that asks the fake for this stream shape (every proxy passes ``user`` on):
+    ``events`` data events before ``[DONE]`` (the role chunk and the finish chunk included), ``delay_ms`` apart;
+    with ``role_first`` the first event carries the role only, the content starts with the second."""
+    return f"{SHAPE_PREFIX}{events}:{delay_ms:g}:{int(role_first)}"
+
+
+@dataclass(frozen=True)
+class Shape:
+    parts: tuple[bytes, ...]
+    delay: float  # seconds between parts
+
+
+def parse_shape(tag: object, cache: dict[str, Shape]) -> Shape | None:
+    if not isinstance(tag, str) or not tag.startswith(SHAPE_PREFIX):
+        return None
+    shape = cache.get(tag)
+    if shape is None:
+        events, delay_ms, role_first = tag.removeprefix(SHAPE_PREFIX).split(":")
+        role = role_first == "1"
+        content_chunks = max(1, int(events) - 1 - int(role))
+        shape = cache[tag] = Shape(stream_parts(content_chunks, role), float(delay_ms) / 1000)
+    return shape
 
 
 _USAGE_PART = _chunk({}, None, _USAGE)
@@ -87,6 +122,8 @@ def _head(status: bytes, content_type: bytes, length: int | None, keep_alive: bo
 
 class FakeUpstream(asyncio.Protocol):
     """One connection. Requests are answered in order; reading pauses while a stream is being written."""
+
+    shapes: ClassVar[dict[str, Shape]] = {}
 
     def __init__(self, chunk_delay: float, parts: tuple[bytes, ...]) -> None:
         self.chunk_delay = chunk_delay
@@ -138,19 +175,20 @@ class FakeUpstream(asyncio.Protocol):
         options = request.get("stream_options") or {}
         tail = (_USAGE_PART if options.get("include_usage") else b"") + _DONE_PART
         head = _head(b"200 OK", b"text/event-stream", None, keep_alive)
-        if self.chunk_delay <= 0:
-            self._write(head + b"".join(self.parts) + tail, keep_alive)
+        shape = parse_shape(request.get("user"), self.shapes) or Shape(self.parts, self.chunk_delay)
+        if shape.delay <= 0:
+            self._write(head + b"".join(shape.parts) + tail, keep_alive)
             return
         assert self.transport is not None
         self.transport.pause_reading()
-        asyncio.get_running_loop().create_task(self._stream_slowly(head, tail, keep_alive))
+        asyncio.get_running_loop().create_task(self._stream_slowly(head, tail, keep_alive, shape))
 
-    async def _stream_slowly(self, head: bytes, tail: bytes, keep_alive: bool) -> None:
+    async def _stream_slowly(self, head: bytes, tail: bytes, keep_alive: bool, shape: Shape) -> None:
         transport = self.transport
         assert transport is not None
-        transport.write(head + self.parts[0])
-        for part in self.parts[1:]:
-            await asyncio.sleep(self.chunk_delay)
+        transport.write(head + shape.parts[0])
+        for part in shape.parts[1:]:
+            await asyncio.sleep(shape.delay)
             if transport.is_closing():
                 return
             transport.write(part)

@@ -4,7 +4,8 @@ Open loop (``--rate``): requests start on a fixed schedule whatever the answers 
 as latency instead of a slower send rate; latency is measured from the moment a request was written (or was
 due, when no idle connection was at hand and one had to be opened). Closed loop (``--concurrency``): each of
 N connections sends its next request as soon as the last one is answered, for throughput.
-Streaming answers also give the time to the first body byte. Prints one JSON object on stdout.
+Streaming answers also give the time to the first body byte and to the first content token (the first body
+piece with a ``"content"`` that is not empty). Prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,12 +30,15 @@ import uvloop
 class Samples:
     latencies: list[float] = field(default_factory=list)
     first_bytes: list[float] = field(default_factory=list)
+    first_contents: list[float] = field(default_factory=list)
     errors: int = 0
     error_detail: str = ""
     answered: int = 0  # every answer, warm-up included, to divide the server's CPU time by
 
 
 Done = Callable[["Connection", int, float, float | None, bool], None]
+# A streamed chunk whose delta carries text (an empty role chunk does not); any JSON spacing.
+CONTENT = re.compile(rb'"content":\s*"[^"]')
 
 
 class Connection(asyncio.Protocol):
@@ -45,6 +50,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.started = 0.0
         self.first_byte: float | None = None
+        self.first_content: float | None = None
         self.busy = False
         self.closed = False
         self.in_window = False
@@ -56,6 +62,7 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         self.started = perf_counter() if started is None else started
         self.first_byte = None
+        self.first_content = None
         self.busy = True
         self.transport.write(request)
 
@@ -66,8 +73,12 @@ class Connection(asyncio.Protocol):
             self._fail()
 
     def on_body(self, body: bytes) -> None:
-        if self.first_byte is None and body:
-            self.first_byte = perf_counter() - self.started
+        if self.first_content is None and body:
+            now = perf_counter() - self.started
+            if self.first_byte is None:
+                self.first_byte = now
+            if CONTENT.search(body):
+                self.first_content = now
 
     def on_message_complete(self) -> None:
         finished = perf_counter() - self.started
@@ -119,6 +130,8 @@ class Client:
                 self.samples.latencies.append(seconds)
                 if first_byte is not None:
                     self.samples.first_bytes.append(first_byte)
+                if conn.first_content is not None:
+                    self.samples.first_contents.append(conn.first_content)
             else:
                 self.samples.errors += 1
                 self.samples.error_detail = f"status {status}" if status else "connection failed"
@@ -223,6 +236,7 @@ def raw(samples: Samples, duration: float) -> dict[str, Any]:
         "answered": samples.answered,
         "latencies_ms": [round(x * 1000, 4) for x in samples.latencies],
         "first_bytes_ms": [round(x * 1000, 4) for x in samples.first_bytes],
+        "first_contents_ms": [round(x * 1000, 4) for x in samples.first_contents],
     }
 
 
@@ -231,7 +245,8 @@ def summary(result: dict[str, Any]) -> str:
     return (
         f"{len(latencies) / result['seconds']:.0f} req/s, {result['errors']} errors, "
         f"p50 {percentile(latencies, 0.5):.3f} ms, p99 {percentile(latencies, 0.99):.3f} ms, "
-        f"first byte p50 {percentile(first_bytes, 0.5):.3f} ms"
+        f"first byte p50 {percentile(first_bytes, 0.5):.3f} ms, "
+        f"first content p50 {percentile(result['first_contents_ms'], 0.5):.3f} ms"
     )
 
 

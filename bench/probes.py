@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bench.fake_upstream import shape_tag
 from bench.loadgen import percentile
 from bench.targets import CLIENT_KEY, MODEL, REPO, Server, busy_seconds, cpu_seconds
 
@@ -20,6 +21,17 @@ MESSAGES = [
     {"role": "user", "content": "Say hello to the benchmark."},
 ]
 PLAIN_BODY: dict[str, Any] = {"model": MODEL, "messages": MESSAGES, "max_tokens": 16}
+_PROSE = "The quick brown fox jumps over the lazy dog while the benchmark measures the gateway. "
+# Issue 13's request: ~2 KB, a system message and three turns.
+ISSUE_MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant. " + _PROSE * 4},
+    {"role": "user", "content": "First question: " + _PROSE * 5},
+    {"role": "assistant", "content": "First answer: " + _PROSE * 5},
+    {"role": "user", "content": "Second question: " + _PROSE * 5},
+]
+ISSUE_BODY: dict[str, Any] = {"model": MODEL, "messages": ISSUE_MESSAGES, "max_tokens": 16}
+ISSUE_STREAM = shape_tag(25, 0, role_first=False)  # 25 events, no delay
+ISSUE_PACED = shape_tag(6, 1, role_first=True)  # a role-only event first, then content, events 1 ms apart
 SESSIONS = 50  # short sessions: the whole history fits the memory token budget and is recalled as is
 LONG_SESSIONS = 10  # long sessions: long questions soon exceed the budget, so recall searches by similarity
 _FILLER = " ".join(f"Detail {k} about the garden, the weather and the harvest." for k in range(28))
@@ -35,8 +47,11 @@ class Probe:
     concurrency: int | None = None
     rate: float | None = None
     session: str = ""  # "", "short" or "long"
+    shape: str = ""  # issue 13's request and, when streamed, this stream shape (``fake_upstream.shape_tag``)
 
     def body(self) -> str:
+        if self.shape:
+            return json.dumps(dict(ISSUE_BODY, stream=True, user=self.shape) if self.stream else ISSUE_BODY)
         body: dict[str, Any] = dict(PLAIN_BODY, stream=True) if self.stream else dict(PLAIN_BODY)
         if self.session == "short":
             body["messages"] = [{"role": "user", "content": "Remember the number {n}. Which number was it?"}]
@@ -64,6 +79,11 @@ def probes_for(target: str, rates: Rates) -> list[Probe]:
     throughput = [Probe("tput_plain", concurrency=64), Probe("tput_stream", stream=True, concurrency=64)]
     latency = [Probe("lat_plain", rate=rates.latency), Probe("lat_stream", stream=True, rate=rates.latency)]
     low = [Probe("low_plain", rate=rates.low), Probe("low_stream", stream=True, rate=rates.low)]
+    issue = [
+        Probe("issue_plain", concurrency=64, shape=ISSUE_STREAM),
+        Probe("issue_stream", stream=True, concurrency=64, shape=ISSUE_STREAM),
+        Probe("issue_ttft", stream=True, concurrency=1, shape=ISSUE_PACED),
+    ]
     memory = [
         Probe("tput_plain", concurrency=64),
         Probe("mem_plain", rate=rates.memory),
@@ -71,13 +91,14 @@ def probes_for(target: str, rates: Rates) -> list[Probe]:
         Probe("mem_long", rate=rates.memory, session="long"),
     ]
     plan = {
-        "direct": throughput + latency + low,
-        "passthrough": throughput + latency + low,
-        "ailb": throughput + latency + low,
-        "ailb-router": throughput + latency,
+        "direct": issue + throughput + latency + low,
+        "passthrough-asgi": issue + throughput + latency + low,
+        "passthrough": issue + throughput + latency + low,
+        "ailb": issue + throughput + latency + low,
+        "ailb-router": issue + throughput + latency,
         "ailb-granian": throughput + latency,
         "ailb-memory": memory,
-        "litellm": throughput + low,
+        "litellm": issue + throughput + low,
     }
     return plan[target]
 
@@ -140,6 +161,7 @@ class Figures:
     p99: float
     ttfb_p50: float
     ttfb_p99: float
+    first_content_p50: float  # time to the first content token (a streamed answer's first non-empty "content")
     requests: int
     errors: int
     error_detail: str
@@ -150,6 +172,7 @@ class Figures:
 def pool(rounds: list[dict[str, Any]]) -> Figures:
     latencies = [x for r in rounds for x in r["latencies_ms"]]
     first_bytes = [x for r in rounds for x in r["first_bytes_ms"]]
+    first_contents = [x for r in rounds for x in r.get("first_contents_ms", [])]
     details = [r["error_detail"] for r in rounds if r["error_detail"]]
     return Figures(
         rps=statistics.median(len(r["latencies_ms"]) / r["seconds"] for r in rounds),
@@ -157,6 +180,7 @@ def pool(rounds: list[dict[str, Any]]) -> Figures:
         p99=percentile(latencies, 0.99),
         ttfb_p50=percentile(first_bytes, 0.50),
         ttfb_p99=percentile(first_bytes, 0.99),
+        first_content_p50=percentile(first_contents, 0.50),
         requests=len(latencies),
         errors=sum(r["errors"] for r in rounds),
         error_detail=details[-1] if details else "",

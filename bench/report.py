@@ -10,6 +10,7 @@ from bench.probes import LONG_SESSIONS, SESSIONS, Figures, Rates
 
 LABELS = {
     "direct": "fake upstream, called directly",
+    "passthrough-asgi": "minimal raw-ASGI + aiohttp pass-through (`bench/passthrough_asgi.py`, uvicorn)",
     "passthrough": "minimal aiohttp pass-through (`bench/passthrough.py`)",
     "ailb": "**AILB** (`ailb serve`: uvicorn + uvloop + httptools)",
     "ailb-router": "AILB, two deployments (router choosing)",
@@ -224,9 +225,96 @@ GOALS = [
 ]
 
 
-def goals_table(run: Run) -> list[str]:
+YARDSTICK = "passthrough-asgi"  # issue 13's "minimal raw-ASGI + aiohttp pass-through"
+
+
+def _issue_throughput(target: str, probe: str) -> Callable[[Run], tuple[str, bool] | None]:
+    def measured(run: Run) -> tuple[str, bool] | None:
+        outcome = _at_least(_fraction(run, target, YARDSTICK, probe), 0.80)
+        return _with_cpu(outcome, _cpu_share(run, target, YARDSTICK, probe))
+
+    return measured
+
+
+def _issue_ttft(target: str) -> Callable[[Run], tuple[str, bool] | None]:
+    def measured(run: Run) -> tuple[str, bool] | None:
+        ours, yardstick = run.get(target, "issue_ttft"), run.get(YARDSTICK, "issue_ttft")
+        if ours is None or yardstick is None:
+            return None
+        beyond = ours.first_content_p50 - yardstick.first_content_p50
+        return f"{beyond:+.2f} ms beyond the pass-through's added time", beyond <= 0.5
+
+    return measured
+
+
+def _issue_router(run: Run) -> tuple[str, bool] | None:
+    plain = _fraction(run, "ailb-router", "ailb", "issue_plain")
+    stream = _fraction(run, "ailb-router", "ailb", "issue_stream")
+    if plain is None or stream is None:
+        return None
+    cpu = _cpu_share(run, "ailb-router", "ailb", "issue_plain")
+    by_cpu = f" (by CPU time per request: {cpu:.2f}×)" if cpu is not None else ""
+    return f"plain {plain:.2f}×{by_cpu}, streamed {stream:.2f}×", min(plain, stream) >= 0.95
+
+
+ISSUE_GOALS = [
+    Goal(
+        "plain req/s, c64, ~2 KB body, router choosing between two deployments, metrics on: ≥ 0.80× the pass-through",
+        _issue_throughput("ailb-router", "issue_plain"),
+    ),
+    Goal("the same, one deployment: ≥ 0.80×", _issue_throughput("ailb", "issue_plain")),
+    Goal(
+        "streamed req/s, c64, 25 events, no delay (router choosing): ≥ 0.80×",
+        _issue_throughput("ailb-router", "issue_stream"),
+    ),
+    Goal("the same, one deployment: ≥ 0.80×", _issue_throughput("ailb", "issue_stream")),
+    Goal(
+        "time to the first content token, c1, events 1 ms apart: within +0.5 ms of what the pass-through adds",
+        _issue_ttft("ailb"),
+    ),
+    Goal("the same, router choosing", _issue_ttft("ailb-router")),
+    Goal("two deployments (router choosing) vs one: ≥ 0.95× throughput", _issue_router),
+]
+
+
+def issue_goals_table(run: Run) -> list[str]:
+    return _goal_rows(run, ISSUE_GOALS)
+
+
+def issue_table(run: Run) -> list[str]:
+    """Every target on issue 13's probes: throughput (and its share of the yardstick's) and first content."""
+    direct, yardstick = run.get("direct", "issue_ttft"), run.get(YARDSTICK, "issue_ttft")
     rows = []
-    for goal in GOALS:
+    for target, label in LABELS.items():
+        plain, stream, ttft = (run.get(target, p) for p in ("issue_plain", "issue_stream", "issue_ttft"))
+        if plain is None:
+            continue
+        row = [label + _errors(plain), _rate(plain.rps), _ratio(plain.rps, _rps(run.get(YARDSTICK, "issue_plain")))]
+        row.append(_rate(plain.cpu_us))
+        if stream is not None:
+            pt_stream = run.get(YARDSTICK, "issue_stream")
+            row += [_rate(stream.rps) + _errors(stream), _ratio(stream.rps, _rps(pt_stream)), _rate(stream.cpu_us)]
+        else:
+            row += ["–", "–", "–"]
+        if ttft is not None:
+            first = ttft.first_content_p50
+            row += [_num(first), _added(first, direct.first_content_p50 if direct else None)]
+            row.append(_added(first, yardstick.first_content_p50 if yardstick else None))
+        else:
+            row += ["–", "–", "–"]
+        rows.append(row)
+    header = ["target", "plain req/s", "vs pass-through", "CPU µs/req", "streamed req/s", "vs pass-through"]
+    header += ["CPU µs/req", "first content p50 ms (c1)", "added vs direct", "vs pass-through"]
+    return _table(header, rows)
+
+
+def goals_table(run: Run) -> list[str]:
+    return _goal_rows(run, GOALS)
+
+
+def _goal_rows(run: Run, goals: list[Goal]) -> list[str]:
+    rows = []
+    for goal in goals:
         outcome = goal.measured(run)
         if outcome is None:
             rows.append([goal.text, "not measured", "–"])
@@ -261,7 +349,14 @@ def _section(title: str, lines: list[str]) -> list[str]:
 def render(run: Run) -> str:
     out = ["# AILB benchmark results", "", "Produced by:", "", "```", run.command, "```", ""]
     out += _section("Machine", [f"- {line}" for line in run.machine])
-    out += _section("Goals", goals_table(run))
+    out += _section("Issue 13: the performance goals", issue_goals_table(run))
+    issue = (
+        "~2 KB request (a system message and three turns); throughput at concurrency 64, plain and streamed "
+        "(25 events, no delay); time to the first content token at concurrency 1 (a role-only event first, then "
+        "content, events 1 ms apart). The pass-through is the raw-ASGI one."
+    )
+    out += _section("Issue 13's probes", [issue, "", *issue_table(run)])
+    out += _section("Earlier goals", goals_table(run))
     out += _section("Throughput at concurrency 64 (closed loop)", throughput_table(run))
     main_targets = ["direct", "passthrough", "ailb", "ailb-router", "ailb-granian"]
     rate = f"{run.rates.latency:g} req/s"

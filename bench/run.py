@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -33,9 +34,12 @@ from bench.targets import (
     settle,
     start_fake,
     start_passthrough,
+    start_passthrough_asgi,
 )
 
-TARGETS = ["direct", "passthrough", "ailb", "ailb-router", "ailb-granian", "ailb-memory", "litellm"]
+TARGETS = ["direct", "passthrough-asgi", "passthrough", "ailb", "ailb-router", "ailb-granian", "ailb-memory", "litellm"]
+# granian lost to uvicorn and stays out of the default run; bench.memory_rag measures memory (with its own AILB)
+DEFAULT_TARGETS = ["direct", "passthrough-asgi", "passthrough", "ailb", "ailb-router", "litellm"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="rounds over every target, pooled (default 2, quick 1)")
     parser.add_argument("--duration", type=float, help="seconds measured per probe and round (default 2)")
     parser.add_argument("--warmup", type=float, help="seconds of unmeasured load before each probe (default 0.5)")
-    parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated subset of {','.join(TARGETS)}")
+    parser.add_argument(
+        "--targets", default=",".join(DEFAULT_TARGETS), help=f"comma-separated subset of {','.join(TARGETS)}"
+    )
+    parser.add_argument("--skip-memory-rag", action="store_true", help="leave out the bench.memory_rag stage")
+    parser.add_argument(
+        "--memory-rag-args",
+        default="--rounds 1",
+        help="options of the bench.memory_rag stage (default: '--rounds 1', to keep the run short)",
+    )
     parser.add_argument("--rate", type=float, default=500.0, help="fixed rate of the latency probes (req/s)")
     parser.add_argument("--low-rate", type=float, default=30.0, help="fixed rate for the comparison with LiteLLM")
     parser.add_argument("--memory-rate", type=float, default=50.0, help="fixed rate of the memory probes")
@@ -121,6 +133,7 @@ def command_line(argv: list[str]) -> str:
 def starters(args: argparse.Namespace) -> dict[str, Callable[[gateways.Workspace], Server]]:
     return {
         "passthrough": lambda ws: start_passthrough(ws.fake, ws.cpus, ws.logs),
+        "passthrough-asgi": lambda ws: start_passthrough_asgi(ws.fake, ws.cpus, ws.logs),
         "ailb": gateways.start_ailb,
         "ailb-router": gateways.start_ailb_two_deployments,
         "ailb-granian": gateways.start_ailb_granian,
@@ -287,6 +300,38 @@ def method_lines(args: argparse.Namespace, layout: Layout) -> list[str]:
     ]
 
 
+def memory_rag_stage(options: str) -> str | None:
+    """The memory and knowledge-base rows: ``python -m bench.memory_rag`` after the servers above are stopped
+    (it starts its own fake, gateways and pinning); its markdown section, or None when it failed."""
+    argv = [sys.executable, "-m", "bench.memory_rag", *shlex.split(options)]
+    log(f"memory and knowledge bases: {shlex.join(argv[1:])}")
+    done = subprocess.run(argv, cwd=REPO, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        log(f"bench.memory_rag failed with code {done.returncode}; its rows are missing from this report")
+        return None
+    return done.stdout.strip()
+
+
+# Hand-written sections of the results file (``<!-- name: written by hand -->`` … ``<!-- /name -->``) stay put;
+# bench.memory_rag keeps its own log.
+HAND_WRITTEN = re.compile(r"<!-- ([\w-]+): written by hand -->\n.*?<!-- /\1 -->\n", re.DOTALL)
+
+
+def write_report(path: Path, report: str, memory_section: str | None) -> None:
+    """The report, then the sections other benchmarks wrote (bench.fleet's, bench.memory_rag's and its log) and
+    the hand-written ones, kept; bench.memory_rag's replaced when this run measured it."""
+    from bench import fleet, memory_rag
+
+    text = path.read_text() if path.exists() else ""
+    report = fleet.kept_section(path, report)
+    for block in HAND_WRITTEN.finditer(text):
+        if block.group(0) not in memory_rag.kept_section(path, ""):
+            report = report.rstrip("\n") + "\n\n" + block.group(0)
+    path.write_text(memory_rag.kept_section(path, report))
+    if memory_section:
+        memory_rag.write_section(path, memory_section.splitlines())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -314,13 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     machine = [*machine_lines(layout, load), foreign_load(results)]
     run = Run(results, skipped, rates, command_line(argv), machine, method_lines(args, layout))
     run.notes += notes + failures
+    memory_section = None if args.skip_memory_rag else memory_rag_stage(args.memory_rag_args)
     report = render(run)
     print(report)
+    if memory_section:
+        print("\n" + memory_section)
     if args.write:
-        from bench import fleet, memory_rag  # the sections bench.fleet and bench.memory_rag measured stay
-
-        path = Path(args.write)
-        path.write_text(memory_rag.kept_section(path, fleet.kept_section(path, report)))
+        write_report(Path(args.write), report, memory_section)
         log(f"wrote {args.write}")
     if args.keep_logs or skipped or failures:
         log(f"server logs kept in {workdir}")

@@ -223,3 +223,10 @@ def start_passthrough(fake: Server, cpus: set[int] | None, logs: Path) -> Server
     upstream = fake.base_url.removesuffix("/v1")
     argv = [sys.executable, "-m", "bench.passthrough", "--port", str(port), "--upstream", upstream]
     return launch_ready("passthrough", f"http://127.0.0.1:{port}/v1", argv, clean_env({}), cpus, logs, 15)
+
+
+def start_passthrough_asgi(fake: Server, cpus: set[int] | None, logs: Path) -> Server:
+    port = free_port()
+    upstream = fake.base_url.removesuffix("/v1")
+    argv = [sys.executable, "-m", "bench.passthrough_asgi", "--port", str(port), "--upstream", upstream]
+    return launch_ready("passthrough-asgi", f"http://127.0.0.1:{port}/v1", argv, clean_env({}), cpus, logs, 15)

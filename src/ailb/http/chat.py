@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ailb.contract import ChatCall
+from ailb.contract import ChatCall, StreamChunk
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
 from ailb.http.ports import HttpRuntime, runtime_of
-from ailb.http.sse import EventStreamResponse, wait_for_disconnect
+from ailb.http.sse import EventStreamResponse, unless_disconnected
 from ailb.ingress.chat.request import validate_chat
 from ailb.observability.context import RequestContext, request_context
 from ailb.service import ChatStream, Context
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ailb.http")
 DONE = b"data: [DONE]\n\n"
-T = TypeVar("T")
 
 
 async def chat_completions(request: Request) -> Response:
@@ -48,11 +45,11 @@ async def chat_completions(request: Request) -> Response:
         if gateway.rate_limits.active:
             await _route_limit(gateway, model)
         if call.stream:
-            stream = await _unless_disconnected(request, gateway.service.stream(call, meter))
+            stream = await unless_disconnected(request.receive, gateway.service.stream(call, meter))
             _routed(context, stream.route, stream.call)
             stream.chunks = span.watch(stream.chunks)
             return EventStreamResponse(_sse(gateway, stream, context), route_headers(stream.route, stream.context))
-        result = await _unless_disconnected(request, gateway.service.complete(call, meter))
+        result = await unless_disconnected(request.receive, gateway.service.complete(call, meter))
         _routed(context, result.route, result.call)
         span.completed(result.completion)
         return Response(
@@ -87,34 +84,20 @@ async def _route_limit(gateway: HttpRuntime, model: str) -> None:
         raise
 
 
-async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` but cancel it (and so the upstream call) as soon as the client disconnects."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(wait_for_disconnect(request.receive))
-    try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-    if not task.cancelled() and task.done():
-        return task.result()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    raise ClientDisconnected
-
-
 async def _sse(gateway: HttpRuntime, stream: ChatStream, context: RequestContext) -> AsyncIterator[bytes]:
     """Write chunks as they come; a failure after the first byte ends with an error event and no [DONE]."""
     first = True
     chunks = stream.chunks
+    ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
     try:
         async for chunk in chunks:
-            if chunk.frame:
+            # The chunks already at hand go out in one write (one per upstream read, not one per event).
+            frame = chunk.frame + b"".join([c.frame for c in ready()]) if ready is not None else chunk.frame
+            if frame:
                 if first:
                     first = False
                     context.first_byte = perf_counter()
-                yield chunk.frame
+                yield frame
         yield DONE
     except AILBError as exc:
         context.failure = exc.status  # the response began with 200; the request is counted with this status

@@ -7,10 +7,15 @@ upstream iterator (and so the upstream call) in its ``finally``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from typing import TypeVar
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from ailb.http.parsing import ClientDisconnected
+
+T = TypeVar("T")
 
 _BASE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -23,6 +28,34 @@ async def wait_for_disconnect(receive: Receive) -> None:
     """Return once the client has gone (the request body must already have been read)."""
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
+    """Await ``work`` in this task, but cancel it (and so the upstream call) as soon as the client disconnects;
+    then raise ``ClientDisconnected``. One watcher task, and the work's result reaches the caller without a hop through
+    another task."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await wait_for_disconnect(receive)
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        raise ClientDisconnected from None
+    finally:
+        # A watcher woken with the disconnect but not yet run is cancelled here, before it can cancel this task.
+        watcher.cancel()
+        if gone:
+            task.uncancel()
 
 
 class EventStreamResponse(Response):

@@ -10,8 +10,6 @@ the operation, who answered and the outcome, as on chat.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from ailb.http.chat import route_headers
 from ailb.http.errors import CLIENT_CLOSED_REQUEST
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
 from ailb.http.ports import HttpRuntime, runtime_of
-from ailb.http.sse import EventStreamResponse, wait_for_disconnect
+from ailb.http.sse import EventStreamResponse, unless_disconnected
 from ailb.observability.context import RequestContext, request_context
 from ailb.redaction import Redactor
 from ailb.service import Context
@@ -103,19 +101,7 @@ class Exchange:
 
     async def unless_disconnected(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` but cancel it (and so the upstream call) as soon as the client disconnects."""
-        task = asyncio.ensure_future(work)
-        watcher = asyncio.ensure_future(wait_for_disconnect(self.request.receive))
-        try:
-            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            if not task.done():
-                task.cancel()
-        if not task.cancelled() and task.done():
-            return task.result()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        raise ClientDisconnected
+        return await unless_disconnected(self.request.receive, work)
 
     def routed(self, route: RouteInfo, messages: Any = None) -> None:
         """Tell the span who answered and (when content capture is on) the messages sent upstream."""

@@ -1,33 +1,74 @@
 """Cutting an upstream's byte stream into frames: server-sent events (OpenAI, Anthropic) or NDJSON (Ollama).
 
-Pure: they read any async iterator of bytes, as a socket delivers them, cut wherever.
+Pure: a splitter is fed the pieces of the body as a socket delivers them, cut wherever, and answers with the
+frames each piece completed, so the relay can hand a whole piece's frames on at once. The async generators
+read an async iterator of pieces with the same splitters.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 from ailb.errors import UpstreamProtocolError
 
 MAX_STREAM_LINE = 16 * 1024 * 1024
-Framing = Callable[[AsyncIterator[bytes], str], AsyncGenerator[bytes, None]]
 
 
-async def sse_events(chunks: AsyncIterator[bytes], deployment: str = "") -> AsyncIterator[tuple[str, bytes]]:
-    """Split a server-sent-event byte stream into ``(event, data)`` pairs (``event`` is "" when unnamed)."""
-    buffer = b""
-    event = ""
-    data: list[bytes] = []
-    async for piece in chunks:
-        buffer += piece
+class Splitter(Protocol):
+    def feed(self, piece: bytes) -> list[bytes]:
+        """The frames' payloads ``piece`` completed."""
+        ...
+
+    def end(self) -> list[bytes]:
+        """The body ended: the payload of a last frame left unterminated, if any."""
+        ...
+
+
+Framing = Callable[[str], Splitter]  # a splitter for one stream of the named deployment
+
+
+class SseSplitter:
+    """Server-sent events as ``(event, data)`` pairs (``event`` is "" when unnamed)."""
+
+    __slots__ = ("_buffer", "_data", "_event", "deployment")
+
+    def __init__(self, deployment: str = "") -> None:
+        self.deployment = deployment
+        self._buffer = b""
+        self._event = ""
+        self._data: list[bytes] = []
+
+    def feed_events(self, piece: bytes) -> list[tuple[str, bytes]]:
+        buffer = self._buffer + piece if self._buffer else piece
+        if not self._data and not self._event and b"\r" not in buffer:
+            events = self._simple_events(buffer)
+            if events is not None:
+                return events
+        return self._parse_lines(buffer)
+
+    def _simple_events(self, buffer: bytes) -> list[tuple[str, bytes]] | None:
+        """What the vendors send: events of one ``data: `` line each, ``\n``-terminated. None when the
+        complete events in ``buffer`` are anything else (the line parser then reads them)."""
+        *blocks, rest = buffer.split(b"\n\n")
+        for block in blocks:
+            if not block.startswith(b"data: ") or b"\n" in block:
+                return None
+        if len(rest) > MAX_STREAM_LINE:
+            raise _too_long(self.deployment)
+        self._buffer = rest
+        return [("", block[6:]) for block in blocks]
+
+    def _parse_lines(self, buffer: bytes) -> list[tuple[str, bytes]]:
+        events: list[tuple[str, bytes]] = []
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
             line = buffer[start:end].rstrip(b"\r")
             start = end + 1
             if not line:
-                if data:
-                    yield event, b"\n".join(data)
-                event, data = "", []
+                if self._data:
+                    events.append((self._event, b"\n".join(self._data)))
+                self._event, self._data = "", []
                 continue
             if line.startswith(b":"):
                 continue
@@ -35,35 +76,76 @@ async def sse_events(chunks: AsyncIterator[bytes], deployment: str = "") -> Asyn
             if value.startswith(b" "):
                 value = value[1:]
             if fname == b"data":
-                data.append(value)
+                self._data.append(value)
             elif fname == b"event":
-                event = value.decode("utf-8", "replace")
-        buffer = buffer[start:]
-        if len(buffer) > MAX_STREAM_LINE:
-            raise _too_long(deployment)
-    if data:
-        yield event, b"\n".join(data)
+                self._event = value.decode("utf-8", "replace")
+        self._buffer = buffer[start:]
+        if len(self._buffer) > MAX_STREAM_LINE:
+            raise _too_long(self.deployment)
+        return events
+
+    def end_events(self) -> list[tuple[str, bytes]]:
+        events = self._parse_lines(self._buffer) if self._buffer else []
+        if self._data:
+            events.append((self._event, b"\n".join(self._data)))
+        return events
 
 
-async def sse_data(chunks: AsyncIterator[bytes], deployment: str = "") -> AsyncGenerator[bytes, None]:
+class SseData(SseSplitter):
     """The ``data`` of each server-sent event (the vendors say what an event is inside its data)."""
+
+    __slots__ = ()
+
+    def feed(self, piece: bytes) -> list[bytes]:
+        return [data for _event, data in self.feed_events(piece)]
+
+    def end(self) -> list[bytes]:
+        return [data for _event, data in self.end_events()]
+
+
+class NdjsonLines:
+    """Newline-delimited JSON: the non-empty lines."""
+
+    __slots__ = ("_buffer", "deployment")
+
+    def __init__(self, deployment: str = "") -> None:
+        self.deployment = deployment
+        self._buffer = b""
+
+    def feed(self, piece: bytes) -> list[bytes]:
+        *lines, self._buffer = (self._buffer + piece).split(b"\n")
+        if len(self._buffer) > MAX_STREAM_LINE:
+            raise _too_long(self.deployment)
+        return [line for line in lines if line.strip()]
+
+    def end(self) -> list[bytes]:
+        return [self._buffer] if self._buffer.strip() else []
+
+
+async def sse_events(chunks: AsyncIterator[bytes], deployment: str = "") -> AsyncIterator[tuple[str, bytes]]:
+    """Split a server-sent-event byte stream into ``(event, data)`` pairs (``event`` is "" when unnamed)."""
+    splitter = SseSplitter(deployment)
+    async for piece in chunks:
+        for pair in splitter.feed_events(piece):
+            yield pair
+    for pair in splitter.end_events():
+        yield pair
+
+
+async def sse_data(chunks: AsyncIterator[bytes], deployment: str = "") -> AsyncIterator[bytes]:
+    """The ``data`` of each server-sent event."""
     async for _event, data in sse_events(chunks, deployment):
         yield data
 
 
-async def ndjson_lines(chunks: AsyncIterator[bytes], deployment: str = "") -> AsyncGenerator[bytes, None]:
+async def ndjson_lines(chunks: AsyncIterator[bytes], deployment: str = "") -> AsyncIterator[bytes]:
     """Split a newline-delimited JSON stream into non-empty lines."""
-    buffer = b""
+    splitter = NdjsonLines(deployment)
     async for piece in chunks:
-        buffer += piece
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if line.strip():
-                yield line
-        if len(buffer) > MAX_STREAM_LINE:
-            raise _too_long(deployment)
-    if buffer.strip():
-        yield buffer
+        for line in splitter.feed(piece):
+            yield line
+    for line in splitter.end():
+        yield line
 
 
 def _too_long(deployment: str) -> UpstreamProtocolError:

@@ -4,11 +4,15 @@ Open the upstream stream, cut it into frames (``framing``: SSE or NDJSON), feed 
 state machine, scrub the configured secrets from what comes out, and tell an answer the upstream finished from
 a stream that merely stopped (an error, never a clean end). Closing the iterator early cancels the upstream
 call.
+
+The chunks of one piece of the upstream body arrive together; ``Relay.ready`` hands over those not taken yet
+without waiting, so a writer can send them to the client in one write instead of one per event.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Protocol
 
@@ -38,19 +42,83 @@ class StreamState(Protocol):
         ...
 
 
-async def relay(
+class Relay:
+    """The answer's chunks, scrubbed of the secrets; ``aclose()`` cancels the upstream call."""
+
+    __slots__ = ("_batches", "_ready")
+
+    def __init__(
+        self, transport: Transport, path: str, payload: bytes, framing: Framing, state: StreamState, secrets: SecretSet
+    ) -> None:
+        self._batches = _batches(transport, path, payload, framing, state, secrets)
+        self._ready: deque[StreamChunk] = deque()
+
+    def __aiter__(self) -> Relay:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        ready = self._ready
+        while not ready:
+            try:
+                ready.extend(await anext(self._batches))
+            except StopAsyncIteration:
+                raise StopAsyncIteration from None
+        return ready.popleft()
+
+    def ready(self) -> list[StreamChunk]:
+        """The chunks already read from the upstream and not taken yet (none is waited for)."""
+        taken = list(self._ready)
+        self._ready.clear()
+        return taken
+
+    async def aclose(self) -> None:
+        self._ready.clear()
+        await self._batches.aclose()
+
+
+def relay(
     transport: Transport, path: str, payload: bytes, framing: Framing, state: StreamState, secrets: SecretSet
-) -> AsyncIterator[StreamChunk]:
-    """Stream ``payload`` to ``path`` and yield the answer's chunks, scrubbed of ``secrets``."""
+) -> Relay:
+    """Stream ``payload`` to ``path``; iterate the answer's chunks, scrubbed of ``secrets``."""
+    return Relay(transport, path, payload, framing, state, secrets)
+
+
+async def _batches(
+    transport: Transport, path: str, payload: bytes, framing: Framing, state: StreamState, secrets: SecretSet
+) -> AsyncGenerator[list[StreamChunk], None]:
+    """The chunks of each piece of the upstream body, as a list (empty lists are skipped)."""
     name = transport.name
     scrubber = StreamScrubber(secrets)
-    async with transport.open_stream(path, payload) as pieces, aclosing(framing(pieces, name)) as frames:
-        async for data in frames:
-            for chunk in scrubber.feed(state.feed(data)):
-                yield chunk
+    splitter = framing(name)
+    async with transport.open_stream(path, payload) as pieces, aclosing(pieces) as reader:  # type: ignore[type-var]
+        async for piece in reader:
+            translated: list[StreamChunk] = []
+            try:
+                for data in splitter.feed(piece):
+                    translated += state.feed(data)
+                    if state.finished:
+                        break
+            except Exception:
+                batch = scrubber.feed(translated)
+                if batch:  # what came before the failure in the same piece still reaches the client first
+                    yield batch
+                raise
+            batch = scrubber.feed(translated)
+            if batch:
+                yield batch
             if state.finished:
                 break
+        else:
+            translated = []
+            for data in splitter.end():
+                translated += state.feed(data)
+                if state.finished:
+                    break
+            batch = scrubber.feed(translated)
+            if batch:
+                yield batch
     if not state.complete:
         raise early_end(name)
-    for chunk in scrubber.flush():
-        yield chunk
+    tail = scrubber.flush()
+    if tail:
+        yield tail

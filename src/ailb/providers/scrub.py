@@ -51,12 +51,8 @@ class StreamScrubber:
         secrets = self._secrets
         if secrets.empty:
             return chunks
-        if not self._held:
-            for chunk in chunks:
-                if not _passes(chunk, secrets):
-                    break
-            else:
-                return chunks
+        if not self._held and _all_pass(chunks, secrets):
+            return chunks
         out: list[StreamChunk] = []
         for chunk in chunks:
             out.extend(self._accept(chunk))
@@ -88,6 +84,16 @@ class StreamScrubber:
             self._held = group
             return []
         return group
+
+
+def _all_pass(chunks: list[StreamChunk], secrets: SecretSet) -> bool:
+    """``_passes`` for every chunk; the frames of several chunks (one upstream read) are searched at once: no
+    secret (and no escape) in them together means none in any one of them."""
+    if len(chunks) > 1:
+        joined = b"".join([chunk.frame for chunk in chunks])
+        if not secrets.in_bytes(joined) and not (b"\\u" in joined or b"\\/" in joined):
+            return not any(chunk.text and secrets.ends_with_prefix(chunk.text) for chunk in chunks)
+    return all(_passes(chunk, secrets) for chunk in chunks)
 
 
 def _passes(chunk: StreamChunk, secrets: SecretSet) -> bool:

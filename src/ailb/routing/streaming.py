@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from ailb.contract import StreamChunk, Usage
 from ailb.errors import UpstreamError, UpstreamProtocolError
@@ -66,6 +66,7 @@ class RelayedChunks:
         self._ended = ended
         self._done = False
         self._usage: Usage | None = None
+        self._upstream_ready: Callable[[], list[StreamChunk]] | None = getattr(upstream, "ready", None)
 
     def __aiter__(self) -> RelayedChunks:
         return self
@@ -94,6 +95,16 @@ class RelayedChunks:
             self._fail(error)
             raise error from exc
         return self._seen(chunk)
+
+    def ready(self) -> list[StreamChunk]:
+        """The chunks at hand that the next ``__anext__`` calls would return without waiting for the upstream."""
+        taken = list(self._pending)
+        self._pending.clear()
+        if self._upstream_ready is not None and not self._done:
+            taken += self._upstream_ready()
+        for chunk in taken:
+            self._seen(chunk)
+        return taken
 
     async def aclose(self) -> None:
         """Stop relaying: closes the provider's iterator (cancelling the upstream request) if still open."""

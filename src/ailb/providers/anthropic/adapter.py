@@ -11,7 +11,7 @@ from ailb.providers.anthropic import passthrough, request, response
 from ailb.providers.anthropic.stream import AnthropicStream
 from ailb.providers.canonical import ChunkWriter
 from ailb.providers.choices import complete_choices, stream_choices
-from ailb.providers.framing import sse_data
+from ailb.providers.framing import SseData
 from ailb.providers.relay import relay
 from ailb.providers.scrub import scrub_completion
 from ailb.providers.tooling import legacy_functions
@@ -52,7 +52,7 @@ class AnthropicProvider:
     def _stream_one(self, body: Mapping[str, Any], writer: ChunkWriter, model: str) -> AsyncIterator[StreamChunk]:
         payload = request.request_body(body, model, True, self.config.default_max_tokens)
         state = AnthropicStream(model, writer.include_usage, self.config.name, writer=writer)
-        return relay(self.transport, self._messages_path, payload, sse_data, state, self.redactor.secrets)
+        return relay(self.transport, self._messages_path, payload, SseData, state, self.redactor.secrets)
 
     # --- the Messages API passed through (``/v1/messages`` clients; see ``passthrough``) -------------------------
     async def complete_native(self, payload: bytes) -> Completion:
@@ -64,7 +64,7 @@ class AnthropicProvider:
     def stream_native(self, payload: bytes) -> AsyncIterator[StreamChunk]:
         """Stream a Messages request; each chunk's frame is one of Anthropic's events, unchanged."""
         state = passthrough.NativeStream(self.config.name)
-        return relay(self.transport, self._messages_path, payload, sse_data, state, self.redactor.secrets)
+        return relay(self.transport, self._messages_path, payload, SseData, state, self.redactor.secrets)
 
     async def count_tokens_native(self, payload: bytes) -> int:
         """Anthropic's own count of a Messages request's input tokens (spends no tokens)."""

@@ -9,7 +9,7 @@ from typing import Any
 from ailb.contract import Completion, EmbeddingResult, StreamChunk
 from ailb.providers.canonical import ChunkWriter
 from ailb.providers.choices import complete_choices, stream_choices
-from ailb.providers.framing import ndjson_lines
+from ailb.providers.framing import NdjsonLines
 from ailb.providers.ollama import request, response
 from ailb.providers.ollama.stream import OllamaStream
 from ailb.providers.relay import relay
@@ -45,7 +45,7 @@ class OllamaProvider:
     def _stream_one(self, body: Mapping[str, Any], writer: ChunkWriter, model: str) -> AsyncIterator[StreamChunk]:
         payload = request.request_body(body, model, True)
         state = OllamaStream(model, writer.include_usage, self.config.name, writer=writer)
-        return relay(self.transport, "/api/chat", payload, ndjson_lines, state, self.redactor.secrets)
+        return relay(self.transport, "/api/chat", payload, NdjsonLines, state, self.redactor.secrets)
 
     async def embed(self, texts: Sequence[str], model: str) -> list[list[float]]:
         """Embeddings of ``texts`` from ``/api/embed``, in order."""

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from ailb.contract import Completion, EmbeddingResult, StreamChunk
-from ailb.providers.framing import sse_data
+from ailb.providers.framing import SseData
 from ailb.providers.openai import request, response
 from ailb.providers.openai.stream import OpenAIStream
 from ailb.providers.relay import relay
@@ -34,7 +34,7 @@ class OpenAIProvider:
     def stream(self, body: Mapping[str, Any], model: str, include_usage: bool) -> AsyncIterator[StreamChunk]:
         payload = request.request_body(body, model, True)
         state = OpenAIStream(include_usage, self.config.name)
-        return relay(self.transport, "/chat/completions", payload, sse_data, state, self.redactor.secrets)
+        return relay(self.transport, "/chat/completions", payload, SseData, state, self.redactor.secrets)
 
     async def embed(self, texts: Sequence[str], model: str) -> list[list[float]]:
         """Embeddings of ``texts`` from ``/embeddings``, in order."""

@@ -15,15 +15,21 @@ import uuid
 from typing import Any
 
 import orjson
-from aiohttp import web
+import uvicorn
+from starlette.types import Receive, Scope, Send
 
 from ailb.demo.echo import answer
 
 DEMO_MODEL = "demo"
+_JSON = [(b"content-type", b"application/json")]
+_SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
 
 class EchoUpstream:
-    """Binds its loopback port at once (so the gateway's configuration can name it); serves after ``start``."""
+    """Binds its loopback port at once (so the gateway's configuration can name it); serves after ``start``.
+
+    A raw ASGI app under uvicorn's server, started and stopped on the gateway's loop without its signal
+    handling (the gateway owns the process's signals)."""
 
     def __init__(self, chunk_delay: float = 0.03) -> None:
         self.chunk_delay = chunk_delay
@@ -31,69 +37,92 @@ class EchoUpstream:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
-        self._runner: web.AppRunner | None = None
+        config = uvicorn.Config(self, lifespan="off", log_config=None, access_log=False, server_header=False)
+        self._server = uvicorn.Server(config)
+        self._started = False
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/v1/models", self._models)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.SockSite(self._runner, self._socket).start()
+        config = self._server.config
+        config.load()
+        # What ``Server.serve`` does before ``startup``, without its signal handlers.
+        self._server.lifespan = config.lifespan_class(config)
+        await self._server.startup(sockets=[self._socket])
+        self._started = True
 
     async def aclose(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._started:
+            self._started = False
+            await self._server.shutdown(sockets=[self._socket])
         self._socket.close()
 
-    async def _models(self, _request: web.Request) -> web.Response:
-        card = {"id": DEMO_MODEL, "object": "model", "created": 0, "owned_by": "ailb-demo"}
-        return web.json_response({"object": "list", "data": [card]})
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        route = (scope["method"], scope["path"])
+        if route == ("GET", "/v1/models"):
+            card = {"id": DEMO_MODEL, "object": "model", "created": 0, "owned_by": "ailb-demo"}
+            await _reply(send, 200, {"object": "list", "data": [card]})
+        elif route == ("POST", "/v1/chat/completions"):
+            await self._chat(scope, receive, send)
+        else:
+            await _reply(send, 404, _error("Not found."))
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            error = {"message": "Incorrect API key.", "type": "invalid_request_error", "param": None, "code": None}
-            return web.json_response({"error": error}, status=401)
+    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if dict(scope["headers"]).get(b"authorization") != f"Bearer {self.api_key}".encode():
+            await _reply(send, 401, _error("Incorrect API key."))
+            return
         try:
-            body = orjson.loads(await request.read())
+            body = orjson.loads(await _read(receive))
             messages = body["messages"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            error = {"message": "Invalid request.", "type": "invalid_request_error", "param": None, "code": None}
-            return web.json_response({"error": error}, status=400)
+            await _reply(send, 400, _error("Invalid request."))
+            return
         text = answer(messages)
         usage = _usage(messages, text)
         if not body.get("stream"):
-            return web.Response(body=orjson.dumps(_completion(text, usage)), content_type="application/json")
-        return await self._stream(request, text, usage, bool((body.get("stream_options") or {}).get("include_usage")))
+            await _reply(send, 200, _completion(text, usage))
+            return
+        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        await self._stream(send, text, usage, with_usage)
 
-    async def _stream(
-        self, request: web.Request, text: str, usage: dict[str, int], with_usage: bool
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await response.prepare(request)
+    async def _stream(self, send: Send, text: str, usage: dict[str, int], with_usage: bool) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE})
         base = {"id": f"chatcmpl-demo-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": DEMO_MODEL}  # fmt: skip
         deltas = [{"role": "assistant", "content": ""}] + [{"content": piece} for piece in re.findall(r"\S+\s*", text)]
-        try:
-            for delta in deltas:
-                await _event(response, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-                await asyncio.sleep(self.chunk_delay)
-            await _event(response, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-            if with_usage:
-                await _event(response, {**base, "choices": [], "usage": usage})
-            await response.write(b"data: [DONE]\n\n")
-            await response.write_eof()
-        except ConnectionResetError:
-            pass  # the gateway cancelled the request: its client went away
-        return response
+        for delta in deltas:
+            await _event(send, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+            await asyncio.sleep(self.chunk_delay)
+        await _event(send, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if with_usage:
+            await _event(send, {**base, "choices": [], "usage": usage})
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
 
-async def _event(response: web.StreamResponse, data: dict[str, Any]) -> None:
-    await response.write(b"data: " + orjson.dumps(data) + b"\n\n")
+async def _read(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _reply(send: Send, status: int, data: dict[str, Any]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": _JSON})
+    await send({"type": "http.response.body", "body": orjson.dumps(data)})
+
+
+async def _event(send: Send, data: dict[str, Any]) -> None:
+    await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(data) + b"\n\n", "more_body": True})
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
 
 
 def _completion(text: str, usage: dict[str, int]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ no import cycle, and the HTTP edge, the control plane and the dashboard kept off
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import ailb
@@ -149,3 +149,42 @@ def test_the_edges_never_import_bootstrap_not_even_for_types() -> None:
             if any(name == "ailb.bootstrap" or name.startswith("ailb.bootstrap.") for name in names):
                 offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert not offenders, "imports of ailb.bootstrap: " + ", ".join(offenders)
+
+
+# Each foreign library is imported (at run time) by its one seam only: a module, or every module of a package.
+SEAMS = {
+    "aiohttp": "ailb.providers.transport",
+    "chromadb": "ailb.stores",
+    "redis": "ailb.state",
+    "grpc": "ailb.control",
+    "prometheus_client": "ailb.observability",
+    "opentelemetry": "ailb.observability.otel",
+}
+
+
+def _foreign_imports(nodes: Iterable[ast.AST]) -> Iterator[tuple[str, int]]:
+    """Top-level names of every import in ``nodes`` that runs (``if TYPE_CHECKING:`` blocks skipped)."""
+    for node in nodes:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            yield from _foreign_imports(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            yield from ((alias.name.split(".")[0], node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split(".")[0], node.lineno
+        yield from _foreign_imports(ast.iter_child_nodes(node))
+
+
+def test_each_foreign_library_is_imported_only_at_its_seam() -> None:
+    offenders = []
+    for module, path in sources():
+        for library, line in _foreign_imports([ast.parse(path.read_text())]):
+            seam = SEAMS.get(library)
+            if seam is not None and module != seam and not module.startswith(seam + "."):
+                offenders.append(f"{library} in {path.relative_to(SRC)}:{line} (its seam is {seam})")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_seam_check_sees_imports_in_functions_but_not_type_checking_blocks() -> None:
+    source = "if TYPE_CHECKING:\n    import grpc\nelse:\n    import redis\ndef f():\n    from aiohttp import web\n"
+    assert sorted(_foreign_imports([ast.parse(source)])) == [("aiohttp", 6), ("redis", 4)]

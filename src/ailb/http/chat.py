@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ailb.http")
 DONE = b"data: [DONE]\n\n"
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
 async def chat_completions(request: Request) -> Response:
@@ -52,10 +53,9 @@ async def chat_completions(request: Request) -> Response:
         result = await unless_disconnected(request.receive, gateway.service.complete(call, meter))
         _routed(context, result.route, result.call)
         span.completed(result.completion)
-        return Response(
+        return JsonAnswer(
             result.completion.raw or orjson.dumps(result.completion.body),
-            media_type="application/json",
-            headers=route_headers(result.route, result.context),
+            raw_route_headers(result.route, result.context),
         )
     except ClientDisconnected as exc:
         if exc.args:
@@ -105,6 +105,32 @@ async def _sse(gateway: HttpRuntime, stream: ChatStream, context: RequestContext
         yield b"event: error\ndata: " + error_body(exc, gateway.redactor) + b"\n\n"
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
+
+
+class JsonAnswer(Response):
+    """A 200 JSON answer whose headers are built as bytes at once (what ``Response(body, media_type=...,
+    headers=...)`` sends, in the same order, without its per-request header encoding)."""
+
+    def __init__(self, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        headers.append((b"content-length", str(len(body)).encode()))
+        headers.append(JSON_CONTENT_TYPE)
+        self.raw_headers = headers
+
+
+def raw_route_headers(route: RouteInfo, context: Context) -> list[tuple[bytes, bytes]]:
+    """``route_headers`` as raw ASGI headers."""
+    headers = [
+        (b"x-ailb-provider", route.provider.encode("latin-1")),
+        (b"x-ailb-deployment", route.deployment.encode("latin-1")),
+        (b"x-ailb-attempts", str(route.attempts).encode()),
+        (b"x-ailb-strategy", route.strategy.encode("latin-1")),
+    ]
+    if context.memory_turns is not None or context.rag_sources:
+        headers = [(k.encode(), v.encode("latin-1")) for k, v in route_headers(route, context).items()]
+    return headers
 
 
 def route_headers(route: RouteInfo, context: Context) -> dict[str, str]:

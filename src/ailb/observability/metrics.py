@@ -55,6 +55,10 @@ OVERHEAD_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 STORE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
+# Raw label sets whose resolved children are kept (each set's labels are bounded; the raw values may not be).
+MAX_CACHED_LABEL_SETS = 4096
+
+
 class Metrics:
     def __init__(
         self,
@@ -66,6 +70,9 @@ class Metrics:
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        # Per raw label set, the children one request or attempt updates (labels resolved once, until configure).
+        self._finished_children: dict[tuple[str, str, int, str], tuple[Any, Any, str]] = {}
+        self._attempt_children: dict[tuple[str, str, str], tuple[Any, Any, str, str]] = {}
         self.stats = RequestStats(clock=clock, wall_clock=wall_clock)
         self._lock = threading.Lock()
         self._models: frozenset[str] = frozenset()
@@ -180,6 +187,8 @@ class Metrics:
         with self._lock:
             self._models = frozenset(models)
             self._discovered.clear()
+            self._finished_children.clear()
+            self._attempt_children.clear()
             for gone in self._deployments - new_deployments:
                 self.deployment_up_gauge.labels(gone).set(0)  # what other workers read until they reload too
                 self.deployment_up_gauge.remove(gone)
@@ -236,16 +245,31 @@ class Metrics:
     ) -> None:
         """``route``: the API surface (``chat``, ``responses``, ``messages``, ``count_tokens``, ``embeddings``,
         ``completions``)."""
-        routed = bool(deployment)
-        model_label = self.model_label(model, served=routed)
-        route_label = route if route in ROUTES else OTHER
+        key = (model, deployment, status, route)
+        children = self._finished_children.get(key)
+        if children is None:
+            children = self._request_children(model, deployment, status, route)
+        requests, request_seconds, model_label = children
         self.active.dec()
-        self._child(self.requests, self.deployment_label(deployment), model_label, str(status), route_label).inc()
-        self._child(self.request_seconds, model_label, route_label).observe(seconds)
+        requests.inc()
+        request_seconds.observe(seconds)
         if ttft_seconds is not None:
             self._child(self.first_token_seconds, model_label).observe(ttft_seconds)
         self.overhead_seconds.observe(max(0.0, seconds - upstream_seconds))
-        self.stats.finished(model_label, status, seconds, routed)
+        self.stats.finished(model_label, status, seconds, bool(deployment))
+
+    def _request_children(self, model: str, deployment: str, status: int, route: str) -> tuple[Any, Any, str]:
+        model_label = self.model_label(model, served=bool(deployment))
+        route_label = route if route in ROUTES else OTHER
+        children = (
+            self._child(self.requests, self.deployment_label(deployment), model_label, str(status), route_label),
+            self._child(self.request_seconds, model_label, route_label),
+            model_label,
+        )
+        # An unknown model's label may change once the router serves it (discovery): only known ones are kept.
+        if model_label == model and len(self._finished_children) < MAX_CACHED_LABEL_SETS:
+            self._finished_children[(model, deployment, status, route)] = children
+        return children
 
     def rate_limited(self, route: str) -> None:
         label = route if route == GLOBAL_ROUTE else self.model_label(route)
@@ -265,16 +289,31 @@ class Metrics:
         usage: Usage | None,
         cost_usd: float,
     ) -> None:
-        deployment_label = self.deployment_label(deployment)
-        model_label = self.model_label(model, served=True)
-        outcome_label = outcome if outcome in ATTEMPT_OUTCOMES else OTHER
-        self._child(self.attempts, deployment_label, model_label, outcome_label).inc()
-        self._child(self.upstream_seconds, deployment_label).observe(seconds)
+        children = self._attempt_children.get((deployment, model, outcome))
+        if children is None:
+            children = self._attempt_children_of(deployment, model, outcome)
+        attempts, upstream_seconds, deployment_label, model_label = children
+        attempts.inc()
+        upstream_seconds.observe(seconds)
         if usage is not None:
             self._child(self.tokens, deployment_label, model_label, "prompt").inc(usage.prompt_tokens)
             self._child(self.tokens, deployment_label, model_label, "completion").inc(usage.completion_tokens)
         if cost_usd > 0:
             self._child(self.cost, deployment_label, model_label).inc(cost_usd)
+
+    def _attempt_children_of(self, deployment: str, model: str, outcome: str) -> tuple[Any, Any, str, str]:
+        deployment_label = self.deployment_label(deployment)
+        model_label = self.model_label(model, served=True)
+        outcome_label = outcome if outcome in ATTEMPT_OUTCOMES else OTHER
+        children = (
+            self._child(self.attempts, deployment_label, model_label, outcome_label),
+            self._child(self.upstream_seconds, deployment_label),
+            deployment_label,
+            model_label,
+        )
+        if len(self._attempt_children) < MAX_CACHED_LABEL_SETS:
+            self._attempt_children[(deployment, model, outcome)] = children
+        return children
 
     def retried(self, deployment: str, model: str) -> None:
         self.retries.labels(self.deployment_label(deployment), self.model_label(model, served=True)).inc()

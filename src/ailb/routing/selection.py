@@ -65,11 +65,12 @@ class Selector:
 
     def candidates(self, plan: Plan) -> list[Candidate]:
         candidates = []
+        factor, route, unfit = self._weights.factor, plan.route, plan.unfit
         for target in plan.targets:
             deployment = target.deployment
-            weight = deployment.config.weight * self._weights.factor(plan.route, deployment.name)
-            if deployment.name in plan.unfit:
+            if unfit and deployment.name in unfit:
                 continue
+            weight = deployment.config.weight * factor(route, deployment.name)
             if weight > 0 and not deployment.at_capacity and deployment.circuit.available():
                 candidates.append(Candidate(deployment, target.model, weight))
         return candidates
@@ -78,11 +79,14 @@ class Selector:
         candidates = self.candidates(plan)
         if not candidates:
             return None
-        if len(candidates) == 1 and not plan.tried:
-            return candidates[0]
-        untried = [c for c in candidates if c.name not in plan.tried]
+        tried = plan.tried
+        if not tried:
+            if len(candidates) == 1:
+                return candidates[0]
+        else:
+            candidates = [c for c in candidates if c.name not in tried] or candidates
         plan.request.now = self._clock()
-        return plan.strategy.choose(untried or candidates, plan.request)
+        return plan.strategy.choose(candidates, plan.request)
 
     async def next(self, plan: Plan) -> Candidate:
         """The candidate for the next attempt, waiting where a retry must; raises when there is none."""

@@ -11,6 +11,7 @@ from ailb.contract import Usage
 # How fast old latency samples lose weight (seconds); each new sample weighs at least MIN_SAMPLE_WEIGHT.
 LATENCY_HALF_LIFE = 30.0
 MIN_SAMPLE_WEIGHT = 0.2
+MAX_KEEP = 1.0 - MIN_SAMPLE_WEIGHT
 # A measurement nobody refreshed fades toward zero over this many seconds, so a once-slow deployment
 # gets tried again instead of being starved forever.
 STALE_HALF_LIFE = 300.0
@@ -21,11 +22,13 @@ PERCENTILE_WINDOW_SAMPLES = 512
 class DecayingAverage:
     """An exponentially weighted moving average whose memory is measured in seconds, not samples."""
 
-    __slots__ = ("_last", "_value", "half_life", "stale_half_life")
+    __slots__ = ("_decay", "_fade", "_last", "_value", "half_life", "stale_half_life")
 
     def __init__(self, half_life: float = LATENCY_HALF_LIFE, stale_half_life: float = STALE_HALF_LIFE) -> None:
         self.half_life = half_life
         self.stale_half_life = stale_half_life
+        self._decay = math.log(2) / half_life
+        self._fade = math.log(2) / stale_half_life
         self._value: float | None = None
         self._last = 0.0
 
@@ -33,8 +36,8 @@ class DecayingAverage:
         if self._value is None:
             self._value = sample
         else:
-            elapsed = max(0.0, now - self._last)
-            keep = min(math.exp(-elapsed * math.log(2) / self.half_life), 1.0 - MIN_SAMPLE_WEIGHT)
+            elapsed = now - self._last
+            keep = MAX_KEEP if elapsed <= 0.0 else min(math.exp(-elapsed * self._decay), MAX_KEEP)
             self._value = self._value * keep + sample * (1.0 - keep)
         self._last = now
 
@@ -42,8 +45,8 @@ class DecayingAverage:
         """The average as seen at ``now``: ``None`` before the first sample, fading once samples stop."""
         if self._value is None:
             return None
-        idle = max(0.0, now - self._last)
-        return self._value * math.exp(-idle * math.log(2) / self.stale_half_life)
+        idle = now - self._last
+        return self._value if idle <= 0.0 else self._value * math.exp(-idle * self._fade)
 
     def raw(self) -> float | None:
         return self._value

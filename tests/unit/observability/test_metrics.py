@@ -180,3 +180,25 @@ def test_configure_from_settings_uses_models_aliases_and_deployments() -> None:
     assert metrics.model_label("m2") == "other"
     assert metrics.deployment_label("a") == "a"
     assert metrics.deployment_label("") == "none"
+
+
+def test_labels_follow_a_reconfiguration_and_discovery_after_the_same_label_set_was_seen() -> None:
+    metrics = make()
+    for _ in range(2):  # the second time from the children kept for this label set
+        metrics.request_finished("new-model", "purple", 200, 0.1, 0.05, None)
+        metrics.attempt_finished("purple", "new-model", "success", 0.05, None, Usage(3, 1), 0.0)
+    assert value(metrics, "ailb_requests_total", deployment="other", model="new-model", status="200", route="chat") == 2
+    assert value(metrics, "ailb_upstream_attempts_total", deployment="other", model="new-model", outcome="success") == 2
+
+    metrics.request_finished("unrouted", "", 404, 0.1, 0.0, None)  # unknown and not served: "other"
+    metrics.attempt_finished("blue", "unrouted", "success", 0.05, None, None, 0.0)  # now served: discovered
+    metrics.request_finished("unrouted", "", 404, 0.1, 0.0, None)
+    assert value(metrics, "ailb_requests_total", deployment="none", model="other", status="404", route="chat") == 1
+    assert value(metrics, "ailb_requests_total", deployment="none", model="unrouted", status="404", route="chat") == 1
+
+    metrics.configure(["gpt-4o"], ["blue", "purple"])
+    metrics.request_finished("new-model", "purple", 200, 0.1, 0.05, None)
+    metrics.attempt_finished("purple", "new-model", "success", 0.05, None, Usage(3, 1), 0.0)
+    purple = {"deployment": "purple", "model": "new-model"}
+    assert value(metrics, "ailb_requests_total", **purple, status="200", route="chat") == 1
+    assert value(metrics, "ailb_upstream_attempts_total", **purple, outcome="success") == 1

@@ -131,18 +131,21 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 # --- helpers ----------------------------------------------------------------------------------------------------
 def frames(chunks: list[StreamChunk]) -> list[dict[str, Any]]:
-    """The client-visible frames, each checked to be one SSE event holding an OpenAI chat.completion.chunk."""
+    """The client-visible events, each checked to be one SSE ``data:`` event holding an OpenAI
+    chat.completion.chunk (a chunk's frame holds the events of one upstream read)."""
     parsed = []
     for chunk in chunks:
         if not chunk.frame:
             continue
-        assert chunk.frame.startswith(b"data: ") and chunk.frame.endswith(b"\n\n"), chunk.frame
-        data = chunk.frame[len(b"data: ") : -2]
-        assert b"\n\n" not in data and data != b"[DONE]"
-        obj = orjson.loads(data)
-        openai_types.ChatCompletionChunk.model_validate(obj)
-        assert obj["object"] == "chat.completion.chunk"
-        parsed.append(obj)
+        assert chunk.frame.endswith(b"\n\n"), chunk.frame
+        for event in chunk.frame[:-2].split(b"\n\n"):
+            assert event.startswith(b"data: ") and b"\n" not in event, chunk.frame
+            data = event[len(b"data: ") :]
+            assert data != b"[DONE]"
+            obj = orjson.loads(data)
+            openai_types.ChatCompletionChunk.model_validate(obj)
+            assert obj["object"] == "chat.completion.chunk"
+            parsed.append(obj)
     return parsed
 
 

@@ -12,6 +12,7 @@ from ailb.contract import StreamChunk
 
 _SSE_HEAD = len(b"data: ")
 _SSE_TAIL = len(b"\n\n")
+_BETWEEN_EVENTS = b"\n\ndata: "
 _EMPTY: Mapping[str, Any] = {}
 
 
@@ -35,11 +36,12 @@ def first_message(body: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[s
 
 
 def deltas(chunk: StreamChunk) -> list[tuple[int, Mapping[str, Any], Any]]:
-    """``(choice index, delta, finish_reason)`` of each choice in a chunk's frame (none for an empty frame)."""
+    """``(choice index, delta, finish_reason)`` of each choice in a chunk's frame, in order (none for an empty
+    frame). A chunk holds the events of one upstream read, each a ``data:`` line of JSON and a blank line."""
     if not chunk.frame:
         return []
-    payload = orjson.loads(chunk.frame[_SSE_HEAD:-_SSE_TAIL])
     return [
         (int(choice.get("index") or 0), mapping(choice.get("delta")), choice.get("finish_reason"))
-        for choice in choices(mapping(payload))
+        for event in chunk.frame[_SSE_HEAD:-_SSE_TAIL].split(_BETWEEN_EVENTS)
+        for choice in choices(mapping(orjson.loads(event)))
     ]

@@ -5,8 +5,10 @@ state machine, scrub the configured secrets from what comes out, and tell an ans
 a stream that merely stopped (an error, never a clean end). Closing the iterator early cancels the upstream
 call.
 
-The chunks of one piece of the upstream body arrive together; ``Relay.ready`` hands over those not taken yet
-without waiting, so a writer can send them to the client in one write instead of one per event.
+The chunks of one piece of the upstream body arrive together and leave as one chunk (their frames, texts and
+what they say joined): every layer after the relay (routing, memory, metering, the SSE writer) handles and writes
+one chunk per upstream read instead of one per event. ``Relay.ready`` hands over chunks not taken yet without
+waiting (after a failover the buffered ones), so a writer can still send them in one write.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ async def _batches(
                 raise
             batch = scrubber.feed(translated)
             if batch:
-                yield batch
+                yield joined(batch)
             if state.finished:
                 break
         else:
@@ -116,9 +118,25 @@ async def _batches(
                     break
             batch = scrubber.feed(translated)
             if batch:
-                yield batch
+                yield joined(batch)
     if not state.complete:
         raise early_end(name)
     tail = scrubber.flush()
     if tail:
-        yield tail
+        yield joined(tail)
+
+
+def joined(chunks: list[StreamChunk]) -> list[StreamChunk]:
+    """The chunks of one read as one: frames and texts in order, content if any had it, the last usage and
+    finish reason."""
+    if len(chunks) == 1:
+        return chunks
+    usage = finish_reason = None
+    has_content = False
+    for chunk in chunks:
+        has_content = has_content or chunk.has_content
+        usage = chunk.usage or usage
+        finish_reason = chunk.finish_reason or finish_reason
+    frame = b"".join([chunk.frame for chunk in chunks])
+    text = "".join([chunk.text for chunk in chunks])
+    return [StreamChunk(frame=frame, text=text, has_content=has_content, usage=usage, finish_reason=finish_reason)]

@@ -87,12 +87,15 @@ class StreamScrubber:
 
 
 def _all_pass(chunks: list[StreamChunk], secrets: SecretSet) -> bool:
-    """``_passes`` for every chunk; the frames of several chunks (one upstream read) are searched at once: no
-    secret (and no escape) in them together means none in any one of them."""
+    """``_passes`` for every chunk, or nothing for the scrubber to change; the chunks of one upstream read are
+    searched at once: no secret (and no escape) in their frames together means none in any one of them, and a
+    secret their texts spell together is in their joined text. A text ending with the beginning of a secret that
+    the next texts do not complete changes nothing either, so only the joined text's end is looked at."""
     if len(chunks) > 1:
         joined = b"".join([chunk.frame for chunk in chunks])
         if not secrets.in_bytes(joined) and not (b"\\u" in joined or b"\\/" in joined):
-            return not any(chunk.text and secrets.ends_with_prefix(chunk.text) for chunk in chunks)
+            text = "".join([chunk.text for chunk in chunks])
+            return not secrets.in_text(text) and not secrets.ends_with_prefix(text)
     return all(_passes(chunk, secrets) for chunk in chunks)
 
 

@@ -41,13 +41,16 @@ async def feed_ndjson(state: Any, raw: bytes, piece_size: int = 7) -> list[Strea
 
 
 def payloads(chunks: Iterable[StreamChunk]) -> list[dict[str, Any]]:
-    """The JSON objects of the chunks that have a frame, checking the SSE framing on the way."""
+    """The JSON objects of the chunks' events (a chunk holds those of one upstream read), checking the SSE framing
+    on the way."""
     out = []
     for chunk in chunks:
         if not chunk.frame:
             continue
-        assert chunk.frame.startswith(b"data: ") and chunk.frame.endswith(b"\n\n")
-        out.append(orjson.loads(chunk.frame[6:-2]))
+        assert chunk.frame.endswith(b"\n\n")
+        for event in chunk.frame[:-2].split(b"\n\n"):
+            assert event.startswith(b"data: ") and b"\n" not in event
+            out.append(orjson.loads(event[6:]))
     return out
 
 

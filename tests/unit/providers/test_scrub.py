@@ -88,6 +88,18 @@ def test_a_prefix_that_never_completes_is_released_unchanged() -> None:
     assert scrubber.feed([last]) == [] and scrubber.flush() == [last]
 
 
+def test_one_reads_chunks_together_are_scrubbed_as_one_at_a_time() -> None:
+    writer = ChunkWriter("m", False)
+    unchanged = texts(writer, "it is sk-E", " fine", " in the end")  # a prefix the next text does not complete
+    assert all(a is b for a, b in zip(StreamScrubber(SECRETS).feed(unchanged), unchanged, strict=True))
+    split = texts(writer, "Key: sk-E", "CHOED-KEY", "-7f3a9c and more")
+    assert content(StreamScrubber(SECRETS).feed(split)) == "Key: **** and more"
+    ending = texts(writer, "fine", " then sk-", "Echo")
+    scrubber = StreamScrubber(SECRETS)
+    assert content(scrubber.feed(ending) + scrubber.flush()) == "fine then sk-Echo"
+    assert StreamScrubber(SECRETS).feed(ending) != ending  # the joined text ends with a beginning: held
+
+
 def test_the_end_of_the_text_releases_what_is_held() -> None:
     writer = ChunkWriter("m", False)
     held, finish = writer.text("yes"), writer.finish("stop")

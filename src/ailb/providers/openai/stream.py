@@ -17,6 +17,8 @@ from ailb.providers.errors import stream_failure
 from ailb.providers.openai.response import usage_from
 
 DONE = b"[DONE]"
+# Besides ``content``, the deltas that are an answer (and so commit the stream to its deployment).
+_CONTENT_KEYS = ("tool_calls", "refusal", "function_call", "reasoning_content", "reasoning")
 
 
 class OpenAIStream:
@@ -55,26 +57,26 @@ def chunk_from_event(data: bytes, include_usage: bool, deployment: str) -> Strea
         raise UpstreamProtocolError(f"Deployment '{deployment}' sent a malformed chunk.", deployment=deployment)
     if "error" in obj:
         raise stream_error(obj["error"], deployment)
-    choices = obj.get("choices") or []
-    usage = usage_from(obj["usage"]) if obj.get("usage") else None
+    choices = obj.get("choices")
+    reported = obj.get("usage")
+    usage = usage_from(reported) if reported else None
     text = ""
     has_content = False
     finish_reason = None
-    for choice in choices:
-        delta = choice.get("delta") or {}
-        content = delta.get("content")
-        if content:
-            text += content if choice.get("index", 0) == 0 else ""
-            has_content = True
-        if delta.get("tool_calls") or delta.get("refusal") or delta.get("function_call"):
-            has_content = True
-        if delta.get("reasoning_content") or delta.get("reasoning"):
-            has_content = True
+    for choice in choices or ():
+        delta = choice.get("delta")
+        if delta:
+            content = delta.get("content")
+            if content:
+                if choice.get("index", 0) == 0:
+                    text += content
+                has_content = True
+            elif not has_content:
+                has_content = any(delta.get(key) for key in _CONTENT_KEYS)
         finish_reason = choice.get("finish_reason") or finish_reason
-    frame = b"data: " + data + b"\n\n"
     if not choices and usage is not None and not include_usage:
-        frame = b""
-    return StreamChunk(frame=frame, text=text, has_content=has_content, usage=usage, finish_reason=finish_reason)
+        return StreamChunk(b"", text, has_content, usage, finish_reason)
+    return StreamChunk(b"data: " + data + b"\n\n", text, has_content, usage, finish_reason)
 
 
 def stream_error(error: Any, deployment: str) -> UpstreamError:

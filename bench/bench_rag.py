@@ -99,10 +99,10 @@ async def main(chunks: int, requests: int, folder: Path) -> None:
     print(f"store writes alone (pre-computed vectors)     {len(stored) / elapsed:8.1f} chunks/s")
 
     retrieve = rag.retrieve
-    await retrieve("default", ("bench-kb",), _question(0), 3)
-    samples = await timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(i + 1), 3))
+    await retrieve(("bench-kb",), _question(0), 3)
+    samples = await timed(requests, lambda i: retrieve(("bench-kb",), _question(i + 1), 3))
     print(f"retrieve, {result.chunks} chunks, new questions       ", _figures(samples))
-    samples = await timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(0), 3))
+    samples = await timed(requests, lambda i: retrieve(("bench-kb",), _question(0), 3))
     print(f"retrieve, {result.chunks} chunks, repeated question   ", _figures(samples))
     vector = await embedder.embed_query("What does the travel policy require?")
     samples = await timed(requests, lambda i: store.query("bench-kb", vector, 3))
@@ -124,7 +124,7 @@ async def during_ingest(rag: RagService, chunks: int, requests: int) -> dict[str
     await asyncio.sleep(0.5)
     busy = await loop_lag(5.0, 0.005)
     retrieve = rag.retrieve
-    during = await timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(i + 5000), 3))
+    during = await timed(requests, lambda i: retrieve(("bench-kb",), _question(i + 5000), 3))
     still_running = not ingest.done()
     await ingest
     if not still_running:
@@ -142,8 +142,8 @@ async def retrieval_during_ingest(chunks: int, busy_chunks: int, requests: int, 
     await rag.create_collection("bench-kb", "synthetic policies")
     await rag.ingest("bench-kb", _documents(chunks))
     retrieve = rag.retrieve
-    await retrieve("default", ("bench-kb",), _question(0), 3)
-    idle = await timed(requests, lambda i: retrieve("default", ("bench-kb",), _question(i + 1), 3))
+    await retrieve(("bench-kb",), _question(0), 3)
+    idle = await timed(requests, lambda i: retrieve(("bench-kb",), _question(i + 1), 3))
     busy = await during_ingest(rag, busy_chunks, requests)
     await rag.aclose()
     await embedder.aclose()

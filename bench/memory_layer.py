@@ -98,7 +98,10 @@ async def main(turns: int, requests: int, folder: Path) -> None:
         _figures(await timed(requests, lambda i: recall(TENANT, "long", ask))),
     )
 
-    remember_samples = await timed(requests, lambda i: asyncio.sleep(0, memory.remember(_turn("burst", i, now))))
+    async def remember(i: int) -> None:
+        memory.remember(_turn("burst", i, now))
+
+    remember_samples = await timed(requests, remember)
     print("remember (enqueue on the request path)      ", _figures(remember_samples))
 
     await memory.flush()

@@ -51,7 +51,8 @@ HEADERS = [
     (b"authorization", b"Bearer sk-bench"),
     (b"content-length", b"120"),
 ]
-BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16}
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+BODY = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 16}
 DEPLOYMENT = DeploymentConfig(name="east", provider="openai", base_url="http://127.0.0.1:9/v1", models=("gpt-4o-mini",))
 ROUTE = RouteInfo("east", "openai", "gpt-4o-mini", 1, "load_balanced", 0.01)
 USAGE = Usage(prompt_tokens=9, completion_tokens=3)
@@ -77,7 +78,7 @@ def hooks(tracing: Tracing, edge_traced: bool) -> None:
     upstream_trace()
     attempt.succeeded(USAGE)
     span.routed(ROUTE)
-    span.prompt(BODY["messages"])
+    span.prompt(MESSAGES)
     span.completed(COMPLETION)
     raw_headers.append((REQUEST_ID_HEADER, b"0123456789abcdef"))
     if edge_traced:

@@ -143,11 +143,12 @@ class Completion:
 
 @dataclass(slots=True)
 class StreamChunk:
-    """One piece of a streamed answer.
+    """One piece of a streamed answer: what one upstream read gave (the relay joins that read's events).
 
-    ``frame`` is a complete SSE event (``data: {...}\\n\\n``) ready for the client, or empty when the chunk
-    must not be shown (e.g. a usage-only chunk the client did not ask for). ``has_content`` marks the first
-    chunk that commits the stream to this deployment (content, refusal or tool-call deltas).
+    ``frame`` is one or more complete SSE events (``data: {...}\\n\\n``) ready for the client, or empty when
+    nothing must be shown (e.g. a usage-only chunk the client did not ask for); ``text`` is their joined text,
+    ``usage`` and ``finish_reason`` the last ones seen. ``has_content`` marks the chunk that commits the stream to
+    this deployment (content, refusal or tool-call deltas).
     """
 
     frame: bytes

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ailb.contract import (
     ChatCall,
@@ -29,7 +29,7 @@ from ailb.contract import (
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
 from ailb.observability.tracing import NO_TRACING, Tracing
 from ailb.providers.base import Provider
-from ailb.routing.attempts import AttemptRecorder, RouteObserver
+from ailb.routing.attempts import Attempt, AttemptRecorder, RouteObserver
 from ailb.routing.catalog import Catalog, Target
 from ailb.routing.circuit import CircuitPolicy
 from ailb.routing.deployment import Candidate, Deployment
@@ -58,6 +58,8 @@ __all__ = ["RouteInfo", "RouteObserver", "RoutedStream", "Router"]
 
 # Prompts longer than this (characters) are tokenized in a worker thread.
 TOKENIZE_IN_THREAD = 32_000
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,54 +224,54 @@ class Router:
         """``targets``: ``resolve(call.model)`` when the caller made it; ``prompt_tokens``: the prompt's count when
         the caller already made it (``count_prompt``)."""
         plan = await self._plan(call, False, targets, prompt_tokens)
-        while True:
-            pick = await self._selector.next(plan)
-            attempt = self._selector.begin(plan, pick)
-            try:
-                async with asyncio.timeout(self._selector.remaining(plan)):
-                    completion = await self._complete_at(call, pick)
-            except asyncio.CancelledError:
-                self._recorder.abandoned(attempt)
-                raise
-            except InvalidRequestError as exc:
-                self._selector.unfit_for(plan, attempt, exc)
-                continue
-            except Exception as exc:
-                self._selector.failed(plan, attempt, self._as_upstream(exc, pick))
-                continue
-            seconds = self._recorder.succeeded(attempt, completion.usage)
-            return completion, self._info(plan, pick, seconds)
+        completion, pick, attempt = await self._first_answer(plan, lambda pick: self._complete_at(call, pick))
+        seconds = self._recorder.succeeded(attempt, completion.usage)
+        return completion, self._info(plan, pick, seconds)
 
     async def stream(
         self, call: ChatCall, *, targets: tuple[Target, ...] | None = None, prompt_tokens: int | None = None
     ) -> RoutedStream:
         plan = await self._plan(call, True, targets, prompt_tokens)
+        opened, pick, attempt = await self._first_answer(plan, lambda pick: self._open_stream(call, pick))
+        upstream, buffered, ended = opened
+        ttft = self._recorder.first_token(attempt)
+        chunks = RelayedChunks(self._recorder, attempt, upstream, buffered, ended)
+        return RoutedStream(self._info(plan, pick, ttft), chunks)
+
+    async def _first_answer(
+        self, plan: Plan, answer_at: Callable[[Candidate], Awaitable[_T]]
+    ) -> tuple[_T, Candidate, Attempt]:
+        """The first pick's answer that comes: a failure fails over (budgeted, within the deadline), a request a
+        deployment cannot express moves to another; ``Selector.next`` raises when no pick is left."""
         while True:
             pick = await self._selector.next(plan)
             attempt = self._selector.begin(plan, pick)
-            upstream: AsyncIterator[StreamChunk] | None = None
             try:
-                upstream = self._stream_at(call, pick)
                 async with asyncio.timeout(self._selector.remaining(plan)):
-                    buffered, ended = await read_until_content(upstream)
+                    answer = await answer_at(pick)
             except asyncio.CancelledError:
-                if upstream is not None:
-                    await close_quietly(upstream)
                 self._recorder.abandoned(attempt)
                 raise
             except InvalidRequestError as exc:
-                if upstream is not None:
-                    await close_quietly(upstream)
                 self._selector.unfit_for(plan, attempt, exc)
                 continue
             except Exception as exc:
-                if upstream is not None:
-                    await close_quietly(upstream)
                 self._selector.failed(plan, attempt, self._as_upstream(exc, pick))
                 continue
-            ttft = self._recorder.first_token(attempt)
-            chunks = RelayedChunks(self._recorder, attempt, upstream, buffered, ended)
-            return RoutedStream(self._info(plan, pick, ttft), chunks)
+            return answer, pick, attempt
+
+    async def _open_stream(
+        self, call: ChatCall, pick: Candidate
+    ) -> tuple[AsyncIterator[StreamChunk], list[StreamChunk], bool]:
+        """The pick's stream read up to its first content (held back, so a failure before it still fails over);
+        a stream that fails before it is closed."""
+        upstream = self._stream_at(call, pick)
+        try:
+            buffered, ended = await read_until_content(upstream)
+        except BaseException:
+            await close_quietly(upstream)
+            raise
+        return upstream, buffered, ended
 
     @staticmethod
     def _complete_at(call: ChatCall, pick: Candidate) -> Awaitable[Completion]:
@@ -295,24 +297,12 @@ class Router:
         self.budget.record_request(now)
         targets = self.embedding_catalog.targets(call.model)
         plan = Plan(name, strategy, targets, request, now + self.settings.router.deadline)
-        while True:
-            pick = await self._selector.next(plan)
-            attempt = self._selector.begin(plan, pick)
-            try:
-                async with asyncio.timeout(self._selector.remaining(plan)):
-                    result = await embeddings_of(pick).create_embeddings(call.texts, pick.model, call.dimensions)
-            except asyncio.CancelledError:
-                self._recorder.abandoned(attempt)
-                raise
-            except InvalidRequestError as exc:
-                self._selector.unfit_for(plan, attempt, exc)
-                continue
-            except Exception as exc:
-                self._selector.failed(plan, attempt, self._as_upstream(exc, pick))
-                continue
-            usage = Usage(result.prompt_tokens or prompt_tokens)
-            seconds = self._recorder.succeeded(attempt, usage, whole=False)
-            return result, self._info(plan, pick, seconds)
+        result, pick, attempt = await self._first_answer(
+            plan, lambda pick: embeddings_of(pick).create_embeddings(call.texts, pick.model, call.dimensions)
+        )
+        usage = Usage(result.prompt_tokens or prompt_tokens)
+        seconds = self._recorder.succeeded(attempt, usage, whole=False)
+        return result, self._info(plan, pick, seconds)
 
     async def _plan(
         self, call: ChatCall, stream: bool, resolved: tuple[Target, ...] | None, prompt_tokens: int | None

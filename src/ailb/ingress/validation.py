@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
-from ailb.contract import SESSION_ID_PATTERN, SessionId
+from ailb.contract import SESSION_ID_PATTERN, ChatCall, SessionId
 from ailb.errors import InvalidRequestError
 
 T = TypeVar("T")
@@ -50,12 +50,41 @@ class AilbFields(Schema, kw_only=True):
     routing_strategy: str | None = None
 
 
+class AilbFieldValues(Protocol):
+    """AILB's own fields as a checked body holds them (``AilbFields``, or the chat schema's own copies)."""
+
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def rag_collection(self) -> str | list[str] | None: ...
+    @property
+    def rag_top_k(self) -> int | None: ...
+    @property
+    def routing_strategy(self) -> str | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AilbOptions:
     session_id: SessionId | None
     rag_collections: tuple[str, ...]
     rag_top_k: int
     strategy: str | None
+
+    def call(
+        self, body: Mapping[str, Any], model: str, stream: bool, tenant: str, include_usage: bool = False
+    ) -> ChatCall:
+        """The canonical call of ``body`` with these options."""
+        return ChatCall(
+            body=body,
+            model=model,
+            stream=stream,
+            include_usage=include_usage,
+            tenant=tenant,
+            session_id=self.session_id,
+            rag_collections=self.rag_collections,
+            rag_top_k=self.rag_top_k,
+            strategy=self.strategy,
+        )
 
 
 def convert(data: Any, schema: type[T], at: str = "") -> T:
@@ -73,11 +102,15 @@ def convert(data: Any, schema: type[T], at: str = "") -> T:
 
 def ailb_options(fields: AilbFields, headers: Mapping[str, str]) -> AilbOptions:
     """AILB's fields from the body, with the ``X-Session-ID`` and ``X-AILB-Strategy`` headers as fallbacks."""
-    session_id = check_session(fields.session_id, headers.get("x-session-id"))
+    return options_of(fields, headers.get("x-session-id"), headers.get("x-ailb-strategy"))
+
+
+def options_of(fields: AilbFieldValues, header_session: str | None, header_strategy: str | None) -> AilbOptions:
+    """AILB's fields of a checked body (any surface's), with the header values as fallbacks."""
+    session_id = check_session(fields.session_id, header_session)
     collections = fields.rag_collection
     names = (collections,) if isinstance(collections, str) else tuple(collections or ())
-    strategy = headers.get("x-ailb-strategy") or fields.routing_strategy
-    return AilbOptions(session_id, names, fields.rag_top_k or 3, strategy)
+    return AilbOptions(session_id, names, fields.rag_top_k or 3, header_strategy or fields.routing_strategy)
 
 
 def check_session(body_session: str | None, header_session: str | None) -> SessionId | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ailb.contract import ChatCall
 from ailb.ingress.chat.schema import REQUEST_FIELDS, ChatCompletionRequest
-from ailb.ingress.validation import AILB_BODY_FIELDS, check_session, convert, refuse_client_config
+from ailb.ingress.validation import AILB_BODY_FIELDS, convert, options_of, refuse_client_config
 
 
 def validate_chat(
@@ -17,20 +17,10 @@ def validate_chat(
     if not data.keys() <= REQUEST_FIELDS:
         refuse_client_config(data.keys() - REQUEST_FIELDS)
     request = convert(data, ChatCompletionRequest)
-    session_id = check_session(request.session_id, header_session)
     for key in AILB_BODY_FIELDS:
         data.pop(key, None)
-    collections = request.rag_collection
-    names = (collections,) if isinstance(collections, str) else tuple(collections or ())
     options = request.stream_options
-    return ChatCall(
-        body=data,
-        model=request.model,
-        stream=bool(request.stream),
-        include_usage=bool(options and options.include_usage),
-        tenant=tenant,
-        session_id=session_id,
-        rag_collections=names,
-        rag_top_k=request.rag_top_k or 3,
-        strategy=header_strategy or request.routing_strategy,
+    include_usage = bool(options and options.include_usage)
+    return options_of(request, header_session, header_strategy).call(
+        data, request.model, bool(request.stream), tenant, include_usage
     )

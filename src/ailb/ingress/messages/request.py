@@ -65,17 +65,7 @@ def parse(data: dict[str, Any], tenant: str, headers: Mapping[str, str]) -> tupl
     options = ailb_options(request, headers)
     native = {key: value for key, value in data.items() if key not in AILB_FIELDS}
     translation = translate(native, request)
-    call = ChatCall(
-        body=translation.body,
-        model=request.model,
-        stream=bool(request.stream),
-        include_usage=False,
-        tenant=tenant,
-        session_id=options.session_id,
-        rag_collections=options.rag_collections,
-        rag_top_k=options.rag_top_k,
-        strategy=options.strategy,
-    )
+    call = options.call(translation.body, request.model, bool(request.stream), tenant)
     thinking = request.thinking is not None and request.thinking.type != "disabled"
     return call, translation, MessagesSpec(request.model, thinking)
 

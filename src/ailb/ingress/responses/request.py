@@ -89,17 +89,7 @@ def to_chat_call(data: dict[str, Any], tenant: str, headers: Mapping[str, str]) 
         body["tool_choice"] = _tool_choice(request.tool_choice)
     _copy_options(request, body)
     options = ailb_options(request, headers)
-    call = ChatCall(
-        body=body,
-        model=request.model,
-        stream=bool(request.stream),
-        include_usage=False,
-        tenant=tenant,
-        session_id=options.session_id,
-        rag_collections=options.rag_collections,
-        rag_top_k=options.rag_top_k,
-        strategy=options.strategy,
-    )
+    call = options.call(body, request.model, bool(request.stream), tenant)
     return call, _spec(request, tools)
 
 

@@ -14,7 +14,7 @@ waiting (after a failover the buffered ones), so a writer can still send them in
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Protocol
 
@@ -42,6 +42,12 @@ class StreamState(Protocol):
     def feed(self, data: bytes) -> list[StreamChunk]:
         """The chunks one frame's payload translates to; raises ``UpstreamError`` for an in-stream error."""
         ...
+
+
+FeedRead = Callable[[list[bytes], Callable[[StreamChunk], bool]], "list[StreamChunk] | None"]
+"""A state's optional ``feed_read(payloads, passes)``: one read's frames as the one chunk that feeding them one by
+one, scrubbing and ``joined`` would give, when ``passes`` (the scrubber) takes it as it is; else None and the state
+unchanged (the relay then feeds them one by one). ``OpenAIStream`` has one."""
 
 
 class Relay:
@@ -92,11 +98,20 @@ async def _batches(
     name = transport.name
     scrubber = StreamScrubber(secrets)
     splitter = framing(name)
+    feed_read: FeedRead | None = getattr(state, "feed_read", None)
     async with transport.open_stream(path, payload) as pieces, aclosing(pieces) as reader:  # type: ignore[type-var]
         async for piece in reader:
+            datas = splitter.feed(piece)
+            read = feed_read(datas, scrubber.passes) if feed_read is not None else None
+            if read is not None:  # the common case: the read's chunk, already joined and needing no scrubbing
+                if read:
+                    yield read
+                if state.finished:
+                    break
+                continue
             translated: list[StreamChunk] = []
             try:
-                for data in splitter.feed(piece):
+                for data in datas:
                     translated += state.feed(data)
                     if state.finished:
                         break

@@ -58,6 +58,17 @@ class StreamScrubber:
             out.extend(self._accept(chunk))
         return out
 
+    def passes(self, joined: StreamChunk) -> bool:
+        """Whether ``feed`` would hand on unchanged, holding nothing back, the chunks whose frames and texts
+        ``joined`` joins (``_all_pass``'s test of a read's chunks together; an escape in the frames says no)."""
+        secrets = self._secrets
+        if secrets.empty:
+            return True
+        frame, text = joined.frame, joined.text
+        if self._held or secrets.in_bytes(frame) or b"\\u" in frame or b"\\/" in frame:
+            return False
+        return not secrets.in_text(text) and not secrets.ends_with_prefix(text)
+
     def flush(self) -> list[StreamChunk]:
         held, self._held = self._held, []
         return held

@@ -7,6 +7,7 @@ is complete even without it (some servers omit it). ``data: {"error": ...}`` end
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -44,6 +45,25 @@ class OpenAIStream:
         self._finish_seen = self._finish_seen or chunk.finish_reason is not None
         return [chunk]
 
+    def feed_read(self, datas: list[bytes], passes: Callable[[StreamChunk], bool]) -> list[StreamChunk] | None:
+        """The events of one upstream read as the one chunk ``feed`` event by event and then ``relay.joined`` make
+        of them (none for a read without events), when the read is ordinary and ``passes`` takes that chunk; the
+        state then moved on. None, with nothing changed, for anything else (an error, a malformed event): feeding
+        the events one at a time then says what that is."""
+        try:
+            read = read_events(datas, self.include_usage)
+        except Exception:  # whatever it is, ``feed`` raises it in its place among the events
+            return None
+        if read is None:
+            return None
+        chunk, done = read
+        if chunk is not None:
+            if not passes(chunk):
+                return None
+            self._finish_seen = self._finish_seen or chunk.finish_reason is not None
+        self.finished = self.finished or done
+        return [] if chunk is None else [chunk]
+
 
 def chunk_from_event(data: bytes, include_usage: bool, deployment: str) -> StreamChunk:
     """Read what the gateway needs from one upstream chunk and pass its bytes through untouched."""
@@ -77,6 +97,43 @@ def chunk_from_event(data: bytes, include_usage: bool, deployment: str) -> Strea
     if not choices and usage is not None and not include_usage:
         return StreamChunk(b"", text, has_content, usage, finish_reason)
     return StreamChunk(b"data: " + data + b"\n\n", text, has_content, usage, finish_reason)
+
+
+def read_events(datas: list[bytes], include_usage: bool) -> tuple[StreamChunk | None, bool] | None:
+    """``chunk_from_event`` for each event up to ``[DONE]``, joined into one chunk as the relay joins them (None
+    when there is no event), and whether ``[DONE]`` came; None when an event is an error or not a JSON object."""
+    kept: list[bytes] = []
+    text = ""
+    has_content = done = False
+    usage = finish_reason = None
+    for data in datas:
+        if data == DONE:
+            done = True
+            break
+        obj = orjson.loads(data)
+        if type(obj) is not dict or "error" in obj:
+            return None
+        choices = obj.get("choices")
+        reported = obj.get("usage")
+        if reported:
+            usage = usage_from(reported)
+        for choice in choices or ():
+            delta = choice.get("delta")
+            if delta:
+                content = delta.get("content")
+                if content:
+                    if choice.get("index", 0) == 0:
+                        text += content
+                    has_content = True
+                elif not has_content:
+                    has_content = any(delta.get(key) for key in _CONTENT_KEYS)
+            finish_reason = choice.get("finish_reason") or finish_reason
+        if choices or not reported or include_usage:
+            kept.append(data)
+    if not datas or datas[0] == DONE:
+        return None, done
+    frame = b"data: " + b"\n\ndata: ".join(kept) + b"\n\n" if kept else b""
+    return StreamChunk(frame, text, has_content, usage, finish_reason), done
 
 
 def stream_error(error: Any, deployment: str) -> UpstreamError:

@@ -91,9 +91,10 @@ def scope_of(body: bytes) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def one_request(app: HotPath, body: bytes, forever: asyncio.Event) -> int:
-    """One streamed request through the app; the bytes the client received."""
-    received = 0
+async def one_request(app: HotPath, body: bytes, forever: asyncio.Event) -> tuple[int, int]:
+    """One streamed request through the app; the bytes the client received and the app's ``send`` calls (each a
+    socket write in uvicorn)."""
+    received = sends = 0
     request: list[dict[str, Any]] = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def receive() -> dict[str, Any]:
@@ -103,11 +104,12 @@ async def one_request(app: HotPath, body: bytes, forever: asyncio.Event) -> int:
         return {"type": "http.disconnect"}
 
     async def send(message: MutableMapping[str, Any]) -> None:
-        nonlocal received
+        nonlocal received, sends
         received += len(message.get("body", b""))
+        sends += 1
 
     await app(scope_of(body), receive, send)
-    return received
+    return received, sends
 
 
 async def relay_once(provider: OpenAIProvider, body: dict[str, Any]) -> None:
@@ -143,7 +145,8 @@ async def main() -> None:
         "relay": lambda: relay_once(providers[0], canonical),
         "request": lambda: one_request(app, body, forever),
     }
-    assert await one_request(app, body, forever) > 0
+    received, sends = await one_request(app, body, forever)
+    assert received > 0
     times: dict[str, list[float]] = {name: [] for name in stages}
     try:
         for work in stages.values():
@@ -153,7 +156,7 @@ async def main() -> None:
                 times[name].append(await per_request_us(work, args.requests))
     finally:
         await gateway.aclose()
-    print(f"{args.events} events in {len(pieces)} read(s), CPU µs per request:")
+    print(f"{args.events} events in {len(pieces)} read(s), {sends} sends, CPU µs per request:")
     for name, values in times.items():
         print(f"  {name:8} min {min(values):6.1f}  median {statistics.median(values):6.1f}")
 

@@ -16,7 +16,7 @@ from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
 from ailb.http.ports import HttpRuntime, runtime_of
-from ailb.http.sse import EventStreamResponse, unless_disconnected
+from ailb.http.sse import EventStreamResponse, LastFrame, unless_disconnected
 from ailb.ingress.chat.request import validate_chat
 from ailb.observability.context import RequestContext, request_context
 from ailb.service import ChatStream, Context
@@ -85,10 +85,13 @@ async def _route_limit(gateway: HttpRuntime, model: str) -> None:
 
 
 async def _sse(gateway: HttpRuntime, stream: ChatStream, context: RequestContext) -> AsyncIterator[bytes]:
-    """Write chunks as they come; a failure after the first byte ends with an error event and no [DONE]."""
+    """Write chunks as they come; a failure after the first byte ends with an error event and no [DONE]. Once the
+    upstream has said its last, the rest is written with the end, in the response's last write."""
     first = True
     chunks = stream.chunks
     ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
+    at_end: Callable[[], bool] | None = getattr(chunks, "at_end", None)
+    held = b""
     try:
         async for chunk in chunks:
             # The chunks already at hand go out in one write (one per upstream read, not one per event).
@@ -97,12 +100,16 @@ async def _sse(gateway: HttpRuntime, stream: ChatStream, context: RequestContext
                 if first:
                     first = False
                     context.first_byte = perf_counter()
-                yield frame
-        yield DONE
+                if at_end is not None and at_end():
+                    held += frame
+                    continue
+                yield held + frame if held else frame
+                held = b""
+        yield LastFrame(held + DONE)
     except AILBError as exc:
         context.failure = exc.status  # the response began with 200; the request is counted with this status
         log.warning("stream from %s failed after the first chunk: %s", stream.route.deployment, exc.log_message)
-        yield b"event: error\ndata: " + error_body(exc, gateway.redactor) + b"\n\n"
+        yield LastFrame(held + b"event: error\ndata: " + error_body(exc, gateway.redactor) + b"\n\n")
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
 

@@ -58,7 +58,15 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
             task.uncancel()
 
 
+class LastFrame(bytes):
+    """The stream's last frame: written with the end of the response, in one write."""
+
+    __slots__ = ()
+
+
 class EventStreamResponse(Response):
+    """Writes each frame as it comes; a ``LastFrame`` ends the response."""
+
     def __init__(self, frames: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
         self.frames = frames
         self.status_code = 200
@@ -79,10 +87,14 @@ class EventStreamResponse(Response):
         watcher = asyncio.ensure_future(watch())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            last = b""
             async for frame in self.frames:
+                if type(frame) is LastFrame:
+                    last = frame
+                    break
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
             state["finished"] = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.body", "body": last, "more_body": False})
         except asyncio.CancelledError:
             if not state["disconnected"]:
                 raise

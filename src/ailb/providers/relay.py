@@ -53,13 +53,14 @@ unchanged (the relay then feeds them one by one). ``OpenAIStream`` has one."""
 class Relay:
     """The answer's chunks, scrubbed of the secrets; ``aclose()`` cancels the upstream call."""
 
-    __slots__ = ("_batches", "_ready")
+    __slots__ = ("_batches", "_ready", "_state")
 
     def __init__(
         self, transport: Transport, path: str, payload: bytes, framing: Framing, state: StreamState, secrets: SecretSet
     ) -> None:
         self._batches = _batches(transport, path, payload, framing, state, secrets)
         self._ready: deque[StreamChunk] = deque()
+        self._state = state
 
     def __aiter__(self) -> Relay:
         return self
@@ -72,6 +73,12 @@ class Relay:
             except StopAsyncIteration:
                 raise StopAsyncIteration from None
         return ready.popleft()
+
+    @property
+    def finished(self) -> bool:
+        """The upstream said the answer is over: what is left (chunks not taken yet, a held tail, the end) comes
+        without waiting for it."""
+        return self._state.finished
 
     def ready(self) -> list[StreamChunk]:
         """The chunks already read from the upstream and not taken yet (none is waited for)."""

@@ -106,6 +106,11 @@ class RelayedChunks:
             self._seen(chunk)
         return taken
 
+    def at_end(self) -> bool:
+        """Whether the upstream has said its last: the chunks still to come, and the end, come without waiting
+        (an upstream that cannot tell answers False)."""
+        return self._done or self._ended or getattr(self._upstream, "finished", False) is True
+
     async def aclose(self) -> None:
         """Stop relaying: closes the provider's iterator (cancelling the upstream request) if still open."""
         self._pending.clear()

@@ -1,0 +1,99 @@
+"""How a streamed chat answer is written to the client's socket (the ASGI app called in process, in front of the
+wire-level OpenAI fake on loopback): frames go out as they come, and once the upstream has said its last, what is
+left goes out with the end of the response in one write."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+
+from ailb.bootstrap import Gateway
+from ailb.http.app import HotPath, create_app
+from ailb.settings import load_settings
+from tests.fakes.openai_fake import OpenAIFake
+from tests.fakes.script import Fault
+
+QUESTION = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+DONE = b"data: [DONE]\n\n"
+
+
+@asynccontextmanager
+async def gateway_app(fake: OpenAIFake) -> AsyncIterator[HotPath]:
+    env = {"OPENAI_API_KEY": "sk-upstream-1", "OPENAI_BASE_URL": fake.base_url, "OPENAI_MODELS": "gpt-4o",
+           "ENABLE_MEMORY": "false", "ENABLE_GRPC": "false", "HEALTH_CHECK_INTERVAL": "0"}  # fmt: skip
+    gateway = Gateway(load_settings(env), env)
+    await gateway.start(grpc=False)
+    try:
+        yield create_app(gateway)
+    finally:
+        await gateway.aclose()
+
+
+async def body_messages(app: HotPath, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``http.response.body`` messages the app sends for one request (each one socket write in uvicorn)."""
+    incoming = [{"type": "http.request", "body": orjson.dumps(body), "more_body": False}]
+    sent: list[dict[str, Any]] = []
+    answered = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop()
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            answered.set()
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/v1/chat/completions", "query_string": b"",
+        "headers": [(b"content-type", b"application/json")], "http_version": "1.1", "scheme": "http",
+        "root_path": "", "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 50000),
+    }  # fmt: skip
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 200
+    return [message for message in sent if message["type"] == "http.response.body"]
+
+
+def contents(body: bytes) -> str:
+    text = ""
+    for event in body.split(b"\n\n"):
+        if event.startswith(b"data: {"):
+            for choice in orjson.loads(event[6:])["choices"]:
+                text += choice["delta"].get("content") or ""
+    return text
+
+
+async def test_the_rest_of_an_answer_the_upstream_finished_goes_out_with_the_end() -> None:
+    async with OpenAIFake(api_key="sk-upstream-1") as fake, gateway_app(fake) as app:
+        fake.reply = "one two three four"
+        messages = await body_messages(app, QUESTION)
+    *before, last = messages
+    assert all(m["more_body"] for m in before) and last["more_body"] is False
+    assert last["body"].endswith(DONE) and len(last["body"]) > len(DONE)  # frames and [DONE] in the last write
+    assert contents(b"".join(m["body"] for m in messages)) == "one two three four"
+
+
+async def test_frames_of_a_paced_answer_are_not_held_for_the_end() -> None:
+    async with OpenAIFake(api_key="sk-upstream-1") as fake, gateway_app(fake) as app:
+        fake.reply = "one two three four"
+        fake.stream_chunk_delay = 0.05
+        messages = await body_messages(app, QUESTION)
+    assert "one" in contents(messages[0]["body"]) and messages[0]["more_body"] is True
+    assert messages[-1]["body"].endswith(DONE) and messages[-1]["more_body"] is False
+    assert contents(b"".join(m["body"] for m in messages)) == "one two three four"
+
+
+async def test_a_failure_after_the_first_content_is_the_last_write() -> None:
+    async with OpenAIFake(api_key="sk-upstream-1") as fake, gateway_app(fake) as app:
+        fake.reply = "one two three four"
+        fake.fail_next(Fault.error_event(after_chunks=2))
+        messages = await body_messages(app, QUESTION)
+    last = messages[-1]
+    assert last["more_body"] is False and last["body"].startswith(b"event: error\ndata: ")
+    assert DONE not in b"".join(m["body"] for m in messages)

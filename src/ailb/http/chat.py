@@ -16,7 +16,7 @@ from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
 from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
 from ailb.http.ports import HttpRuntime, runtime_of
-from ailb.http.sse import EventStreamResponse, LastFrame, unless_disconnected
+from ailb.http.sse import ClientWatch, EventStreamResponse, LastFrame, unless_disconnected
 from ailb.ingress.chat.request import validate_chat
 from ailb.observability.context import RequestContext, request_context
 from ailb.service import ChatStream, Context
@@ -46,10 +46,12 @@ async def chat_completions(request: Request) -> Response:
         if gateway.rate_limits.active:
             await _route_limit(gateway, model)
         if call.stream:
-            stream = await unless_disconnected(request.receive, gateway.service.stream(call, meter))
+            watch = ClientWatch(request.receive)  # one watcher for the wait for the first content and the writing
+            stream = await watch.guard(gateway.service.stream(call, meter))
             _routed(context, stream.route, stream.call)
             stream.chunks = span.watch(stream.chunks)
-            return EventStreamResponse(_sse(gateway, stream, context), route_headers(stream.route, stream.context))
+            headers = route_headers(stream.route, stream.context)
+            return EventStreamResponse(_sse(gateway, stream, context), headers, watch)
         result = await unless_disconnected(request.receive, gateway.service.complete(call, meter))
         _routed(context, result.route, result.call)
         span.completed(result.completion)

@@ -1,14 +1,15 @@
 """A server-sent-event response written straight to the ASGI ``send``.
 
-One watcher task per stream notices a client that disconnects and cancels the writer, which closes the
-upstream iterator (and so the upstream call) in its ``finally``.
+One watcher task per streamed request (``ClientWatch``) notices a client that disconnects and cancels the
+handler while it waits for the stream's first content, then the writer, which closes the upstream iterator (and so
+the upstream call) in its ``finally``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -30,32 +31,79 @@ async def wait_for_disconnect(receive: Receive) -> None:
         pass
 
 
+class ClientWatch:
+    """One task per request that waits for the client to disconnect and, while ``armed``, then cancels the
+    request's task (``cancelled``). The wait for a stream's first content (``guard``) and the writing of the stream
+    (``EventStreamResponse``) share it: one watcher task per streamed request, not one per phase."""
+
+    __slots__ = ("_task", "_watcher", "armed", "cancelled", "gone")
+
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self.armed = False
+        self.gone = self.cancelled = False
+        self._watcher = task.get_loop().create_task(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        await wait_for_disconnect(receive)
+        self.gone = True
+        if self.armed:
+            self.cancelled = True
+            self._task.cancel()
+
+    def serves(self, task: asyncio.Task[Any] | None) -> bool:
+        return task is self._task
+
+    def arm(self) -> None:
+        """Cancel the task when the client goes (at once if it has gone already)."""
+        self.armed = True
+        if self.gone and not self.cancelled:
+            self.cancelled = True
+            self._task.cancel()
+
+    def disarm(self) -> bool:
+        """Stop cancelling; whether the client's going cancelled the task (a cancel then taken back)."""
+        # A watcher woken with the disconnect but not yet run no longer cancels the task once this has run.
+        self.armed = False
+        cancelled, self.cancelled = self.cancelled, False
+        if cancelled:
+            self._task.uncancel()
+        return cancelled
+
+    def close(self) -> None:
+        self.armed = False
+        self._watcher.cancel()
+
+    async def guard(self, work: Awaitable[T]) -> T:
+        """Await ``work`` in this task, but cancel it (and so the upstream call) as soon as the client disconnects;
+        then raise ``ClientDisconnected`` and close the watch. The work's result reaches the caller without a hop
+        through another task; the watch stays open (disarmed) for what follows."""
+        self.arm()
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if not self.disarm():
+                self.close()
+                raise
+            self.close()
+            raise ClientDisconnected from None
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self.disarm()
+
+
 async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
     """Await ``work`` in this task, but cancel it (and so the upstream call) as soon as the client disconnects;
-    then raise ``ClientDisconnected``. One watcher task, and the work's result reaches the caller without a hop through
-    another task."""
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        await wait_for_disconnect(receive)
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.ensure_future(watch())
+    then raise ``ClientDisconnected``."""
+    watch = ClientWatch(receive)
     try:
-        return await work
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        raise ClientDisconnected from None
+        return await watch.guard(work)
     finally:
-        # A watcher woken with the disconnect but not yet run is cancelled here, before it can cancel this task.
-        watcher.cancel()
-        if gone:
-            task.uncancel()
+        watch.close()
 
 
 class LastFrame(bytes):
@@ -67,25 +115,24 @@ class LastFrame(bytes):
 class EventStreamResponse(Response):
     """Writes each frame as it comes; a ``LastFrame`` ends the response."""
 
-    def __init__(self, frames: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, frames: AsyncIterator[bytes], headers: Mapping[str, str], watch: ClientWatch | None = None
+    ) -> None:
+        """``watch``: the request's ``ClientWatch`` when the handler has one (else the response starts its own)."""
         self.frames = frames
         self.status_code = 200
         self.background = None
         self.raw_headers = [*_BASE_HEADERS, *((k.lower().encode(), v.encode()) for k, v in headers.items())]
+        self.watch = watch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        writer = asyncio.current_task()
-        assert writer is not None
-        state = {"finished": False, "disconnected": False}
-
-        async def watch() -> None:
-            await wait_for_disconnect(receive)
-            if not state["finished"]:
-                state["disconnected"] = True
-                writer.cancel()
-
-        watcher = asyncio.ensure_future(watch())
+        watch = self.watch
+        if watch is None or not watch.serves(asyncio.current_task()):
+            if watch is not None:
+                watch.close()
+            watch = ClientWatch(receive)
         try:
+            watch.arm()
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             last = b""
             async for frame in self.frames:
@@ -93,13 +140,11 @@ class EventStreamResponse(Response):
                     last = frame
                     break
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
-            state["finished"] = True
+            watch.armed = False
             await send({"type": "http.response.body", "body": last, "more_body": False})
         except asyncio.CancelledError:
-            if not state["disconnected"]:
+            if not watch.disarm():
                 raise
-            writer.uncancel()
         finally:
-            state["finished"] = True
-            watcher.cancel()
+            watch.close()
             await self.frames.aclose()  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """CPU of AILB's own work per streamed chat request, in process: no HTTP server, no upstream HTTP client.
 
-    python -m bench.stream_micro [--events 25] [--reads 1] [--requests 2000] [--rounds 7]
+    python -m bench.stream_micro [--events 25] [--reads 1] [--requests 2000] [--rounds 7] [--loop uvloop]
 
 The OpenAI deployment's transport is replaced by one that answers every stream with a recorded body, the one the
 benchmark's fake upstream sends for issue 13's streamed probe (``events`` data events, then the usage event
@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import uvloop
 
 from ailb.bootstrap import Gateway
 from ailb.http.app import HotPath, create_app
@@ -124,13 +125,7 @@ async def per_request_us(work: Callable[[], Awaitable[Any]], requests: int) -> f
     return (time.process_time() - started) / requests * 1e6
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=25)
-    parser.add_argument("--reads", type=int, default=1)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
+async def measure(args: argparse.Namespace) -> None:
     gateway = Gateway(load_settings(ENV), ENV)
     pieces = cut(recorded_body(args.events), args.reads)
     providers = [p for p in gateway.runtime.providers.values() if isinstance(p, OpenAIProvider)]
@@ -156,10 +151,24 @@ async def main() -> None:
                 times[name].append(await per_request_us(work, args.requests))
     finally:
         await gateway.aclose()
-    print(f"{args.events} events in {len(pieces)} read(s), {sends} sends, CPU µs per request:")
+    print(f"{args.events} events in {len(pieces)} read(s), {sends} sends, {args.loop}, CPU µs per request:")
     for name, values in times.items():
         print(f"  {name:8} min {min(values):6.1f}  median {statistics.median(values):6.1f}")
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=25)
+    parser.add_argument("--reads", type=int, default=1)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop", help="uvloop: as `ailb serve`")
+    args = parser.parse_args()
+    if args.loop == "uvloop":
+        uvloop.run(measure(args))
+    else:
+        asyncio.run(measure(args))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

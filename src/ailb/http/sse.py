@@ -49,7 +49,11 @@ class ClientWatch:
     async def _watch(self, receive: Receive) -> None:
         await wait_for_disconnect(receive)
         self.gone = True
-        if self.armed:
+        self._cancel()
+
+    def _cancel(self) -> None:
+        # Runs while the task waits (this watcher, or a callback): the task is cancelled where it waits.
+        if self.armed and not self.cancelled:
             self.cancelled = True
             self._task.cancel()
 
@@ -57,11 +61,10 @@ class ClientWatch:
         return task is self._task
 
     def arm(self) -> None:
-        """Cancel the task when the client goes (at once if it has gone already)."""
+        """Cancel the task when the client goes; if it has gone already, when the task next waits (still armed)."""
         self.armed = True
-        if self.gone and not self.cancelled:
-            self.cancelled = True
-            self._task.cancel()
+        if self.gone:
+            self._task.get_loop().call_soon(self._cancel)
 
     def disarm(self) -> bool:
         """Stop cancelling; whether the client's going cancelled the task (a cancel then taken back)."""

@@ -8,8 +8,10 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
 
 from ailb.http.app import HotPath
+from ailb.http.sse import ClientWatch
 from tests.fakes.openai_fake import OpenAIFake
 from tests.polling import eventually
 from tests.unit.core.test_stream_writes import QUESTION, gateway_app
@@ -82,3 +84,20 @@ async def test_one_watcher_task_serves_the_wait_for_content_and_the_writing() ->
         await client.ask(app)
     assert client.body().endswith(b"data: [DONE]\n\n")
     assert len(client.watchers) == 1
+
+
+async def test_a_watch_armed_after_the_client_went_cancels_only_a_wait_while_armed() -> None:
+    async def gone_client() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    watch = ClientWatch(gone_client)
+    await asyncio.sleep(0)  # the watcher sees the client gone while nothing is armed
+    assert watch.gone and not watch.cancelled
+    watch.arm()
+    assert not watch.disarm()  # armed and disarmed without waiting in between: nothing to cancel
+    await asyncio.sleep(0.01)  # and no cancellation turns up later
+    watch.arm()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.sleep(5)
+    assert watch.disarm()
+    watch.close()

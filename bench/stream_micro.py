@@ -8,7 +8,8 @@ AILB asks for and ``[DONE]``), in ``reads`` pieces (cut at even offsets, whereve
 
 - ``relay``: the OpenAI adapter's stream read to its end (framing, the chunk reader, the scrubber, the join);
 - ``request``: issue 13's streamed request (~2 KB) through the whole ASGI app (``HotPath``: the request's
-  parsing, routing, the first-content hold, the SSE writer) with a ``send`` that keeps nothing.
+  parsing, routing, the first-content hold, the SSE writer) with a ``send`` that keeps nothing;
+- ``plain``: the same request not streamed (the fake's whole answer), for what a stream costs beyond it.
 
 The figures are CPU µs per request (``time.process_time``), min and median of the rounds, the stages interleaved.
 """
@@ -30,7 +31,7 @@ from ailb.bootstrap import Gateway
 from ailb.http.app import HotPath, create_app
 from ailb.providers.openai.adapter import OpenAIProvider
 from ailb.settings import load_settings
-from bench.fake_upstream import _DONE_PART, _USAGE_PART, stream_parts
+from bench.fake_upstream import _COMPLETION, _DONE_PART, _USAGE_PART, stream_parts
 from bench.probes import ISSUE_BODY
 from bench.targets import API_KEY, MODEL
 
@@ -78,6 +79,9 @@ class RecordedTransport:
     async def _pieces(self) -> AsyncIterator[bytes]:
         for piece in self.pieces:
             yield piece
+
+    async def post_json_raw(self, path: str, payload: bytes) -> tuple[bytes, Any]:
+        return _COMPLETION, orjson.loads(_COMPLETION)
 
     async def aclose(self) -> None:
         return None
@@ -136,9 +140,11 @@ async def measure(args: argparse.Namespace) -> None:
     forever = asyncio.Event()
     body = orjson.dumps(dict(ISSUE_BODY, stream=True))
     canonical = dict(ISSUE_BODY, stream=True)
+    plain = orjson.dumps(ISSUE_BODY)
     stages: dict[str, Callable[[], Awaitable[Any]]] = {
         "relay": lambda: relay_once(providers[0], canonical),
         "request": lambda: one_request(app, body, forever),
+        "plain": lambda: one_request(app, plain, forever),
     }
     received, sends = await one_request(app, body, forever)
     assert received > 0

@@ -14,6 +14,7 @@ closes before its answer is whole, ``MalformedAnswer`` for bytes that are not HT
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 import zlib
 from collections import deque
@@ -34,6 +35,14 @@ class UpstreamDisconnected(ConnectionError):
 
 class MalformedAnswer(Exception):
     """The upstream's bytes are not an HTTP/1.1 answer this client can read."""
+
+
+class Silence(TimeoutError):
+    """The upstream sent nothing in time: ``waited`` says what for (None: the whole exchange ran out of time)."""
+
+    def __init__(self, waited: str | None) -> None:
+        super().__init__(waited or "the upstream's answer took too long")
+        self.waited = waited
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +137,12 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._error: BaseException | None = None
         self._refusal: MalformedAnswer | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._total: float | None = None
+        self._gap = self._next_gap = math.inf
+        self._heard_at = 0.0
+        self._heard_body = False
 
     def send(self, request: bytes) -> asyncio.Future[Answer]:
         assert self._transport is not None and self.complete
@@ -138,6 +153,39 @@ class Connection(asyncio.Protocol):
         self._head = self._loop.create_future()
         self._transport.write(request)
         return self._head
+
+    def watch(self, deadline: float, total: float | None, first: float = math.inf, idle: float = math.inf) -> None:
+        """Fail the exchange at ``deadline`` (``total`` seconds after it began: named in the error when given), or
+        when the upstream is silent for ``first`` seconds before the body's first bytes (headers included) or for
+        ``idle`` seconds between pieces.
+
+        One timer per exchange, armed lazily: a piece arriving only notes the time, and the timer, when it fires,
+        re-arms itself for the deadline in force then; a reader that fell behind (reading paused) is not silence.
+        """
+        now = self._loop.time()
+        self._deadline, self._total = deadline, total
+        self._gap, self._next_gap = first, idle
+        self._heard_at, self._heard_body = now, False
+        self._timer = self._loop.call_at(min(now + first, deadline), self._check_silence)
+
+    def _check_silence(self) -> None:
+        self._timer = None
+        if self.complete or self.closed:
+            return
+        now = self._loop.time()
+        if now >= self._deadline:
+            self._fail(Silence(None if self._total is None else f"whole answer within {self._total:g}s"))
+            return
+        due = now + self._gap if self._paused else self._heard_at + self._gap
+        if now >= due:
+            self._fail(Silence(f"{'next chunk' if self._heard_body else 'first token'} within {self._gap:g}s"))
+            return
+        self._timer = self._loop.call_at(min(due, self._deadline), self._check_silence)
+
+    def _stop_watching(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def ready_piece(self) -> bytes | None:
         if self._pieces:
@@ -171,6 +219,7 @@ class Connection(asyncio.Protocol):
         return piece
 
     def close(self) -> None:
+        self._stop_watching()
         self.reusable = False
         if self._transport is not None and not self.closed:
             self._transport.close()
@@ -223,6 +272,10 @@ class Connection(asyncio.Protocol):
             self._head.set_result(Answer(status, headers, self))
 
     def on_body(self, body: bytes) -> None:
+        if self._timer is not None:
+            self._heard_at = self._loop.time()
+            if not self._heard_body:
+                self._heard_body, self._gap = True, self._next_gap
         if self._decoder is not None:
             body = self._decoder.decompress(body)
             if not body:
@@ -246,9 +299,11 @@ class Connection(asyncio.Protocol):
             if tail:
                 self._pieces.append(tail)
         self.complete = True
+        self._stop_watching()
         self._wake()
 
     def _fail(self, exc: BaseException) -> None:
+        self._stop_watching()
         self._error = exc
         if self._head is not None and not self._head.done():
             self._head.set_exception(exc)

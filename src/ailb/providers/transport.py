@@ -34,6 +34,7 @@ from ailb.providers.http1 import (
     ConnectionPool,
     MalformedAnswer,
     Origin,
+    Silence,
     UpstreamDisconnected,
     header_lines,
 )
@@ -45,19 +46,13 @@ PROBE_SECONDS = 10.0
 
 
 @contextmanager
-def map_transport_errors(deployment: str, timer: asyncio.Timeout | None = None, waited: str = "") -> Iterator[None]:
-    """Turn any socket, TLS or HTTP failure inside the block into our ``UpstreamError``.
-
-    A ``timer`` (an ``asyncio.timeout`` entered inside the block) that expired becomes an ``UpstreamTimeoutError``
-    saying what was ``waited`` for; cancellation passes through untouched.
-    """
+def map_transport_errors(deployment: str) -> Iterator[None]:
+    """Turn any socket, TLS or HTTP failure inside the block into our ``UpstreamError``; cancellation passes."""
     try:
         yield
     except UpstreamError:
         raise
     except Exception as exc:
-        if timer is not None and timer.expired():
-            raise UpstreamTimeoutError(f"Deployment '{deployment}' sent no {waited}.", deployment=deployment) from None
         raise transport_error(exc, deployment) from exc
 
 
@@ -65,6 +60,8 @@ def transport_error(exc: BaseException, deployment: str) -> UpstreamError:
     name = deployment
     if isinstance(exc, UpstreamError):
         return exc
+    if isinstance(exc, Silence) and exc.waited is not None:
+        return UpstreamTimeoutError(f"Deployment '{name}' sent no {exc.waited}.", deployment=name)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return UpstreamTimeoutError(f"Deployment '{name}' timed out.", deployment=name)
     if isinstance(exc, ConnectionRefusedError):
@@ -118,13 +115,14 @@ class Transport:
         return conn
 
     async def _whole(self, request: bytes, seconds: float) -> tuple[Answer, bytes]:
+        deadline = asyncio.get_running_loop().time() + seconds
         conn: Connection | None = None
         try:
             with map_transport_errors(self.name):
-                async with asyncio.timeout(seconds):
-                    conn = await self._connect()
-                    answer = await conn.send(request)
-                    body = await answer.read()
+                conn = await self._connect()
+                conn.watch(deadline, None)
+                answer = await conn.send(request)
+                body = await answer.read()
         finally:
             if conn is not None:
                 self._pool.release(conn)
@@ -156,42 +154,32 @@ class Transport:
         timeouts = self.config.timeouts
         deadline = asyncio.get_running_loop().time() + timeouts.total
         request = self._post(path, payload)
-        # An upstream that never sends its headers is as stuck as one that never sends a token.
-        headers_timer = asyncio.timeout(min(timeouts.first_token, timeouts.total))
         conn: Connection | None = None
         try:
-            with map_transport_errors(self.name, headers_timer, f"first token within {timeouts.first_token:g}s"):
-                async with headers_timer:
-                    conn = await self._connect()
-                    answer = await conn.send(request)
+            with map_transport_errors(self.name):
+                conn = await self._connect()
+                # An upstream that never sends its headers is as stuck as one that never sends a token.
+                conn.watch(deadline, timeouts.total, timeouts.first_token, timeouts.idle)
+                answer = await conn.send(request)
+                if answer.status >= 400:
+                    body = await answer.read(MAX_ERROR_BODY)
             if answer.status >= 400:
-                with map_transport_errors(self.name):
-                    async with asyncio.timeout_at(deadline):
-                        body = await answer.read(MAX_ERROR_BODY)
                 self._raise_for_status(answer, body)
-            yield self._pieces(answer, deadline)
+            yield self._pieces(answer)
         finally:
             if conn is not None:
                 self._pool.release(conn)
 
-    async def _pieces(self, answer: Answer, deadline: float) -> AsyncIterator[bytes]:
-        """Raw body pieces, enforcing the time to the first token, the idle gap between pieces and the total."""
-        timeouts = self.config.timeouts
-        loop = asyncio.get_running_loop()
-        limit, what = timeouts.first_token, "first token"
-        while True:
-            data = answer.ready_piece()
-            if data is None:
-                due = loop.time() + limit
-                waited = f"{what} within {limit:g}s" if due <= deadline else f"whole answer within {timeouts.total:g}s"
-                timer = asyncio.timeout_at(min(due, deadline))
-                with map_transport_errors(self.name, timer, waited):
-                    async with timer:
-                        data = await answer.next_piece()
-            if not data:
-                return
-            yield data
-            limit, what = timeouts.idle, "next chunk"
+    async def _pieces(self, answer: Answer) -> AsyncIterator[bytes]:
+        """Raw body pieces; the connection's watch enforces the first token, the idle gap and the total."""
+        with map_transport_errors(self.name):
+            while True:
+                data = answer.ready_piece()
+                if data is None:
+                    data = await answer.next_piece()
+                if not data:
+                    return
+                yield data
 
     def _raise_for_status(self, answer: Answer, body: bytes) -> None:
         if answer.status >= 400:

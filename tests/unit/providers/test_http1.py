@@ -231,6 +231,9 @@ async def test_a_refused_connection_and_an_unreachable_host_map_to_connection_er
 
 async def test_stream_timeouts_name_what_never_came(upstream: tuple[Upstream, str]) -> None:
     server, url = upstream
+    server.replies += [silence(1)]
+    with pytest.raises(UpstreamTimeoutError, match=r"'east' sent no first token within 0\.2s"):
+        await read_stream(transport(url, first_token=0.2))  # not even the headers
     server.replies += [send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", pause=1)]
     with pytest.raises(UpstreamTimeoutError, match=r"'east' sent no first token within 0\.2s"):
         await read_stream(transport(url, first_token=0.2))

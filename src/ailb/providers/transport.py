@@ -43,6 +43,7 @@ from ailb.settings import DeploymentConfig
 ErrorTranslator = Callable[[int, bytes, str, float | None, Redact], UpstreamError]
 MAX_ERROR_BODY = 64 * 1024
 PROBE_SECONDS = 10.0
+Watch = tuple[float, float | None] | tuple[float, float | None, float, float]  # Connection.watch's arguments
 
 
 @contextmanager
@@ -107,24 +108,41 @@ class Transport:
             )
         )
 
-    async def _connect(self) -> Connection:
+    async def _begin(self, request: bytes, watch: Watch) -> tuple[Connection, Answer]:
+        """Send ``request`` and wait for the answer's head, on a kept-alive connection or a new one.
+
+        A kept-alive connection the upstream closed while it sat idle fails before a byte comes back: the upstream
+        never read the request, so it is sent again once, on a new connection (what HTTP clients do for an idle
+        connection closed under them), instead of failing a request the deployment could have answered.
+        """
         conn = self._pool.take_idle()
-        if conn is None:
-            async with asyncio.timeout(self.config.timeouts.connect):
-                conn = await self._pool.connect()
-        return conn
+        if conn is not None:
+            try:
+                conn.watch(*watch)
+                return conn, await conn.send(request)
+            except ConnectionError:
+                self._pool.release(conn)
+                if conn.heard:
+                    raise
+            except BaseException:
+                self._pool.release(conn)
+                raise
+        async with asyncio.timeout(self.config.timeouts.connect):
+            conn = await self._pool.connect()
+        try:
+            conn.watch(*watch)
+            return conn, await conn.send(request)
+        except BaseException:
+            self._pool.release(conn)
+            raise
 
     async def _whole(self, request: bytes, seconds: float) -> tuple[Answer, bytes]:
         deadline = asyncio.get_running_loop().time() + seconds
-        conn: Connection | None = None
-        try:
-            with map_transport_errors(self.name):
-                conn = await self._connect()
-                conn.watch(deadline, None)
-                answer = await conn.send(request)
+        with map_transport_errors(self.name):
+            conn, answer = await self._begin(request, (deadline, None))
+            try:
                 body = await answer.read()
-        finally:
-            if conn is not None:
+            finally:
                 self._pool.release(conn)
         self._raise_for_status(answer, body)
         return answer, body
@@ -154,21 +172,18 @@ class Transport:
         timeouts = self.config.timeouts
         deadline = asyncio.get_running_loop().time() + timeouts.total
         request = self._post(path, payload)
-        conn: Connection | None = None
+        # An upstream that never sends its headers is as stuck as one that never sends a token.
+        watch = (deadline, timeouts.total, timeouts.first_token, timeouts.idle)
+        with map_transport_errors(self.name):
+            conn, answer = await self._begin(request, watch)
         try:
-            with map_transport_errors(self.name):
-                conn = await self._connect()
-                # An upstream that never sends its headers is as stuck as one that never sends a token.
-                conn.watch(deadline, timeouts.total, timeouts.first_token, timeouts.idle)
-                answer = await conn.send(request)
-                if answer.status >= 400:
-                    body = await answer.read(MAX_ERROR_BODY)
             if answer.status >= 400:
+                with map_transport_errors(self.name):
+                    body = await answer.read(MAX_ERROR_BODY)
                 self._raise_for_status(answer, body)
             yield self._pieces(answer)
         finally:
-            if conn is not None:
-                self._pool.release(conn)
+            self._pool.release(conn)
 
     async def _pieces(self, answer: Answer) -> AsyncIterator[bytes]:
         """Raw body pieces; the connection's watch enforces the first token, the idle gap and the total."""

@@ -42,14 +42,12 @@ class Upstream:
         self.connections += 1
         self.writers.append(writer)
         try:
-            while self.replies:
+            while True:  # until the client closes the connection, or a reply closes it
                 head = await reader.readuntil(b"\r\n\r\n")
                 self.requests.append(head + await reader.readexactly(_content_length(head)))
                 await self.replies.pop(0)(reader, writer)
                 if writer.is_closing():
                     return
-            if await reader.read(1) == b"":
-                self.closed_by_client.set()
         except (asyncio.IncompleteReadError, ConnectionError):
             self.closed_by_client.set()
         finally:
@@ -173,6 +171,26 @@ async def test_connection_close_is_honoured_and_an_idle_connection_the_upstream_
     server.replies += [json_reply({"n": 3})]
     assert await client.post_json("/x", b"{}") == {"n": 3}
     assert server.connections == 3
+
+
+async def test_a_kept_alive_connection_closed_under_a_request_is_retried_once_on_a_new_one(
+    upstream: tuple[Upstream, str],
+) -> None:
+    server, url = upstream
+    server.replies += [json_reply({"n": 1}), send(close=True), json_reply({"n": 2})]
+    client = transport(url)
+    assert await client.post_json("/x", b"{}") == {"n": 1}
+    assert await client.post_json("/x", b'{"again":1}') == {"n": 2}  # the upstream dropped the kept-alive one
+    assert server.connections == 2 and server.requests[1] == server.requests[2]
+    server.replies += [send(close=True)]
+    with pytest.raises(UpstreamConnectionError, match="dropped the connection"):
+        await transport(url).post_json("/x", b"{}")  # a new connection: the drop is the answer, nothing is resent
+    assert len(server.requests) == 4
+    server.replies += [json_reply({"n": 3}), send(b"HTTP/1.1 200 OK\r\nContent-", close=True)]
+    assert await client.post_json("/x", b"{}") == {"n": 3}
+    with pytest.raises(UpstreamConnectionError, match="dropped the connection"):
+        await client.post_json("/x", b"{}")  # part of an answer came back: never sent twice
+    assert len(server.requests) == 6
 
 
 async def test_gzip_answers_are_decoded(upstream: tuple[Upstream, str]) -> None:

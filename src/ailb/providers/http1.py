@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httptools
 
 KEEP_ALIVE_SECONDS = 30.0
+MAX_HEAD_BYTES = 64 * 1024  # an answer's header fields together: an upstream can't make AILB buffer more
 _PAUSE_ABOVE = 1 << 20  # unread body bytes at which the socket stops being read until the reader catches up
 _TLS_CONTEXT: ssl.SSLContext | None = None
 
@@ -124,6 +125,7 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._headers: dict[str, str] = {}
+        self._head_bytes = 0
         self._head: asyncio.Future[Answer] | None = None
         self._pieces: deque[bytes] = deque()
         self._buffered = 0
@@ -150,6 +152,7 @@ class Connection(asyncio.Protocol):
         assert self._transport is not None and self.complete
         self.complete = self.reusable = self.heard = False
         self._headers = {}
+        self._head_bytes = 0
         self._decoder = None
         self._length_known = False
         self._head = self._loop.create_future()
@@ -255,6 +258,10 @@ class Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refusal = MalformedAnswer(f"the upstream's answer head is over {MAX_HEAD_BYTES} bytes")
+            raise self._refusal
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
@@ -359,8 +366,14 @@ class ConnectionPool:
         if self._closed or not (conn.complete and conn.reusable) or conn.closed:
             conn.close()
             return
-        conn.idle_since = asyncio.get_running_loop().time()
-        self._idle.append(conn)
+        now = asyncio.get_running_loop().time()
+        conn.idle_since = now
+        idle = self._idle
+        idle.append(conn)
+        # The coldest connections sit at the left, where taking never reaches while traffic is steady: close the
+        # ones that outlived the keep-alive time (or whose upstream closed them) here, a few at a time.
+        while idle[0].closed or now - idle[0].idle_since >= KEEP_ALIVE_SECONDS:
+            idle.popleft().close()
 
     def close(self) -> None:
         self._closed = True

@@ -193,6 +193,23 @@ async def test_a_kept_alive_connection_closed_under_a_request_is_retried_once_on
     assert len(server.requests) == 6
 
 
+async def test_idle_connections_past_the_keep_alive_time_are_closed_while_traffic_goes_on(
+    upstream: tuple[Upstream, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, url = upstream
+    monkeypatch.setattr(http1, "KEEP_ALIVE_SECONDS", 0.3)
+    server.replies += [json_reply({"n": n}) for n in range(4)]
+    client = transport(url)
+    await asyncio.gather(client.post_json("/x", b"{}"), client.post_json("/x", b"{}"))  # two connections, now idle
+    await asyncio.sleep(0.2)
+    await client.post_json("/x", b"{}")  # the warmer one is reused; the colder one is not old enough yet
+    assert not server.closed_by_client.is_set()
+    await asyncio.sleep(0.15)
+    await client.post_json("/x", b"{}")
+    await asyncio.wait_for(server.closed_by_client.wait(), 5)  # the colder one, never reached, was closed
+    assert server.connections == 2
+
+
 async def test_gzip_answers_are_decoded(upstream: tuple[Upstream, str]) -> None:
     server, url = upstream
     body = gzip.compress(b'{"zipped": true}')
@@ -232,6 +249,10 @@ async def test_bytes_that_are_not_http_are_a_protocol_error(upstream: tuple[Upst
     with pytest.raises(UpstreamProtocolError, match=r"'east' sent an answer that is not HTTP/1\.1"):
         await transport(url).post_json("/x", b"{}")
     server.replies += [send(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}")]
+    with pytest.raises(UpstreamProtocolError):
+        await transport(url).post_json("/x", b"{}")
+    endless_head = b"HTTP/1.1 200 OK\r\n" + b"X-Filler: %s\r\n" % (b"y" * 1000) * 100
+    server.replies += [send(endless_head)]
     with pytest.raises(UpstreamProtocolError):
         await transport(url).post_json("/x", b"{}")
 

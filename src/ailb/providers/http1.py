@@ -248,7 +248,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.reusable = False
-        if self.complete:
+        if self.complete or self._error is not None:  # whole, or failed already (a timeout closed it)
             return
         if self._head is not None and self._head.done() and not self._length_known:
             self._finish()  # a body delimited by the end of the connection
@@ -283,9 +283,12 @@ class Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if self._timer is not None:
-            self._heard_at = self._loop.time()
+            self._heard_at = now = self._loop.time()
             if not self._heard_body:
                 self._heard_body, self._gap = True, self._next_gap
+                # The timer may wait for the first token's (longer) limit: bring it forward to the idle gap's.
+                self._timer.cancel()
+                self._timer = self._loop.call_at(min(now + self._gap, self._deadline), self._check_silence)
         if self._decoder is not None:
             body = self._decoder.decompress(body)
             if not body:

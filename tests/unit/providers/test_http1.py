@@ -279,9 +279,18 @@ async def test_stream_timeouts_name_what_never_came(upstream: tuple[Upstream, st
     server.replies += [send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"3\r\nabc\r\n", pause=1)]
     with pytest.raises(UpstreamTimeoutError, match=r"sent no next chunk within 0\.2s"):
         await read_stream(transport(url, idle=0.2))
+    server.replies += [chunked(b"data: 1\n\n", b"data: 2\n\n", pause=0.5)]
+    with pytest.raises(UpstreamTimeoutError, match=r"sent no next chunk within 0\.2s"):
+        await read_stream(transport(url, idle=0.2))  # the first token's longer limit does not hold for the gaps
     server.replies += [chunked(*(b"x" for _ in range(20)), pause=0.05)]
     with pytest.raises(UpstreamTimeoutError, match=r"sent no whole answer within 0\.3s"):
         await read_stream(transport(url, total=0.3))
+    server.replies += [send(b"HTTP/1.1 200 OK\r\n\r\n", b"data: 1\n\n", pause=1)]
+    with pytest.raises(UpstreamTimeoutError, match=r"sent no next chunk within 0\.2s"):
+        async with transport(url, idle=0.2).open_stream("/x", b"{}") as pieces:
+            assert await anext(pieces) == b"data: 1\n\n"
+            await asyncio.sleep(0.5)  # busy elsewhere when the timeout closes a body that ends with its connection
+            await anext(pieces)
     server.replies += [silence(1)]
     with pytest.raises(UpstreamTimeoutError, match=r"'east' timed out"):
         await transport(url, total=0.2).post_json("/x", b"{}")

@@ -1,10 +1,11 @@
-"""The one seam to aiohttp: a pooled client per deployment, and the mapping of its failures to ours.
+"""The one way out to an upstream: a keep-alive client per deployment, and the mapping of its failures to ours.
 
 Adapters call ``post_json``/``post_json_raw`` for whole answers, ``get_json`` for token-free calls and
-``open_stream`` for streams (through ``relay.py``). Every aiohttp or socket failure leaves here as an
-``UpstreamError`` made by ``map_transport_errors``; an error status becomes one through the adapter's pure
-``status_error``, which is handed the redactor so an upstream's text is never public unredacted. A request
-made while tracing carries the attempt's W3C ``traceparent`` (see ``ailb.observability.context``).
+``open_stream`` for streams (through ``relay.py``). The bytes move through ``http1.py``'s lean HTTP/1.1 client.
+Every socket, TLS or HTTP failure leaves here as an ``UpstreamError`` made by ``map_transport_errors``; an error
+status becomes one through the adapter's pure ``status_error``, which is handed the redactor so an upstream's text
+is never public unredacted. A request made while tracing carries the attempt's W3C ``traceparent`` (see
+``ailb.observability.context``). Redirects are never followed: a 3xx answer is the upstream's answer.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from contextlib import asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
+from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from ailb.errors import (
@@ -27,52 +28,56 @@ from ailb.errors import (
 )
 from ailb.observability.context import upstream_trace
 from ailb.providers.errors import Redact
+from ailb.providers.http1 import (
+    Answer,
+    Connection,
+    ConnectionPool,
+    MalformedAnswer,
+    Origin,
+    Silence,
+    UpstreamDisconnected,
+    header_lines,
+)
 from ailb.settings import DeploymentConfig
 
 ErrorTranslator = Callable[[int, bytes, str, float | None, Redact], UpstreamError]
 MAX_ERROR_BODY = 64 * 1024
-_JSON = {"Content-Type": "application/json"}
+PROBE_SECONDS = 10.0
+Watch = tuple[float, float | None] | tuple[float, float | None, float, float]  # Connection.watch's arguments
 
 
 @contextmanager
-def map_transport_errors(deployment: str, timer: asyncio.Timeout | None = None, waited: str = "") -> Iterator[None]:
-    """Turn any aiohttp or socket failure inside the block into our ``UpstreamError``.
-
-    A ``timer`` (an ``asyncio.timeout`` entered inside the block) that expired becomes an ``UpstreamTimeoutError``
-    saying what was ``waited`` for; cancellation passes through untouched.
-    """
+def map_transport_errors(deployment: str) -> Iterator[None]:
+    """Turn any socket, TLS or HTTP failure inside the block into our ``UpstreamError``; cancellation passes."""
     try:
         yield
     except UpstreamError:
         raise
     except Exception as exc:
-        if timer is not None and timer.expired():
-            raise UpstreamTimeoutError(f"Deployment '{deployment}' sent no {waited}.", deployment=deployment) from None
         raise transport_error(exc, deployment) from exc
-
-
-def _request_headers() -> Mapping[str, str]:
-    trace = upstream_trace()
-    return _JSON if trace is None else {**_JSON, **trace}
 
 
 def transport_error(exc: BaseException, deployment: str) -> UpstreamError:
     name = deployment
     if isinstance(exc, UpstreamError):
         return exc
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, Silence) and exc.waited is not None:
+        return UpstreamTimeoutError(f"Deployment '{name}' sent no {exc.waited}.", deployment=name)
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return UpstreamTimeoutError(f"Deployment '{name}' timed out.", deployment=name)
-    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
+    if isinstance(exc, ConnectionRefusedError):
         return UpstreamConnectionError(f"Deployment '{name}' refused the connection.", deployment=name)
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | ConnectionResetError):
+    if isinstance(exc, UpstreamDisconnected | ConnectionResetError | BrokenPipeError):
         return UpstreamConnectionError(f"Deployment '{name}' dropped the connection.", deployment=name)
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    if isinstance(exc, OSError):
         return UpstreamConnectionError(f"Deployment '{name}' could not be reached.", deployment=name)
+    if isinstance(exc, MalformedAnswer):
+        return UpstreamProtocolError(f"Deployment '{name}' sent an answer that is not HTTP/1.1.", deployment=name)
     return UpstreamProtocolError(f"Deployment '{name}' failed: {type(exc).__name__}.", deployment=name)
 
 
 class Transport:
-    """A keep-alive aiohttp session bound to one deployment's base URL, headers and timeouts."""
+    """Keep-alive connections to one deployment's base URL, with its headers and timeouts."""
 
     def __init__(
         self, config: DeploymentConfig, headers: Mapping[str, str], translate_error: ErrorTranslator, redact: Redact
@@ -80,27 +85,67 @@ class Transport:
         self.config = config
         self.name = config.name
         self.base_url = config.base_url
-        self._headers = dict(headers)
         self._translate_error = translate_error
         self._redact = redact
-        self._session: aiohttp.ClientSession | None = None
-        t = config.timeouts
-        # A whole (non-streamed) answer arrives in one piece at the end, so only the total timeout can bound it.
-        self._whole_timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect)
-        self._stream_timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect)
-        self._probe_timeout = aiohttp.ClientTimeout(total=min(10.0, t.total), sock_connect=t.connect)
+        origin = Origin.of(config.base_url)
+        self._pool = ConnectionPool(origin)
+        self._base_path = quote(origin.base_path, safe="/%:@!$&'()*+,;=~")
+        common = {"Host": origin.host_header, "Accept": "*/*", "Accept-Encoding": "gzip, deflate", **headers}
+        self._get_head = header_lines(common) + b"\r\n"
+        self._post_head = header_lines({**common, "Content-Type": "application/json"})
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers=self._headers,
-                json_serialize=lambda obj: orjson.dumps(obj).decode(),
-                skip_auto_headers=("User-Agent",),
+    def _post(self, path: str, payload: bytes) -> bytes:
+        trace = upstream_trace()
+        return b"".join(
+            (
+                b"POST ",
+                (self._base_path + path).encode("ascii"),
+                b" HTTP/1.1\r\n",
+                self._post_head,
+                b"" if trace is None else header_lines(dict(trace)),
+                b"Content-Length: %d\r\n\r\n" % len(payload),
+                payload,
             )
-        return self._session
+        )
+
+    async def _begin(self, request: bytes, watch: Watch) -> tuple[Connection, Answer]:
+        """Send ``request`` and wait for the answer's head, on a kept-alive connection or a new one.
+
+        A kept-alive connection the upstream closed while it sat idle fails before a byte comes back: the upstream
+        never read the request, so it is sent again once, on a new connection (what HTTP clients do for an idle
+        connection closed under them), instead of failing a request the deployment could have answered.
+        """
+        conn = self._pool.take_idle()
+        if conn is not None:
+            try:
+                conn.watch(*watch)
+                return conn, await conn.send(request)
+            except ConnectionError:
+                self._pool.release(conn)
+                if conn.heard:
+                    raise
+            except BaseException:
+                self._pool.release(conn)
+                raise
+        async with asyncio.timeout(self.config.timeouts.connect):
+            conn = await self._pool.connect()
+        try:
+            conn.watch(*watch)
+            return conn, await conn.send(request)
+        except BaseException:
+            self._pool.release(conn)
+            raise
+
+    async def _whole(self, request: bytes, seconds: float) -> tuple[Answer, bytes]:
+        deadline = asyncio.get_running_loop().time() + seconds
+        with map_transport_errors(self.name):
+            conn, answer = await self._begin(request, (deadline, None))
+            try:
+                body = await answer.read()
+            finally:
+                self._pool.release(conn)
+        self._raise_for_status(answer, body)
+        return answer, body
 
     async def post_json(self, path: str, payload: bytes) -> Any:
         """POST ``payload`` (JSON bytes) and return the parsed JSON answer."""
@@ -108,25 +153,13 @@ class Transport:
 
     async def post_json_raw(self, path: str, payload: bytes) -> tuple[bytes, Any]:
         """POST ``payload`` and return the answer's bytes with their parsed JSON (to pass the bytes on)."""
-        with map_transport_errors(self.name):
-            async with self.session.post(
-                self.base_url + path,
-                data=payload,
-                headers=_request_headers(),
-                timeout=self._whole_timeout,
-                allow_redirects=False,
-            ) as resp:
-                body = await resp.read()
-                self._raise_for_status(resp, body)
+        # A whole answer arrives in one piece at the end, so only the total timeout can bound it.
+        _, body = await self._whole(self._post(path, payload), self.config.timeouts.total)
         return body, self._parse(body)
 
     async def get_json(self, path: str) -> Any:
-        with map_transport_errors(self.name):
-            async with self.session.get(
-                self.base_url + path, timeout=self._probe_timeout, allow_redirects=False
-            ) as resp:
-                body = await resp.read()
-                self._raise_for_status(resp, body)
+        request = b"GET " + (self._base_path + path).encode("ascii") + b" HTTP/1.1\r\n" + self._get_head
+        _, body = await self._whole(request, min(PROBE_SECONDS, self.config.timeouts.total))
         return self._parse(body)
 
     @asynccontextmanager
@@ -134,47 +167,39 @@ class Transport:
         """POST and yield the body's pieces once the headers arrived with a success status.
 
         Leaving the context (normally, by error or by cancellation) releases the connection; an unfinished
-        body is closed, which is how a disconnected client cancels the upstream call.
+        body closes it, which is how a disconnected client cancels the upstream call.
         """
-        first_token = self.config.timeouts.first_token
-        # An upstream that never sends its headers is as stuck as one that never sends a token.
-        headers_timer = asyncio.timeout(first_token)
-        with map_transport_errors(self.name, headers_timer, f"first token within {first_token:g}s"):
-            async with headers_timer:
-                resp = await self.session.post(
-                    self.base_url + path,
-                    data=payload,
-                    headers=_request_headers(),
-                    timeout=self._stream_timeout,
-                    allow_redirects=False,
-                )
-        try:
-            if resp.status >= 400:
-                with map_transport_errors(self.name):
-                    body = await resp.content.read(MAX_ERROR_BODY)
-                self._raise_for_status(resp, body)
-            yield self._pieces(resp)
-        finally:
-            resp.close()
-
-    async def _pieces(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        """Raw body pieces, enforcing the time to the first token and the idle gap between pieces."""
         timeouts = self.config.timeouts
-        limit, what = timeouts.first_token, "first token"
-        while True:
-            timer = asyncio.timeout(limit)
-            with map_transport_errors(self.name, timer, f"{what} within {limit:g}s"):
-                async with timer:
-                    data = await resp.content.readany()
-            if not data:
-                return
-            yield data
-            limit, what = timeouts.idle, "next chunk"
+        deadline = asyncio.get_running_loop().time() + timeouts.total
+        request = self._post(path, payload)
+        # An upstream that never sends its headers is as stuck as one that never sends a token.
+        watch = (deadline, timeouts.total, timeouts.first_token, timeouts.idle)
+        with map_transport_errors(self.name):
+            conn, answer = await self._begin(request, watch)
+        try:
+            if answer.status >= 400:
+                with map_transport_errors(self.name):
+                    body = await answer.read(MAX_ERROR_BODY)
+                self._raise_for_status(answer, body)
+            yield self._pieces(answer)
+        finally:
+            self._pool.release(conn)
 
-    def _raise_for_status(self, resp: aiohttp.ClientResponse, body: bytes) -> None:
-        if resp.status >= 400:
-            retry_after = _retry_after(resp.headers)
-            raise self._translate_error(resp.status, body[:MAX_ERROR_BODY], self.name, retry_after, self._redact)
+    async def _pieces(self, answer: Answer) -> AsyncIterator[bytes]:
+        """Raw body pieces; the connection's watch enforces the first token, the idle gap and the total."""
+        with map_transport_errors(self.name):
+            while True:
+                data = answer.ready_piece()
+                if data is None:
+                    data = await answer.next_piece()
+                if not data:
+                    return
+                yield data
+
+    def _raise_for_status(self, answer: Answer, body: bytes) -> None:
+        if answer.status >= 400:
+            retry_after = _retry_after(answer.headers)
+            raise self._translate_error(answer.status, body[:MAX_ERROR_BODY], self.name, retry_after, self._redact)
 
     def _parse(self, body: bytes) -> Any:
         try:
@@ -185,8 +210,7 @@ class Transport:
             ) from exc
 
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        self._pool.close()
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -196,7 +220,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
             return max(0.0, float(raw) / 1000)
         except ValueError:
             pass
-    raw = headers.get("Retry-After")
+    raw = headers.get("retry-after")
     if not raw:
         return None
     try:

@@ -11,10 +11,11 @@ is never public unredacted. A request made while tracing carries the attempt's W
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
 from time import time
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -46,15 +47,24 @@ PROBE_SECONDS = 10.0
 Watch = tuple[float, float | None] | tuple[float, float | None, float, float]  # Connection.watch's arguments
 
 
-@contextmanager
-def map_transport_errors(deployment: str) -> Iterator[None]:
-    """Turn any socket, TLS or HTTP failure inside the block into our ``UpstreamError``; cancellation passes."""
-    try:
-        yield
-    except UpstreamError:
-        raise
-    except Exception as exc:
-        raise transport_error(exc, deployment) from exc
+class _MappedErrors:
+    __slots__ = ("deployment",)
+
+    def __init__(self, deployment: str) -> None:
+        self.deployment = deployment
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if isinstance(exc, Exception) and not isinstance(exc, UpstreamError):
+            raise transport_error(exc, self.deployment) from exc
+
+
+def map_transport_errors(deployment: str) -> _MappedErrors:
+    """Turn any socket, TLS or HTTP failure inside the ``with`` block into our ``UpstreamError``; cancellation
+    passes. (A class, not ``@contextmanager``: it wraps every upstream exchange.)"""
+    return _MappedErrors(deployment)
 
 
 def transport_error(exc: BaseException, deployment: str) -> UpstreamError:

@@ -237,10 +237,25 @@ class Connection(asyncio.Protocol):
         if self.complete:  # bytes nobody asked for: the connection can't be trusted with another request
             self.close()
             return
+        buffered = self._buffered
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(self._refusal or MalformedAnswer(f"the upstream's answer is not HTTP/1.1 ({exc})"))
+            return
+        if self._buffered != buffered:  # body arrived (once per socket read, not per chunk of a chunked body)
+            if self._timer is not None:
+                self._heard(self._loop.time())
+            self._wake()
+
+    def _heard(self, now: float) -> None:
+        self._heard_at = now
+        if not self._heard_body:
+            self._heard_body, self._gap = True, self._next_gap
+            # The timer may wait for the first token's (longer) limit: bring it forward to the idle gap's.
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(min(now + self._gap, self._deadline), self._check_silence)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -279,13 +294,6 @@ class Connection(asyncio.Protocol):
             self._head.set_result(Answer(status, headers, self))
 
     def on_body(self, body: bytes) -> None:
-        if self._timer is not None:
-            self._heard_at = now = self._loop.time()
-            if not self._heard_body:
-                self._heard_body, self._gap = True, self._next_gap
-                # The timer may wait for the first token's (longer) limit: bring it forward to the idle gap's.
-                self._timer.cancel()
-                self._timer = self._loop.call_at(min(now + self._gap, self._deadline), self._check_silence)
         if self._decoder is not None:
             body = self._decoder.decompress(body)
             if not body:
@@ -295,7 +303,6 @@ class Connection(asyncio.Protocol):
         if self._buffered > _PAUSE_ABOVE and not self._paused and self._transport is not None:
             self._paused = True
             self._transport.pause_reading()
-        self._wake()
 
     def on_message_complete(self) -> None:
         if self._parser.get_status_code() < 200:

@@ -32,6 +32,7 @@ from ailb.providers.base import Provider
 from ailb.routing.attempts import Attempt, AttemptRecorder, RouteObserver
 from ailb.routing.catalog import Catalog, Target
 from ailb.routing.circuit import CircuitPolicy
+from ailb.routing.deadline import within
 from ailb.routing.deployment import Candidate, Deployment
 from ailb.routing.health import HealthMonitor
 from ailb.routing.pricing import PriceBook
@@ -247,8 +248,7 @@ class Router:
             pick = await self._selector.next(plan)
             attempt = self._selector.begin(plan, pick)
             try:
-                async with asyncio.timeout(self._selector.remaining(plan)):
-                    answer = await answer_at(pick)
+                answer = await within(self._selector.remaining(plan), answer_at(pick))
             except asyncio.CancelledError:
                 self._recorder.abandoned(attempt)
                 raise

@@ -44,7 +44,7 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
         gone = True
         task.cancel()
 
-    watcher = asyncio.ensure_future(watch())
+    watcher = task.get_loop().create_task(watch())
     try:
         return await work
     except asyncio.CancelledError:

@@ -27,6 +27,7 @@ from ailb.contract import (
     message_text,
 )
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
+from ailb.immutable import immutable
 from ailb.observability.tracing import NO_TRACING, Tracing
 from ailb.providers.base import Provider
 from ailb.routing.attempts import Attempt, AttemptRecorder, RouteObserver
@@ -63,7 +64,7 @@ TOKENIZE_IN_THREAD = 32_000
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class RouteInfo:
     deployment: str
     provider: str

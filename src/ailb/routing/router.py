@@ -374,7 +374,7 @@ def within_output_caps(targets: tuple[Target, ...], call: ChatCall) -> tuple[Tar
     """The targets that allow as many output tokens as ``call`` asks; 400 naming the parameter when none does."""
     for param in OUTPUT_PARAMS:
         asked = call.body.get(param)
-        if not isinstance(asked, int) or not targets:
+        if not isinstance(asked, int) or all_allow(targets, asked):
             continue
         allowed = tuple(t for t in targets if t.max_output >= asked)
         if not allowed:
@@ -386,3 +386,11 @@ def within_output_caps(targets: tuple[Target, ...], call: ChatCall) -> tuple[Tar
             )
         targets = allowed
     return targets
+
+
+def all_allow(targets: tuple[Target, ...], asked: int) -> bool:
+    """Whether every target allows ``asked`` output tokens (the usual case: nothing to filter, nothing built)."""
+    for target in targets:
+        if target.max_output < asked:
+            return False
+    return True

@@ -73,6 +73,7 @@ class Metrics:
         # Per raw label set, the children one request or attempt updates (labels resolved once, until configure).
         self._finished_children: dict[tuple[str, str, int, str], tuple[Any, Any, str]] = {}
         self._attempt_children: dict[tuple[str, str, str], tuple[Any, Any, str, str]] = {}
+        self._token_children: dict[tuple[str, str], tuple[Any, Any]] = {}  # by label values: bounded, never stale
         self.stats = RequestStats(clock=clock, wall_clock=wall_clock)
         self._lock = threading.Lock()
         self._models: frozenset[str] = frozenset()
@@ -296,8 +297,14 @@ class Metrics:
         attempts.inc()
         upstream_seconds.observe(seconds)
         if usage is not None:
-            self._child(self.tokens, deployment_label, model_label, "prompt").inc(usage.prompt_tokens)
-            self._child(self.tokens, deployment_label, model_label, "completion").inc(usage.completion_tokens)
+            tokens = self._token_children.get((deployment_label, model_label))
+            if tokens is None:
+                tokens = self._token_children[(deployment_label, model_label)] = (
+                    self._child(self.tokens, deployment_label, model_label, "prompt"),
+                    self._child(self.tokens, deployment_label, model_label, "completion"),
+                )
+            tokens[0].inc(usage.prompt_tokens)
+            tokens[1].inc(usage.completion_tokens)
         if cost_usd > 0:
             self._child(self.cost, deployment_label, model_label).inc(cost_usd)
 

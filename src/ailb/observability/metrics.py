@@ -81,6 +81,11 @@ class Metrics:
         self._deployments: frozenset[str] = frozenset()
         self._local: frozenset[str] = frozenset()  # the packaged embedding model's pseudo-deployment, when offered
         self._define_requests(self.registry)
+        # One process: the in-flight gauge reads the count the request statistics keep anyway (no second count
+        # per request). Several workers: each adds its own to the shared files, which a scrape sums.
+        self._counts_in_flight = multiprocess.active()
+        if not self._counts_in_flight:
+            self.active.set_function(self.stats.in_flight)
         self._define_upstreams(self.registry)
         self._define_stores(self.registry)
         self._define_governance(self.registry)
@@ -223,7 +228,8 @@ class Metrics:
 
     # --- HTTP layer
     def request_started(self) -> None:
-        self.active.inc()
+        if self._counts_in_flight:
+            self.active.inc()
         self.stats.started()
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -251,7 +257,8 @@ class Metrics:
         if children is None:
             children = self._request_children(model, deployment, status, route)
         requests, request_seconds, model_label = children
-        self.active.dec()
+        if self._counts_in_flight:
+            self.active.dec()
         requests.inc()
         request_seconds.observe(seconds)
         if ttft_seconds is not None:

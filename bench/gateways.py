@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.targets import API_KEY, CLIENT_KEY, MODEL, Server, clean_env, free_port, launch_ready
+from bench.targets import API_KEY, CLIENT_KEY, MODEL, Server, StartError, clean_env, free_port, launch_ready
 
 LITELLM_HINT = (
     "LiteLLM not installed; install with: python3 -m venv .bench-litellm && "
@@ -54,6 +54,23 @@ def _serve_ailb(name: str, ws: Workspace, env: dict[str, str], port: int, timeou
 def start_ailb(ws: Workspace) -> Server:
     port = free_port()
     return _serve_ailb("ailb", ws, _ailb_env(ws.fake, port), port)
+
+
+def start_ailb_baseline(ws: Workspace, sources: str) -> Server:
+    """AILB from other sources (``--baseline-src``), to compare two commits side by side in one run."""
+    if not sources or not (Path(sources) / "ailb" / "__init__.py").is_file():
+        raise StartError("ailb-baseline needs --baseline-src DIR, a folder holding an ailb package")
+    port = free_port()
+    env = _ailb_env(ws.fake, port, PYTHONPATH=str(Path(sources).resolve()))
+    return launch_ready(
+        "ailb-baseline",
+        f"http://127.0.0.1:{port}/v1",
+        [sys.executable, "-m", "ailb", "serve"],
+        env,
+        ws.cpus,
+        ws.logs,
+        60,
+    )
 
 
 def start_ailb_two_deployments(ws: Workspace) -> Server:

@@ -96,6 +96,7 @@ def probes_for(target: str, rates: Rates) -> list[Probe]:
         "passthrough": issue + throughput + latency + low,
         "ailb": issue + throughput + latency + low,
         "ailb-router": issue + throughput + latency,
+        "ailb-baseline": issue,
         "ailb-granian": throughput + latency,
         "ailb-memory": memory,
         "litellm": issue + throughput + low,

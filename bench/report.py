@@ -14,6 +14,7 @@ LABELS = {
     "passthrough": "minimal aiohttp pass-through (`bench/passthrough.py`)",
     "ailb": "**AILB** (`ailb serve`: uvicorn + uvloop + httptools)",
     "ailb-router": "AILB, two deployments (router choosing)",
+    "ailb-baseline": "AILB from the baseline sources (`--baseline-src`)",
     "ailb-granian": "AILB under granian (uvloop)",
     "ailb-memory": "AILB, memory enabled",
     "litellm": "LiteLLM proxy",

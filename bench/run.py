@@ -37,7 +37,17 @@ from bench.targets import (
     start_passthrough_asgi,
 )
 
-TARGETS = ["direct", "passthrough-asgi", "passthrough", "ailb", "ailb-router", "ailb-granian", "ailb-memory", "litellm"]
+TARGETS = [
+    "direct",
+    "passthrough-asgi",
+    "passthrough",
+    "ailb",
+    "ailb-router",
+    "ailb-baseline",
+    "ailb-granian",
+    "ailb-memory",
+    "litellm",
+]
 # granian lost to uvicorn and stays out of the default run; bench.memory_rag measures memory (with its own AILB)
 DEFAULT_TARGETS = ["direct", "passthrough-asgi", "passthrough", "ailb", "ailb-router", "litellm"]
 
@@ -93,6 +103,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-rate", type=float, default=50.0, help="fixed rate of the memory probes")
     parser.add_argument("--chunk-delay-ms", type=float, default=1.0, help="pause between the fake's stream chunks")
     parser.add_argument("--litellm-venv", default=os.environ.get("LITELLM_VENV"), help="venv with litellm[proxy]")
+    parser.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="the ailb-baseline target runs AILB from these sources (e.g. a git worktree's src of an older commit)",
+    )
     parser.add_argument("--write", metavar="PATH", help="also write the markdown report to PATH")
     parser.add_argument(
         "--wait-quiet",
@@ -136,6 +151,7 @@ def starters(args: argparse.Namespace) -> dict[str, Callable[[gateways.Workspace
         "passthrough-asgi": lambda ws: start_passthrough_asgi(ws.fake, ws.cpus, ws.logs),
         "ailb": gateways.start_ailb,
         "ailb-router": gateways.start_ailb_two_deployments,
+        "ailb-baseline": lambda ws: gateways.start_ailb_baseline(ws, args.baseline_src or ""),
         "ailb-granian": gateways.start_ailb_granian,
         "ailb-memory": gateways.start_ailb_memory,
         "litellm": lambda ws: gateways.start_litellm(ws, args.litellm_venv or ""),

@@ -20,7 +20,7 @@ Every error a client can see is an ``AILBError``: it knows its HTTP status, the 
         ├── UpstreamConnectionError  503 (refused / dropped)
         └── UpstreamProtocolError    502 (unparseable reply)
 
-Foreign exceptions (aiohttp, chromadb, grpc) are translated into these at their seam.
+Foreign exceptions (sockets and HTTP, chromadb, grpc) are translated into these at their seam.
 
 An error is a value: it is never changed after it is made. Its ``message`` is public and AILB writes it; what
 someone else said (an upstream's error text, a store's exception) goes to ``detail``, which only the log sees

@@ -2,9 +2,9 @@
 
 Each vendor folder has the same files: pure ``request.py`` (canonical OpenAI-shaped request → wire),
 ``response.py`` (answers and error answers → canonical), ``stream.py`` (a state machine: stream frames →
-``chat.completion.chunk`` frames) and the I/O ``adapter.py``, which moves bytes through the one aiohttp seam
-(``transport.py``), streams through the shared ``relay.py``, scrubs configured secrets from answers
-(``scrub.py``) and raises only ``ailb.errors.UpstreamError`` subclasses.
+``chat.completion.chunk`` frames) and the I/O ``adapter.py``, which moves bytes through the one transport
+(``transport.py``, over the lean HTTP/1.1 client in ``http1.py``), streams through the shared ``relay.py``,
+scrubs configured secrets from answers (``scrub.py``) and raises only ``ailb.errors.UpstreamError`` subclasses.
 """
 
 from __future__ import annotations

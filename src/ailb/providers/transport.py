@@ -1,10 +1,11 @@
-"""The one seam to aiohttp: a pooled client per deployment, and the mapping of its failures to ours.
+"""The one way out to an upstream: a keep-alive client per deployment, and the mapping of its failures to ours.
 
 Adapters call ``post_json``/``post_json_raw`` for whole answers, ``get_json`` for token-free calls and
-``open_stream`` for streams (through ``relay.py``). Every aiohttp or socket failure leaves here as an
-``UpstreamError`` made by ``map_transport_errors``; an error status becomes one through the adapter's pure
-``status_error``, which is handed the redactor so an upstream's text is never public unredacted. A request
-made while tracing carries the attempt's W3C ``traceparent`` (see ``ailb.observability.context``).
+``open_stream`` for streams (through ``relay.py``). The bytes move through ``http1.py``'s lean HTTP/1.1 client.
+Every socket, TLS or HTTP failure leaves here as an ``UpstreamError`` made by ``map_transport_errors``; an error
+status becomes one through the adapter's pure ``status_error``, which is handed the redactor so an upstream's text
+is never public unredacted. A request made while tracing carries the attempt's W3C ``traceparent`` (see
+``ailb.observability.context``). Redirects are never followed: a 3xx answer is the upstream's answer.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from contextlib import asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
+from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from ailb.errors import (
@@ -27,16 +28,25 @@ from ailb.errors import (
 )
 from ailb.observability.context import upstream_trace
 from ailb.providers.errors import Redact
+from ailb.providers.http1 import (
+    Answer,
+    Connection,
+    ConnectionPool,
+    MalformedAnswer,
+    Origin,
+    UpstreamDisconnected,
+    header_lines,
+)
 from ailb.settings import DeploymentConfig
 
 ErrorTranslator = Callable[[int, bytes, str, float | None, Redact], UpstreamError]
 MAX_ERROR_BODY = 64 * 1024
-_JSON = {"Content-Type": "application/json"}
+PROBE_SECONDS = 10.0
 
 
 @contextmanager
 def map_transport_errors(deployment: str, timer: asyncio.Timeout | None = None, waited: str = "") -> Iterator[None]:
-    """Turn any aiohttp or socket failure inside the block into our ``UpstreamError``.
+    """Turn any socket, TLS or HTTP failure inside the block into our ``UpstreamError``.
 
     A ``timer`` (an ``asyncio.timeout`` entered inside the block) that expired becomes an ``UpstreamTimeoutError``
     saying what was ``waited`` for; cancellation passes through untouched.
@@ -51,28 +61,25 @@ def map_transport_errors(deployment: str, timer: asyncio.Timeout | None = None, 
         raise transport_error(exc, deployment) from exc
 
 
-def _request_headers() -> Mapping[str, str]:
-    trace = upstream_trace()
-    return _JSON if trace is None else {**_JSON, **trace}
-
-
 def transport_error(exc: BaseException, deployment: str) -> UpstreamError:
     name = deployment
     if isinstance(exc, UpstreamError):
         return exc
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return UpstreamTimeoutError(f"Deployment '{name}' timed out.", deployment=name)
-    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
+    if isinstance(exc, ConnectionRefusedError):
         return UpstreamConnectionError(f"Deployment '{name}' refused the connection.", deployment=name)
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | ConnectionResetError):
+    if isinstance(exc, UpstreamDisconnected | ConnectionResetError | BrokenPipeError):
         return UpstreamConnectionError(f"Deployment '{name}' dropped the connection.", deployment=name)
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    if isinstance(exc, OSError):
         return UpstreamConnectionError(f"Deployment '{name}' could not be reached.", deployment=name)
+    if isinstance(exc, MalformedAnswer):
+        return UpstreamProtocolError(f"Deployment '{name}' sent an answer that is not HTTP/1.1.", deployment=name)
     return UpstreamProtocolError(f"Deployment '{name}' failed: {type(exc).__name__}.", deployment=name)
 
 
 class Transport:
-    """A keep-alive aiohttp session bound to one deployment's base URL, headers and timeouts."""
+    """Keep-alive connections to one deployment's base URL, with its headers and timeouts."""
 
     def __init__(
         self, config: DeploymentConfig, headers: Mapping[str, str], translate_error: ErrorTranslator, redact: Redact
@@ -80,27 +87,49 @@ class Transport:
         self.config = config
         self.name = config.name
         self.base_url = config.base_url
-        self._headers = dict(headers)
         self._translate_error = translate_error
         self._redact = redact
-        self._session: aiohttp.ClientSession | None = None
-        t = config.timeouts
-        # A whole (non-streamed) answer arrives in one piece at the end, so only the total timeout can bound it.
-        self._whole_timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect)
-        self._stream_timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect)
-        self._probe_timeout = aiohttp.ClientTimeout(total=min(10.0, t.total), sock_connect=t.connect)
+        origin = Origin.of(config.base_url)
+        self._pool = ConnectionPool(origin)
+        self._base_path = quote(origin.base_path, safe="/%:@!$&'()*+,;=~")
+        common = {"Host": origin.host_header, "Accept": "*/*", "Accept-Encoding": "gzip, deflate", **headers}
+        self._get_head = header_lines(common) + b"\r\n"
+        self._post_head = header_lines({**common, "Content-Type": "application/json"})
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers=self._headers,
-                json_serialize=lambda obj: orjson.dumps(obj).decode(),
-                skip_auto_headers=("User-Agent",),
+    def _post(self, path: str, payload: bytes) -> bytes:
+        trace = upstream_trace()
+        return b"".join(
+            (
+                b"POST ",
+                (self._base_path + path).encode("ascii"),
+                b" HTTP/1.1\r\n",
+                self._post_head,
+                b"" if trace is None else header_lines(dict(trace)),
+                b"Content-Length: %d\r\n\r\n" % len(payload),
+                payload,
             )
-        return self._session
+        )
+
+    async def _connect(self) -> Connection:
+        conn = self._pool.take_idle()
+        if conn is None:
+            async with asyncio.timeout(self.config.timeouts.connect):
+                conn = await self._pool.connect()
+        return conn
+
+    async def _whole(self, request: bytes, seconds: float) -> tuple[Answer, bytes]:
+        conn: Connection | None = None
+        try:
+            with map_transport_errors(self.name):
+                async with asyncio.timeout(seconds):
+                    conn = await self._connect()
+                    answer = await conn.send(request)
+                    body = await answer.read()
+        finally:
+            if conn is not None:
+                self._pool.release(conn)
+        self._raise_for_status(answer, body)
+        return answer, body
 
     async def post_json(self, path: str, payload: bytes) -> Any:
         """POST ``payload`` (JSON bytes) and return the parsed JSON answer."""
@@ -108,25 +137,13 @@ class Transport:
 
     async def post_json_raw(self, path: str, payload: bytes) -> tuple[bytes, Any]:
         """POST ``payload`` and return the answer's bytes with their parsed JSON (to pass the bytes on)."""
-        with map_transport_errors(self.name):
-            async with self.session.post(
-                self.base_url + path,
-                data=payload,
-                headers=_request_headers(),
-                timeout=self._whole_timeout,
-                allow_redirects=False,
-            ) as resp:
-                body = await resp.read()
-                self._raise_for_status(resp, body)
+        # A whole answer arrives in one piece at the end, so only the total timeout can bound it.
+        _, body = await self._whole(self._post(path, payload), self.config.timeouts.total)
         return body, self._parse(body)
 
     async def get_json(self, path: str) -> Any:
-        with map_transport_errors(self.name):
-            async with self.session.get(
-                self.base_url + path, timeout=self._probe_timeout, allow_redirects=False
-            ) as resp:
-                body = await resp.read()
-                self._raise_for_status(resp, body)
+        request = b"GET " + (self._base_path + path).encode("ascii") + b" HTTP/1.1\r\n" + self._get_head
+        _, body = await self._whole(request, min(PROBE_SECONDS, self.config.timeouts.total))
         return self._parse(body)
 
     @asynccontextmanager
@@ -134,47 +151,52 @@ class Transport:
         """POST and yield the body's pieces once the headers arrived with a success status.
 
         Leaving the context (normally, by error or by cancellation) releases the connection; an unfinished
-        body is closed, which is how a disconnected client cancels the upstream call.
+        body closes it, which is how a disconnected client cancels the upstream call.
         """
-        first_token = self.config.timeouts.first_token
-        # An upstream that never sends its headers is as stuck as one that never sends a token.
-        headers_timer = asyncio.timeout(first_token)
-        with map_transport_errors(self.name, headers_timer, f"first token within {first_token:g}s"):
-            async with headers_timer:
-                resp = await self.session.post(
-                    self.base_url + path,
-                    data=payload,
-                    headers=_request_headers(),
-                    timeout=self._stream_timeout,
-                    allow_redirects=False,
-                )
-        try:
-            if resp.status >= 400:
-                with map_transport_errors(self.name):
-                    body = await resp.content.read(MAX_ERROR_BODY)
-                self._raise_for_status(resp, body)
-            yield self._pieces(resp)
-        finally:
-            resp.close()
-
-    async def _pieces(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        """Raw body pieces, enforcing the time to the first token and the idle gap between pieces."""
         timeouts = self.config.timeouts
+        deadline = asyncio.get_running_loop().time() + timeouts.total
+        request = self._post(path, payload)
+        # An upstream that never sends its headers is as stuck as one that never sends a token.
+        headers_timer = asyncio.timeout(min(timeouts.first_token, timeouts.total))
+        conn: Connection | None = None
+        try:
+            with map_transport_errors(self.name, headers_timer, f"first token within {timeouts.first_token:g}s"):
+                async with headers_timer:
+                    conn = await self._connect()
+                    answer = await conn.send(request)
+            if answer.status >= 400:
+                with map_transport_errors(self.name):
+                    async with asyncio.timeout_at(deadline):
+                        body = await answer.read(MAX_ERROR_BODY)
+                self._raise_for_status(answer, body)
+            yield self._pieces(answer, deadline)
+        finally:
+            if conn is not None:
+                self._pool.release(conn)
+
+    async def _pieces(self, answer: Answer, deadline: float) -> AsyncIterator[bytes]:
+        """Raw body pieces, enforcing the time to the first token, the idle gap between pieces and the total."""
+        timeouts = self.config.timeouts
+        loop = asyncio.get_running_loop()
         limit, what = timeouts.first_token, "first token"
         while True:
-            timer = asyncio.timeout(limit)
-            with map_transport_errors(self.name, timer, f"{what} within {limit:g}s"):
-                async with timer:
-                    data = await resp.content.readany()
+            data = answer.ready_piece()
+            if data is None:
+                due = loop.time() + limit
+                waited = f"{what} within {limit:g}s" if due <= deadline else f"whole answer within {timeouts.total:g}s"
+                timer = asyncio.timeout_at(min(due, deadline))
+                with map_transport_errors(self.name, timer, waited):
+                    async with timer:
+                        data = await answer.next_piece()
             if not data:
                 return
             yield data
             limit, what = timeouts.idle, "next chunk"
 
-    def _raise_for_status(self, resp: aiohttp.ClientResponse, body: bytes) -> None:
-        if resp.status >= 400:
-            retry_after = _retry_after(resp.headers)
-            raise self._translate_error(resp.status, body[:MAX_ERROR_BODY], self.name, retry_after, self._redact)
+    def _raise_for_status(self, answer: Answer, body: bytes) -> None:
+        if answer.status >= 400:
+            retry_after = _retry_after(answer.headers)
+            raise self._translate_error(answer.status, body[:MAX_ERROR_BODY], self.name, retry_after, self._redact)
 
     def _parse(self, body: bytes) -> Any:
         try:
@@ -185,8 +207,7 @@ class Transport:
             ) from exc
 
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        self._pool.close()
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -196,7 +217,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
             return max(0.0, float(raw) / 1000)
         except ValueError:
             pass
-    raw = headers.get("Retry-After")
+    raw = headers.get("retry-after")
     if not raw:
         return None
     try:

@@ -1,0 +1,309 @@
+"""A lean HTTP/1.1 client for upstream calls: keep-alive connections to one origin, answers parsed by httptools.
+
+An upstream call is one request on one connection at a time. The request goes out in a single write (its head is
+mostly prepared once per deployment); the answer's body arrives as the pieces the socket delivered, which is what a
+stream relays. A connection goes back to its pool only when its answer was read whole and both sides keep it alive;
+an answer abandoned half way (an error, a timeout, a cancelled call) closes its connection, which is how the
+upstream learns the client went away.
+
+Failures leave as plain exceptions (``OSError`` from sockets and TLS, ``UpstreamDisconnected`` when the upstream
+closes before its answer is whole, ``MalformedAnswer`` for bytes that are not HTTP); ``transport.py`` maps them to
+``UpstreamError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+KEEP_ALIVE_SECONDS = 30.0
+_PAUSE_ABOVE = 1 << 20  # unread body bytes at which the socket stops being read until the reader catches up
+_TLS_CONTEXT: ssl.SSLContext | None = None
+
+
+class UpstreamDisconnected(ConnectionError):
+    """The upstream closed the connection before its answer was whole."""
+
+
+class MalformedAnswer(Exception):
+    """The upstream's bytes are not an HTTP/1.1 answer this client can read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a base URL's requests go, worked out once per deployment."""
+
+    host: str
+    port: int
+    tls: bool
+    host_header: str
+    base_path: str
+
+    @classmethod
+    def of(cls, base_url: str) -> Origin:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"an upstream base URL must be http(s)://host[:port][/path], not {base_url!r}")
+        tls = parts.scheme == "https"
+        port = parts.port or (443 if tls else 80)
+        host = parts.hostname
+        shown = f"[{host}]" if ":" in host else host
+        host_header = shown if port == (443 if tls else 80) else f"{shown}:{port}"
+        return cls(host, port, tls, host_header, parts.path.rstrip("/"))
+
+
+def header_lines(headers: dict[str, str]) -> bytes:
+    """Headers as request lines; a name or value that could end its line early is refused."""
+    lines = []
+    for name, value in headers.items():
+        if any(c in name for c in "\r\n:") or "\r" in value or "\n" in value:
+            raise ValueError(f"the upstream header {name!r} holds a line break or a colon in its name")
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+def _tls_context() -> ssl.SSLContext:
+    global _TLS_CONTEXT
+    if _TLS_CONTEXT is None:
+        _TLS_CONTEXT = ssl.create_default_context()
+    return _TLS_CONTEXT
+
+
+class Answer:
+    """The head of an upstream's answer, with its body read whole or piece by piece."""
+
+    __slots__ = ("_conn", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], conn: Connection) -> None:
+        self.status = status
+        self.headers = headers  # lower-case names
+        self._conn = conn
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The rest of the body (at most about ``limit`` bytes, then the connection is given up)."""
+        pieces = []
+        size = 0
+        while piece := await self._conn.next_piece():
+            pieces.append(piece)
+            size += len(piece)
+            if limit is not None and size >= limit:
+                self._conn.close()
+                return b"".join(pieces)[:limit]
+        return b"".join(pieces)
+
+    async def next_piece(self) -> bytes:
+        """The body that arrived since the last read, in one piece; ``b""`` once it is whole."""
+        return await self._conn.next_piece()
+
+    def ready_piece(self) -> bytes | None:
+        """What ``next_piece`` would return if it can be had without waiting, else None."""
+        return self._conn.ready_piece()
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection carrying one request at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._headers: dict[str, str] = {}
+        self._head: asyncio.Future[Answer] | None = None
+        self._pieces: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._decoder: zlib._Decompress | None = None
+        self._length_known = False
+        self.complete = True
+        self.closed = False
+        self.reusable = False
+        self.idle_since = 0.0
+        self._error: BaseException | None = None
+        self._refusal: MalformedAnswer | None = None
+
+    def send(self, request: bytes) -> asyncio.Future[Answer]:
+        assert self._transport is not None and self.complete
+        self.complete = self.reusable = False
+        self._headers = {}
+        self._decoder = None
+        self._length_known = False
+        self._head = self._loop.create_future()
+        self._transport.write(request)
+        return self._head
+
+    def ready_piece(self) -> bytes | None:
+        if self._pieces:
+            return self._take()
+        if self.complete:
+            return b""
+        return None
+
+    async def next_piece(self) -> bytes:
+        while not self._pieces:
+            if self.complete:
+                return b""
+            if self._error is not None:
+                raise self._error
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._take()
+
+    def _take(self) -> bytes:
+        """Everything that arrived since the last take, as one piece (a read's worth, like the socket gave it)."""
+        pieces = self._pieces
+        piece = pieces.popleft() if len(pieces) == 1 else b"".join(pieces)
+        pieces.clear()
+        self._buffered = 0
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return piece
+
+    def close(self) -> None:
+        self.reusable = False
+        if self._transport is not None and not self.closed:
+            self._transport.close()
+        self.closed = True
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not its subclasses
+
+    def data_received(self, data: bytes) -> None:
+        if self.complete:  # bytes nobody asked for: the connection can't be trusted with another request
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(self._refusal or MalformedAnswer(f"the upstream's answer is not HTTP/1.1 ({exc})"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.reusable = False
+        if self.complete:
+            return
+        if self._head is not None and self._head.done() and not self._length_known:
+            self._finish()  # a body delimited by the end of the connection
+            return
+        self._fail(UpstreamDisconnected("the upstream closed the connection before its answer was whole"))
+
+    # httptools callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
+
+    def on_headers_complete(self) -> None:
+        headers = self._headers
+        self._length_known = "content-length" in headers or "transfer-encoding" in headers
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        if encoding in ("gzip", "deflate", "x-gzip"):
+            self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)
+        elif encoding not in ("identity", ""):
+            self._refusal = MalformedAnswer(f"the upstream sent a body encoded as {encoding!r}, not asked for")
+            raise self._refusal
+        status = self._parser.get_status_code()
+        if status < 200:  # an interim answer (100 Continue): the real one follows
+            return
+        if self._head is not None and not self._head.done():
+            self._head.set_result(Answer(status, headers, self))
+
+    def on_body(self, body: bytes) -> None:
+        if self._decoder is not None:
+            body = self._decoder.decompress(body)
+            if not body:
+                return
+        self._pieces.append(body)
+        self._buffered += len(body)
+        if self._buffered > _PAUSE_ABOVE and not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self._parser.get_status_code() < 200:
+            return
+        self.reusable = self._parser.should_keep_alive() and not self.closed
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._decoder is not None:
+            tail = self._decoder.flush()
+            if tail:
+                self._pieces.append(tail)
+        self.complete = True
+        self._wake()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._error = exc
+        if self._head is not None and not self._head.done():
+            self._head.set_exception(exc)
+        self._wake()
+        self.close()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class ConnectionPool:
+    """Idle keep-alive connections to one origin, the warmest reused first."""
+
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
+        self._idle: deque[Connection] = deque()
+        self._closed = False
+
+    def take_idle(self) -> Connection | None:
+        """The warmest idle connection still open and fresh, or None."""
+        idle = self._idle
+        if not idle:
+            return None
+        now = asyncio.get_running_loop().time()
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and now - conn.idle_since < KEEP_ALIVE_SECONDS:
+                return conn
+            conn.close()
+        return None
+
+    async def connect(self) -> Connection:
+        """A new connection (the caller bounds the time it may take)."""
+        loop = asyncio.get_running_loop()
+        origin = self.origin
+        tls = _tls_context() if origin.tls else None
+        _, conn = await loop.create_connection(
+            lambda: Connection(loop),
+            origin.host,
+            origin.port,
+            ssl=tls,
+            server_hostname=origin.host if tls else None,
+        )
+        return conn
+
+    def release(self, conn: Connection) -> None:
+        """Keep ``conn`` for the next request if its answer was read whole, else close it."""
+        if self._closed or not (conn.complete and conn.reusable) or conn.closed:
+            conn.close()
+            return
+        conn.idle_since = asyncio.get_running_loop().time()
+        self._idle.append(conn)
+
+    def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -53,13 +54,13 @@ async def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
 
 
 async def test_a_cancellation_from_elsewhere_that_meets_the_expiry_stays_a_cancellation() -> None:
-    async def run() -> str:
-        return await within(0.02, answer("never", after=30))
+    async def busy_then_stuck() -> str:
+        time.sleep(0.05)  # noqa: ASYNC251 (on purpose: the expiry and the other cancellation come due together)
+        await asyncio.sleep(30)
+        return "never"
 
-    task = asyncio.ensure_future(run())
-    await asyncio.sleep(0)  # the task is inside ``within`` now
-    loop = asyncio.get_running_loop()
-    loop.call_at(loop.time() + 0.02, task.cancel)  # due with the expiry
+    task = asyncio.ensure_future(within(0.01, busy_then_stuck()))
+    asyncio.get_running_loop().call_later(0.005, task.cancel)
     with pytest.raises(asyncio.CancelledError):
         await task
 

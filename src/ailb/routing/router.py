@@ -33,7 +33,7 @@ from ailb.providers.base import Provider
 from ailb.routing.attempts import Attempt, AttemptRecorder, RouteObserver
 from ailb.routing.catalog import Catalog, Target
 from ailb.routing.circuit import CircuitPolicy
-from ailb.routing.deadline import within
+from ailb.routing.deadline import Deadlines
 from ailb.routing.deployment import Candidate, Deployment
 from ailb.routing.health import HealthMonitor
 from ailb.routing.pricing import PriceBook
@@ -115,6 +115,7 @@ class Router:
         self.budget = RetryBudget.from_config(settings.router)
         self._recorder = AttemptRecorder(clock, observer, self.prices, self.tokens, tracing)
         self._selector = Selector(self.weights, self.retry, self.budget, self._recorder, clock, self._rng)
+        self._deadlines = Deadlines()
         self._strategies = build_strategies(StrategyContext(self._rng, self.prices, self.tokens))
         self._health = HealthMonitor(
             self._deployments, settings.router.health_check_interval, self._recorder, clock, self._rebuild_catalogs
@@ -249,7 +250,7 @@ class Router:
             pick = await self._selector.next(plan)
             attempt = self._selector.begin(plan, pick)
             try:
-                answer = await within(self._selector.remaining(plan), answer_at(pick))
+                answer = await self._deadlines.within(self._selector.remaining(plan), answer_at(pick))
             except asyncio.CancelledError:
                 self._recorder.abandoned(attempt)
                 raise

@@ -14,6 +14,7 @@ closes before its answer is whole, ``MalformedAnswer`` for bytes that are not HT
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 import zlib
 from collections import deque
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import httptools
 
 KEEP_ALIVE_SECONDS = 30.0
+MAX_HEAD_BYTES = 64 * 1024  # an answer's header fields together: an upstream can't make AILB buffer more
 _PAUSE_ABOVE = 1 << 20  # unread body bytes at which the socket stops being read until the reader catches up
 _TLS_CONTEXT: ssl.SSLContext | None = None
 
@@ -34,6 +36,14 @@ class UpstreamDisconnected(ConnectionError):
 
 class MalformedAnswer(Exception):
     """The upstream's bytes are not an HTTP/1.1 answer this client can read."""
+
+
+class Silence(TimeoutError):
+    """The upstream sent nothing in time: ``waited`` says what for (None: the whole exchange ran out of time)."""
+
+    def __init__(self, waited: str | None) -> None:
+        super().__init__(waited or "the upstream's answer took too long")
+        self.waited = waited
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +125,7 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._headers: dict[str, str] = {}
+        self._head_bytes = 0
         self._head: asyncio.Future[Answer] | None = None
         self._pieces: deque[bytes] = deque()
         self._buffered = 0
@@ -125,19 +136,61 @@ class Connection(asyncio.Protocol):
         self.complete = True
         self.closed = False
         self.reusable = False
+        self.reused = False  # taken from the pool: it carried an exchange before this one
+        self.heard = False  # any byte of this exchange's answer arrived
         self.idle_since = 0.0
         self._error: BaseException | None = None
         self._refusal: MalformedAnswer | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._total: float | None = None
+        self._gap = self._next_gap = math.inf
+        self._heard_at = 0.0
+        self._heard_body = False
 
     def send(self, request: bytes) -> asyncio.Future[Answer]:
         assert self._transport is not None and self.complete
-        self.complete = self.reusable = False
+        self.complete = self.reusable = self.heard = False
         self._headers = {}
+        self._head_bytes = 0
         self._decoder = None
         self._length_known = False
         self._head = self._loop.create_future()
         self._transport.write(request)
         return self._head
+
+    def watch(self, deadline: float, total: float | None, first: float = math.inf, idle: float = math.inf) -> None:
+        """Fail the exchange at ``deadline`` (``total`` seconds after it began: named in the error when given), or
+        when the upstream is silent for ``first`` seconds before the body's first bytes (headers included) or for
+        ``idle`` seconds between pieces.
+
+        One timer per exchange, armed lazily: a piece arriving only notes the time, and the timer, when it fires,
+        re-arms itself for the deadline in force then; a reader that fell behind (reading paused) is not silence.
+        """
+        now = self._loop.time()
+        self._deadline, self._total = deadline, total
+        self._gap, self._next_gap = first, idle
+        self._heard_at, self._heard_body = now, False
+        self._timer = self._loop.call_at(min(now + first, deadline), self._check_silence)
+
+    def _check_silence(self) -> None:
+        self._timer = None
+        if self.complete or self.closed:
+            return
+        now = self._loop.time()
+        if now >= self._deadline:
+            self._fail(Silence(None if self._total is None else f"whole answer within {self._total:g}s"))
+            return
+        due = now + self._gap if self._paused else self._heard_at + self._gap
+        if now >= due:
+            self._fail(Silence(f"{'next chunk' if self._heard_body else 'first token'} within {self._gap:g}s"))
+            return
+        self._timer = self._loop.call_at(min(due, self._deadline), self._check_silence)
+
+    def _stop_watching(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def ready_piece(self) -> bytes | None:
         if self._pieces:
@@ -171,6 +224,7 @@ class Connection(asyncio.Protocol):
         return piece
 
     def close(self) -> None:
+        self._stop_watching()
         self.reusable = False
         if self._transport is not None and not self.closed:
             self._transport.close()
@@ -182,6 +236,7 @@ class Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not its subclasses
 
     def data_received(self, data: bytes) -> None:
+        self.heard = True
         if self.complete:  # bytes nobody asked for: the connection can't be trusted with another request
             self.close()
             return
@@ -193,7 +248,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.reusable = False
-        if self.complete:
+        if self.complete or self._error is not None:  # whole, or failed already (a timeout closed it)
             return
         if self._head is not None and self._head.done() and not self._length_known:
             self._finish()  # a body delimited by the end of the connection
@@ -203,6 +258,10 @@ class Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refusal = MalformedAnswer(f"the upstream's answer head is over {MAX_HEAD_BYTES} bytes")
+            raise self._refusal
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
@@ -223,6 +282,13 @@ class Connection(asyncio.Protocol):
             self._head.set_result(Answer(status, headers, self))
 
     def on_body(self, body: bytes) -> None:
+        if self._timer is not None:
+            self._heard_at = now = self._loop.time()
+            if not self._heard_body:
+                self._heard_body, self._gap = True, self._next_gap
+                # The timer may wait for the first token's (longer) limit: bring it forward to the idle gap's.
+                self._timer.cancel()
+                self._timer = self._loop.call_at(min(now + self._gap, self._deadline), self._check_silence)
         if self._decoder is not None:
             body = self._decoder.decompress(body)
             if not body:
@@ -246,9 +312,11 @@ class Connection(asyncio.Protocol):
             if tail:
                 self._pieces.append(tail)
         self.complete = True
+        self._stop_watching()
         self._wake()
 
     def _fail(self, exc: BaseException) -> None:
+        self._stop_watching()
         self._error = exc
         if self._head is not None and not self._head.done():
             self._head.set_exception(exc)
@@ -277,6 +345,7 @@ class ConnectionPool:
         while idle:
             conn = idle.pop()
             if not conn.closed and now - conn.idle_since < KEEP_ALIVE_SECONDS:
+                conn.reused = True
                 return conn
             conn.close()
         return None
@@ -300,8 +369,14 @@ class ConnectionPool:
         if self._closed or not (conn.complete and conn.reusable) or conn.closed:
             conn.close()
             return
-        conn.idle_since = asyncio.get_running_loop().time()
-        self._idle.append(conn)
+        now = asyncio.get_running_loop().time()
+        conn.idle_since = now
+        idle = self._idle
+        idle.append(conn)
+        # The coldest connections sit at the left, where taking never reaches while traffic is steady: close the
+        # ones that outlived the keep-alive time (or whose upstream closed them) here, a few at a time.
+        while idle[0].closed or now - idle[0].idle_since >= KEEP_ALIVE_SECONDS:
+            idle.popleft().close()
 
     def close(self) -> None:
         self._closed = True

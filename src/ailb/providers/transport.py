@@ -34,6 +34,7 @@ from ailb.providers.http1 import (
     ConnectionPool,
     MalformedAnswer,
     Origin,
+    Silence,
     UpstreamDisconnected,
     header_lines,
 )
@@ -42,22 +43,17 @@ from ailb.settings import DeploymentConfig
 ErrorTranslator = Callable[[int, bytes, str, float | None, Redact], UpstreamError]
 MAX_ERROR_BODY = 64 * 1024
 PROBE_SECONDS = 10.0
+Watch = tuple[float, float | None] | tuple[float, float | None, float, float]  # Connection.watch's arguments
 
 
 @contextmanager
-def map_transport_errors(deployment: str, timer: asyncio.Timeout | None = None, waited: str = "") -> Iterator[None]:
-    """Turn any socket, TLS or HTTP failure inside the block into our ``UpstreamError``.
-
-    A ``timer`` (an ``asyncio.timeout`` entered inside the block) that expired becomes an ``UpstreamTimeoutError``
-    saying what was ``waited`` for; cancellation passes through untouched.
-    """
+def map_transport_errors(deployment: str) -> Iterator[None]:
+    """Turn any socket, TLS or HTTP failure inside the block into our ``UpstreamError``; cancellation passes."""
     try:
         yield
     except UpstreamError:
         raise
     except Exception as exc:
-        if timer is not None and timer.expired():
-            raise UpstreamTimeoutError(f"Deployment '{deployment}' sent no {waited}.", deployment=deployment) from None
         raise transport_error(exc, deployment) from exc
 
 
@@ -65,6 +61,8 @@ def transport_error(exc: BaseException, deployment: str) -> UpstreamError:
     name = deployment
     if isinstance(exc, UpstreamError):
         return exc
+    if isinstance(exc, Silence) and exc.waited is not None:
+        return UpstreamTimeoutError(f"Deployment '{name}' sent no {exc.waited}.", deployment=name)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return UpstreamTimeoutError(f"Deployment '{name}' timed out.", deployment=name)
     if isinstance(exc, ConnectionRefusedError):
@@ -110,23 +108,41 @@ class Transport:
             )
         )
 
-    async def _connect(self) -> Connection:
+    async def _begin(self, request: bytes, watch: Watch) -> tuple[Connection, Answer]:
+        """Send ``request`` and wait for the answer's head, on a kept-alive connection or a new one.
+
+        A kept-alive connection the upstream closed while it sat idle fails before a byte comes back: the upstream
+        never read the request, so it is sent again once, on a new connection (what HTTP clients do for an idle
+        connection closed under them), instead of failing a request the deployment could have answered.
+        """
         conn = self._pool.take_idle()
-        if conn is None:
-            async with asyncio.timeout(self.config.timeouts.connect):
-                conn = await self._pool.connect()
-        return conn
+        if conn is not None:
+            try:
+                conn.watch(*watch)
+                return conn, await conn.send(request)
+            except ConnectionError:
+                self._pool.release(conn)
+                if conn.heard:
+                    raise
+            except BaseException:
+                self._pool.release(conn)
+                raise
+        async with asyncio.timeout(self.config.timeouts.connect):
+            conn = await self._pool.connect()
+        try:
+            conn.watch(*watch)
+            return conn, await conn.send(request)
+        except BaseException:
+            self._pool.release(conn)
+            raise
 
     async def _whole(self, request: bytes, seconds: float) -> tuple[Answer, bytes]:
-        conn: Connection | None = None
-        try:
-            with map_transport_errors(self.name):
-                async with asyncio.timeout(seconds):
-                    conn = await self._connect()
-                    answer = await conn.send(request)
-                    body = await answer.read()
-        finally:
-            if conn is not None:
+        deadline = asyncio.get_running_loop().time() + seconds
+        with map_transport_errors(self.name):
+            conn, answer = await self._begin(request, (deadline, None))
+            try:
+                body = await answer.read()
+            finally:
                 self._pool.release(conn)
         self._raise_for_status(answer, body)
         return answer, body
@@ -157,41 +173,28 @@ class Transport:
         deadline = asyncio.get_running_loop().time() + timeouts.total
         request = self._post(path, payload)
         # An upstream that never sends its headers is as stuck as one that never sends a token.
-        headers_timer = asyncio.timeout(min(timeouts.first_token, timeouts.total))
-        conn: Connection | None = None
+        watch = (deadline, timeouts.total, timeouts.first_token, timeouts.idle)
+        with map_transport_errors(self.name):
+            conn, answer = await self._begin(request, watch)
         try:
-            with map_transport_errors(self.name, headers_timer, f"first token within {timeouts.first_token:g}s"):
-                async with headers_timer:
-                    conn = await self._connect()
-                    answer = await conn.send(request)
             if answer.status >= 400:
                 with map_transport_errors(self.name):
-                    async with asyncio.timeout_at(deadline):
-                        body = await answer.read(MAX_ERROR_BODY)
+                    body = await answer.read(MAX_ERROR_BODY)
                 self._raise_for_status(answer, body)
-            yield self._pieces(answer, deadline)
+            yield self._pieces(answer)
         finally:
-            if conn is not None:
-                self._pool.release(conn)
+            self._pool.release(conn)
 
-    async def _pieces(self, answer: Answer, deadline: float) -> AsyncIterator[bytes]:
-        """Raw body pieces, enforcing the time to the first token, the idle gap between pieces and the total."""
-        timeouts = self.config.timeouts
-        loop = asyncio.get_running_loop()
-        limit, what = timeouts.first_token, "first token"
-        while True:
-            data = answer.ready_piece()
-            if data is None:
-                due = loop.time() + limit
-                waited = f"{what} within {limit:g}s" if due <= deadline else f"whole answer within {timeouts.total:g}s"
-                timer = asyncio.timeout_at(min(due, deadline))
-                with map_transport_errors(self.name, timer, waited):
-                    async with timer:
-                        data = await answer.next_piece()
-            if not data:
-                return
-            yield data
-            limit, what = timeouts.idle, "next chunk"
+    async def _pieces(self, answer: Answer) -> AsyncIterator[bytes]:
+        """Raw body pieces; the connection's watch enforces the first token, the idle gap and the total."""
+        with map_transport_errors(self.name):
+            while True:
+                data = answer.ready_piece()
+                if data is None:
+                    data = await answer.next_piece()
+                if not data:
+                    return
+                yield data
 
     def _raise_for_status(self, answer: Answer, body: bytes) -> None:
         if answer.status >= 400:

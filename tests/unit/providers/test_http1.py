@@ -42,14 +42,12 @@ class Upstream:
         self.connections += 1
         self.writers.append(writer)
         try:
-            while self.replies:
+            while True:  # until the client closes the connection, or a reply closes it
                 head = await reader.readuntil(b"\r\n\r\n")
                 self.requests.append(head + await reader.readexactly(_content_length(head)))
                 await self.replies.pop(0)(reader, writer)
                 if writer.is_closing():
                     return
-            if await reader.read(1) == b"":
-                self.closed_by_client.set()
         except (asyncio.IncompleteReadError, ConnectionError):
             self.closed_by_client.set()
         finally:
@@ -175,6 +173,43 @@ async def test_connection_close_is_honoured_and_an_idle_connection_the_upstream_
     assert server.connections == 3
 
 
+async def test_a_kept_alive_connection_closed_under_a_request_is_retried_once_on_a_new_one(
+    upstream: tuple[Upstream, str],
+) -> None:
+    server, url = upstream
+    server.replies += [json_reply({"n": 1}), send(close=True), json_reply({"n": 2})]
+    client = transport(url)
+    assert await client.post_json("/x", b"{}") == {"n": 1}
+    assert await client.post_json("/x", b'{"again":1}') == {"n": 2}  # the upstream dropped the kept-alive one
+    assert server.connections == 2 and server.requests[1] == server.requests[2]
+    server.replies += [send(close=True)]
+    with pytest.raises(UpstreamConnectionError, match="dropped the connection"):
+        await transport(url).post_json("/x", b"{}")  # a new connection: the drop is the answer, nothing is resent
+    assert len(server.requests) == 4
+    server.replies += [json_reply({"n": 3}), send(b"HTTP/1.1 200 OK\r\nContent-", close=True)]
+    assert await client.post_json("/x", b"{}") == {"n": 3}
+    with pytest.raises(UpstreamConnectionError, match="dropped the connection"):
+        await client.post_json("/x", b"{}")  # part of an answer came back: never sent twice
+    assert len(server.requests) == 6
+
+
+async def test_idle_connections_past_the_keep_alive_time_are_closed_while_traffic_goes_on(
+    upstream: tuple[Upstream, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, url = upstream
+    monkeypatch.setattr(http1, "KEEP_ALIVE_SECONDS", 0.3)
+    server.replies += [json_reply({"n": n}) for n in range(4)]
+    client = transport(url)
+    await asyncio.gather(client.post_json("/x", b"{}"), client.post_json("/x", b"{}"))  # two connections, now idle
+    await asyncio.sleep(0.2)
+    await client.post_json("/x", b"{}")  # the warmer one is reused; the colder one is not old enough yet
+    assert not server.closed_by_client.is_set()
+    await asyncio.sleep(0.15)
+    await client.post_json("/x", b"{}")
+    await asyncio.wait_for(server.closed_by_client.wait(), 5)  # the colder one, never reached, was closed
+    assert server.connections == 2
+
+
 async def test_gzip_answers_are_decoded(upstream: tuple[Upstream, str]) -> None:
     server, url = upstream
     body = gzip.compress(b'{"zipped": true}')
@@ -216,6 +251,10 @@ async def test_bytes_that_are_not_http_are_a_protocol_error(upstream: tuple[Upst
     server.replies += [send(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}")]
     with pytest.raises(UpstreamProtocolError):
         await transport(url).post_json("/x", b"{}")
+    endless_head = b"HTTP/1.1 200 OK\r\n" + b"X-Filler: %s\r\n" % (b"y" * 1000) * 100
+    server.replies += [send(endless_head)]
+    with pytest.raises(UpstreamProtocolError):
+        await transport(url).post_json("/x", b"{}")
 
 
 async def test_a_refused_connection_and_an_unreachable_host_map_to_connection_errors() -> None:
@@ -231,15 +270,27 @@ async def test_a_refused_connection_and_an_unreachable_host_map_to_connection_er
 
 async def test_stream_timeouts_name_what_never_came(upstream: tuple[Upstream, str]) -> None:
     server, url = upstream
+    server.replies += [silence(1)]
+    with pytest.raises(UpstreamTimeoutError, match=r"'east' sent no first token within 0\.2s"):
+        await read_stream(transport(url, first_token=0.2))  # not even the headers
     server.replies += [send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", pause=1)]
     with pytest.raises(UpstreamTimeoutError, match=r"'east' sent no first token within 0\.2s"):
         await read_stream(transport(url, first_token=0.2))
     server.replies += [send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"3\r\nabc\r\n", pause=1)]
     with pytest.raises(UpstreamTimeoutError, match=r"sent no next chunk within 0\.2s"):
         await read_stream(transport(url, idle=0.2))
+    server.replies += [chunked(b"data: 1\n\n", b"data: 2\n\n", pause=0.5)]
+    with pytest.raises(UpstreamTimeoutError, match=r"sent no next chunk within 0\.2s"):
+        await read_stream(transport(url, idle=0.2))  # the first token's longer limit does not hold for the gaps
     server.replies += [chunked(*(b"x" for _ in range(20)), pause=0.05)]
     with pytest.raises(UpstreamTimeoutError, match=r"sent no whole answer within 0\.3s"):
         await read_stream(transport(url, total=0.3))
+    server.replies += [send(b"HTTP/1.1 200 OK\r\n\r\n", b"data: 1\n\n", pause=1)]
+    with pytest.raises(UpstreamTimeoutError, match=r"sent no next chunk within 0\.2s"):
+        async with transport(url, idle=0.2).open_stream("/x", b"{}") as pieces:
+            assert await anext(pieces) == b"data: 1\n\n"
+            await asyncio.sleep(0.5)  # busy elsewhere when the timeout closes a body that ends with its connection
+            await anext(pieces)
     server.replies += [silence(1)]
     with pytest.raises(UpstreamTimeoutError, match=r"'east' timed out"):
         await transport(url, total=0.2).post_json("/x", b"{}")

@@ -1,4 +1,4 @@
-"""The one mapping of aiohttp and socket failures to ours."""
+"""The one mapping of socket, TLS and HTTP failures to ours."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from ailb.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamTimeoutError
+from ailb.providers.http1 import Silence
 from ailb.providers.transport import map_transport_errors
 
 
@@ -20,12 +21,13 @@ def test_socket_failures_become_upstream_errors() -> None:
             raise KeyError("x")
 
 
-async def test_an_expired_timer_says_what_was_awaited() -> None:
-    timer = asyncio.timeout(0.01)
+def test_silence_says_what_never_came_and_a_late_exchange_timed_out() -> None:
     with pytest.raises(UpstreamTimeoutError, match=r"'east' sent no first token within 0\.01s"):
-        with map_transport_errors("east", timer, "first token within 0.01s"):
-            async with timer:
-                await asyncio.sleep(5)
+        with map_transport_errors("east"):
+            raise Silence("first token within 0.01s")
+    with pytest.raises(UpstreamTimeoutError, match=r"^Deployment 'east' timed out\.$"):
+        with map_transport_errors("east"):
+            raise Silence(None)
 
 
 async def test_cancellation_passes_through() -> None:

@@ -136,8 +136,6 @@ class Connection(asyncio.Protocol):
         self.complete = True
         self.closed = False
         self.reusable = False
-        self.reused = False  # taken from the pool: it carried an exchange before this one
-        self.heard = False  # any byte of this exchange's answer arrived
         self.idle_since = 0.0
         self._error: BaseException | None = None
         self._refusal: MalformedAnswer | None = None
@@ -150,7 +148,7 @@ class Connection(asyncio.Protocol):
 
     def send(self, request: bytes) -> asyncio.Future[Answer]:
         assert self._transport is not None and self.complete
-        self.complete = self.reusable = self.heard = False
+        self.complete = self.reusable = False
         self._headers = {}
         self._head_bytes = 0
         self._decoder = None
@@ -236,7 +234,6 @@ class Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not its subclasses
 
     def data_received(self, data: bytes) -> None:
-        self.heard = True
         if self.complete:  # bytes nobody asked for: the connection can't be trusted with another request
             self.close()
             return
@@ -345,7 +342,6 @@ class ConnectionPool:
         while idle:
             conn = idle.pop()
             if not conn.closed and now - conn.idle_since < KEEP_ALIVE_SECONDS:
-                conn.reused = True
                 return conn
             conn.close()
         return None

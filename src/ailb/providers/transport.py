@@ -109,26 +109,16 @@ class Transport:
         )
 
     async def _begin(self, request: bytes, watch: Watch) -> tuple[Connection, Answer]:
-        """Send ``request`` and wait for the answer's head, on a kept-alive connection or a new one.
+        """Send ``request`` on a kept-alive connection (or a new one) and wait for the answer's head.
 
-        A kept-alive connection the upstream closed while it sat idle fails before a byte comes back: the upstream
-        never read the request, so it is sent again once, on a new connection (what HTTP clients do for an idle
-        connection closed under them), instead of failing a request the deployment could have answered.
+        A request that fails is not sent again here, not even when a kept-alive connection was closed under it
+        with nothing answered: a POST may have been read and be generating, so only the router, which knows the
+        budget and the other deployments, decides about trying again.
         """
         conn = self._pool.take_idle()
-        if conn is not None:
-            try:
-                conn.watch(*watch)
-                return conn, await conn.send(request)
-            except ConnectionError:
-                self._pool.release(conn)
-                if conn.heard:
-                    raise
-            except BaseException:
-                self._pool.release(conn)
-                raise
-        async with asyncio.timeout(self.config.timeouts.connect):
-            conn = await self._pool.connect()
+        if conn is None:
+            async with asyncio.timeout(self.config.timeouts.connect):
+                conn = await self._pool.connect()
         try:
             conn.watch(*watch)
             return conn, await conn.send(request)

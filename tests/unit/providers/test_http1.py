@@ -173,24 +173,16 @@ async def test_connection_close_is_honoured_and_an_idle_connection_the_upstream_
     assert server.connections == 3
 
 
-async def test_a_kept_alive_connection_closed_under_a_request_is_retried_once_on_a_new_one(
-    upstream: tuple[Upstream, str],
-) -> None:
+async def test_a_request_dropped_without_an_answer_is_not_sent_again(upstream: tuple[Upstream, str]) -> None:
     server, url = upstream
     server.replies += [json_reply({"n": 1}), send(close=True), json_reply({"n": 2})]
     client = transport(url)
     assert await client.post_json("/x", b"{}") == {"n": 1}
-    assert await client.post_json("/x", b'{"again":1}') == {"n": 2}  # the upstream dropped the kept-alive one
-    assert server.connections == 2 and server.requests[1] == server.requests[2]
-    server.replies += [send(close=True)]
     with pytest.raises(UpstreamConnectionError, match="dropped the connection"):
-        await transport(url).post_json("/x", b"{}")  # a new connection: the drop is the answer, nothing is resent
-    assert len(server.requests) == 4
-    server.replies += [json_reply({"n": 3}), send(b"HTTP/1.1 200 OK\r\nContent-", close=True)]
-    assert await client.post_json("/x", b"{}") == {"n": 3}
-    with pytest.raises(UpstreamConnectionError, match="dropped the connection"):
-        await client.post_json("/x", b"{}")  # part of an answer came back: never sent twice
-    assert len(server.requests) == 6
+        await client.post_json("/x", b"{}")  # it may have been read: the router decides whether to try again
+    assert len(server.requests) == 2
+    assert await client.post_json("/x", b"{}") == {"n": 2}  # on a new connection
+    assert server.connections == 2
 
 
 async def test_idle_connections_past_the_keep_alive_time_are_closed_while_traffic_goes_on(

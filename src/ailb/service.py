@@ -116,7 +116,7 @@ class ChatService:
 
     async def _augment(self, call: ChatCall) -> tuple[ChatCall, str, Context]:
         """The call with memory and RAG context after the client's system messages (``call`` itself when there is
-        none), the user's last message, and what was added."""
+        none), the user's last message (to remember; "" when the turn is not remembered), and what was added."""
         messages = call.messages
         context = Context()
         injected: list[dict[str, Any]] = []
@@ -142,7 +142,8 @@ class ChatService:
             if retrieval.message is not None:
                 injected.append(retrieval.message)
                 context.rag_sources = retrieval.sources
-        return call.with_injected(injected), _last_user_text(messages), context
+        remembered = call.session_id is not None and self.memory is not None
+        return call.with_injected(injected), _last_user_text(messages) if remembered else "", context
 
     async def _remember_after(
         self, call: ChatCall, user_text: str, route: RouteInfo, chunks: AsyncIterator[StreamChunk]

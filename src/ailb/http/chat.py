@@ -14,7 +14,7 @@ from starlette.responses import Response
 from ailb.contract import ChatCall, StreamChunk
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
-from ailb.http.parsing import ClientDisconnected, parse_json_object, read_body
+from ailb.http.parsing import ClientDisconnected, header, parse_json_object, read_body
 from ailb.http.ports import HttpRuntime, runtime_of
 from ailb.http.sse import ClientWatch, EventStreamResponse, LastFrame, unless_disconnected
 from ailb.ingress.chat.request import validate_chat
@@ -38,7 +38,7 @@ async def chat_completions(request: Request) -> Response:
         key = gateway.keys.identify(request.headers)
         data = parse_json_object(await read_body(request, gateway.settings.max_request_bytes))
         call = validate_chat(
-            data, key.tenant, request.headers.get("x-session-id"), request.headers.get("x-ailb-strategy")
+            data, key.tenant, header(request, b"x-session-id"), header(request, b"x-ailb-strategy")
         )
         model = context.model = call.model
         span.operation("chat", model, call.body)

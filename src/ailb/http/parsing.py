@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from ailb.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
@@ -14,24 +14,40 @@ class ClientDisconnected(Exception):
     """The client went away before its answer was ready (counted as 499). ``args[0]``, when given, says when."""
 
 
+def header(request: Request, name: bytes) -> str | None:
+    """The first value of the header ``name`` (lower case), as ``request.headers.get`` gives it, read straight
+    from the ASGI scope (no ``Headers`` object, no ``KeyError`` raised and caught for an absent header)."""
+    raw: list[tuple[bytes, bytes]] = request.scope["headers"]
+    for key, value in raw:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    content_type = request.headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+    """The whole body, read from the ASGI ``receive`` (once: the request's stream is not read again)."""
+    content_type = (header(request, b"content-type") or "application/json").split(";", 1)[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaTypeError(f"Content-Type must be application/json, got {content_type!r}.", param=None)
-    declared = request.headers.get("content-length")
+    declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes.")
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes.")
             chunks.append(chunk)
-    except ClientDisconnect:
-        raise ClientDisconnected(f"after {size} of {declared or 'unknown'} body bytes") from None
-    return b"".join(chunks)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        elif kind == "http.disconnect":
+            raise ClientDisconnected(f"after {size} of {declared or 'unknown'} body bytes")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -24,6 +24,9 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
         "log_config": None,
         "timeout_graceful_shutdown": int(settings.drain_timeout) or None,
         "server_header": False,
+        # Nothing in AILB reads the client's address or scheme (no log, limit or URL uses them), so uvicorn's
+        # X-Forwarded-For/-Proto middleware would only add a layer and a header scan to every request.
+        "proxy_headers": False,
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)

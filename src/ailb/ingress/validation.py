@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
 from ailb.contract import SESSION_ID_PATTERN, ChatCall, SessionId
 from ailb.errors import InvalidRequestError
+from ailb.immutable import immutable
 
 T = TypeVar("T")
 Unset = msgspec.UNSET
@@ -63,7 +63,7 @@ class AilbFieldValues(Protocol):
     def routing_strategy(self) -> str | None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class AilbOptions:
     session_id: SessionId | None
     rag_collections: tuple[str, ...]

@@ -8,10 +8,10 @@ trace headers of the upstream attempt under way, which ``providers/transport.py`
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
+from random import getrandbits
 
 from ailb.observability.tracing import NO_SPAN, RequestSpan
 
@@ -47,13 +47,14 @@ _UPSTREAM_TRACE: ContextVar[Mapping[str, str] | None] = ContextVar("ailb_upstrea
 
 def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """The client's ``x-request-id`` when it is safe to repeat (at most 128 of ``A-Z a-z 0-9 . _ : -``), else a
-    new random one."""
+    new random one: 16 hex digits. An id must be unique, not unguessable (it grants nothing), so it comes from the
+    process's seeded generator (reseeded in every forked worker), not from a system call per request."""
     for name, value in headers:
         if name == REQUEST_ID_HEADER:
             if _SAFE_REQUEST_ID.fullmatch(value):
                 return value.decode("ascii")
             break
-    return os.urandom(8).hex()
+    return f"{getrandbits(64):016x}"
 
 
 def enter_request(context: RequestContext) -> Token[RequestContext | None]:

@@ -73,6 +73,7 @@ class Metrics:
         # Per raw label set, the children one request or attempt updates (labels resolved once, until configure).
         self._finished_children: dict[tuple[str, str, int, str], tuple[Any, Any, str]] = {}
         self._attempt_children: dict[tuple[str, str, str], tuple[Any, Any, str, str]] = {}
+        self._token_children: dict[tuple[str, str], tuple[Any, Any]] = {}  # by label values: bounded, never stale
         self.stats = RequestStats(clock=clock, wall_clock=wall_clock)
         self._lock = threading.Lock()
         self._models: frozenset[str] = frozenset()
@@ -80,6 +81,11 @@ class Metrics:
         self._deployments: frozenset[str] = frozenset()
         self._local: frozenset[str] = frozenset()  # the packaged embedding model's pseudo-deployment, when offered
         self._define_requests(self.registry)
+        # One process: the in-flight gauge reads the count the request statistics keep anyway (no second count
+        # per request). Several workers: each adds its own to the shared files, which a scrape sums.
+        self._counts_in_flight = multiprocess.active()
+        if not self._counts_in_flight:
+            self.active.set_function(self.stats.in_flight)
         self._define_upstreams(self.registry)
         self._define_stores(self.registry)
         self._define_governance(self.registry)
@@ -222,7 +228,8 @@ class Metrics:
 
     # --- HTTP layer
     def request_started(self) -> None:
-        self.active.inc()
+        if self._counts_in_flight:
+            self.active.inc()
         self.stats.started()
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -250,7 +257,8 @@ class Metrics:
         if children is None:
             children = self._request_children(model, deployment, status, route)
         requests, request_seconds, model_label = children
-        self.active.dec()
+        if self._counts_in_flight:
+            self.active.dec()
         requests.inc()
         request_seconds.observe(seconds)
         if ttft_seconds is not None:
@@ -296,8 +304,14 @@ class Metrics:
         attempts.inc()
         upstream_seconds.observe(seconds)
         if usage is not None:
-            self._child(self.tokens, deployment_label, model_label, "prompt").inc(usage.prompt_tokens)
-            self._child(self.tokens, deployment_label, model_label, "completion").inc(usage.completion_tokens)
+            tokens = self._token_children.get((deployment_label, model_label))
+            if tokens is None:
+                tokens = self._token_children[(deployment_label, model_label)] = (
+                    self._child(self.tokens, deployment_label, model_label, "prompt"),
+                    self._child(self.tokens, deployment_label, model_label, "completion"),
+                )
+            tokens[0].inc(usage.prompt_tokens)
+            tokens[1].inc(usage.completion_tokens)
         if cost_usd > 0:
             self._child(self.cost, deployment_label, model_label).inc(cost_usd)
 

@@ -80,6 +80,10 @@ class RequestStats:
             self._total += 1
             self._active += 1
 
+    def in_flight(self) -> float:
+        """Requests started and not finished yet."""
+        return self._active
+
     def finished(self, route: str, status: int, seconds: float, routed: bool) -> None:
         """``routed`` is true when the request reached a deployment; only those feed the latency window."""
         second = int(self._clock())

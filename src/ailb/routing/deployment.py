@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
+from ailb.immutable import immutable
 from ailb.providers.base import Provider
 from ailb.redaction import Redactor
 from ailb.routing.circuit import CircuitBreaker, CircuitPolicy
@@ -96,7 +96,7 @@ def _connection(config: DeploymentConfig) -> tuple[str, str, str]:
     return config.provider, config.base_url, config.api_key
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Candidate:
     """A deployment that may take this request, the upstream model name to use and its effective weight."""
 

@@ -27,11 +27,13 @@ from ailb.contract import (
     message_text,
 )
 from ailb.errors import InvalidRequestError, UpstreamError, UpstreamTimeoutError
+from ailb.immutable import immutable
 from ailb.observability.tracing import NO_TRACING, Tracing
 from ailb.providers.base import Provider
 from ailb.routing.attempts import Attempt, AttemptRecorder, RouteObserver
 from ailb.routing.catalog import Catalog, Target
 from ailb.routing.circuit import CircuitPolicy
+from ailb.routing.deadline import Deadlines
 from ailb.routing.deployment import Candidate, Deployment
 from ailb.routing.health import HealthMonitor
 from ailb.routing.pricing import PriceBook
@@ -62,7 +64,7 @@ TOKENIZE_IN_THREAD = 32_000
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class RouteInfo:
     deployment: str
     provider: str
@@ -113,6 +115,7 @@ class Router:
         self.budget = RetryBudget.from_config(settings.router)
         self._recorder = AttemptRecorder(clock, observer, self.prices, self.tokens, tracing)
         self._selector = Selector(self.weights, self.retry, self.budget, self._recorder, clock, self._rng)
+        self._deadlines = Deadlines()
         self._strategies = build_strategies(StrategyContext(self._rng, self.prices, self.tokens))
         self._health = HealthMonitor(
             self._deployments, settings.router.health_check_interval, self._recorder, clock, self._rebuild_catalogs
@@ -247,8 +250,7 @@ class Router:
             pick = await self._selector.next(plan)
             attempt = self._selector.begin(plan, pick)
             try:
-                async with asyncio.timeout(self._selector.remaining(plan)):
-                    answer = await answer_at(pick)
+                answer = await self._deadlines.within(self._selector.remaining(plan), answer_at(pick))
             except asyncio.CancelledError:
                 self._recorder.abandoned(attempt)
                 raise
@@ -373,7 +375,7 @@ def within_output_caps(targets: tuple[Target, ...], call: ChatCall) -> tuple[Tar
     """The targets that allow as many output tokens as ``call`` asks; 400 naming the parameter when none does."""
     for param in OUTPUT_PARAMS:
         asked = call.body.get(param)
-        if not isinstance(asked, int) or not targets:
+        if not isinstance(asked, int) or all_allow(targets, asked):
             continue
         allowed = tuple(t for t in targets if t.max_output >= asked)
         if not allowed:
@@ -385,3 +387,11 @@ def within_output_caps(targets: tuple[Target, ...], call: ChatCall) -> tuple[Tar
             )
         targets = allowed
     return targets
+
+
+def all_allow(targets: tuple[Target, ...], asked: int) -> bool:
+    """Whether every target allows ``asked`` output tokens (the usual case: nothing to filter, nothing built)."""
+    for target in targets:
+        if target.max_output < asked:
+            return False
+    return True

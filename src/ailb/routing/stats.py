@@ -22,13 +22,15 @@ PERCENTILE_WINDOW_SAMPLES = 512
 class DecayingAverage:
     """An exponentially weighted moving average whose memory is measured in seconds, not samples."""
 
-    __slots__ = ("_decay", "_fade", "_last", "_value", "half_life", "stale_half_life")
+    __slots__ = ("_decay", "_fade", "_keep_most_within", "_last", "_value", "half_life", "stale_half_life")
 
     def __init__(self, half_life: float = LATENCY_HALF_LIFE, stale_half_life: float = STALE_HALF_LIFE) -> None:
         self.half_life = half_life
         self.stale_half_life = stale_half_life
         self._decay = math.log(2) / half_life
         self._fade = math.log(2) / stale_half_life
+        # Samples closer together than this keep MAX_KEEP of the average (the decay would keep more): no exp().
+        self._keep_most_within = -math.log(MAX_KEEP) / self._decay
         self._value: float | None = None
         self._last = 0.0
 
@@ -37,7 +39,7 @@ class DecayingAverage:
             self._value = sample
         else:
             elapsed = now - self._last
-            keep = MAX_KEEP if elapsed <= 0.0 else min(math.exp(-elapsed * self._decay), MAX_KEEP)
+            keep = MAX_KEEP if elapsed < self._keep_most_within else min(math.exp(-elapsed * self._decay), MAX_KEEP)
             self._value = self._value * keep + sample * (1.0 - keep)
         self._last = now
 

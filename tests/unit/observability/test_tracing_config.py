@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 
 from ailb.observability.context import request_id_from
@@ -108,3 +111,18 @@ def test_an_unsafe_request_id_is_replaced_by_a_random_one(value: bytes) -> None:
     assert len(generated) == 16 and int(generated, 16) >= 0
     assert generated != request_id_from([(b"x-request-id", value)])
     assert len(request_id_from([])) == 16
+
+
+def test_new_request_ids_are_16_lowercase_hex_digits_and_differ_in_a_forked_worker() -> None:
+    ids = {request_id_from([]) for _ in range(1000)}
+    assert len(ids) == 1000 and all(re.fullmatch(r"[0-9a-f]{16}", i) for i in ids)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # a worker forked from this process: its generator must not repeat the parent's sequence
+        os.write(write, request_id_from([]).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read, "rb") as pipe:
+        from_child = pipe.read().decode()
+    assert re.fullmatch(r"[0-9a-f]{16}", from_child) and from_child != request_id_from([])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -12,6 +13,7 @@ from ailb.errors import (
     UpstreamConnectionError,
     UpstreamError,
     UpstreamStatusError,
+    UpstreamTimeoutError,
 )
 from ailb.routing.router import Router
 
@@ -379,3 +381,37 @@ async def test_a_request_one_provider_cannot_express_goes_to_another_without_hur
         assert raised.value is unfit
     assert lonely.deployments[0].circuit.state == "closed"
     assert lonely.deployments[0].in_flight == 0
+
+
+class HangingProvider(ScriptedProvider):
+    """Answers only after a long time; notes when its call was cancelled."""
+
+    cancelled = 0
+
+    async def complete(self, body: Any, model: str) -> Any:
+        self.calls.append(model)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return completion()
+
+
+async def test_an_attempt_past_the_request_deadline_is_cancelled_and_fails_over() -> None:
+    hanging, b = HangingProvider(config("a")), provider("b", completion("from b"))
+    router, _, observer = build(hanging, b, deadline=0.05)
+    result, info = await router.complete(call())
+    assert (result.text, info.deployment, info.attempts) == ("from b", "b", 2)
+    assert hanging.cancelled == 1
+    assert observer.attempts[0][:3] == ("a", "gpt-4o", "error")
+
+
+async def test_no_answer_within_the_request_deadline_is_a_timeout_naming_it() -> None:
+    hanging = HangingProvider(config("a"))
+    router, _, _ = build(hanging, deadline=0.02, max_attempts=1)
+    with pytest.raises(UpstreamTimeoutError, match=r"did not answer within the request deadline of 0\.02s"):
+        await router.complete(call())
+    assert hanging.cancelled == 1
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0

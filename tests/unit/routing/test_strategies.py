@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import pytest
 
 from ailb.contract import Usage
 from ailb.routing.strategies import STRATEGIES, build_strategies, validate_strategy
+from ailb.routing.strategies.base import lowest
 from ailb.routing.strategies.cost import DEFAULT_COMPLETION_TOKENS, CostOptimized
 from ailb.routing.strategies.failover import Failover
 from ailb.routing.strategies.latency import LatencyOptimized
@@ -233,3 +235,16 @@ def test_failover_takes_lowest_priority_value_then_config_order(clock: Clock) ->
         strategy.choose([candidate(ollama), candidate(anthropic), candidate(backup)], request(clock)).name
         == "anthropic"
     )
+
+
+def test_lowest_takes_the_lowest_key_and_breaks_exact_ties_at_random_among_them(clock: Clock) -> None:
+    a, b, c, d = (candidate(deployment(config(name), clock)) for name in "abcd")
+    keys = {"a": 3.0, "b": 1.0, "c": 2.0, "d": 1.0}
+    rng = random.Random(3)
+    picks = Counter(lowest([a, b, c, d], lambda x: keys[x.name], rng).name for _ in range(200))
+    assert set(picks) == {"b", "d"} and min(picks.values()) > 60
+    assert lowest([a, c], lambda x: keys[x.name], rng) is c  # no tie: no chance
+    assert lowest([d], lambda x: keys[x.name], rng) is d
+    # An earlier tie no longer counts once a lower key comes.
+    keys = {"a": 2.0, "b": 2.0, "c": 1.0, "d": 5.0}
+    assert {lowest([a, b, c, d], lambda x: keys[x.name], rng).name for _ in range(50)} == {"c"}

@@ -47,11 +47,19 @@ StrategyFactory = Callable[[StrategyContext], Strategy]
 
 
 def lowest(candidates: Sequence[Candidate], key: Callable[[Candidate], Key], rng: random.Random) -> Candidate:
-    """The candidate with the lowest ``key``; exact ties are broken at random."""
-    keys = [key(c) for c in candidates]
-    best = min(keys)
-    tied = [c for c, k in zip(candidates, keys, strict=True) if k == best]
-    return tied[0] if len(tied) == 1 else rng.choice(tied)
+    """The candidate with the lowest ``key``; exact ties are broken at random (among them in their order)."""
+    best = candidates[0]
+    best_key = key(best)
+    tied: list[Candidate] | None = None
+    for candidate in candidates[1:]:
+        candidate_key = key(candidate)
+        if candidate_key < best_key:
+            best, best_key, tied = candidate, candidate_key, None
+        elif candidate_key == best_key:
+            if tied is None:
+                tied = [best]
+            tied.append(candidate)
+    return best if tied is None else rng.choice(tied)
 
 
 def latency_or_none(candidate: Candidate, request: RouteRequest) -> float | None:

@@ -80,10 +80,18 @@ def chunk_from_event(data: bytes, include_usage: bool, deployment: str) -> Strea
     choices = obj.get("choices")
     reported = obj.get("usage")
     usage = usage_from(reported) if reported else None
-    text = ""
-    has_content = False
-    finish_reason = None
-    for choice in choices or ():
+    text, has_content, finish_reason = _read_choices(choices, "", False, None) if choices else ("", False, None)
+    if not choices and usage is not None and not include_usage:
+        return StreamChunk(b"", text, has_content, usage, finish_reason)
+    return StreamChunk(b"data: " + data + b"\n\n", text, has_content, usage, finish_reason)
+
+
+def _read_choices(
+    choices: list[Any], text: str, has_content: bool, finish_reason: str | None
+) -> tuple[str, bool, str | None]:
+    """An event's choices added to what came before: the first choice's text, whether anything was content (text,
+    a tool call, a refusal or reasoning), the last finish reason."""
+    for choice in choices:
         delta = choice.get("delta")
         if delta:
             content = delta.get("content")
@@ -94,9 +102,7 @@ def chunk_from_event(data: bytes, include_usage: bool, deployment: str) -> Strea
             elif not has_content:
                 has_content = any(delta.get(key) for key in _CONTENT_KEYS)
         finish_reason = choice.get("finish_reason") or finish_reason
-    if not choices and usage is not None and not include_usage:
-        return StreamChunk(b"", text, has_content, usage, finish_reason)
-    return StreamChunk(b"data: " + data + b"\n\n", text, has_content, usage, finish_reason)
+    return text, has_content, finish_reason
 
 
 def read_events(datas: list[bytes], include_usage: bool) -> tuple[StreamChunk | None, bool] | None:
@@ -117,17 +123,8 @@ def read_events(datas: list[bytes], include_usage: bool) -> tuple[StreamChunk | 
         reported = obj.get("usage")
         if reported:
             usage = usage_from(reported)
-        for choice in choices or ():
-            delta = choice.get("delta")
-            if delta:
-                content = delta.get("content")
-                if content:
-                    if choice.get("index", 0) == 0:
-                        text += content
-                    has_content = True
-                elif not has_content:
-                    has_content = any(delta.get(key) for key in _CONTENT_KEYS)
-            finish_reason = choice.get("finish_reason") or finish_reason
+        if choices:
+            text, has_content, finish_reason = _read_choices(choices, text, has_content, finish_reason)
         if choices or not reported or include_usage:
             kept.append(data)
     if not datas or datas[0] == DONE:

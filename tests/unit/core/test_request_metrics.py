@@ -3,42 +3,20 @@ called in process (no HTTP server) in front of the wire-level OpenAI fake on loo
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
-
-import orjson
 
 from ailb.bootstrap import Gateway
 from ailb.http.app import create_app
 from ailb.settings import load_settings
+from tests.asgi_driver import sent_messages
 from tests.fakes.openai_fake import OpenAIFake
 from tests.fakes.script import Fault
 
 
 async def post(app: Any, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
     """One request through the ASGI app; its status and whole body."""
-    incoming = [{"type": "http.request", "body": orjson.dumps(body), "more_body": False}]
-    sent: list[dict[str, Any]] = []
-    answered = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        if incoming:
-            return incoming.pop()
-        await answered.wait()  # the client stays until the whole answer is in
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body"):
-            answered.set()
-
-    scope = {
-        "type": "http", "method": "POST", "path": path, "headers": [(b"content-type", b"application/json")],
-        "query_string": b"", "http_version": "1.1", "scheme": "http", "root_path": "",
-        "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 50000),
-    }  # fmt: skip
-    await app(scope, receive, send)
+    sent = await sent_messages(app, path, body)
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 

@@ -4,7 +4,6 @@ left goes out with the end of the response in one write."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +13,7 @@ import orjson
 from ailb.bootstrap import Gateway
 from ailb.http.app import HotPath, create_app
 from ailb.settings import load_settings
+from tests.asgi_driver import sent_messages
 from tests.fakes.openai_fake import OpenAIFake
 from tests.fakes.script import Fault
 
@@ -35,27 +35,7 @@ async def gateway_app(fake: OpenAIFake) -> AsyncIterator[HotPath]:
 
 async def body_messages(app: HotPath, body: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``http.response.body`` messages the app sends for one request (each one socket write in uvicorn)."""
-    incoming = [{"type": "http.request", "body": orjson.dumps(body), "more_body": False}]
-    sent: list[dict[str, Any]] = []
-    answered = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        if incoming:
-            return incoming.pop()
-        await answered.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body"):
-            answered.set()
-
-    scope = {
-        "type": "http", "method": "POST", "path": "/v1/chat/completions", "query_string": b"",
-        "headers": [(b"content-type", b"application/json")], "http_version": "1.1", "scheme": "http",
-        "root_path": "", "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 50000),
-    }  # fmt: skip
-    await app(scope, receive, send)
+    sent = await sent_messages(app, "/v1/chat/completions", body)
     assert sent[0]["status"] == 200
     return [message for message in sent if message["type"] == "http.response.body"]
 

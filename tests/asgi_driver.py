@@ -1,0 +1,35 @@
+"""Drive an ASGI app in process with one JSON request, as uvicorn would, and keep every message it sends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+
+async def sent_messages(app: Any, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every message the app sends for one POST of ``body`` to ``path`` (start, then body messages: each body
+    message is one socket write in uvicorn); the client stays until the whole answer is in."""
+    incoming = [{"type": "http.request", "body": orjson.dumps(body), "more_body": False}]
+    sent: list[dict[str, Any]] = []
+    answered = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop()
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            answered.set()
+
+    scope = {
+        "type": "http", "method": "POST", "path": path, "headers": [(b"content-type", b"application/json")],
+        "query_string": b"", "http_version": "1.1", "scheme": "http", "root_path": "",
+        "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 50000),
+    }  # fmt: skip
+    await app(scope, receive, send)
+    return sent

@@ -19,12 +19,11 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import onnxruntime
 from tokenizers import Tokenizer
 
+from ailb.embeddings.encoders import Vectors, onnx_mean_pooled
 from ailb.embeddings.models import DEFAULT_MODEL, resolve_model
 
 WORDS = (5, 15, 40, 100, 400)  # 5 → ~10 tokens … 400 → the whole 256-token window
@@ -48,15 +47,8 @@ class Encoder:
         self.tokenizer = tokenizer
         self.inputs = {i.name for i in model.get_inputs()}
 
-    def __call__(self, texts: list[str]) -> Any:
-        encodings = self.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self.model.run(None, {k: v for k, v in feeds.items() if k in self.inputs})[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / weights.sum(axis=1)
-        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    def __call__(self, texts: list[str]) -> Vectors:
+        return onnx_mean_pooled(self.model, self.inputs, self.tokenizer, texts)
 
 
 def text_of(words: int) -> str:

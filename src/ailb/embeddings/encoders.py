@@ -59,15 +59,21 @@ class OnnxEncoder:
         self.dimensions = spec.dimensions or int(self._session.get_outputs()[0].shape[-1])
 
     def encode(self, texts: list[str]) -> Vectors:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+        return onnx_mean_pooled(self._session, self._inputs, self._tokenizer, texts)
+
+
+def onnx_mean_pooled(session: Any, inputs: set[str], tokenizer: Tokenizer, texts: list[str]) -> Vectors:
+    """``texts`` through an ONNX BERT-style ``session`` (taking the feeds named in ``inputs``): mean-pooled over the
+    attention mask, unit length. ``bench.model_cost`` times the same function on sessions of its own."""
+    encodings = tokenizer.encode_batch(texts)
+    ids = np.array([e.ids for e in encodings], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    hidden = session.run(None, {k: v for k, v in feeds.items() if k in inputs})[0]
+    weights = mask[..., None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
 
 
 class TorchEncoder:

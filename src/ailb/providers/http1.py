@@ -245,16 +245,15 @@ class Connection(asyncio.Protocol):
             return
         if self._buffered != buffered:  # body arrived (once per socket read, not per chunk of a chunked body)
             if self._timer is not None:
-                self._heard(self._loop.time())
+                self._heard(self._timer, self._loop.time())
             self._wake()
 
-    def _heard(self, now: float) -> None:
+    def _heard(self, timer: asyncio.TimerHandle, now: float) -> None:
         self._heard_at = now
         if not self._heard_body:
             self._heard_body, self._gap = True, self._next_gap
             # The timer may wait for the first token's (longer) limit: bring it forward to the idle gap's.
-            if self._timer is not None:
-                self._timer.cancel()
+            timer.cancel()
             self._timer = self._loop.call_at(min(now + self._gap, self._deadline), self._check_silence)
 
     def connection_lost(self, exc: Exception | None) -> None:

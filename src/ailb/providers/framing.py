@@ -41,23 +41,33 @@ class SseSplitter:
 
     def feed_events(self, piece: bytes) -> list[tuple[str, bytes]]:
         buffer = self._buffer + piece if self._buffer else piece
-        if not self._data and not self._event and b"\r" not in buffer:
-            events = self._simple_events(buffer)
-            if events is not None:
-                return events
+        datas = self._simple_datas(buffer)
+        if datas is not None:
+            return [("", data) for data in datas]
         return self._parse_lines(buffer)
 
-    def _simple_events(self, buffer: bytes) -> list[tuple[str, bytes]] | None:
-        """What the vendors send: events of one ``data: `` line each, ``\n``-terminated. None when the
-        complete events in ``buffer`` are anything else (the line parser then reads them)."""
-        *blocks, rest = buffer.split(b"\n\n")
-        for block in blocks:
-            if not block.startswith(b"data: ") or b"\n" in block:
+    def _simple_datas(self, buffer: bytes) -> list[bytes] | None:
+        """What the vendors send: events of one ``data: `` line each, ``\n``-terminated; their data, the rest of
+        ``buffer`` kept. None, with nothing kept, when the complete events in ``buffer`` are anything else (or an
+        event is half read by the line parser): the line parser then reads them."""
+        if self._data or self._event or b"\r" in buffer:
+            return None
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            datas = []
+        elif not buffer.startswith(b"data: "):
+            return None
+        else:
+            datas = buffer[6:end].split(b"\n\ndata: ")
+            # Each cut took two newlines; any other newline is a line the split did not see (an event of more
+            # lines, a field other than ``data``, a blank line more): then not simple.
+            if buffer.count(b"\n", 0, end) != 2 * len(datas) - 2:
                 return None
+        rest = buffer[end + 2 :] if end >= 0 else buffer
         if len(rest) > MAX_STREAM_LINE:
             raise _too_long(self.deployment)
         self._buffer = rest
-        return [("", block[6:]) for block in blocks]
+        return datas
 
     def _parse_lines(self, buffer: bytes) -> list[tuple[str, bytes]]:
         events: list[tuple[str, bytes]] = []
@@ -97,7 +107,11 @@ class SseData(SseSplitter):
     __slots__ = ()
 
     def feed(self, piece: bytes) -> list[bytes]:
-        return [data for _event, data in self.feed_events(piece)]
+        buffer = self._buffer + piece if self._buffer else piece
+        datas = self._simple_datas(buffer)
+        if datas is not None:
+            return datas
+        return [data for _event, data in self._parse_lines(buffer)]
 
     def end(self) -> list[bytes]:
         return [data for _event, data in self.end_events()]

@@ -26,6 +26,8 @@ from ailb.redaction import MASK, SecretSet
 _SSE_HEAD = b"data: "
 _SSE_TAIL = b"\n\n"
 _FRAME_STARTS = (_SSE_HEAD, b"event: ")
+_HIDING = (b"u", b"/")  # what follows a backslash in the escapes that can write a secret in other bytes
+_BACKSLASHES_ONE_BY_ONE = 16
 
 
 def scrub_completion(completion: Completion, secrets: SecretSet) -> Completion:
@@ -65,7 +67,7 @@ class StreamScrubber:
         if secrets.empty:
             return True
         frame, text = joined.frame, joined.text
-        if self._held or secrets.in_bytes(frame) or b"\\u" in frame or b"\\/" in frame:
+        if self._held or _escaped(frame) or secrets.in_bytes(frame):
             return False
         return not secrets.in_text(text) and not secrets.ends_with_prefix(text)
 
@@ -104,7 +106,7 @@ def _all_pass(chunks: list[StreamChunk], secrets: SecretSet) -> bool:
     the next texts do not complete changes nothing either, so only the joined text's end is looked at."""
     if len(chunks) > 1:
         joined = b"".join([chunk.frame for chunk in chunks])
-        if not secrets.in_bytes(joined) and not (b"\\u" in joined or b"\\/" in joined):
+        if not _escaped(joined) and not secrets.in_bytes(joined):
             text = "".join([chunk.text for chunk in chunks])
             return not secrets.in_text(text) and not secrets.ends_with_prefix(text)
     return all(_passes(chunk, secrets) for chunk in chunks)
@@ -121,12 +123,26 @@ def _json_holds_secret(data: bytes, secrets: SecretSet) -> bool:
     """Whether JSON ``data`` (or an SSE ``data:`` frame of it) shows a secret once decoded."""
     if secrets.in_bytes(data):
         return True
-    if b"\\" not in data or not (b"\\u" in data or b"\\/" in data):
+    if not _escaped(data):
         return False
     # Escaped: compare the decoded form (orjson writes no escapes but the mandatory ones). Answers and frames
     # reach this point already parsed once by the vendor's translator, so they are JSON.
     payload = _split_frame(data)[1] if data.startswith(_FRAME_STARTS) else data
     return secrets.in_bytes(orjson.dumps(orjson.loads(payload)))
+
+
+def _escaped(data: bytes) -> bool:
+    """Whether JSON ``data`` holds a ``\\u`` or ``\\/`` escape, which can write a secret in other bytes. A search
+    for two bytes reads every byte, a search for one skips through: the first backslashes (an answer's few line
+    breaks) are looked at one by one."""
+    at = data.find(b"\\")
+    for _ in range(_BACKSLASHES_ONE_BY_ONE):
+        if at < 0:
+            return False
+        if data[at + 1 : at + 2] in _HIDING:
+            return True
+        at = data.find(b"\\", at + 1)
+    return at >= 0 and (b"\\u" in data or b"\\/" in data)
 
 
 def _split_frame(frame: bytes) -> tuple[bytes, bytes, bytes]:

@@ -54,3 +54,39 @@ def test_ndjson_lines() -> None:
     assert splitter.feed(b":2}\n") == [b'{"b":2}']
     assert splitter.feed(b'{"c":3}') == []
     assert splitter.end() == [b'{"c":3}']
+
+
+class LineParser(SseData):
+    """``SseData`` reading everything with the general line parser (the reference for its quick path)."""
+
+    __slots__ = ()
+
+    def _simple_datas(self, buffer: bytes) -> list[bytes] | None:
+        return None
+
+
+ODD_STREAMS = [
+    SIMPLE,
+    b"data: a\n\n\ndata: b\n\n",  # a blank line more
+    b"data: a\n\n\n\ndata: b\n\n",
+    b"data: a\ndata: b\n\ndata: c\n\n",  # an event of two lines
+    b"data: a\n\nevent: named\ndata: b\n\ndata: c\n\n",
+    b"data: a\n\n: comment\n\ndata: c\n\n",
+    b"data:a\n\ndata: b\n\n",  # no space after the colon
+    b"data: \n\ndata: \n\n",  # empty data
+    b"data: a\r\n\r\ndata: b\n\n",
+    b"data: a\n\ndata: b\n",  # the last one unterminated
+    b"\n\ndata: a\n\n",
+    b"id: 1\ndata: a\n\n",
+    b"data: a\n\ndata",
+    b"data: data: a\n\n",
+]
+
+
+@pytest.mark.parametrize("raw", ODD_STREAMS)
+def test_the_quick_split_gives_what_the_line_parser_gives(raw: bytes) -> None:
+    for size in range(1, len(raw) + 1):
+        quick, lines = SseData(), LineParser()
+        got = [quick.feed(raw[start : start + size]) for start in range(0, len(raw), size)] + [quick.end()]
+        want = [lines.feed(raw[start : start + size]) for start in range(0, len(raw), size)] + [lines.end()]
+        assert got == want, (raw, size)  # read by read

@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ailb.contract import StreamChunk
+from ailb import errors
+from ailb.contract import StreamChunk, Usage
 from ailb.providers.framing import SseData
 from ailb.providers.openai.stream import OpenAIStream
 from ailb.providers.relay import relay
@@ -63,6 +64,22 @@ def event(delta: dict[str, Any] | None = None, finish: str | None = None, **extr
     return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
+def two_choices(
+    first: dict[str, Any] | None,
+    second: dict[str, Any] | None,
+    finish: tuple[str | None, str | None] = (None, None),
+    order: tuple[int, int] = (0, 1),
+) -> bytes:
+    """An event of an answer with ``n=2``: choice 0's and choice 1's deltas (None: that choice is not in it)."""
+    choices = [
+        {"index": index, "delta": delta, "finish_reason": reason}
+        for index, delta, reason in zip((0, 1), (first, second), finish, strict=True)
+        if delta is not None
+    ]
+    ordered = sorted(choices, key=lambda choice: order.index(choice["index"]))
+    return b"data: " + orjson.dumps({"id": "c1", "object": "chat.completion.chunk", "choices": ordered}) + b"\n\n"
+
+
 USAGE = event(None, choices=[], usage={"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12})
 DONE = b"data: [DONE]\n\n"
 ANSWER = event({"role": "assistant", "content": ""}) + b"".join(
@@ -92,6 +109,64 @@ STREAMS = {
     + b'data: {"choices":[{"index":0,"delta":{"content":"\\u0073k-Echoed-Key-7f3a9c"}}]}\n\n'
     + DONE,
     "escaped, clean": ANSWER + b'data: {"choices":[{"index":0,"delta":{"content":"a\\u00e9b"}}]}\n\n' + DONE,
+    "escapes in content": ANSWER + event({"content": 'a "quote",\ta line\nbreak, caf\u00e9 \U0001f600 \\ a/b'}) + DONE,
+    "escaped slash": ANSWER + b'data: {"choices":[{"index":0,"delta":{"content":"a\\/b"}}]}\n\n' + DONE,
+    "many line breaks, then an escaped secret": ANSWER
+    + b"".join(event({"content": "line\n" * 3}) for _ in range(8))
+    + event({"tool_calls": [{"index": 0, "function": {"arguments": KEY}}]}).replace(b"sk", b"\\u0073k")
+    + DONE,
+    "usage with the last choice": ANSWER
+    + event(
+        {}, "stop", usage={"prompt_tokens": 9, "completion_tokens": 4, "prompt_tokens_details": {"cached_tokens": 2}}
+    )
+    + DONE,
+    "usage null on every event": ANSWER.replace(b'"object"', b'"usage":null,"object"') + event({}, "stop") + DONE,
+    "usage before content": USAGE + ANSWER + event({}, "stop") + DONE,
+    "two usages": ANSWER
+    + event({}, "stop")
+    + USAGE
+    + USAGE.replace(b'"completion_tokens":3', b'"completion_tokens":5')
+    + DONE,
+    "finish in a non-final event": two_choices({"content": "a"}, {"content": "x"})
+    + two_choices({}, {"content": "y"}, finish=("length", None))
+    + two_choices(None, {"content": "z"}, finish=(None, "stop"))
+    + USAGE
+    + DONE,
+    "choice 1 first, over events": two_choices({"content": "one"}, {"content": "uno"}, order=(1, 0))
+    + two_choices({"content": " two"}, {"content": " dos"}, order=(1, 0))
+    + event({}, "stop")
+    + DONE,
+    "role only, then content": event({"role": "assistant"}) + ANSWER + event({}, "stop") + DONE,
+    "null content with a tool call": event({"role": "assistant", "content": None})
+    + event({"content": None, "tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": ""}}]})
+    + event({"tool_calls": [{"index": 1, "id": "b", "function": {"name": "g", "arguments": "{}"}}]})
+    + event({}, "tool_calls")
+    + DONE,
+    "refusal": event({"role": "assistant", "refusal": ""}) + event({"refusal": "I can't."}) + event({}, "stop") + DONE,
+    "reasoning first": event({"reasoning_content": "thinking"}) + ANSWER + event({}, "stop") + DONE,
+    "empty choices": event(None, choices=[]) + ANSWER + event({}, "stop") + DONE,
+    "null delta": event(None, choices=[{"index": 0, "delta": None, "finish_reason": None}]) + ANSWER + DONE,
+    "error before content": event({"role": "assistant", "content": ""}) + b'data: {"error": "busy"}\n\n' + DONE,
+    "null error": ANSWER + b'data: {"error": null, "choices": []}\n\n' + DONE,
+    "content not text": ANSWER + b'data: {"choices":[{"index":0,"delta":{"content":5}}]}\n\n' + DONE,
+    "choices not a list": ANSWER + b'data: {"choices":{"index":0}}\n\n' + DONE,
+    "not utf-8": ANSWER + b'data: {"choices":[{"index":0,"delta":{"content":"\xff"}}]}\n\n' + DONE,
+    "a number out of range": ANSWER + b'data: {"created":1e400,"choices":[]}\n\n' + DONE,
+    "a huge integer": ANSWER + b'data: {"created":123456789012345678901234567890,"choices":[]}\n\n' + DONE,
+    "secret across three events": ANSWER
+    + b"".join(event({"content": part}) for part in (KEY[:4], KEY[4:12], KEY[12:] + " ok"))
+    + event({}, "stop")
+    + DONE,
+    "secret in choice 1": two_choices({"content": "fine"}, {"content": f"see {KEY}"}) + event({}, "stop") + DONE,
+    "secret in another casing across events": ANSWER
+    + event({"content": KEY.upper()[:9]})
+    + event({"content": KEY[9:]})
+    + DONE,
+    "a beginning of a secret at the end": ANSWER + event({"content": "then " + KEY[:6]}) + event({}, "stop") + DONE,
+    "named events and comments": b": hi\n\nevent: message\n" + ANSWER + b"id: 3\n" + event({}, "stop") + DONE,
+    "multi-line data": b'data: {"choices":[{"index":0,\ndata: "delta":{"content":"hi"}}]}\n\n'
+    + event({}, "stop")
+    + DONE,
 }
 
 
@@ -131,3 +206,77 @@ async def test_a_secret_split_across_reads_is_masked() -> None:
         frames = b"".join(item[0] for item in got)
         assert KEY.encode() not in frames and b"****" in frames
         assert "".join(item[1] for item in got).endswith("****")
+
+
+def whole(got: list[Any]) -> tuple[bytes, str, bool, Usage | None, str | None]:
+    """What a clean stream's chunks say together: as the client, memory and the stats see it."""
+    assert all(len(item) == 5 for item in got), got  # no error
+    usages = [item[3] for item in got if item[3] is not None]
+    finishes = [item[4] for item in got if item[4] is not None]
+    return (
+        b"".join(item[0] for item in got),
+        "".join(item[1] for item in got),
+        any(item[2] for item in got),
+        usages[-1] if usages else None,
+        finishes[-1] if finishes else None,
+    )
+
+
+def events_of(raw: bytes) -> bytes:
+    """``raw``'s events as the client gets them: all but ``[DONE]`` and the usage-only ones it did not ask for."""
+    splitter = SseData()
+    datas = splitter.feed(raw) + splitter.end()
+    parsed = [(data, orjson.loads(data)) for data in datas if data != b"[DONE]"]
+    usage_only = [data for data, obj in parsed if obj.get("usage") and not obj.get("choices")]
+    return b"".join(b"data: " + data + b"\n\n" for data in datas if data != b"[DONE]" and data not in usage_only)
+
+
+READ = {  # stream: (text, content, usage, finish reason)
+    "usage with the last choice": ("Hello there, friend.", True, Usage(9, 4, 2), "stop"),
+    "usage null on every event": ("Hello there, friend.", True, None, "stop"),
+    "two usages": ("Hello there, friend.", True, Usage(9, 5), "stop"),
+    "finish in a non-final event": ("a", True, Usage(9, 3), "stop"),
+    "choice 1 first, over events": ("one two", True, None, "stop"),
+    "null content with a tool call": ("", True, None, "tool_calls"),
+    "refusal": ("", True, None, "stop"),
+    "reasoning first": ("Hello there, friend.", True, None, "stop"),
+    "escapes in content": (
+        'Hello there, friend.a "quote",\ta line\nbreak, caf\u00e9 \U0001f600 \\ a/b',
+        True,
+        None,
+        None,
+    ),
+    "escaped slash": ("Hello there, friend.a/b", True, None, None),
+    "role only, then content": ("Hello there, friend.", True, None, "stop"),
+}
+
+
+@pytest.mark.parametrize("name", list(READ))
+async def test_what_the_gateway_reads_from_a_stream(name: str) -> None:
+    raw = STREAMS[name]
+    for size in (len(raw), 1, 50, 160):
+        frames, *read = whole(await outcome(OpenAIStream(False, "up"), raw, size))
+        assert frames == events_of(raw), (name, size)  # the upstream's bytes, untouched
+        assert tuple(read) == READ[name], (name, size)
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("error event", "UpstreamError"),
+        ("error before content", "UpstreamError"),
+        ("null error", "UpstreamError"),
+        ("not json", "UpstreamProtocolError"),
+        ("not utf-8", "UpstreamProtocolError"),
+        ("a number out of range", "UpstreamProtocolError"),
+        ("not an object", "UpstreamProtocolError"),
+    ],
+)
+async def test_a_bad_event_ends_the_stream_with_an_error_after_what_came_before(name: str, error: str) -> None:
+    raw = STREAMS[name]
+    bad = raw.index(b"data: ", len(ANSWER) if raw.startswith(ANSWER) else 1)  # the first event after the answer's
+    for size in (len(raw), 1, 50, 160):
+        got = await outcome(OpenAIStream(False, "up"), raw, size)
+        *chunks, (kind, _message) = got
+        assert issubclass(getattr(errors, kind), getattr(errors, error)), (name, size, kind)
+        assert b"".join(chunk[0] for chunk in chunks) == raw[:bad], (name, size)

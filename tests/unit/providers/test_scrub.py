@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from ailb.contract import Completion, StreamChunk, Usage
 from ailb.providers.canonical import ChunkWriter
@@ -132,6 +133,18 @@ def test_a_json_escaped_secret_in_a_passed_through_frame_is_masked() -> None:
 def test_an_escaped_frame_without_secrets_is_passed_as_it_is() -> None:
     chunk = passthrough({"content": "caf\u00e9 sk-other-thing"}, escape=True)
     assert scrub_all([chunk]) == [chunk]
+
+
+@pytest.mark.parametrize("breaks", [0, 1, 12, 13, 14, 40])
+def test_an_escaped_secret_behind_many_escaped_line_breaks_is_found(breaks: int) -> None:
+    arguments = orjson.dumps({"k": KEY}).decode()  # in the frame: {\"k\":\"\u0073k\u002dEchoed...
+    chunk = passthrough(
+        {"content": "line\n" * breaks, "tool_calls": [{"index": 0, "function": {"arguments": arguments}}]}, escape=True
+    )
+    assert not StreamScrubber(SECRETS).passes(chunk)
+    [out] = scrub_all([chunk])
+    assert b"echoed-key" not in out.frame.lower() and b"****" in out.frame
+    assert StreamScrubber(SECRETS).passes(passthrough({"content": "line\n" * breaks + "sk-other"}))  # no \u, no \/
 
 
 def completion(text: str, raw: bool = True) -> Completion:

@@ -51,12 +51,9 @@ class OpenAIStream:
         state then moved on. None, with nothing changed, for anything else (an error, a malformed event): feeding
         the events one at a time then says what that is."""
         try:
-            read = read_events(datas, self.include_usage)
+            chunk, done = read_events(datas, self.include_usage)
         except Exception:  # whatever it is, ``feed`` raises it in its place among the events
             return None
-        if read is None:
-            return None
-        chunk, done = read
         if chunk is not None:
             if not passes(chunk):
                 return None
@@ -73,64 +70,56 @@ def chunk_from_event(data: bytes, include_usage: bool, deployment: str) -> Strea
         raise UpstreamProtocolError(
             f"Deployment '{deployment}' sent a stream chunk that is not JSON.", deployment=deployment
         ) from exc
-    if not isinstance(obj, dict):
-        raise UpstreamProtocolError(f"Deployment '{deployment}' sent a malformed chunk.", deployment=deployment)
-    if "error" in obj:
-        raise stream_error(obj["error"], deployment)
-    choices = obj.get("choices")
-    reported = obj.get("usage")
-    usage = usage_from(reported) if reported else None
-    text, has_content, finish_reason = _read_choices(choices, "", False, None) if choices else ("", False, None)
-    if not choices and usage is not None and not include_usage:
-        return StreamChunk(b"", text, has_content, usage, finish_reason)
-    return StreamChunk(b"data: " + data + b"\n\n", text, has_content, usage, finish_reason)
+    return _chunk_of([data], [obj], include_usage, deployment)
 
 
-def _read_choices(
-    choices: list[Any], text: str, has_content: bool, finish_reason: str | None
-) -> tuple[str, bool, str | None]:
-    """An event's choices added to what came before: the first choice's text, whether anything was content (text,
-    a tool call, a refusal or reasoning), the last finish reason."""
-    for choice in choices:
-        delta = choice.get("delta")
-        if delta:
-            content = delta.get("content")
-            if content:
-                if choice.get("index", 0) == 0:
-                    text += content
-                has_content = True
-            elif not has_content:
-                has_content = any(delta.get(key) for key in _CONTENT_KEYS)
-        finish_reason = choice.get("finish_reason") or finish_reason
-    return text, has_content, finish_reason
-
-
-def read_events(datas: list[bytes], include_usage: bool) -> tuple[StreamChunk | None, bool] | None:
+def read_events(datas: list[bytes], include_usage: bool) -> tuple[StreamChunk | None, bool]:
     """``chunk_from_event`` for each event up to ``[DONE]``, joined into one chunk as the relay joins them (None
-    when there is no event), and whether ``[DONE]`` came; None when an event is an error or not a JSON object."""
+    when there is no event), and whether ``[DONE]`` came. Raises for an event ``chunk_from_event`` refuses, though
+    not necessarily the same error (``feed_read`` leaves those to it)."""
+    done = DONE in datas
+    if done:
+        datas = datas[: datas.index(DONE)]
+    if not datas:
+        return None, done
+    loads = orjson.loads
+    return _chunk_of(datas, [loads(data) for data in datas], include_usage, ""), done
+
+
+def _chunk_of(datas: list[bytes], objs: list[Any], include_usage: bool, deployment: str) -> StreamChunk:
+    """The events ``datas`` (parsed: ``objs``) as one chunk: their frames (all but a usage-only event the client
+    did not ask for), the text of their first choice, whether any was content (text, a tool call, a refusal or
+    reasoning), the last usage and finish reason."""
     kept: list[bytes] = []
     text = ""
-    has_content = done = False
+    has_content = False
     usage = finish_reason = None
-    for data in datas:
-        if data == DONE:
-            done = True
-            break
-        obj = orjson.loads(data)
-        if type(obj) is not dict or "error" in obj:
-            return None
+    for data, obj in zip(datas, objs, strict=True):
+        if type(obj) is not dict:
+            raise UpstreamProtocolError(f"Deployment '{deployment}' sent a malformed chunk.", deployment=deployment)
+        if "error" in obj:
+            raise stream_error(obj["error"], deployment)
         choices = obj.get("choices")
         reported = obj.get("usage")
         if reported:
             usage = usage_from(reported)
         if choices:
-            text, has_content, finish_reason = _read_choices(choices, text, has_content, finish_reason)
-        if choices or not reported or include_usage:
-            kept.append(data)
-    if not datas or datas[0] == DONE:
-        return None, done
+            for choice in choices:
+                delta = choice.get("delta")
+                if delta:
+                    content = delta.get("content")
+                    if content:
+                        if choice.get("index", 0) == 0:
+                            text += content
+                        has_content = True
+                    elif not has_content:
+                        has_content = any(delta.get(key) for key in _CONTENT_KEYS)
+                finish_reason = choice.get("finish_reason") or finish_reason
+        elif reported and not include_usage:
+            continue
+        kept.append(data)
     frame = b"data: " + b"\n\ndata: ".join(kept) + b"\n\n" if kept else b""
-    return StreamChunk(frame, text, has_content, usage, finish_reason), done
+    return StreamChunk(frame, text, has_content, usage, finish_reason)
 
 
 def stream_error(error: Any, deployment: str) -> UpstreamError:

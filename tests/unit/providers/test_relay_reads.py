@@ -4,6 +4,7 @@ place, the same scrubbing, however the body is cut into reads."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -280,3 +281,32 @@ async def test_a_bad_event_ends_the_stream_with_an_error_after_what_came_before(
         *chunks, (kind, _message) = got
         assert issubclass(getattr(errors, kind), getattr(errors, error)), (name, size, kind)
         assert b"".join(chunk[0] for chunk in chunks) == raw[:bad], (name, size)
+
+
+PIECES = [  # events a random stream is made of: ordinary ones mostly, some of every odd kind
+    *[event({"content": word}) for word in ("Hi", " there", "", " caf\u00e9", ' "q"\n', f" {KEY[:5]}", KEY[5:])],
+    event({"role": "assistant", "content": ""}),
+    event({}, "stop"),
+    event({"content": "x"}, "length"),
+    event({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
+    two_choices({"content": "a"}, {"content": "b"}, order=(1, 0)),
+    USAGE,
+    event({"content": "u"}, usage={"prompt_tokens": 1, "completion_tokens": 1}),
+    event(None, choices=[]),
+    b": ping\n\n",
+    b'data: {"choices":[{"index":0,"delta":{"content":"\\u0041\\/"}}]}\n\n',
+    b'data: {"error": {"message": "overloaded"}}\n\n',
+    b"data: {nope\n\n",
+    DONE,
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+async def test_random_streams_at_random_cuts_read_at_once_as_one_at_a_time(seed: int) -> None:
+    rng = random.Random(seed)
+    weights = [12 if i < 7 else 1 for i in range(len(PIECES))]
+    raw = b"".join(rng.choices(PIECES, weights, k=rng.randint(1, 40)))
+    for size in (len(raw), rng.randint(1, 40), rng.randint(40, 400)):
+        include_usage = rng.random() < 0.5
+        expected = await outcome(EventByEvent(OpenAIStream(include_usage, "up")), raw, size)
+        assert await outcome(OpenAIStream(include_usage, "up"), raw, size) == expected, (seed, size)

@@ -7,12 +7,14 @@ read an async iterator of pieces with the same splitters.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from ailb.errors import UpstreamProtocolError
 
 MAX_STREAM_LINE = 16 * 1024 * 1024
+_EVENT_LINES = re.compile(rb"\nevent: [^\n]*")  # but the first line: an ``event: `` line, its newline before it
 
 
 class Splitter(Protocol):
@@ -46,19 +48,24 @@ class SseSplitter:
             return [("", data) for data in datas]
         return self._parse_lines(buffer)
 
-    def _simple_datas(self, buffer: bytes) -> list[bytes] | None:
-        """What the vendors send: events of one ``data: `` line each, ``\n``-terminated; their data, the rest of
-        ``buffer`` kept. None, with nothing kept, when the complete events in ``buffer`` are anything else (or an
-        event is half read by the line parser): the line parser then reads them."""
+    def _simple_datas(self, buffer: bytes, drop_names: bool = False) -> list[bytes] | None:
+        """What the vendors send: events of one ``data: `` line each (with ``drop_names``, after an ``event: `` line
+        or not: Anthropic names every event), ``\n``-terminated; their data, the rest of ``buffer`` kept. None,
+        with nothing kept, when the complete events in ``buffer`` are anything else (or an event is half read by
+        the line parser): the line parser then reads them."""
         if self._data or self._event or b"\r" in buffer:
             return None
         end = buffer.rfind(b"\n\n")
         if end < 0:
             datas = []
-        elif not buffer.startswith(b"data: "):
-            return None
         else:
-            datas = buffer[6:end].split(b"\n\ndata: ")
+            events = buffer[:end]
+            if drop_names and events.startswith(b"event: "):
+                events = _EVENT_LINES.sub(b"", events)
+                events = events[events.find(b"\n") + 1 :]  # the first one (not after a newline)
+            if not events.startswith(b"data: "):
+                return None
+            datas = events[6:].split(b"\n\ndata: ")
             # A newline left in the data is a line the split did not see (an event of more lines, a field other
             # than ``data``, a blank line more): then not simple. (One search of the joined data beats a count.)
             if b"\n" in b"".join(datas):
@@ -108,7 +115,7 @@ class SseData(SseSplitter):
 
     def feed(self, piece: bytes) -> list[bytes]:
         buffer = self._buffer + piece if self._buffer else piece
-        datas = self._simple_datas(buffer)
+        datas = self._simple_datas(buffer, drop_names=True)
         if datas is not None:
             return datas
         return [data for _event, data in self._parse_lines(buffer)]

@@ -61,7 +61,7 @@ class LineParser(SseData):
 
     __slots__ = ()
 
-    def _simple_datas(self, buffer: bytes) -> list[bytes] | None:
+    def _simple_datas(self, buffer: bytes, drop_names: bool = False) -> list[bytes] | None:
         return None
 
 
@@ -80,6 +80,17 @@ ODD_STREAMS = [
     b"id: 1\ndata: a\n\n",
     b"data: a\n\ndata",
     b"data: data: a\n\n",
+    b"event: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: c\ndata: 3\n\n",  # Anthropic's
+    b"event: a\ndata: 1\n\ndata: 2\n\nevent: c\ndata: 3\n\n",
+    b"event: a\nevent: b\ndata: 1\n\nevent: c\ndata: 2\n\n",
+    b"event: a\ndata: 1\nevent: b\n\ndata: 2\n\n",  # after the data
+    b"event: a\ndata: 1\n\nevent: b\n\ndata: 2\n\n",  # an event without data
+    b"event: a\n\ndata: 1\n\n",
+    b"event: a\ndata: 1\ndata: 2\n\nevent: b\ndata: 3\n\n",
+    b"event:a\ndata: 1\n\nevent: b\ndata: 2\n\n",
+    b'event: a\ndata: 1\n\nevent: b\ndata: {"event: x"}\n\n',
+    b"event: a\ndata: 1\n\nid: 7\nevent: b\ndata: 2\n\n",
+    b"event: a\r\ndata: 1\r\n\r\nevent: b\ndata: 2\n\n",
 ]
 
 

@@ -111,8 +111,7 @@ class SecretSet:
         candidates = self._prefixes.get(text[-1].lower())
         if not candidates:
             return False
-        tail = text[-self.longest :].lower()
-        return any(tail.endswith(prefix) for prefix in candidates)
+        return text[-self.longest :].lower().endswith(candidates)
 
 
 class Redactor:

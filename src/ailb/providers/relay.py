@@ -67,12 +67,12 @@ class Relay:
 
     async def __anext__(self) -> StreamChunk:
         ready = self._ready
-        while not ready:
-            try:
-                ready.extend(await anext(self._batches))
-            except StopAsyncIteration:
-                raise StopAsyncIteration from None
-        return ready.popleft()
+        if ready:
+            return ready.popleft()
+        batch = await anext(self._batches)  # never empty; usually one chunk (a read's)
+        if len(batch) > 1:
+            ready.extend(batch[1:])
+        return batch[0]
 
     @property
     def finished(self) -> bool:

@@ -33,6 +33,7 @@ from prometheus_client import (
 
 from ailb.contract import Usage
 from ailb.observability import multiprocess
+from ailb.observability.plain_metrics import PlainCounter, PlainHistogram
 from ailb.observability.stats import RequestStats, StatsSnapshot
 from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.settings import Settings
@@ -80,6 +81,11 @@ class Metrics:
         self._discovered: set[str] = set()
         self._deployments: frozenset[str] = frozenset()
         self._local: frozenset[str] = frozenset()  # the packaged embedding model's pseudo-deployment, when offered
+        # One process: the per-request families are plain numbers (``plain_metrics``); several workers: the
+        # client's own objects, whose values live in the files every worker's scrape reads.
+        shared = multiprocess.active()
+        self._counter: Any = Counter if shared else PlainCounter
+        self._histogram: Any = Histogram if shared else PlainHistogram
         self._define_requests(self.registry)
         # One process: the in-flight gauge reads the count the request statistics keep anyway (no second count
         # per request). Several workers: each adds its own to the shared files, which a scrape sums.
@@ -92,52 +98,53 @@ class Metrics:
         self.configure(models, deployments)
 
     def _define_requests(self, r: CollectorRegistry) -> None:
-        self.requests = Counter(
+        self.requests = self._counter(
             "ailb_requests",
             "API requests answered, by HTTP status and API surface",
             ["deployment", "model", "status", "route"],
             registry=r,
         )
-        self.request_seconds = Histogram(
+        self.request_seconds = self._histogram(
             "ailb_request_duration_seconds",
             "Whole request time as the client saw it",
             ["model", "route"],
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
-        self.first_token_seconds = Histogram(
+        self.first_token_seconds = self._histogram(
             "ailb_time_to_first_token_seconds",
             "Time to the first streamed byte sent to the client",
             ["model"],
             buckets=FIRST_TOKEN_BUCKETS,
             registry=r,
         )
-        self.overhead_seconds = Histogram(
+        self.overhead_seconds = self._histogram(
             "ailb_gateway_overhead_seconds",
             "Time spent in AILB itself, excluding the upstream",
             buckets=OVERHEAD_BUCKETS,
             registry=r,
         )
+        self._overhead = self.overhead_seconds if multiprocess.active() else self.overhead_seconds.labels()
         self.active = Gauge("ailb_active_requests", "Chat requests in flight", registry=r, multiprocess_mode="livesum")
 
     def _define_upstreams(self, r: CollectorRegistry) -> None:
-        self.attempts = Counter(
+        self.attempts = self._counter(
             "ailb_upstream_attempts",
             "Attempts at a deployment, by outcome",
             ["deployment", "model", "outcome"],
             registry=r,
         )
-        self.upstream_seconds = Histogram(
+        self.upstream_seconds = self._histogram(
             "ailb_upstream_duration_seconds",
             "Duration of one attempt at a deployment",
             ["deployment"],
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
-        self.tokens = Counter(
+        self.tokens = self._counter(
             "ailb_tokens", "Tokens reported by the upstream", ["deployment", "model", "kind"], registry=r
         )
-        self.cost = Counter("ailb_cost_usd", "Estimated spend in US dollars", ["deployment", "model"], registry=r)
+        self.cost = self._counter("ailb_cost_usd", "Estimated spend in US dollars", ["deployment", "model"], registry=r)
         self.deployment_up_gauge = Gauge(
             "ailb_deployment_up",
             "1 when the deployment's circuit lets requests through",
@@ -145,7 +152,7 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemin",
         )
-        self.retries = Counter(
+        self.retries = self._counter(
             "ailb_retries", "Attempts retried elsewhere after a failure", ["deployment", "model"], registry=r
         )
         self.rate_limited_count = Counter(
@@ -263,7 +270,7 @@ class Metrics:
         request_seconds.observe(seconds)
         if ttft_seconds is not None:
             self._child(self.first_token_seconds, model_label).observe(ttft_seconds)
-        self.overhead_seconds.observe(max(0.0, seconds - upstream_seconds))
+        self._overhead.observe(max(0.0, seconds - upstream_seconds))
         self.stats.finished(model_label, status, seconds, bool(deployment))
 
     def _request_children(self, model: str, deployment: str, status: int, route: str) -> tuple[Any, Any, str]:

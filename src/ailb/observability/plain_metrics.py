@@ -96,9 +96,7 @@ class _Family(Collector):
             metric.samples.extend(self._samples(dict(zip(self.labelnames, labelvalues, strict=True)), child, created))
         return [metric]
 
-    def _samples(
-        self, labels: dict[str, str], child: CounterValue | HistogramValue, created: bool
-    ) -> Iterator[Sample]:
+    def _samples(self, labels: dict[str, str], child: CounterValue | HistogramValue, created: bool) -> Iterator[Sample]:
         raise NotImplementedError
 
 
@@ -123,9 +121,7 @@ class PlainCounter(_Family):
     def _new_child(self) -> CounterValue:
         return CounterValue()
 
-    def _samples(
-        self, labels: dict[str, str], child: CounterValue | HistogramValue, created: bool
-    ) -> Iterator[Sample]:
+    def _samples(self, labels: dict[str, str], child: CounterValue | HistogramValue, created: bool) -> Iterator[Sample]:
         assert isinstance(child, CounterValue)
         yield Sample(self.name + "_total", labels, child.value, None, None)
         if created:
@@ -153,7 +149,7 @@ class PlainHistogram(_Family):
         if bounds[-1] != INF:
             bounds.append(INF)
         self.bounds = tuple(bounds)
-        self._le = tuple(floatToGoString(bound) for bound in bounds)
+        self._le = tuple(floatToGoString(bound) for bound in bounds)  # type: ignore[no-untyped-call]
         if not self.labelnames:
             self._child(())
         registry.register(self)
@@ -166,9 +162,7 @@ class PlainHistogram(_Family):
     def _new_child(self) -> HistogramValue:
         return HistogramValue(self.bounds)
 
-    def _samples(
-        self, labels: dict[str, str], child: CounterValue | HistogramValue, created: bool
-    ) -> Iterator[Sample]:
+    def _samples(self, labels: dict[str, str], child: CounterValue | HistogramValue, created: bool) -> Iterator[Sample]:
         assert isinstance(child, HistogramValue)
         total = 0.0
         for le, count in zip(self._le, list(child.counts), strict=True):

@@ -10,6 +10,8 @@ With ``ailb serve --workers N`` every worker process writes its values to files 
 (``observability/multiprocess.py``: the Prometheus client's multiprocess mode), and ``render`` on any worker
 reads all of them: counters and histograms are summed over the workers, ``ailb_active_requests`` too (live
 workers only), and ``ailb_deployment_up`` is the lowest any live worker reports.
+In one process the families every request updates are plain numbers the scrape turns into the same
+exposition (``observability/plain_metrics.py``: no lock per update).
 
 ``Metrics`` is the router's ``RouteObserver`` and the HTTP layer's request hook, and keeps the live
 figures the gRPC ``GetMetrics`` call reports (see ``ailb.observability.stats``).
@@ -83,13 +85,13 @@ class Metrics:
         self._local: frozenset[str] = frozenset()  # the packaged embedding model's pseudo-deployment, when offered
         # One process: the per-request families are plain numbers (``plain_metrics``); several workers: the
         # client's own objects, whose values live in the files every worker's scrape reads.
-        shared = multiprocess.active()
-        self._counter: Any = Counter if shared else PlainCounter
-        self._histogram: Any = Histogram if shared else PlainHistogram
+        self._shared = multiprocess.active()
+        self._counter: Any = Counter if self._shared else PlainCounter
+        self._histogram: Any = Histogram if self._shared else PlainHistogram
         self._define_requests(self.registry)
         # One process: the in-flight gauge reads the count the request statistics keep anyway (no second count
         # per request). Several workers: each adds its own to the shared files, which a scrape sums.
-        self._counts_in_flight = multiprocess.active()
+        self._counts_in_flight = self._shared
         if not self._counts_in_flight:
             self.active.set_function(self.stats.in_flight)
         self._define_upstreams(self.registry)
@@ -124,7 +126,7 @@ class Metrics:
             buckets=OVERHEAD_BUCKETS,
             registry=r,
         )
-        self._overhead = self.overhead_seconds if multiprocess.active() else self.overhead_seconds.labels()
+        self._overhead = self.overhead_seconds if self._shared else self.overhead_seconds.labels()
         self.active = Gauge("ailb_active_requests", "Chat requests in flight", registry=r, multiprocess_mode="livesum")
 
     def _define_upstreams(self, r: CollectorRegistry) -> None:

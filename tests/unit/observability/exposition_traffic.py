@@ -1,5 +1,6 @@
 """One fixed stream of metric events through ``Metrics``, and its exposition with the ``_created`` timestamps
-masked: the golden file ``golden_exposition.txt`` holds what it rendered before the per-request path changed."""
+masked: the golden file ``golden_exposition.txt`` holds what it rendered before the per-request path changed.
+A deliberate change of the exposition rewrites it: ``python -m tests.unit.observability.exposition_traffic``."""
 
 from __future__ import annotations
 
@@ -105,3 +106,8 @@ def exposition() -> tuple[str, str]:
     for match in _CREATED.finditer(text):
         assert before <= float(match.group(2)) <= after, match.group(0)
     return _CREATED.sub(r"\1 CREATED", text), repr(metrics.snapshot())
+
+
+if __name__ == "__main__":
+    rendered, stats = exposition()
+    GOLDEN.write_text(rendered + "# snapshot: " + stats + "\n")

@@ -1,6 +1,7 @@
 """The app ``ailb serve`` runs, driven in process in front of the wire-level OpenAI fake, and its ``/metrics``
 exposition with the timing-dependent values masked: ``golden_served_exposition.txt`` holds what it rendered
-before the per-request path changed (families, label sets, counts, tokens and the in-flight gauge exact)."""
+before the per-request path changed (families, label sets, counts, tokens and the in-flight gauge exact).
+A deliberate change of the exposition rewrites it: ``python -m tests.unit.observability.served_traffic``."""
 
 from __future__ import annotations
 
@@ -43,8 +44,14 @@ async def served_exposition(rounds: int = 3) -> str:
                 assert await _post(app, "/v1/chat/completions", {**question, "stream": True}) == 200
                 assert await _post(app, "/v1/responses", {"model": "gpt-4o", "input": "hi"}) == 200
                 assert await _post(app, "/v1/chat/completions", {"model": "nope", "messages": []}) == 400
-                assert await _post(app, "/v1/embeddings", {"model": "gpt-4o", "input": "hi"}) in (200, 404)
+                assert await _post(app, "/v1/embeddings", {"model": "gpt-4o", "input": "hi"}) == 404  # no such model
             text = gateway.metrics.render()[0].decode()
         finally:
             await gateway.aclose()
     return _TIMED.sub(r"\1 MASKED", text)
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    GOLDEN.write_text(asyncio.run(served_exposition()))

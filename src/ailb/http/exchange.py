@@ -252,7 +252,6 @@ class Exchange:
         self._conn.answered(self)
 
     def _start(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> None:
-        self.started = True
         self.continue_expected = False
         lines: list[bytes] = []
         length = -1
@@ -278,6 +277,7 @@ class Exchange:
         ):
             raise RuntimeError("Invalid HTTP header value: a header may not hold a line break or a control byte.")
         self._head = self._head_bytes(status, block, length, chunked, close)
+        self.started = True
 
     def _head_bytes(self, status: int, block: bytes, length: int, chunked: bool, close: bool) -> bytes:
         if status < 200 or status in (204, 304):

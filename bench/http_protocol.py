@@ -8,8 +8,13 @@ messages and an empty last one, chunked, as a stream is written). Rounds alterna
 disturbance on the machine hits both; the report gives the median CPU microseconds per request of each, their
 difference, and the transport writes each makes per request (each one a system call on a real socket).
 
-    python -m bench.http_protocol            # --requests 20000 --rounds 7
-    python -m bench.http_protocol --stream   # --events 2
+With ``--sockets N`` the requests go over N kept-alive loopback connections instead, from a client in another
+process (N requests in flight), so the figure includes what the server's socket reads and writes cost: the CPU
+time of this process (the server alone) divided by the requests answered.
+
+    python -m bench.http_protocol              # --requests 20000 --rounds 7
+    python -m bench.http_protocol --stream     # --events 2
+    python -m bench.http_protocol --sockets 8  # over loopback sockets
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -123,28 +130,80 @@ async def serve(protocol_class: type[asyncio.Protocol], served: Any, end: bytes,
     return elapsed / requests * 1e6, transport.writes / requests
 
 
-async def measure(requests: int, rounds: int, events: int | None) -> None:
+async def serve_sockets(
+    protocol_class: type[asyncio.Protocol], served: Any, end: bytes, requests: int, connections: int
+) -> tuple[float, float]:
+    """CPU microseconds of this process per request answered over loopback sockets (writes: not counted)."""
+    loop = asyncio.get_running_loop()
+    config = uvicorn.Config(served, lifespan="off", log_config=None, access_log=False, proxy_headers=False)
+    config.load()
+    state = ServerState()
+
+    def build() -> asyncio.Protocol:
+        return protocol_class(config=config, server_state=state, app_state={}, _loop=loop)  # type: ignore[call-arg]
+
+    server = await loop.create_server(build, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    command = [sys.executable, "-m", "bench.http_protocol", "--client", str(port), "--requests", str(requests)]
+    started = time.process_time()
+    client = await asyncio.create_subprocess_exec(
+        *command, "--sockets", str(connections), "--end", end.hex(), stdout=subprocess.DEVNULL
+    )
+    await client.wait()
+    elapsed = time.process_time() - started
+    server.close()
+    await server.wait_closed()
+    assert client.returncode == 0 and state.total_requests == requests, (client.returncode, state.total_requests)
+    return elapsed / requests * 1e6, float("nan")
+
+
+async def client(port: int, requests: int, connections: int, end: bytes) -> None:
+    """Each connection sends a request, reads its answer to ``end``, and again."""
+
+    async def one(count: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(count):
+            writer.write(REQUEST)
+            await reader.readuntil(end)
+        writer.close()
+
+    share, extra = divmod(requests, connections)
+    await asyncio.gather(*(one(share + (n < extra)) for n in range(connections)))
+
+
+CONTENDERS: dict[str, type[asyncio.Protocol]] = {
+    "uvicorn HttpToolsProtocol": HttpToolsProtocol,
+    "AILB HttpProtocol (limits on)": limited_protocol(HttpLimits()),
+}
+
+
+async def measure(
+    requests: int, rounds: int, events: int | None, connections: int, contenders: dict[str, type[asyncio.Protocol]]
+) -> None:
+    """Alternating rounds of each contender; the difference printed is the last one's against the first."""
     served, end = (app, ANSWER) if events is None else (stream_app(events), CHUNKED_END)
-    contenders: dict[str, type[asyncio.Protocol]] = {
-        "uvicorn HttpToolsProtocol": HttpToolsProtocol,
-        "AILB HttpProtocol (limits on)": limited_protocol(HttpLimits()),
-    }
     times: dict[str, list[float]] = {name: [] for name in contenders}
     writes: dict[str, float] = {}
+
+    async def run(protocol_class: type[asyncio.Protocol], count: int) -> tuple[float, float]:
+        if connections:
+            return await serve_sockets(protocol_class, served, end, count, connections)
+        return await serve(protocol_class, served, end, count)
+
     for protocol_class in contenders.values():
-        await serve(protocol_class, served, end, requests // 4)  # warm-up
+        await run(protocol_class, requests // 4)  # warm-up
     for _ in range(rounds):
         for name, protocol_class in contenders.items():
-            cpu, writes[name] = await serve(protocol_class, served, end, requests)
+            cpu, writes[name] = await run(protocol_class, requests)
             times[name].append(cpu)
     shape = "plain" if events is None else f"streamed ({events} events + the end)"
-    print(f"requests per round: {requests}, rounds: {rounds}, request: {len(REQUEST)} bytes, {shape}, one connection")
+    where = f"{connections} loopback connections" if connections else "one in-memory connection"
+    print(f"requests per round: {requests}, rounds: {rounds}, request: {len(REQUEST)} bytes, {shape}, {where}")
     for name, figures in times.items():
-        print(
-            f"{name:32} {statistics.median(figures):7.2f} µs/request (median; min {min(figures):.2f}), "
-            f"{writes[name]:g} writes/request"
-        )
-    base, mine = (statistics.median(figures) for figures in times.values())
+        counted = f", {writes[name]:g} writes/request" if not connections else ""
+        print(f"{name:32} {statistics.median(figures):7.2f} µs/request (median; min {min(figures):.2f}){counted}")
+    medians = [statistics.median(figures) for figures in times.values()]
+    base, mine = medians[0], medians[-1]
     print(f"{'difference':32} {mine - base:+7.2f} µs/request ({(mine / base - 1) * 100:+.1f}%)")
 
 
@@ -154,8 +213,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--stream", action="store_true", help="answer with a chunked stream of body messages")
     parser.add_argument("--events", type=int, default=2, help="body messages with more_body of a streamed answer")
+    parser.add_argument("--sockets", type=int, default=0, help="over this many loopback connections (0: in memory)")
+    parser.add_argument("--client", type=int, help=argparse.SUPPRESS)  # the client process, given the port
+    parser.add_argument("--end", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    uvloop.run(measure(args.requests, args.rounds, args.events if args.stream else None))
+    if args.client:
+        uvloop.run(client(args.client, args.requests, args.sockets, bytes.fromhex(args.end)))
+        return
+    uvloop.run(measure(args.requests, args.rounds, args.events if args.stream else None, args.sockets, CONTENDERS))
 
 
 if __name__ == "__main__":

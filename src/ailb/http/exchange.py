@@ -25,7 +25,8 @@ log = logging.getLogger("ailb.http")
 HIGH_WATER = 65536  # request body bytes held for the app before the socket stops being read
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _BAD_NAME = re.compile(rb'[\x00-\x20\x7f-\xff()<>@,;:\[\]={}\\"/?]')  # what a header name's token must not hold
-_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"  # never in a header; CR, LF counted apart
+_CONTROL = bytes(c for c in range(32) if c != 9) + b"\x7f"  # control bytes: none in a header line but its CR LF
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 _good_names: set[bytes] = set()  # names seen valid: checked once each (bounded below)
 
 
@@ -70,11 +71,11 @@ DEFAULT_HEADERS = _DefaultHeaders()
 
 
 def _check_name(name: bytes) -> None:
-    if name not in _good_names:
-        if not name or _BAD_NAME.search(name):
-            raise RuntimeError(f"Invalid HTTP header name {name!r}.")
-        if len(_good_names) < 4096:
-            _good_names.add(name)
+    """Refuse a header name that is not a token; remember a good one (the app sends the same few again)."""
+    if not name or _BAD_NAME.search(name):
+        raise RuntimeError(f"Invalid HTTP header name {name!r}.")
+    if len(_good_names) < 4096:
+        _good_names.add(name)
 
 
 class Exchange:
@@ -86,10 +87,10 @@ class Exchange:
         "_chunked",
         "_conn",
         "_delivered",
-        "_event",
         "_head",
         "_remaining",
         "_transport",
+        "_waiter",
         "bodyless",
         "complete",
         "continue_expected",
@@ -114,7 +115,7 @@ class Exchange:
         self._buffered = 0
         self.more_body = True
         self._delivered = False  # the last of the body was handed to the app
-        self._event: asyncio.Event | None = None  # made only when the app must wait
+        self._waiter: asyncio.Future[None] | None = None  # made only when the app must wait
         self.disconnected = False
         # the response
         self.started = False
@@ -148,8 +149,9 @@ class Exchange:
         self.wake()
 
     def wake(self) -> None:
-        if self._event is not None:
-            self._event.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # --- ASGI ------------------------------------------------------------------------------------------------
     async def run(self, app: Any) -> None:
@@ -187,11 +189,20 @@ class Exchange:
                 return self._take()
             if self._conn.reading is self:
                 self._conn.resume_reading()
-            event = self._event
-            if event is None:
-                event = self._event = asyncio.Event()
-            await event.wait()
-            event.clear()
+            await self._wait()
+
+    async def _wait(self) -> None:
+        """Until the connection has news for the app (body, its end, the answer's end, a disconnect)."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = self._conn.loop.create_future()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            # Another receiver waiting on the same future was cancelled, not this one: look again.
 
     def _take(self) -> dict[str, Any]:
         pieces = self._body
@@ -258,23 +269,21 @@ class Exchange:
         chunked = close = False
         for name, value in headers:
             name = name.lower()
-            _check_name(name)
-            if name == b"content-length":
-                if not value.isdigit():
-                    raise RuntimeError(f"Invalid Content-Length {value!r}.")
-                length = int(value)
-            elif name == b"transfer-encoding":
-                chunked = chunked or value.lower().strip() == b"chunked"
-            elif name == b"connection":
-                close = close or b"close" in value.lower()
+            if name not in _good_names:
+                _check_name(name)
+            if name in _FRAMING:
+                if name == b"content-length":
+                    if not value.isdigit():
+                        raise RuntimeError(f"Invalid Content-Length {value!r}.")
+                    length = int(value)
+                elif name == b"transfer-encoding":
+                    chunked = chunked or value.lower().strip() == b"chunked"
+                else:
+                    close = close or b"close" in value.lower()
             lines.append(b"%s: %s\r\n" % (name, value))
         block = b"".join(lines)
-        fields = len(lines)
-        if (
-            block.count(b"\n") != fields
-            or block.count(b"\r") != fields
-            or len(block.translate(None, _CONTROL)) != len(block)
-        ):
+        # Each line ends with one CR and one LF: any other (or any other control byte) would be one too many.
+        if len(block) - len(block.translate(None, _CONTROL)) != 2 * len(lines):
             raise RuntimeError("Invalid HTTP header value: a header may not hold a line break or a control byte.")
         self._head = self._head_bytes(status, block, length, chunked, close)
         self.started = True

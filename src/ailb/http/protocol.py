@@ -128,6 +128,7 @@ class HttpProtocol(asyncio.Protocol):
         # the request being parsed
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        self._add_header = self._headers.append
         self._continue = False
         # limits
         self._phase = _HEAD
@@ -221,6 +222,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
+        self._add_header = self._headers.append
         self._continue = False
 
     def on_url(self, url: bytes) -> None:
@@ -230,7 +232,7 @@ class HttpProtocol(asyncio.Protocol):
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self._continue = True
-        self._headers.append((name, value))
+        self._add_header((name, value))
 
     def on_headers_complete(self) -> None:
         headers = self._headers

@@ -4,7 +4,8 @@
 Both serve the same keep-alive connection (an in-memory transport, no sockets) on uvloop: a typical chat
 request (an OpenAI SDK's headers and a small JSON body) goes in, a trivial ASGI app reads the body and answers,
 either plainly (one JSON body with a Content-Length) or streamed (``--stream``: a head, then ``--events`` body
-messages and an empty last one, chunked, as a stream is written). Rounds alternate between the two so a
+messages, the last one ending the answer, chunked; AILB's SSE writer sends a stream that arrived in one read as
+one body message, ``--events 1``). Rounds alternate between the two so a
 disturbance on the machine hits both; the report gives the median CPU microseconds per request of each, their
 difference, and the transport writes each makes per request (each one a system call on a real socket).
 
@@ -76,9 +77,8 @@ def stream_app(events: int) -> Any:
             return
         await read_body(receive)
         await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
-        for _ in range(events):
-            await send({"type": "http.response.body", "body": EVENT, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        for left in range(events - 1, -1, -1):
+            await send({"type": "http.response.body", "body": EVENT, "more_body": bool(left)})
 
     return streamed
 
@@ -196,7 +196,7 @@ async def measure(
         for name, protocol_class in contenders.items():
             cpu, writes[name] = await run(protocol_class, requests)
             times[name].append(cpu)
-    shape = "plain" if events is None else f"streamed ({events} events + the end)"
+    shape = "plain" if events is None else f"streamed ({events} body messages)"
     where = f"{connections} loopback connections" if connections else "one in-memory connection"
     print(f"requests per round: {requests}, rounds: {rounds}, request: {len(REQUEST)} bytes, {shape}, {where}")
     for name, figures in times.items():
@@ -212,7 +212,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--stream", action="store_true", help="answer with a chunked stream of body messages")
-    parser.add_argument("--events", type=int, default=2, help="body messages with more_body of a streamed answer")
+    parser.add_argument("--events", type=int, default=2, help="body messages of a streamed answer")
     parser.add_argument("--sockets", type=int, default=0, help="over this many loopback connections (0: in memory)")
     parser.add_argument("--client", type=int, help=argparse.SUPPRESS)  # the client process, given the port
     parser.add_argument("--end", help=argparse.SUPPRESS)

@@ -280,7 +280,7 @@ class HttpProtocol(asyncio.Protocol):
     def answered(self, exchange: Exchange) -> None:
         """``exchange``'s answer is whole: close, or go on with the next request."""
         self.server_state.total_requests += 1
-        if not exchange.keep_alive or self._upgraded:
+        if not exchange.keep_alive:
             self.transport.close()
             return
         if self.transport.is_closing():
@@ -298,12 +298,9 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            # No other protocol here: the request was dispatched as plain HTTP when its head ended, and the
-            # connection closes after its answer (what follows the head is not HTTP to this parser).
+            # No other protocol here: the request was dispatched as plain HTTP when its head ended, not to be kept
+            # alive (what follows its head is not HTTP to this parser), so the connection closes after its answer.
             self._upgraded = True
-            active = self.active
-            if active is not None and active.complete:
-                self.transport.close()
             return False
         except httptools.HttpParserError as exc:
             refused = exc.__context__

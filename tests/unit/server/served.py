@@ -120,6 +120,16 @@ class TestApp:
         await self.answer(send, b"{}")
         self.disconnects.append((await receive())["type"])  # the answer is whole: no more request
 
+    async def route_flood(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """More than the socket buffers hold, in pieces: the writes must wait for the client to read."""
+        piece = bytes(range(256)) * 4096  # 1 MiB
+        pieces = 32
+        head = [(b"content-length", b"%d" % (len(piece) * pieces))]
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        for left in range(pieces - 1, -1, -1):
+            await send({"type": "http.response.body", "body": piece, "more_body": bool(left)})
+        self.disconnects.append("flood sent")
+
     async def route_gate(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await self.release.wait()  # nothing is read until then: the server must stop reading the socket
         body = await self.read_body(receive)

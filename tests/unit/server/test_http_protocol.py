@@ -143,6 +143,16 @@ async def test_an_upgrade_request_is_answered_as_plain_http(client: Client) -> N
     assert await client.rest() == b""
 
 
+async def test_an_upgrade_request_pipelined_behind_another_is_answered_too(served: Served, client: Client) -> None:
+    await client.send(post("/hold") + get("/echo?n=2", extra=b"Connection: Upgrade\r\nUpgrade: h2c\r\n"))
+    await eventually(lambda: bool(served.app.started))
+    served.app.release.set()
+    assert (await client.answer()).body == b'{"released":true}'
+    answer = await client.answer()
+    assert orjson.loads(answer.body)["query_string"] == "n=2" and answer.headers["connection"] == "close"
+    assert await client.rest() == b""
+
+
 async def test_a_header_value_with_a_line_break_is_refused(served: Served, client: Client) -> None:
     await client.send(post("/inject"))
     answer = await client.answer()
@@ -197,6 +207,15 @@ async def test_a_body_the_app_does_not_read_stops_the_reading(served: Served, cl
         await client.writer.drain()
     answer = await client.answer()
     assert orjson.loads(answer.body) == {"length": len(body), "sum": sum(body[::4096])}
+
+
+async def test_an_answer_the_client_does_not_read_waits_for_it(served: Served, client: Client) -> None:
+    await client.send(get("/flood"))
+    await eventually(lambda: bool(served.instances) and served.instances[0].write_paused)
+    assert served.app.disconnects == []  # the app waits in its send: the rest is not buffered in the process
+    answer = await client.answer()
+    assert answer.body == bytes(range(256)) * 4096 * 32
+    assert served.app.disconnects == ["flood sent"]
 
 
 async def test_a_graceful_shutdown_lets_an_answer_finish_then_closes(served: Served) -> None:

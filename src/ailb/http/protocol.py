@@ -175,7 +175,7 @@ class HttpProtocol(asyncio.Protocol):
         pass  # the transport closes: a client that half-closes is a client gone
 
     def data_received(self, data: bytes) -> None:
-        # The hot path: one clock read and a counter per chunk; the parser callbacks below reuse the reading.
+        # The hot path: one clock read and a counter per chunk.
         now = self._last_data = self.loop.time()
         if self._phase == _HEAD:
             if not self._head_since:  # the first bytes of a kept-alive connection's next request
@@ -238,9 +238,6 @@ class HttpProtocol(asyncio.Protocol):
         headers = self._headers
         if len(headers) > self.limits.max_headers:
             raise _Refused(self.refusals.too_many_headers)
-        self._phase = _BODY
-        self._head_bytes = 0
-        self._head_since = 0.0
         parser = self._parser
         method = parser.get_method()
         raw_path, query = _target(self._url)
@@ -257,6 +254,9 @@ class HttpProtocol(asyncio.Protocol):
             scope["http_version"] = version
         keep_alive = version == "1.1" and parser.should_keep_alive() and not parser.should_upgrade()
         exchange = self.reading = Exchange(self, scope, keep_alive, self._continue)
+        self._phase = _BODY  # (only now: a head refused above is answered as a head)
+        self._head_bytes = 0
+        self._head_since = 0.0
         active = self.active
         if active is None or active.complete:
             self._start(exchange)

@@ -257,3 +257,12 @@ async def test_the_next_head_on_a_kept_alive_connection_has_its_own_deadline() -
         await client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\n")  # and the rest never comes
         answer = await client.answer()
         assert answer.status == 408 and orjson.loads(answer.body)["error"]["code"] == "request_timeout"
+
+
+async def test_a_bad_request_on_a_kept_alive_connection_gets_a_400(client: Client) -> None:
+    await client.send(post("/echo"))
+    assert (await client.answer()).status == 200
+    await client.send(get("http://[::1"))  # a target the parser lets through, but not a URL
+    answer = await client.answer()
+    assert answer.status == 400 and orjson.loads(answer.body)["error"]["code"] == "invalid_http_request"
+    assert await client.rest() == b""

@@ -46,13 +46,13 @@ async def chat_completions(request: Request) -> Response:
         if gateway.rate_limits.active:
             await _route_limit(gateway, model)
         if call.stream:
-            watch = ClientWatch(request.receive)  # one watcher for the wait for the first content and the writing
+            watch = ClientWatch(request.receive, request.scope)  # one watch for the first content and the writing
             stream = await watch.guard(gateway.service.stream(call, meter))
             _routed(context, stream.route, stream.call)
             stream.chunks = span.watch(stream.chunks)
-            headers = route_headers(stream.route, stream.context)
+            headers = raw_route_headers(stream.route, stream.context)
             return EventStreamResponse(_sse(gateway, stream, context), headers, watch)
-        result = await unless_disconnected(request.receive, gateway.service.complete(call, meter))
+        result = await unless_disconnected(request.receive, gateway.service.complete(call, meter), request.scope)
         _routed(context, result.route, result.call)
         span.completed(result.completion)
         return JsonAnswer(
@@ -130,15 +130,15 @@ class JsonAnswer(Response):
 
 
 def raw_route_headers(route: RouteInfo, context: Context) -> list[tuple[bytes, bytes]]:
-    """``route_headers`` as raw ASGI headers."""
+    """``route_headers`` as raw ASGI headers (UTF-8: a deployment's name may be any text)."""
     headers = [
-        (b"x-ailb-provider", route.provider.encode("latin-1")),
-        (b"x-ailb-deployment", route.deployment.encode("latin-1")),
+        (b"x-ailb-provider", route.provider.encode()),
+        (b"x-ailb-deployment", route.deployment.encode()),
         (b"x-ailb-attempts", str(route.attempts).encode()),
-        (b"x-ailb-strategy", route.strategy.encode("latin-1")),
+        (b"x-ailb-strategy", route.strategy.encode()),
     ]
     if context.memory_turns is not None or context.rag_sources:
-        headers = [(k.encode(), v.encode("latin-1")) for k, v in route_headers(route, context).items()]
+        headers = [(k.encode(), v.encode()) for k, v in route_headers(route, context).items()]
     return headers
 
 

@@ -1,14 +1,15 @@
 """A server-sent-event response written straight to the ASGI ``send``.
 
-One watcher task per streamed request (``ClientWatch``) notices a client that disconnects and cancels the
-handler while it waits for the stream's first content, then the writer, which closes the upstream iterator (and so
-the upstream call) in its ``finally``.
+One watch per request (``ClientWatch``) notices a client that disconnects and cancels the handler while it waits
+for the stream's first content, then the writer, which closes the upstream iterator (and so the upstream call) in
+its ``finally``. Under ``ailb serve`` the server calls the watch back when the connection is lost
+(``ON_DISCONNECT``); under any other ASGI server a watcher task waits on ``receive`` for ``http.disconnect``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from starlette.responses import Response
@@ -17,6 +18,11 @@ from starlette.types import Receive, Scope, Send
 from ailb.http.parsing import ClientDisconnected
 
 T = TypeVar("T")
+ON_DISCONNECT = "ailb.on_disconnect"
+"""The scope extension AILB's HTTP server offers: ``scope["extensions"][ON_DISCONNECT](callback)`` calls
+``callback`` once when the client's connection is lost (soon, when it is lost already) and returns a function that
+takes the call back. It spares every request a watcher task."""
+Watched = Callable[[Callable[[], None]], Callable[[], None]]
 
 _BASE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -32,22 +38,31 @@ async def wait_for_disconnect(receive: Receive) -> None:
 
 
 class ClientWatch:
-    """One task per request that waits for the client to disconnect and, while ``armed``, then cancels the
-    request's task (``cancelled``). The wait for a stream's first content (``guard``) and the writing of the stream
-    (``EventStreamResponse``) share it: one watcher task per streamed request, not one per phase."""
+    """Notices the client disconnecting and, while ``armed``, then cancels the request's task (``cancelled``). The
+    wait for a stream's first content (``guard``) and the writing of the stream (``EventStreamResponse``) share
+    one watch: the server's callback (``ON_DISCONNECT``) where it offers one, else one watcher task."""
 
-    __slots__ = ("_task", "_watcher", "armed", "cancelled", "gone")
+    __slots__ = ("_stop", "_task", "armed", "cancelled", "gone")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, scope: Scope | None = None) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
         self.armed = False
         self.gone = self.cancelled = False
-        self._watcher = task.get_loop().create_task(self._watch(receive))
+        extensions = scope.get("extensions") if scope is not None else None
+        on_disconnect: Watched | None = extensions.get(ON_DISCONNECT) if extensions else None
+        self._stop: Callable[[], object] = (
+            on_disconnect(self._gone)
+            if on_disconnect is not None
+            else task.get_loop().create_task(self._watch(receive)).cancel
+        )
 
     async def _watch(self, receive: Receive) -> None:
         await wait_for_disconnect(receive)
+        self._gone()
+
+    def _gone(self) -> None:
         self.gone = True
         self._cancel()
 
@@ -77,7 +92,7 @@ class ClientWatch:
 
     def close(self) -> None:
         self.armed = False
-        self._watcher.cancel()
+        self._stop()
 
     async def guard(self, work: Awaitable[T]) -> T:
         """Await ``work`` in this task, but cancel it (and so the upstream call) as soon as the client disconnects;
@@ -99,10 +114,10 @@ class ClientWatch:
             self.disarm()
 
 
-async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
+async def unless_disconnected(receive: Receive, work: Awaitable[T], scope: Scope | None = None) -> T:
     """Await ``work`` in this task, but cancel it (and so the upstream call) as soon as the client disconnects;
-    then raise ``ClientDisconnected``."""
-    watch = ClientWatch(receive)
+    then raise ``ClientDisconnected``. ``scope``: the request's, for the server's disconnect callback."""
+    watch = ClientWatch(receive, scope)
     try:
         return await watch.guard(work)
     finally:
@@ -119,13 +134,20 @@ class EventStreamResponse(Response):
     """Writes each frame as it comes; a ``LastFrame`` ends the response."""
 
     def __init__(
-        self, frames: AsyncIterator[bytes], headers: Mapping[str, str], watch: ClientWatch | None = None
+        self,
+        frames: AsyncIterator[bytes],
+        headers: Mapping[str, str] | list[tuple[bytes, bytes]],
+        watch: ClientWatch | None = None,
     ) -> None:
-        """``watch``: the request's ``ClientWatch`` when the handler has one (else the response starts its own)."""
+        """``headers``: a mapping, or raw ASGI header pairs (lower-case names); ``watch``: the request's
+        ``ClientWatch`` when the handler has one (else the response starts its own)."""
         self.frames = frames
         self.status_code = 200
         self.background = None
-        self.raw_headers = [*_BASE_HEADERS, *((k.lower().encode(), v.encode()) for k, v in headers.items())]
+        if isinstance(headers, list):
+            self.raw_headers = _BASE_HEADERS + headers
+        else:
+            self.raw_headers = [*_BASE_HEADERS, *((k.lower().encode(), v.encode()) for k, v in headers.items())]
         self.watch = watch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -133,7 +155,7 @@ class EventStreamResponse(Response):
         if watch is None or not watch.serves(asyncio.current_task()):
             if watch is not None:
                 watch.close()
-            watch = ClientWatch(receive)
+            watch = ClientWatch(receive, scope)
         try:
             watch.arm()
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})

@@ -101,7 +101,7 @@ class Exchange:
 
     async def unless_disconnected(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` but cancel it (and so the upstream call) as soon as the client disconnects."""
-        return await unless_disconnected(self.request.receive, work)
+        return await unless_disconnected(self.request.receive, work, self.request.scope)
 
     def routed(self, route: RouteInfo, messages: Any = None) -> None:
         """Tell the span who answered and (when content capture is on) the messages sent upstream."""

@@ -10,6 +10,8 @@ With ``ailb serve --workers N`` every worker process writes its values to files 
 (``observability/multiprocess.py``: the Prometheus client's multiprocess mode), and ``render`` on any worker
 reads all of them: counters and histograms are summed over the workers, ``ailb_active_requests`` too (live
 workers only), and ``ailb_deployment_up`` is the lowest any live worker reports.
+In one process the families every request updates are plain numbers the scrape turns into the same
+exposition (``observability/plain_metrics.py``: no lock per update).
 
 ``Metrics`` is the router's ``RouteObserver`` and the HTTP layer's request hook, and keeps the live
 figures the gRPC ``GetMetrics`` call reports (see ``ailb.observability.stats``).
@@ -33,6 +35,8 @@ from prometheus_client import (
 
 from ailb.contract import Usage
 from ailb.observability import multiprocess
+from ailb.observability.plain_metrics import PlainCounter, PlainHistogram
+from ailb.observability.series import AttemptSeries, RequestSeries
 from ailb.observability.stats import RequestStats, StatsSnapshot
 from ailb.routing.routes import GLOBAL_ROUTE
 from ailb.settings import Settings
@@ -71,19 +75,23 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         # Per raw label set, the children one request or attempt updates (labels resolved once, until configure).
-        self._finished_children: dict[tuple[str, str, int, str], tuple[Any, Any, str]] = {}
-        self._attempt_children: dict[tuple[str, str, str], tuple[Any, Any, str, str]] = {}
-        self._token_children: dict[tuple[str, str], tuple[Any, Any]] = {}  # by label values: bounded, never stale
+        self._request_series: dict[tuple[str, str, int, str], RequestSeries] = {}
+        self._attempt_series: dict[tuple[str, str, str], AttemptSeries] = {}
         self.stats = RequestStats(clock=clock, wall_clock=wall_clock)
         self._lock = threading.Lock()
         self._models: frozenset[str] = frozenset()
         self._discovered: set[str] = set()
         self._deployments: frozenset[str] = frozenset()
         self._local: frozenset[str] = frozenset()  # the packaged embedding model's pseudo-deployment, when offered
+        # One process: the per-request families are plain numbers (``plain_metrics``); several workers: the
+        # client's own objects, whose values live in the files every worker's scrape reads.
+        self._shared = multiprocess.active()
+        self._counter: Any = Counter if self._shared else PlainCounter
+        self._histogram: Any = Histogram if self._shared else PlainHistogram
         self._define_requests(self.registry)
         # One process: the in-flight gauge reads the count the request statistics keep anyway (no second count
         # per request). Several workers: each adds its own to the shared files, which a scrape sums.
-        self._counts_in_flight = multiprocess.active()
+        self._counts_in_flight = self._shared
         if not self._counts_in_flight:
             self.active.set_function(self.stats.in_flight)
         self._define_upstreams(self.registry)
@@ -92,52 +100,53 @@ class Metrics:
         self.configure(models, deployments)
 
     def _define_requests(self, r: CollectorRegistry) -> None:
-        self.requests = Counter(
+        self.requests = self._counter(
             "ailb_requests",
             "API requests answered, by HTTP status and API surface",
             ["deployment", "model", "status", "route"],
             registry=r,
         )
-        self.request_seconds = Histogram(
+        self.request_seconds = self._histogram(
             "ailb_request_duration_seconds",
             "Whole request time as the client saw it",
             ["model", "route"],
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
-        self.first_token_seconds = Histogram(
+        self.first_token_seconds = self._histogram(
             "ailb_time_to_first_token_seconds",
             "Time to the first streamed byte sent to the client",
             ["model"],
             buckets=FIRST_TOKEN_BUCKETS,
             registry=r,
         )
-        self.overhead_seconds = Histogram(
+        self.overhead_seconds = self._histogram(
             "ailb_gateway_overhead_seconds",
             "Time spent in AILB itself, excluding the upstream",
             buckets=OVERHEAD_BUCKETS,
             registry=r,
         )
+        self._overhead = self.overhead_seconds if self._shared else self.overhead_seconds.labels()
         self.active = Gauge("ailb_active_requests", "Chat requests in flight", registry=r, multiprocess_mode="livesum")
 
     def _define_upstreams(self, r: CollectorRegistry) -> None:
-        self.attempts = Counter(
+        self.attempts = self._counter(
             "ailb_upstream_attempts",
             "Attempts at a deployment, by outcome",
             ["deployment", "model", "outcome"],
             registry=r,
         )
-        self.upstream_seconds = Histogram(
+        self.upstream_seconds = self._histogram(
             "ailb_upstream_duration_seconds",
             "Duration of one attempt at a deployment",
             ["deployment"],
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
-        self.tokens = Counter(
+        self.tokens = self._counter(
             "ailb_tokens", "Tokens reported by the upstream", ["deployment", "model", "kind"], registry=r
         )
-        self.cost = Counter("ailb_cost_usd", "Estimated spend in US dollars", ["deployment", "model"], registry=r)
+        self.cost = self._counter("ailb_cost_usd", "Estimated spend in US dollars", ["deployment", "model"], registry=r)
         self.deployment_up_gauge = Gauge(
             "ailb_deployment_up",
             "1 when the deployment's circuit lets requests through",
@@ -145,7 +154,7 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemin",
         )
-        self.retries = Counter(
+        self.retries = self._counter(
             "ailb_retries", "Attempts retried elsewhere after a failure", ["deployment", "model"], registry=r
         )
         self.rate_limited_count = Counter(
@@ -193,8 +202,8 @@ class Metrics:
         with self._lock:
             self._models = frozenset(models)
             self._discovered.clear()
-            self._finished_children.clear()
-            self._attempt_children.clear()
+            self._request_series.clear()
+            self._attempt_series.clear()
             for gone in self._deployments - new_deployments:
                 self.deployment_up_gauge.labels(gone).set(0)  # what other workers read until they reload too
                 self.deployment_up_gauge.remove(gone)
@@ -252,32 +261,33 @@ class Metrics:
     ) -> None:
         """``route``: the API surface (``chat``, ``responses``, ``messages``, ``count_tokens``, ``embeddings``,
         ``completions``)."""
-        key = (model, deployment, status, route)
-        children = self._finished_children.get(key)
-        if children is None:
-            children = self._request_children(model, deployment, status, route)
-        requests, request_seconds, model_label = children
+        series = self._request_series.get((model, deployment, status, route))
+        if series is None:
+            series = self._new_request_series(model, deployment, status, route)
         if self._counts_in_flight:
             self.active.dec()
-        requests.inc()
-        request_seconds.observe(seconds)
+        series.requests.inc()
+        series.seconds.observe(seconds)
         if ttft_seconds is not None:
-            self._child(self.first_token_seconds, model_label).observe(ttft_seconds)
-        self.overhead_seconds.observe(max(0.0, seconds - upstream_seconds))
-        self.stats.finished(model_label, status, seconds, bool(deployment))
+            if series.first_token is None:
+                series.first_token = self._child(self.first_token_seconds, series.model_label)
+            series.first_token.observe(ttft_seconds)
+        overhead = seconds - upstream_seconds
+        self._overhead.observe(overhead if overhead > 0.0 else 0.0)
+        self.stats.finished(series.model_label, status, seconds, bool(deployment))
 
-    def _request_children(self, model: str, deployment: str, status: int, route: str) -> tuple[Any, Any, str]:
+    def _new_request_series(self, model: str, deployment: str, status: int, route: str) -> RequestSeries:
         model_label = self.model_label(model, served=bool(deployment))
         route_label = route if route in ROUTES else OTHER
-        children = (
+        series = RequestSeries(
             self._child(self.requests, self.deployment_label(deployment), model_label, str(status), route_label),
             self._child(self.request_seconds, model_label, route_label),
             model_label,
         )
         # An unknown model's label may change once the router serves it (discovery): only known ones are kept.
-        if model_label == model and len(self._finished_children) < MAX_CACHED_LABEL_SETS:
-            self._finished_children[(model, deployment, status, route)] = children
-        return children
+        if model_label == model and len(self._request_series) < MAX_CACHED_LABEL_SETS:
+            self._request_series[(model, deployment, status, route)] = series
+        return series
 
     def rate_limited(self, route: str) -> None:
         label = route if route == GLOBAL_ROUTE else self.model_label(route)
@@ -297,37 +307,36 @@ class Metrics:
         usage: Usage | None,
         cost_usd: float,
     ) -> None:
-        children = self._attempt_children.get((deployment, model, outcome))
-        if children is None:
-            children = self._attempt_children_of(deployment, model, outcome)
-        attempts, upstream_seconds, deployment_label, model_label = children
-        attempts.inc()
-        upstream_seconds.observe(seconds)
+        series = self._attempt_series.get((deployment, model, outcome))
+        if series is None:
+            series = self._new_attempt_series(deployment, model, outcome)
+        series.attempts.inc()
+        series.seconds.observe(seconds)
         if usage is not None:
-            tokens = self._token_children.get((deployment_label, model_label))
-            if tokens is None:
-                tokens = self._token_children[(deployment_label, model_label)] = (
-                    self._child(self.tokens, deployment_label, model_label, "prompt"),
-                    self._child(self.tokens, deployment_label, model_label, "completion"),
-                )
-            tokens[0].inc(usage.prompt_tokens)
-            tokens[1].inc(usage.completion_tokens)
+            if series.prompt_tokens is None:
+                labels = (series.deployment_label, series.model_label)
+                series.prompt_tokens = self._child(self.tokens, *labels, "prompt")
+                series.completion_tokens = self._child(self.tokens, *labels, "completion")
+            series.prompt_tokens.inc(usage.prompt_tokens)
+            series.completion_tokens.inc(usage.completion_tokens)
         if cost_usd > 0:
-            self._child(self.cost, deployment_label, model_label).inc(cost_usd)
+            if series.cost is None:
+                series.cost = self._child(self.cost, series.deployment_label, series.model_label)
+            series.cost.inc(cost_usd)
 
-    def _attempt_children_of(self, deployment: str, model: str, outcome: str) -> tuple[Any, Any, str, str]:
+    def _new_attempt_series(self, deployment: str, model: str, outcome: str) -> AttemptSeries:
         deployment_label = self.deployment_label(deployment)
         model_label = self.model_label(model, served=True)
         outcome_label = outcome if outcome in ATTEMPT_OUTCOMES else OTHER
-        children = (
+        series = AttemptSeries(
             self._child(self.attempts, deployment_label, model_label, outcome_label),
             self._child(self.upstream_seconds, deployment_label),
             deployment_label,
             model_label,
         )
-        if len(self._attempt_children) < MAX_CACHED_LABEL_SETS:
-            self._attempt_children[(deployment, model, outcome)] = children
-        return children
+        if len(self._attempt_series) < MAX_CACHED_LABEL_SETS:
+            self._attempt_series[(deployment, model, outcome)] = series
+        return series
 
     def retried(self, deployment: str, model: str) -> None:
         self.retries.labels(self.deployment_label(deployment), self.model_label(model, served=True)).inc()

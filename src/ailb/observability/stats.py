@@ -7,7 +7,6 @@ samples: percentiles come from the durations of the most recent requests, never 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -54,7 +53,9 @@ class _RouteCounter:
 
 
 class RequestStats:
-    """Counts requests as the HTTP layer starts and finishes them. Safe to call from any thread."""
+    """Counts requests as the HTTP layer starts and finishes them, and reports them to ``snapshot``: all on the
+    event loop thread (the HTTP edge, gRPC ``GetMetrics`` and the dashboard run there), so no lock. The current
+    second's count is kept apart and folded into the one-minute buckets when the second changes."""
 
     def __init__(
         self,
@@ -66,19 +67,19 @@ class RequestStats:
         self._clock = clock
         self._wall_clock = wall_clock
         self._started = clock()
-        self._lock = threading.Lock()
         self._total = 0
         self._active = 0
-        self._status_codes: dict[str, int] = {}
+        self._status_codes: dict[int, int] = {}
         self._routes: dict[str, _RouteCounter] = {}
         self._latencies: deque[float] = deque(maxlen=latency_window)
         self._second_of_bucket = [-1] * RATE_WINDOW_SECONDS
         self._count_in_bucket = [0] * RATE_WINDOW_SECONDS
+        self._second = -1  # the second whose finished requests ``_count`` counts (not in the buckets yet)
+        self._count = 0
 
     def started(self) -> None:
-        with self._lock:
-            self._total += 1
-            self._active += 1
+        self._total += 1
+        self._active += 1
 
     def in_flight(self) -> float:
         """Requests started and not finished yet."""
@@ -87,40 +88,49 @@ class RequestStats:
     def finished(self, route: str, status: int, seconds: float, routed: bool) -> None:
         """``routed`` is true when the request reached a deployment; only those feed the latency window."""
         second = int(self._clock())
-        with self._lock:
-            self._active = max(0, self._active - 1)
-            code = str(status)
-            self._status_codes[code] = self._status_codes.get(code, 0) + 1
-            counter = self._routes.get(route)
-            if counter is None:
-                counter = self._routes[route] = _RouteCounter()
-            counter.requests += 1
-            counter.seconds += seconds
-            if status >= 500:
-                counter.errors += 1
-            if routed:
-                self._latencies.append(seconds)
-            slot = second % RATE_WINDOW_SECONDS
-            if self._second_of_bucket[slot] != second:
-                self._second_of_bucket[slot] = second
+        if self._active > 0:
+            self._active -= 1
+        codes = self._status_codes
+        codes[status] = codes.get(status, 0) + 1
+        counter = self._routes.get(route)
+        if counter is None:
+            counter = self._routes[route] = _RouteCounter()
+        counter.requests += 1
+        counter.seconds += seconds
+        if status >= 500:
+            counter.errors += 1
+        if routed:
+            self._latencies.append(seconds)
+        if second != self._second:
+            self._fold_second(second)
+        self._count += 1
+
+    def _fold_second(self, second: int) -> None:
+        """Put the finished second's count in its bucket and start counting ``second``."""
+        if self._count:
+            slot = self._second % RATE_WINDOW_SECONDS
+            if self._second_of_bucket[slot] != self._second:
+                self._second_of_bucket[slot] = self._second
                 self._count_in_bucket[slot] = 0
-            self._count_in_bucket[slot] += 1
+            self._count_in_bucket[slot] += self._count
+        self._second = second
+        self._count = 0
 
     def snapshot(self) -> StatsSnapshot:
         now = self._clock()
-        with self._lock:
-            latencies = sorted(self._latencies)
-            recent = sum(
-                count
-                for stamp, count in zip(self._second_of_bucket, self._count_in_bucket, strict=True)
-                if 0 <= int(now) - stamp < RATE_WINDOW_SECONDS
-            )
-            routes = {
-                name: RouteTotals(c.requests, c.errors, 1000 * c.seconds / c.requests if c.requests else 0.0)
-                for name, c in self._routes.items()
-            }
-            status_codes = dict(self._status_codes)
-            total, active = self._total, self._active
+        self._fold_second(self._second)
+        latencies = sorted(self._latencies)
+        recent = sum(
+            count
+            for stamp, count in zip(self._second_of_bucket, self._count_in_bucket, strict=True)
+            if 0 <= int(now) - stamp < RATE_WINDOW_SECONDS
+        )
+        routes = {
+            name: RouteTotals(c.requests, c.errors, 1000 * c.seconds / c.requests if c.requests else 0.0)
+            for name, c in self._routes.items()
+        }
+        status_codes = {str(code): count for code, count in self._status_codes.items()}
+        total, active = self._total, self._active
         span = min(float(RATE_WINDOW_SECONDS), max(1.0, now - self._started))
         return StatsSnapshot(
             timestamp=int(self._wall_clock()),

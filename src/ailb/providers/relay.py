@@ -106,7 +106,7 @@ async def _batches(
     scrubber = StreamScrubber(secrets)
     splitter = framing(name)
     feed_read: FeedRead | None = getattr(state, "feed_read", None)
-    async with transport.open_stream(path, payload) as pieces, aclosing(pieces) as reader:  # type: ignore[type-var]
+    async with transport.open_stream(path, payload) as pieces, aclosing(pieces) as reader:
         async for piece in reader:
             datas = splitter.feed(piece)
             read = feed_read(datas, scrubber.passes) if feed_read is not None else None

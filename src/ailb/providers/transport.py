@@ -11,8 +11,7 @@ is never public unredacted. A request made while tracing carries the attempt's W
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from time import time
 from types import TracebackType
@@ -162,39 +161,13 @@ class Transport:
         _, body = await self._whole(request, min(PROBE_SECONDS, self.config.timeouts.total))
         return self._parse(body)
 
-    @asynccontextmanager
-    async def open_stream(self, path: str, payload: bytes) -> AsyncIterator[AsyncIterator[bytes]]:
-        """POST and yield the body's pieces once the headers arrived with a success status.
+    def open_stream(self, path: str, payload: bytes) -> OpenStream:
+        """POST ``payload``; ``async with`` it for the body's pieces once the headers arrived with a success status.
 
         Leaving the context (normally, by error or by cancellation) releases the connection; an unfinished
         body closes it, which is how a disconnected client cancels the upstream call.
         """
-        timeouts = self.config.timeouts
-        deadline = asyncio.get_running_loop().time() + timeouts.total
-        request = self._post(path, payload)
-        # An upstream that never sends its headers is as stuck as one that never sends a token.
-        watch = (deadline, timeouts.total, timeouts.first_token, timeouts.idle)
-        with map_transport_errors(self.name):
-            conn, answer = await self._begin(request, watch)
-        try:
-            if answer.status >= 400:
-                with map_transport_errors(self.name):
-                    body = await answer.read(MAX_ERROR_BODY)
-                self._raise_for_status(answer, body)
-            yield self._pieces(answer)
-        finally:
-            self._pool.release(conn)
-
-    async def _pieces(self, answer: Answer) -> AsyncIterator[bytes]:
-        """Raw body pieces; the connection's watch enforces the first token, the idle gap and the total."""
-        with map_transport_errors(self.name):
-            while True:
-                data = answer.ready_piece()
-                if data is None:
-                    data = await answer.next_piece()
-                if not data:
-                    return
-                yield data
+        return OpenStream(self, self._post(path, payload))
 
     def _raise_for_status(self, answer: Answer, body: bytes) -> None:
         if answer.status >= 400:
@@ -211,6 +184,65 @@ class Transport:
 
     async def aclose(self) -> None:
         self._pool.close()
+
+
+class OpenStream:
+    """One streamed exchange: entered, it sends the request and waits for a success head, and is then the async
+    iterator of the body's raw pieces (the connection's watch enforces the first token, the idle gap and the
+    total); left, it releases the connection. (A class, not ``@asynccontextmanager`` and an async generator: every
+    stream opens one.)"""
+
+    __slots__ = ("_answer", "_conn", "_request", "_transport")
+
+    def __init__(self, transport: Transport, request: bytes) -> None:
+        self._transport = transport
+        self._request = request
+        self._conn: Connection | None = None
+        self._answer: Answer | None = None
+
+    async def __aenter__(self) -> OpenStream:
+        transport = self._transport
+        timeouts = transport.config.timeouts
+        deadline = asyncio.get_running_loop().time() + timeouts.total
+        # An upstream that never sends its headers is as stuck as one that never sends a token.
+        watch = (deadline, timeouts.total, timeouts.first_token, timeouts.idle)
+        with map_transport_errors(transport.name):
+            conn, answer = await transport._begin(self._request, watch)
+        if answer.status >= 400:
+            try:
+                with map_transport_errors(transport.name):
+                    body = await answer.read(MAX_ERROR_BODY)
+                transport._raise_for_status(answer, body)
+            finally:
+                transport._pool.release(conn)
+        self._conn = conn
+        self._answer = answer
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, self._conn, self._answer = self._conn, None, None
+        if conn is not None:
+            self._transport._pool.release(conn)
+
+    def __aiter__(self) -> OpenStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        answer = self._answer
+        if answer is None:  # left already
+            raise StopAsyncIteration
+        data = answer.ready_piece()
+        if data is None:
+            with map_transport_errors(self._transport.name):
+                data = await answer.next_piece()
+        if not data:
+            raise StopAsyncIteration
+        return data
+
+    async def aclose(self) -> None:
+        """Nothing to do: leaving the ``async with`` releases (or closes) the connection."""
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

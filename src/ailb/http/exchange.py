@@ -5,6 +5,9 @@ to the app and writes the app's answer. The head of a response is kept until its
 spec asks, and goes out with it in one write, so a plain answer is one write (one system call). Response headers
 are checked for bytes that would end their line early (header injection) on the whole block at once, not by a
 regular expression per field.
+
+The scope offers one extension beyond ASGI's, ``ON_DISCONNECT``: the app can be called back when the client's
+connection is lost instead of keeping a task waiting on ``receive`` for ``http.disconnect``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import http
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -28,6 +31,9 @@ _BAD_NAME = re.compile(rb'[\x00-\x20\x7f-\xff()<>@,;:\[\]={}\\"/?]')  # what a h
 _CONTROL = bytes(c for c in range(32) if c != 9) + b"\x7f"  # control bytes: none in a header line but its CR LF
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 _good_names: set[bytes] = set()  # names seen valid: checked once each (bounded below)
+ON_DISCONNECT = "ailb.on_disconnect"
+"""``scope["extensions"][ON_DISCONNECT](callback)`` calls ``callback`` once when the client's connection is lost
+before the answer is whole (soon, when it is lost already) and returns a function that takes the call back."""
 
 
 def _status_line(status: int) -> bytes:
@@ -70,6 +76,10 @@ class _DefaultHeaders:
 DEFAULT_HEADERS = _DefaultHeaders()
 
 
+def _nothing() -> None:
+    pass
+
+
 def _check_name(name: bytes) -> None:
     """Refuse a header name that is not a token; remember a good one (the app sends the same few again)."""
     if not name or _BAD_NAME.search(name):
@@ -91,6 +101,7 @@ class Exchange:
         "_remaining",
         "_transport",
         "_waiter",
+        "_watchers",
         "bodyless",
         "complete",
         "continue_expected",
@@ -117,6 +128,8 @@ class Exchange:
         self._delivered = False  # the last of the body was handed to the app
         self._waiter: asyncio.Future[None] | None = None  # made only when the app must wait
         self.disconnected = False
+        self._watchers: list[Callable[[], None]] = []  # called back when the client is gone
+        scope["extensions"] = {ON_DISCONNECT: self.on_disconnect}
         # the response
         self.started = False
         self.complete = False
@@ -143,10 +156,26 @@ class Exchange:
         self.wake()
 
     def lose(self) -> None:
-        """The client is gone (or will be, being refused): the app's next ``receive`` says so."""
+        """The client is gone (or will be, being refused): the app's next ``receive`` says so, and whoever asked
+        to be told (``on_disconnect``) is told now."""
         if not self.complete:
             self.disconnected = True
+            watchers, self._watchers = self._watchers, []
+            for callback in watchers:
+                callback()
         self.wake()
+
+    def on_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """The ``ON_DISCONNECT`` extension."""
+        if self.disconnected:
+            self._conn.loop.call_soon(callback)
+            return _nothing
+        self._watchers.append(callback)
+        return lambda: self._unwatch(callback)
+
+    def _unwatch(self, callback: Callable[[], None]) -> None:
+        if callback in self._watchers:
+            self._watchers.remove(callback)
 
     def wake(self) -> None:
         waiter = self._waiter

@@ -2,8 +2,9 @@
 
 One watch per request (``ClientWatch``) notices a client that disconnects and cancels the handler while it waits
 for the stream's first content, then the writer, which closes the upstream iterator (and so the upstream call) in
-its ``finally``. Under ``ailb serve`` the server calls the watch back when the connection is lost
-(``ON_DISCONNECT``); under any other ASGI server a watcher task waits on ``receive`` for ``http.disconnect``.
+its ``finally``. Under ``ailb serve`` the server calls the watch back when the connection is lost (its scope
+extension ``ON_DISCONNECT``); under any other ASGI server a watcher task waits on ``receive`` for
+``http.disconnect``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from typing import Any, TypeVar
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ailb.http.exchange import ON_DISCONNECT
 from ailb.http.parsing import ClientDisconnected
 
 T = TypeVar("T")
-ON_DISCONNECT = "ailb.on_disconnect"
-"""The scope extension AILB's HTTP server offers: ``scope["extensions"][ON_DISCONNECT](callback)`` calls
-``callback`` once when the client's connection is lost (soon, when it is lost already) and returns a function that
-takes the call back. It spares every request a watcher task."""
 Watched = Callable[[Callable[[], None]], Callable[[], None]]
 
 _BASE_HEADERS = [

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import uvicorn
 
+from ailb.http.exchange import ON_DISCONNECT
 from ailb.http.protocol import HttpProtocol, limited_protocol
 from ailb.http.server import server_config
 from ailb.settings import HttpLimits, Settings
@@ -114,6 +115,17 @@ class TestApp:
             return
         waiting.cancel()
         await self.answer(send, b'{"released":true}')
+
+    async def route_called_back(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Ask the server to call back when the client goes (``ON_DISCONNECT``), no ``receive`` waiting; with
+        ``?withdrawn`` take the call back at once; answer on ``release``."""
+        await self.read_body(receive)
+        stop = scope["extensions"][ON_DISCONNECT](lambda: self.disconnects.append("called back"))
+        if scope["query_string"] == b"withdrawn":
+            stop()
+        self.started.append("watching")
+        await self.release.wait()
+        await self.answer(send, b"{}")
 
     async def route_after(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await self.read_body(receive)

@@ -191,6 +191,29 @@ async def test_a_client_that_leaves_is_a_disconnect_for_the_app(served: Served, 
     assert served.app.disconnects == ["http.disconnect"]
 
 
+async def test_a_client_that_leaves_calls_the_app_back_when_it_asked(served: Served, client: Client) -> None:
+    await client.send(post("/called-back"))
+    await eventually(lambda: "watching" in served.app.started)
+    client.close()
+    await eventually(lambda: bool(served.app.disconnects))
+    assert served.app.disconnects == ["called back"]
+    served.app.release.set()
+
+
+async def test_a_call_back_taken_back_or_after_the_answer_is_not_made(served: Served, client: Client) -> None:
+    await client.send(post("/called-back?withdrawn"))
+    await eventually(lambda: "watching" in served.app.started)
+    client.close()
+    served.app.release.set()
+    again = await served.connect()
+    await again.send(post("/called-back"))  # answered (released), then the client leaves
+    assert (await again.answer()).status == 200
+    again.close()
+    await eventually(lambda: len(served.instances) == 2 and not served.server.server_state.connections)
+    await asyncio.sleep(0.05)  # a call back would be made at once, on the loop
+    assert served.app.disconnects == []
+
+
 async def test_after_the_answer_the_app_hears_a_disconnect(served: Served, client: Client) -> None:
     await client.send(post("/after"))
     await client.answer()

@@ -1,11 +1,33 @@
-"""Drive an ASGI app in process with one JSON request, as uvicorn would, and keep every message it sends."""
+"""Drive an ASGI app in process with one JSON request, as uvicorn would, and keep every message it sends; the app
+``ailb serve`` runs, started in process in front of the wire-level OpenAI fake."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+
+from ailb.bootstrap import Gateway
+from ailb.http.app import HotPath, create_app
+from ailb.settings import load_settings
+from tests.fakes.openai_fake import OpenAIFake
+
+
+@asynccontextmanager
+async def gateway_in_front_of(fake: OpenAIFake) -> AsyncIterator[tuple[Gateway, HotPath]]:
+    """A started gateway serving the fake's ``gpt-4o`` (memory and gRPC off) and its ASGI app."""
+    env = {"OPENAI_API_KEY": "sk-upstream-1", "OPENAI_BASE_URL": fake.base_url, "OPENAI_MODELS": "gpt-4o",
+           "ENABLE_MEMORY": "false", "ENABLE_GRPC": "false", "HEALTH_CHECK_INTERVAL": "0"}  # fmt: skip
+    gateway = Gateway(load_settings(env), env)
+    app = create_app(gateway)
+    await gateway.start(grpc=False)
+    try:
+        yield gateway, app
+    finally:
+        await gateway.aclose()
 
 
 async def sent_messages(app: Any, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:

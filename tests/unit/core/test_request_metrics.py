@@ -6,10 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ailb.bootstrap import Gateway
-from ailb.http.app import create_app
-from ailb.settings import load_settings
-from tests.asgi_driver import sent_messages
+from tests.asgi_driver import gateway_in_front_of, sent_messages
 from tests.fakes.openai_fake import OpenAIFake
 from tests.fakes.script import Fault
 
@@ -30,23 +27,15 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 
 async def test_a_request_is_counted_once_with_its_route_deployment_status_and_first_byte() -> None:
-    async with OpenAIFake(api_key="sk-upstream-1") as fake:
-        env = {"OPENAI_API_KEY": "sk-upstream-1", "OPENAI_BASE_URL": fake.base_url, "OPENAI_MODELS": "gpt-4o",
-               "ENABLE_MEMORY": "false", "ENABLE_GRPC": "false", "HEALTH_CHECK_INTERVAL": "0"}  # fmt: skip
-        gateway = Gateway(load_settings(env), env)
-        app = create_app(gateway)
-        await gateway.start(grpc=False)
-        try:
-            question = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
-            assert (await post(app, "/v1/chat/completions", question))[0] == 200
-            fake.fail_next(Fault.drop_mid_stream(after_chunks=1))
-            status, body = await post(app, "/v1/chat/completions", {**question, "stream": True})
-            assert status == 200 and b"event: error" in body and not body.endswith(b"data: [DONE]\n\n")
-            assert (await post(app, "/v1/responses", {"model": "gpt-4o", "input": "hi", "stream": True}))[0] == 200
-            assert (await post(app, "/v1/chat/completions", {"model": "nope", "messages": []}))[0] == 400
-            text = gateway.metrics.render()[0].decode()
-        finally:
-            await gateway.aclose()
+    async with OpenAIFake(api_key="sk-upstream-1") as fake, gateway_in_front_of(fake) as (gateway, app):
+        question = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+        assert (await post(app, "/v1/chat/completions", question))[0] == 200
+        fake.fail_next(Fault.drop_mid_stream(after_chunks=1))
+        status, body = await post(app, "/v1/chat/completions", {**question, "stream": True})
+        assert status == 200 and b"event: error" in body and not body.endswith(b"data: [DONE]\n\n")
+        assert (await post(app, "/v1/responses", {"model": "gpt-4o", "input": "hi", "stream": True}))[0] == 200
+        assert (await post(app, "/v1/chat/completions", {"model": "nope", "messages": []}))[0] == 400
+        text = gateway.metrics.render()[0].decode()
     requests = "ailb_requests_total"
     assert sample(text, requests, route="chat", status="200", deployment="openai", model="gpt-4o") == 1
     # A stream that broke after its first byte began with 200 but is counted with the failure's status.

@@ -10,10 +10,8 @@ from typing import Any
 
 import orjson
 
-from ailb.bootstrap import Gateway
-from ailb.http.app import HotPath, create_app
-from ailb.settings import load_settings
-from tests.asgi_driver import sent_messages
+from ailb.http.app import HotPath
+from tests.asgi_driver import gateway_in_front_of, sent_messages
 from tests.fakes.openai_fake import OpenAIFake
 from tests.fakes.script import Fault
 
@@ -23,14 +21,8 @@ DONE = b"data: [DONE]\n\n"
 
 @asynccontextmanager
 async def gateway_app(fake: OpenAIFake) -> AsyncIterator[HotPath]:
-    env = {"OPENAI_API_KEY": "sk-upstream-1", "OPENAI_BASE_URL": fake.base_url, "OPENAI_MODELS": "gpt-4o",
-           "ENABLE_MEMORY": "false", "ENABLE_GRPC": "false", "HEALTH_CHECK_INTERVAL": "0"}  # fmt: skip
-    gateway = Gateway(load_settings(env), env)
-    await gateway.start(grpc=False)
-    try:
-        yield create_app(gateway)
-    finally:
-        await gateway.aclose()
+    async with gateway_in_front_of(fake) as (_, app):
+        yield app
 
 
 async def body_messages(app: HotPath, body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -9,10 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ailb.bootstrap import Gateway
-from ailb.http.app import create_app
-from ailb.settings import load_settings
-from tests.asgi_driver import sent_messages
+from tests.asgi_driver import gateway_in_front_of, sent_messages
 from tests.fakes.openai_fake import OpenAIFake
 from tests.fakes.script import Fault
 
@@ -28,26 +25,18 @@ async def _post(app: Any, path: str, body: dict[str, Any]) -> int:
 
 
 async def served_exposition(rounds: int = 3) -> str:
-    async with OpenAIFake(api_key="sk-upstream-1") as fake:
-        env = {"OPENAI_API_KEY": "sk-upstream-1", "OPENAI_BASE_URL": fake.base_url, "OPENAI_MODELS": "gpt-4o",
-               "ENABLE_MEMORY": "false", "ENABLE_GRPC": "false", "HEALTH_CHECK_INTERVAL": "0"}  # fmt: skip
-        gateway = Gateway(load_settings(env), env)
-        app = create_app(gateway)
-        await gateway.start(grpc=False)
-        try:
-            question = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
-            for _ in range(rounds):
-                assert await _post(app, "/v1/chat/completions", question) == 200
-                streamed = {**question, "stream": True, "stream_options": {"include_usage": True}}
-                assert await _post(app, "/v1/chat/completions", streamed) == 200
-                fake.fail_next(Fault.drop_mid_stream(after_chunks=1))
-                assert await _post(app, "/v1/chat/completions", {**question, "stream": True}) == 200
-                assert await _post(app, "/v1/responses", {"model": "gpt-4o", "input": "hi"}) == 200
-                assert await _post(app, "/v1/chat/completions", {"model": "nope", "messages": []}) == 400
-                assert await _post(app, "/v1/embeddings", {"model": "gpt-4o", "input": "hi"}) == 404  # no such model
-            text = gateway.metrics.render()[0].decode()
-        finally:
-            await gateway.aclose()
+    async with OpenAIFake(api_key="sk-upstream-1") as fake, gateway_in_front_of(fake) as (gateway, app):
+        question = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(rounds):
+            assert await _post(app, "/v1/chat/completions", question) == 200
+            streamed = {**question, "stream": True, "stream_options": {"include_usage": True}}
+            assert await _post(app, "/v1/chat/completions", streamed) == 200
+            fake.fail_next(Fault.drop_mid_stream(after_chunks=1))
+            assert await _post(app, "/v1/chat/completions", {**question, "stream": True}) == 200
+            assert await _post(app, "/v1/responses", {"model": "gpt-4o", "input": "hi"}) == 200
+            assert await _post(app, "/v1/chat/completions", {"model": "nope", "messages": []}) == 400
+            assert await _post(app, "/v1/embeddings", {"model": "gpt-4o", "input": "hi"}) == 404  # no such model
+        text = gateway.metrics.render()[0].decode()
     return _TIMED.sub(r"\1 MASKED", text)
 
 

@@ -91,8 +91,7 @@ class Metrics:
         self._define_requests(self.registry)
         # One process: the in-flight gauge reads the count the request statistics keep anyway (no second count
         # per request). Several workers: each adds its own to the shared files, which a scrape sums.
-        self._counts_in_flight = self._shared
-        if not self._counts_in_flight:
+        if not self._shared:
             self.active.set_function(self.stats.in_flight)
         self._define_upstreams(self.registry)
         self._define_stores(self.registry)
@@ -237,7 +236,7 @@ class Metrics:
 
     # --- HTTP layer
     def request_started(self) -> None:
-        if self._counts_in_flight:
+        if self._shared:
             self.active.inc()
         self.stats.started()
 
@@ -264,7 +263,7 @@ class Metrics:
         series = self._request_series.get((model, deployment, status, route))
         if series is None:
             series = self._new_request_series(model, deployment, status, route)
-        if self._counts_in_flight:
+        if self._shared:
             self.active.dec()
         series.requests.inc()
         series.seconds.observe(seconds)

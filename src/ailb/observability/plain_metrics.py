@@ -17,8 +17,10 @@ Updates come from the event loop only; a scrape from another thread reads a cons
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import metrics as client_metrics
 from prometheus_client.metrics_core import Metric
@@ -64,7 +66,10 @@ class HistogramValue:
         self.sum += amount
 
 
-class _Family(Collector):
+Child = TypeVar("Child", CounterValue, HistogramValue)
+
+
+class _Family(Collector, Generic[Child]):
     """A labelled family: children by label values, created on first use (``labels``) and kept."""
 
     _type = ""
@@ -73,12 +78,15 @@ class _Family(Collector):
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
-        self._children: dict[tuple[str, ...], CounterValue | HistogramValue] = {}
+        self._children: dict[tuple[str, ...], Child] = {}
 
-    def _new_child(self) -> CounterValue | HistogramValue:
-        raise NotImplementedError
+    @abstractmethod
+    def _new_child(self) -> Child: ...
 
-    def _child(self, labelvalues: tuple[str, ...]) -> CounterValue | HistogramValue:
+    @abstractmethod
+    def _samples(self, labels: dict[str, str], child: Child, created: bool) -> Iterator[Sample]: ...
+
+    def labels(self, *labelvalues: str) -> Child:
         if len(labelvalues) != len(self.labelnames):
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {labelvalues!r}")
         child = self._children.get(labelvalues)
@@ -96,11 +104,8 @@ class _Family(Collector):
             metric.samples.extend(self._samples(dict(zip(self.labelnames, labelvalues, strict=True)), child, created))
         return [metric]
 
-    def _samples(self, labels: dict[str, str], child: CounterValue | HistogramValue, created: bool) -> Iterator[Sample]:
-        raise NotImplementedError
 
-
-class PlainCounter(_Family):
+class PlainCounter(_Family[CounterValue]):
     """``prometheus_client.Counter``'s exposition from plain numbers (same arguments)."""
 
     _type = "counter"
@@ -110,25 +115,19 @@ class PlainCounter(_Family):
     ) -> None:
         super().__init__(name, documentation, labelnames)
         if not self.labelnames:
-            self._child(())
+            self.labels()
         registry.register(self)
-
-    def labels(self, *labelvalues: str) -> CounterValue:
-        child = self._child(labelvalues)
-        assert isinstance(child, CounterValue)
-        return child
 
     def _new_child(self) -> CounterValue:
         return CounterValue()
 
-    def _samples(self, labels: dict[str, str], child: CounterValue | HistogramValue, created: bool) -> Iterator[Sample]:
-        assert isinstance(child, CounterValue)
+    def _samples(self, labels: dict[str, str], child: CounterValue, created: bool) -> Iterator[Sample]:
         yield Sample(self.name + "_total", labels, child.value, None, None)
         if created:
             yield Sample(self.name + "_created", labels, child.created, None, None)
 
 
-class PlainHistogram(_Family):
+class PlainHistogram(_Family[HistogramValue]):
     """``prometheus_client.Histogram``'s exposition from plain numbers (same arguments)."""
 
     _type = "histogram"
@@ -151,19 +150,13 @@ class PlainHistogram(_Family):
         self.bounds = tuple(bounds)
         self._le = tuple(floatToGoString(bound) for bound in bounds)  # type: ignore[no-untyped-call]
         if not self.labelnames:
-            self._child(())
+            self.labels()
         registry.register(self)
-
-    def labels(self, *labelvalues: str) -> HistogramValue:
-        child = self._child(labelvalues)
-        assert isinstance(child, HistogramValue)
-        return child
 
     def _new_child(self) -> HistogramValue:
         return HistogramValue(self.bounds)
 
-    def _samples(self, labels: dict[str, str], child: CounterValue | HistogramValue, created: bool) -> Iterator[Sample]:
-        assert isinstance(child, HistogramValue)
+    def _samples(self, labels: dict[str, str], child: HistogramValue, created: bool) -> Iterator[Sample]:
         total = 0.0
         for le, count in zip(self._le, list(child.counts), strict=True):
             total += count

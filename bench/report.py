@@ -12,7 +12,7 @@ LABELS = {
     "direct": "fake upstream, called directly",
     "passthrough-asgi": "minimal raw-ASGI + aiohttp pass-through (`bench/passthrough_asgi.py`, uvicorn)",
     "passthrough": "minimal aiohttp pass-through (`bench/passthrough.py`)",
-    "ailb": "**AILB** (`ailb serve`: uvicorn + uvloop + httptools)",
+    "ailb": "**AILB** (`ailb serve`: uvicorn's Server, uvloop, AILB's httptools protocol)",
     "ailb-router": "AILB, two deployments (router choosing)",
     "ailb-baseline": "AILB from the baseline sources (`--baseline-src`)",
     "ailb-granian": "AILB under granian (uvloop)",

@@ -207,14 +207,18 @@ TEMPLATE_STREAMS = {  # events shaped as the stream's ordinary ones (read with i
     )
     + DONE,
     "a new id midway": ANSWER + ANSWER.replace(b'"c1"', b'"c2"') + event({}, "stop") + DONE,
+    "a secret in every event's model": ANSWER.replace(b'"object"', b'"model":"%s","object"' % KEY.encode())
+    + event({}, "stop")
+    + DONE,
+    "a secret's beginning and end around a text": ANSWER + fitting(b"ok") + fitting(b"then") + DONE,
 }
 STREAMS.update(TEMPLATE_STREAMS)
 
 
-async def outcome(state: Any, raw: bytes, size: int) -> list[Any]:
+async def outcome(state: Any, raw: bytes, size: int, secrets: SecretSet = SECRETS) -> list[Any]:
     """What the relay hands on: each chunk's fields, then the error it raised (type and message), if any."""
     out: list[Any] = []
-    chunks = relay(Recorded(raw, size), "/chat/completions", b"{}", SseData, state, SECRETS)  # type: ignore[arg-type]
+    chunks = relay(Recorded(raw, size), "/chat/completions", b"{}", SseData, state, secrets)  # type: ignore[arg-type]
     try:
         async for chunk in chunks:
             out.append((chunk.frame, chunk.text, chunk.has_content, chunk.usage, chunk.finish_reason))
@@ -231,6 +235,18 @@ async def test_reads_at_once_give_what_events_one_at_a_time_give(name: str, incl
         fast = OpenAIStream(include_usage, "up")
         expected = await outcome(EventByEvent(OpenAIStream(include_usage, "up")), raw, size)
         assert await outcome(fast, raw, size) == expected, (name, size)
+
+
+# Secrets with a quote or a line break could be in a frame across a text and what encloses it.
+ACROSS_QUOTES = SecretSet([KEY, 'ok"},"finish_reason', '"},"finish_reason":null}]}\n\ndata: {"id":"c1"'])
+
+
+@pytest.mark.parametrize("name", list(TEMPLATE_STREAMS))
+async def test_secrets_that_span_quotes_or_events_are_found_as_one_at_a_time_finds_them(name: str) -> None:
+    raw = STREAMS[name]
+    for size in (len(raw), 1, 50, 160):
+        expected = await outcome(EventByEvent(OpenAIStream(False, "up")), raw, size, ACROSS_QUOTES)
+        assert await outcome(OpenAIStream(False, "up"), raw, size, ACROSS_QUOTES) == expected, (name, size)
 
 
 async def test_a_whole_clean_stream_is_one_chunk_with_the_frames_as_they_came() -> None:
@@ -374,13 +390,19 @@ def test_a_stream_reads_its_ordinary_events_without_parsing_them(monkeypatch: py
     template = ContentTemplate()
     words = [f" word{k}" for k in range(20)]
     raw = ANSWER + b"".join(event({"content": word}) for word in words) + event({}, "stop")
-    chunk, done = read_events(datas_of(raw), False, template)
-    assert chunk is not None and not done
+    read, done = read_events(datas_of(raw), False, template)
+    assert read is not None and not done
+    chunk, outside_text = read
     assert (chunk.frame, chunk.text, chunk.finish_reason) == (raw, "Hello there, friend." + "".join(words), "stop")
     head, tail = event({"content": "\0"})[len(b"data: ") : -2].split(b"\\u0000")
     assert (template.head, template.tail) == (head, tail)
     # the role event, "Hello" (learnt from, and its probe with another text), the finish: 24 events, 4 parses
     assert parsed[:2] == datas_of(ANSWER)[:2] and len(parsed) == 4 and parsed[3] == datas_of(event({}, "stop"))[0]
+    # the bytes to search for secrets besides the text: the events parsed (the one learnt from holds the template's
+    # head and tail), and the template's head and tail when the read began (none yet)
+    assert outside_text.split(b"\n") == [b"", b"", parsed[0], parsed[1], parsed[3]]
+    read, _ = read_events(datas_of(event({"content": "more"}) + event({}, "stop")), False, template)
+    assert read is not None and read[1].split(b"\n") == [head, tail, datas_of(event({}, "stop"))[0]]
 
 
 @pytest.mark.parametrize(

@@ -50,35 +50,44 @@ class OpenAIStream:
         self._finish_seen = self._finish_seen or chunk.finish_reason is not None
         return [chunk]
 
-    def feed_read(self, datas: list[bytes], passes: Callable[[StreamChunk], bool]) -> list[StreamChunk] | None:
+    def feed_read(
+        self, datas: list[bytes], passes: Callable[[StreamChunk, bytes], bool]
+    ) -> list[StreamChunk] | None:
         """The events of one upstream read as the one chunk ``feed`` event by event and then ``relay.joined`` make
-        of them (none for a read without events), when the read is ordinary and ``passes`` takes that chunk; the
-        state then moved on. None, with nothing changed, for anything else (an error, a malformed event): feeding
-        the events one at a time then says what that is."""
+        of them (none for a read without events), when the read is ordinary and ``passes`` takes that chunk (and
+        the bytes of its frame outside the texts read through the template, which it may search instead of the
+        frame: see ``_chunk_of``); the state then moved on. None, with nothing changed, for anything else (an
+        error, a malformed event): feeding the events one at a time then says what that is."""
         template = self._template.copy()
         try:
-            chunk, done = read_events(datas, self.include_usage, template)
+            read, done = read_events(datas, self.include_usage, template)
         except Exception:  # whatever it is, ``feed`` raises it in its place among the events
             return None
-        if chunk is not None:
-            if not passes(chunk):
+        chunks: list[StreamChunk] = []
+        if read is not None:
+            chunk, outside_text = read
+            if not passes(chunk, outside_text):
                 return None
             self._finish_seen = self._finish_seen or chunk.finish_reason is not None
+            chunks.append(chunk)
         self.finished = self.finished or done
         self._template = template
-        return [] if chunk is None else [chunk]
+        return chunks
 
 
 def chunk_from_event(data: bytes, include_usage: bool, deployment: str) -> StreamChunk:
     """Read what the gateway needs from one upstream chunk and pass its bytes through untouched."""
-    return _chunk_of([data], include_usage, deployment, _NO_TEMPLATE)
+    return _chunk_of([data], include_usage, deployment, _NO_TEMPLATE)[0]
 
 
-def read_events(datas: list[bytes], include_usage: bool, template: ContentTemplate) -> tuple[StreamChunk | None, bool]:
-    """``chunk_from_event`` for each event up to ``[DONE]``, joined into one chunk as the relay joins them (None
-    when there is no event), and whether ``[DONE]`` came. Raises for an event ``chunk_from_event`` refuses, though
-    not necessarily the same error (``feed_read`` leaves those to it). ``template``: the stream's, which reads the
-    events it fits without parsing them and learns from those it does not."""
+def read_events(
+    datas: list[bytes], include_usage: bool, template: ContentTemplate
+) -> tuple[tuple[StreamChunk, bytes] | None, bool]:
+    """``chunk_from_event`` for each event up to ``[DONE]``, joined into one chunk as the relay joins them, with
+    ``_chunk_of``'s bytes around the texts (None when there is no event), and whether ``[DONE]`` came. Raises for
+    an event ``chunk_from_event`` refuses, though not necessarily the same error (``feed_read`` leaves those to
+    it). ``template``: the stream's, which reads the events it fits without parsing them and learns from those it
+    does not."""
     done = DONE in datas
     if done:
         datas = datas[: datas.index(DONE)]
@@ -87,11 +96,18 @@ def read_events(datas: list[bytes], include_usage: bool, template: ContentTempla
     return _chunk_of(datas, include_usage, "", template), done
 
 
-def _chunk_of(datas: list[bytes], include_usage: bool, deployment: str, template: ContentTemplate) -> StreamChunk:
+def _chunk_of(
+    datas: list[bytes], include_usage: bool, deployment: str, template: ContentTemplate
+) -> tuple[StreamChunk, bytes]:
     """The events ``datas`` as one chunk: their frames (all but a usage-only event the client did not ask for),
     the text of their first choice, whether any was content (text, a tool call, a refusal or reasoning), the last
-    usage and finish reason. The events that fit ``template`` are read without parsing them."""
+    usage and finish reason. The events that fit ``template`` are read without parsing them.
+
+    And the bytes of the frame but those texts: the events not read through the template, and the template's head
+    and tail. A string holding no quote and no line break that is in the frame is in them or in the text (one
+    event's text is enclosed by quotes in it; events are separated by line breaks)."""
     head, tail = template.head, template.tail
+    around = [head, tail]
     text_at, text_end = len(head), -len(tail)
     not_literal = _NOT_LITERAL.search
     kept: list[bytes] = []
@@ -110,6 +126,7 @@ def _chunk_of(datas: list[bytes], include_usage: bool, deployment: str, template
                     kept.append(data)
                     has_content = True
                     continue
+        around.append(data)
         obj = _event_object(data, deployment)
         choices = obj.get("choices")
         reported = obj.get("usage")
@@ -129,13 +146,13 @@ def _chunk_of(datas: list[bytes], include_usage: bool, deployment: str, template
                 finish_reason = choice.get("finish_reason") or finish_reason
             if template.tries:
                 template.learn(data, obj)
-                head, tail = template.head, template.tail
+                head, tail = template.head, template.tail  # learnt from ``data``, in ``around`` already
                 text_at, text_end = len(head), -len(tail)
         elif reported and not include_usage:
             continue
         kept.append(data)
     frame = b"data: " + b"\n\ndata: ".join(kept) + b"\n\n" if kept else b""
-    return StreamChunk(frame, "".join(texts), has_content, usage, finish_reason)
+    return StreamChunk(frame, "".join(texts), has_content, usage, finish_reason), b"\n".join(around)
 
 
 def _event_object(data: bytes, deployment: str) -> dict[str, Any]:

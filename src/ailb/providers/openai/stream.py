@@ -133,17 +133,8 @@ def _chunk_of(
         if reported:
             usage = usage_from(reported)
         if choices:
-            for choice in choices:
-                delta = choice.get("delta")
-                if delta:
-                    content = delta.get("content")
-                    if content:
-                        if choice.get("index", 0) == 0:
-                            texts.append(content)
-                        has_content = True
-                    elif not has_content:
-                        has_content = any(delta.get(key) for key in _CONTENT_KEYS)
-                finish_reason = choice.get("finish_reason") or finish_reason
+            has_content, finished = _read_choices(choices, texts, has_content)
+            finish_reason = finished or finish_reason
             if template.tries:
                 template.learn(data, obj)
                 head, tail = template.head, template.tail  # learnt from ``data``, in ``around`` already
@@ -153,6 +144,24 @@ def _chunk_of(
         kept.append(data)
     frame = b"data: " + b"\n\ndata: ".join(kept) + b"\n\n" if kept else b""
     return StreamChunk(frame, "".join(texts), has_content, usage, finish_reason), b"\n".join(around)
+
+
+def _read_choices(choices: Any, texts: list[str], has_content: bool) -> tuple[bool, str | None]:
+    """An event's choices read: the first choice's text added to ``texts``; whether the answer has content now,
+    and the event's last finish reason."""
+    finish_reason = None
+    for choice in choices:
+        delta = choice.get("delta")
+        if delta:
+            content = delta.get("content")
+            if content:
+                if choice.get("index", 0) == 0:
+                    texts.append(content)
+                has_content = True
+            elif not has_content:
+                has_content = any(delta.get(key) for key in _CONTENT_KEYS)
+        finish_reason = choice.get("finish_reason") or finish_reason
+    return has_content, finish_reason
 
 
 def _event_object(data: bytes, deployment: str) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class RelayedChunks:
         self._upstream = upstream
         self._pending = deque(buffered)
         self._ended = ended
+        self._upstream_over = ended  # the upstream ended (or failed) by itself: nothing left to close
         self._done = False
         self._usage: Usage | None = None
         self._upstream_ready: Callable[[], list[StreamChunk]] | None = getattr(upstream, "ready", None)
@@ -82,6 +83,7 @@ class RelayedChunks:
         try:
             chunk = await anext(self._upstream)
         except StopAsyncIteration:
+            self._upstream_over = True
             self._finish()
             raise
         except asyncio.CancelledError:
@@ -117,7 +119,8 @@ class RelayedChunks:
         if not self._done:
             self._done = True
             self._recorder.succeeded(self._attempt, self._usage, whole=False)
-        await close_quietly(self._upstream)
+        if not self._upstream_over:
+            await close_quietly(self._upstream)
 
     def __del__(self) -> None:
         # Dropped without aclose(): free the deployment's slot; the event loop finalizes the provider's iterator.

@@ -113,7 +113,10 @@ class ChatEvents(EventStream):
         try:
             async for chunk in chunks:
                 # The chunks already at hand go out in one write (one per upstream read, not one per event).
-                frame = chunk.frame + b"".join([c.frame for c in ready()]) if ready is not None else chunk.frame
+                frame = chunk.frame
+                more = ready() if ready is not None else None
+                if more:
+                    frame += b"".join([c.frame for c in more])
                 if frame:
                     if first:
                         first = False

@@ -13,24 +13,34 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
-from ailb.contract import StreamChunk, Usage
+from ailb.contract import ChatCall, StreamChunk, Usage
 from ailb.errors import UpstreamError, UpstreamProtocolError
 from ailb.routing.attempts import Attempt, AttemptRecorder
+from ailb.routing.deployment import Candidate
 
 log = logging.getLogger("ailb.routing")
 
 
-async def read_until_content(chunks: AsyncIterator[StreamChunk]) -> tuple[list[StreamChunk], bool]:
-    """Chunks up to and including the first with content, and whether the upstream stream already ended."""
+async def read_until_content(
+    open_upstream: Callable[[ChatCall, Candidate], AsyncIterator[StreamChunk]], call: ChatCall, pick: Candidate
+) -> tuple[AsyncIterator[StreamChunk], list[StreamChunk], bool]:
+    """The pick's stream opened and read up to its first content (held back, so a failure before it still fails
+    over): the stream, the chunks up to and including the first with content, and whether the stream already
+    ended. A stream that fails before it is closed."""
+    upstream = open_upstream(call, pick)
     buffered: list[StreamChunk] = []
-    while True:
-        try:
-            chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return buffered, True
-        buffered.append(chunk)
-        if chunk.has_content:
-            return buffered, False
+    try:
+        while True:
+            try:
+                chunk = await anext(upstream)
+            except StopAsyncIteration:
+                return upstream, buffered, True
+            buffered.append(chunk)
+            if chunk.has_content:
+                return upstream, buffered, False
+    except BaseException:
+        await close_quietly(upstream)
+        raise
 
 
 async def close_quietly(chunks: AsyncIterator[StreamChunk]) -> None:

@@ -16,7 +16,7 @@ Settlement runs in the background.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from ailb.contract import ChatCall, StreamChunk, Usage
@@ -167,6 +167,8 @@ class MeteredChunks:
         self._parts: list[str] = []
         self._usage: Usage | None = None
         self._settled = False
+        self._ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
+        self._at_end: Callable[[], bool] | None = getattr(chunks, "at_end", None)
 
     def __aiter__(self) -> MeteredChunks:
         return self
@@ -177,6 +179,21 @@ class MeteredChunks:
         except BaseException:
             self._finish()
             raise
+        return self._seen(chunk)
+
+    def ready(self) -> list[StreamChunk]:
+        """The chunks at hand that the next ``__anext__`` calls would return without waiting (see
+        ``RelayedChunks.ready``), counted as they pass."""
+        taken = self._ready() if self._ready is not None else []
+        for chunk in taken:
+            self._seen(chunk)
+        return taken
+
+    def at_end(self) -> bool:
+        """Whether the rest, and the end, come without waiting (see ``RelayedChunks.at_end``)."""
+        return self._at_end is not None and self._at_end()
+
+    def _seen(self, chunk: StreamChunk) -> StreamChunk:
         if chunk.text:
             self._parts.append(chunk.text)
         if chunk.usage is not None:

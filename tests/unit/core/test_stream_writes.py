@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,9 +26,11 @@ async def gateway_app(fake: OpenAIFake) -> AsyncIterator[HotPath]:
         yield app
 
 
-async def body_messages(app: HotPath, body: dict[str, Any]) -> list[dict[str, Any]]:
+async def body_messages(
+    app: HotPath, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> list[dict[str, Any]]:
     """The ``http.response.body`` messages the app sends for one request (each one socket write in uvicorn)."""
-    sent = await sent_messages(app, "/v1/chat/completions", body)
+    sent = await sent_messages(app, "/v1/chat/completions", body, headers)
     assert sent[0]["status"] == 200
     return [message for message in sent if message["type"] == "http.response.body"]
 
@@ -69,3 +72,23 @@ async def test_a_failure_after_the_first_content_is_the_last_write() -> None:
     last = messages[-1]
     assert last["more_body"] is False and last["body"].startswith(b"event: error\ndata: ")
     assert DONE not in b"".join(m["body"] for m in messages)
+
+
+METERED_KEY = "team-metered-secret-0001"
+
+
+async def test_a_metered_keys_answer_goes_out_with_the_end_too(tmp_path: Path) -> None:
+    config = tmp_path / "ailb.yaml"
+    keys = f"client_keys:\n  {METERED_KEY}:\n    name: team\n    rpm: 600\n    tpm: 100000\n"
+    config.write_text("settings:\n  spend_path: none\n" + keys)
+    async with OpenAIFake(api_key="sk-upstream-1") as fake, gateway_in_front_of(fake, str(config)) as (gateway, app):
+        fake.reply = "one two three four"
+        messages = await body_messages(app, QUESTION, [(b"authorization", b"Bearer " + METERED_KEY.encode())])
+        governor = gateway.runtime.governor
+        await governor.drain()
+        used = await governor.usage(gateway.runtime.keys.identify({"authorization": f"Bearer {METERED_KEY}"}))
+    *before, last = messages
+    assert all(m["more_body"] for m in before) and last["more_body"] is False
+    assert last["body"].endswith(DONE) and len(last["body"]) > len(DONE)  # frames and [DONE] in the last write
+    assert contents(b"".join(m["body"] for m in messages)) == "one two three four"
+    assert used.requests == 1 and used.completion_tokens == 4  # what the upstream reported, settled once

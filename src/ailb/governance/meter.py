@@ -16,13 +16,13 @@ Settlement runs in the background.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from ailb.contract import ChatCall, StreamChunk, Usage
 from ailb.providers.choices import choice_count
 from ailb.routing.pricing import Price
-from ailb.routing.streaming import close_quietly
+from ailb.routing.streaming import PassedChunks
 from ailb.state import Draw, Reservation, Settlement
 from ailb.token_estimate import estimate_tokens
 
@@ -156,22 +156,17 @@ class Meter:
         self.governor.submit(draws, settlement, self.key.name, spent)
 
 
-class MeteredChunks:
+class MeteredChunks(PassedChunks):
     """A stream's chunks, passed through; the request is settled exactly once, however the stream ends (its
     end, an upstream failure, the client closing it, or being dropped unread)."""
 
     def __init__(self, meter: Meter, chunks: AsyncIterator[StreamChunk], route: RouteInfo) -> None:
+        super().__init__(chunks)
         self._meter = meter
-        self._chunks = chunks
         self._route = route
         self._parts: list[str] = []
         self._usage: Usage | None = None
         self._settled = False
-        self._ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
-        self._at_end: Callable[[], bool] | None = getattr(chunks, "at_end", None)
-
-    def __aiter__(self) -> MeteredChunks:
-        return self
 
     async def __anext__(self) -> StreamChunk:
         try:
@@ -180,18 +175,6 @@ class MeteredChunks:
             self._finish()
             raise
         return self._seen(chunk)
-
-    def ready(self) -> list[StreamChunk]:
-        """The chunks at hand that the next ``__anext__`` calls would return without waiting (see
-        ``RelayedChunks.ready``), counted as they pass."""
-        taken = self._ready() if self._ready is not None else []
-        for chunk in taken:
-            self._seen(chunk)
-        return taken
-
-    def at_end(self) -> bool:
-        """Whether the rest, and the end, come without waiting (see ``RelayedChunks.at_end``)."""
-        return self._at_end is not None and self._at_end()
 
     def _seen(self, chunk: StreamChunk) -> StreamChunk:
         if chunk.text:
@@ -202,7 +185,7 @@ class MeteredChunks:
 
     async def aclose(self) -> None:
         self._finish()
-        await close_quietly(self._chunks)
+        await super().aclose()
 
     def __del__(self) -> None:
         self._finish()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
@@ -151,3 +152,38 @@ class RelayedChunks:
         self._done = True
         self._pending.clear()
         self._recorder.failed(self._attempt, error)
+
+
+class PassedChunks(ABC):
+    """A routed stream's chunks passed on by a layer that notes them (metering, memory): every chunk is shown to
+    ``_seen``, also those ``ready`` hands over, and the relay's ``ready``/``at_end`` stay visible to the writer
+    (so what is at hand still goes out in one write, and the rest with the end)."""
+
+    def __init__(self, chunks: AsyncIterator[StreamChunk]) -> None:
+        self._chunks = chunks
+        self._ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
+        self._at_end: Callable[[], bool] | None = getattr(chunks, "at_end", None)
+
+    def __aiter__(self) -> PassedChunks:
+        return self
+
+    @abstractmethod
+    async def __anext__(self) -> StreamChunk: ...
+
+    @abstractmethod
+    def _seen(self, chunk: StreamChunk) -> StreamChunk: ...
+
+    def ready(self) -> list[StreamChunk]:
+        """The chunks at hand that the next ``__anext__`` calls would return without waiting (see
+        ``RelayedChunks.ready``), noted as they pass."""
+        taken = self._ready() if self._ready is not None else []
+        for chunk in taken:
+            self._seen(chunk)
+        return taken
+
+    def at_end(self) -> bool:
+        """Whether the rest, and the end, come without waiting (see ``RelayedChunks.at_end``)."""
+        return self._at_end is not None and self._at_end()
+
+    async def aclose(self) -> None:
+        await close_quietly(self._chunks)

@@ -11,10 +11,15 @@ from typing import Any
 
 import orjson
 
+from ailb.contract import SessionId
 from ailb.http.app import HotPath
+from ailb.memory.inmemory import InMemoryTurnStore
+from ailb.memory.service import MemoryService
+from ailb.settings import MemoryConfig
 from tests.asgi_driver import gateway_in_front_of, sent_messages
 from tests.fakes.openai_fake import OpenAIFake
 from tests.fakes.script import Fault
+from tests.unit.word_embedder import WordEmbedder
 
 QUESTION = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 DONE = b"data: [DONE]\n\n"
@@ -92,3 +97,21 @@ async def test_a_metered_keys_answer_goes_out_with_the_end_too(tmp_path: Path) -
     assert last["body"].endswith(DONE) and len(last["body"]) > len(DONE)  # frames and [DONE] in the last write
     assert contents(b"".join(m["body"] for m in messages)) == "one two three four"
     assert used.requests == 1 and used.completion_tokens == 4  # what the upstream reported, settled once
+
+
+async def test_an_answer_to_remember_goes_out_with_the_end_too() -> None:
+    memory = MemoryService(MemoryConfig(), InMemoryTurnStore(), WordEmbedder(), write_linger=0, write_retries=())
+    await memory.start()
+    try:
+        async with OpenAIFake(api_key="sk-upstream-1") as fake, gateway_in_front_of(fake) as (gateway, app):
+            gateway.runtime.service.memory = memory  # the gateway's own is off: one on the in-memory store
+            fake.reply = "one two three four"
+            messages = await body_messages(app, QUESTION, [(b"x-session-id", b"chat-1")])
+            await memory.flush()
+            turns = await memory.list_turns("default", SessionId.check("chat-1"))
+    finally:
+        await memory.aclose(flush_seconds=5)
+    *before, last = messages
+    assert all(m["more_body"] for m in before) and last["more_body"] is False
+    assert last["body"].endswith(DONE) and len(last["body"]) > len(DONE)  # frames and [DONE] in the last write
+    assert [(turn["user"], turn["assistant"]) for turn in turns] == [("hi", "one two three four")]

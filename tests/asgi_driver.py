@@ -18,12 +18,12 @@ from tests.fakes.openai_fake import OpenAIFake
 
 @asynccontextmanager
 async def gateway_in_front_of(
-    fake: OpenAIFake, config_path: str | None = None
+    fake: OpenAIFake, config_path: str | None = None, **more_env: str
 ) -> AsyncIterator[tuple[Gateway, HotPath]]:
     """A started gateway serving the fake's ``gpt-4o`` (memory and gRPC off) and its ASGI app; ``config_path``: a
-    config file adding to that (e.g. client keys)."""
+    config file adding to that (e.g. client keys), ``more_env``: more settings."""
     env = {"OPENAI_API_KEY": "sk-upstream-1", "OPENAI_BASE_URL": fake.base_url, "OPENAI_MODELS": "gpt-4o",
-           "ENABLE_MEMORY": "false", "ENABLE_GRPC": "false", "HEALTH_CHECK_INTERVAL": "0"}  # fmt: skip
+           "ENABLE_MEMORY": "false", "ENABLE_GRPC": "false", "HEALTH_CHECK_INTERVAL": "0", **more_env}  # fmt: skip
     gateway = Gateway(load_settings(env, config_path), env)
     app = create_app(gateway)
     await gateway.start(grpc=False)

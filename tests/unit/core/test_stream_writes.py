@@ -4,6 +4,7 @@ left goes out with the end of the response in one write."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from ailb.settings import MemoryConfig
 from tests.asgi_driver import gateway_in_front_of, sent_messages
 from tests.fakes.openai_fake import OpenAIFake
 from tests.fakes.script import Fault
+from tests.integration.otlp_receiver import OtlpHttpReceiver, ReceivedSpan
 from tests.unit.word_embedder import WordEmbedder
 
 QUESTION = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True}
@@ -115,3 +117,35 @@ async def test_an_answer_to_remember_goes_out_with_the_end_too() -> None:
     assert all(m["more_body"] for m in before) and last["more_body"] is False
     assert last["body"].endswith(DONE) and len(last["body"]) > len(DONE)  # frames and [DONE] in the last write
     assert [(turn["user"], turn["assistant"]) for turn in turns] == [("hi", "one two three four")]
+
+
+async def traced_stream(fake: OpenAIFake) -> tuple[list[dict[str, Any]], ReceivedSpan]:
+    """The body messages of one streamed request with tracing on, and its server span."""
+    with OtlpHttpReceiver() as receiver:
+        traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "50"}
+        async with gateway_in_front_of(fake, **traced) as (_, app):
+            messages = await body_messages(app, QUESTION)
+        spans = await asyncio.to_thread(receiver.wait_for, lambda got: any(s.kind == "server" for s in got))
+    [server] = [span for span in spans if span.kind == "server"]
+    return messages, server
+
+
+async def test_a_traced_answer_goes_out_with_the_end_too_and_its_span_says_what_it_said() -> None:
+    async with OpenAIFake(api_key="sk-upstream-1") as fake:
+        fake.reply = "one two three four"
+        messages, server = await traced_stream(fake)
+    *before, last = messages
+    assert all(m["more_body"] for m in before) and last["more_body"] is False
+    assert last["body"].endswith(DONE) and len(last["body"]) > len(DONE)  # frames and [DONE] in the last write
+    assert server.attributes["gen_ai.usage.output_tokens"] == 4
+    assert server.attributes["gen_ai.response.finish_reasons"] == ["stop"]
+    assert server.status == "unset"
+
+
+async def test_a_traced_stream_failing_after_its_first_content_has_an_error_span() -> None:
+    async with OpenAIFake(api_key="sk-upstream-1") as fake:
+        fake.reply = "one two three four"
+        fake.fail_next(Fault.error_event(after_chunks=2))
+        messages, server = await traced_stream(fake)
+    assert messages[-1]["body"].startswith(b"event: error\ndata: ") and messages[-1]["more_body"] is False
+    assert server.status == "error" and server.attributes["error.type"]

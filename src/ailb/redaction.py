@@ -64,12 +64,15 @@ class SecretSet:
     ``in_text`` work on decoded text; ``mask_escaped`` also finds secrets written with JSON escapes.
     """
 
-    __slots__ = ("_bytes", "_escaped", "_few", "_prefixes", "_text", "empty", "longest")
+    __slots__ = ("_ascii_few", "_bytes", "_escaped", "_few", "_prefixes", "_text", "empty", "longest", "quoteless")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         lowered = sorted({s.lower() for s in secrets if len(s) >= MIN_SECRET_LENGTH})
         self.empty = not lowered
         self.longest = max((len(s) for s in lowered), default=0)
+        self.quoteless = not any(char in secret for secret in lowered for char in '"\\\n\r')
+        few_ascii = len(lowered) <= _FEW_SECRETS and all(secret.isascii() for secret in lowered)
+        self._ascii_few = tuple(lowered) if few_ascii else None
         self._text = _compile(lowered, re.escape, re.IGNORECASE)
         self._escaped = _compile(lowered, _escape_aware, re.IGNORECASE)
         encoded = [s.encode() for s in lowered]
@@ -93,6 +96,12 @@ class SecretSet:
         return self._bytes is not None and self._bytes.search(data.lower()) is not None
 
     def in_text(self, text: str) -> bool:
+        if self._ascii_few is not None and text.isascii():  # ASCII against ASCII: casing is ASCII casing
+            lowered = text.lower()
+            for secret in self._ascii_few:
+                if secret in lowered:
+                    return True
+            return False
         return self._text is not None and self._text.search(text) is not None
 
     def mask(self, text: str) -> str:

@@ -44,10 +44,11 @@ class StreamState(Protocol):
         ...
 
 
-FeedRead = Callable[[list[bytes], Callable[[StreamChunk], bool]], "list[StreamChunk] | None"]
+FeedRead = Callable[[list[bytes], Callable[[StreamChunk, bytes], bool]], "list[StreamChunk] | None"]
 """A state's optional ``feed_read(payloads, passes)``: one read's frames as the one chunk that feeding them one by
-one, scrubbing and ``joined`` would give, when ``passes`` (the scrubber) takes it as it is; else None and the state
-unchanged (the relay then feeds them one by one). ``OpenAIStream`` has one."""
+one, scrubbing and ``joined`` would give, when ``passes`` (the scrubber's, given the chunk and the bytes of its frame
+it must search: ``StreamScrubber.passes``) takes it as it is; else None and the state unchanged (the relay then feeds
+them one by one). ``OpenAIStream`` has one."""
 
 
 class Relay:

@@ -60,13 +60,18 @@ class StreamScrubber:
             out.extend(self._accept(chunk))
         return out
 
-    def passes(self, joined: StreamChunk) -> bool:
+    def passes(self, joined: StreamChunk, outside_text: bytes | None = None) -> bool:
         """Whether ``feed`` would hand on unchanged, holding nothing back, the chunks whose frames and texts
-        ``joined`` joins (``_all_pass``'s test of a read's chunks together; an escape in the frames says no)."""
+        ``joined`` joins (``_all_pass``'s test of a read's chunks together; an escape in the frames says no).
+        ``outside_text``: the frames' bytes but for parts that are the text's own (enclosed by quotes, no escape),
+        searched instead of the frames when no secret holds a quote or a line break (such a secret in the frames
+        is then in these bytes or in the text)."""
         secrets = self._secrets
         if secrets.empty:
             return True
         frame, text = joined.frame, joined.text
+        if outside_text is not None and secrets.quoteless:
+            frame = outside_text
         if self._held or _escaped(frame) or secrets.in_bytes(frame):
             return False
         return not secrets.in_text(text) and not secrets.ends_with_prefix(text)

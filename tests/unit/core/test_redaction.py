@@ -68,3 +68,27 @@ def test_ends_with_prefix(text: str, held: bool) -> None:
 
 def test_the_whole_secret_is_not_a_proper_prefix() -> None:
     assert not SecretSet([KEY]).ends_with_prefix("is " + KEY)
+
+
+@pytest.mark.parametrize("count", [1, 9])  # a few secrets are searched one by one, more with one expression
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        (f"a {KEY.swapcase()} b", True),
+        (f"{KEY[:-1]} and {KEY[-1]}", False),
+        (f"caf\u00e9 {KEY.upper()}", True),  # not ASCII: the expression
+        (KEY.replace("k", "\u212a"), True),  # the Kelvin sign is a capital k to the expression, as it was
+        ("sk-Live-Provider-Key-0042"[:10], False),
+    ],
+)
+def test_secrets_are_found_in_text_in_any_casing(count: int, text: str, found: bool) -> None:
+    secrets = SecretSet([KEY, *(f"other-secret-{k}" for k in range(count - 1))])
+    assert secrets.in_text(text) is found
+    assert secrets.in_text(text) is (secrets.spans(text) != [])  # in_text agrees with the expression's matches
+
+
+def test_a_secret_with_a_quote_or_a_line_break_is_told() -> None:
+    assert SecretSet([KEY]).quoteless
+    assert not SecretSet([KEY, 'pass"word-1']).quoteless
+    assert not SecretSet([KEY, "pass\nword-1"]).quoteless
+    assert not SecretSet([KEY, "pass\\word-1"]).quoteless

@@ -15,7 +15,7 @@ import pytest
 from ailb import errors
 from ailb.contract import StreamChunk, Usage
 from ailb.providers.framing import SseData
-from ailb.providers.openai.stream import OpenAIStream
+from ailb.providers.openai.stream import ContentTemplate, OpenAIStream, read_events
 from ailb.providers.relay import relay
 from ailb.redaction import SecretSet
 
@@ -171,10 +171,54 @@ STREAMS = {
 }
 
 
-async def outcome(state: Any, raw: bytes, size: int) -> list[Any]:
+def fitting(text: bytes) -> bytes:
+    """An event that is ``ANSWER``'s later events with ``text`` as the bytes of its content string, as they are."""
+    head, tail = event({"content": "\0"}).split(b"\\u0000")
+    return head + text + tail
+
+
+TEMPLATE_STREAMS = {  # events shaped as the stream's ordinary ones (read with its template) whatever they hold
+    "non-ascii text": ANSWER + fitting("caf\u00e9 \U0001f600".encode()) + event({}, "stop") + DONE,
+    "not utf-8 in a fitting event": ANSWER + fitting(b"ab\xff") + DONE,
+    "half a character in a fitting event": ANSWER + fitting(b"caf\xc3") + fitting(b"\xa9") + DONE,
+    "a control byte in a fitting event": ANSWER + fitting(b"a\x01b") + DONE,
+    "a tab as it is in a fitting event": ANSWER + fitting(b"a\tb") + DONE,
+    "an escaped quote in a fitting event": ANSWER + fitting(b'say \\"hi\\"') + event({}, "stop") + DONE,
+    "an escaped secret in a fitting event": ANSWER + fitting(b"\\u0073" + KEY[1:].encode()) + DONE,
+    "a secret across fitting events": ANSWER + fitting(KEY[:6].encode()) + fitting(KEY[6:].encode()) + DONE,
+    "a second content key in a fitting event": ANSWER + fitting(b'a","content":"b') + event({}, "stop") + DONE,
+    "a finish reason smuggled into a fitting event": ANSWER
+    + fitting(b'a"},"finish_reason":"stop"},{"index":0,"delta":{"content":"b')
+    + DONE,
+    "a usage smuggled into a fitting event": ANSWER
+    + fitting(b'a"},"finish_reason":null}],"usage":{"prompt_tokens":1,"completion_tokens":2},"x":[{"y":{"z":"')
+    + DONE,
+    "a fitting event cut short": ANSWER + fitting(b"a")[:-3] + b"\n\n" + DONE,
+    "no text in a fitting event": ANSWER + fitting(b"") + event({}, "stop") + DONE,
+    "the text is the probe's": event({"content": "x"}) + b"".join(fitting(t) for t in (b"a", b"b", b"a")) + DONE,
+    "the text also after the content": b"".join(
+        b'data: {"choices":[{"index":0,"delta":{"content":"%s"}}],"model":"%s"}\n\n' % texts
+        for texts in ((b"Hi", b"Hi"), (b"Hi", b"Hi"), (b"Hi", b"yo"), (b"there", b"Hi"), (b"you", b"Hi"))
+    )
+    + DONE,
+    "two content keys on every event": b"".join(
+        b'data: {"choices":[{"index":0,"delta":{"content":"%s","content":"!"}}]}\n\n' % text
+        for text in (b"a", b"b", b"c", b"d")
+    )
+    + DONE,
+    "a new id midway": ANSWER + ANSWER.replace(b'"c1"', b'"c2"') + event({}, "stop") + DONE,
+    "a secret in every event's model": ANSWER.replace(b'"object"', b'"model":"%s","object"' % KEY.encode())
+    + event({}, "stop")
+    + DONE,
+    "a secret's beginning and end around a text": ANSWER + fitting(b"ok") + fitting(b"then") + DONE,
+}
+STREAMS.update(TEMPLATE_STREAMS)
+
+
+async def outcome(state: Any, raw: bytes, size: int, secrets: SecretSet = SECRETS) -> list[Any]:
     """What the relay hands on: each chunk's fields, then the error it raised (type and message), if any."""
     out: list[Any] = []
-    chunks = relay(Recorded(raw, size), "/chat/completions", b"{}", SseData, state, SECRETS)  # type: ignore[arg-type]
+    chunks = relay(Recorded(raw, size), "/chat/completions", b"{}", SseData, state, secrets)  # type: ignore[arg-type]
     try:
         async for chunk in chunks:
             out.append((chunk.frame, chunk.text, chunk.has_content, chunk.usage, chunk.finish_reason))
@@ -191,6 +235,18 @@ async def test_reads_at_once_give_what_events_one_at_a_time_give(name: str, incl
         fast = OpenAIStream(include_usage, "up")
         expected = await outcome(EventByEvent(OpenAIStream(include_usage, "up")), raw, size)
         assert await outcome(fast, raw, size) == expected, (name, size)
+
+
+# Secrets with a quote or a line break could be in a frame across a text and what encloses it.
+ACROSS_QUOTES = SecretSet([KEY, 'ok"},"finish_reason', '"},"finish_reason":null}]}\n\ndata: {"id":"c1"'])
+
+
+@pytest.mark.parametrize("name", list(TEMPLATE_STREAMS))
+async def test_secrets_that_span_quotes_or_events_are_found_as_one_at_a_time_finds_them(name: str) -> None:
+    raw = STREAMS[name]
+    for size in (len(raw), 1, 50, 160):
+        expected = await outcome(EventByEvent(OpenAIStream(False, "up")), raw, size, ACROSS_QUOTES)
+        assert await outcome(OpenAIStream(False, "up"), raw, size, ACROSS_QUOTES) == expected, (name, size)
 
 
 async def test_a_whole_clean_stream_is_one_chunk_with_the_frames_as_they_came() -> None:
@@ -271,6 +327,11 @@ async def test_what_the_gateway_reads_from_a_stream(name: str) -> None:
         ("not utf-8", "UpstreamProtocolError"),
         ("a number out of range", "UpstreamProtocolError"),
         ("not an object", "UpstreamProtocolError"),
+        ("not utf-8 in a fitting event", "UpstreamProtocolError"),
+        ("half a character in a fitting event", "UpstreamProtocolError"),
+        ("a control byte in a fitting event", "UpstreamProtocolError"),
+        ("a tab as it is in a fitting event", "UpstreamProtocolError"),
+        ("a fitting event cut short", "UpstreamProtocolError"),
     ],
 )
 async def test_a_bad_event_ends_the_stream_with_an_error_after_what_came_before(name: str, error: str) -> None:
@@ -310,3 +371,55 @@ async def test_random_streams_at_random_cuts_read_at_once_as_one_at_a_time(seed:
         include_usage = rng.random() < 0.5
         expected = await outcome(EventByEvent(OpenAIStream(include_usage, "up")), raw, size)
         assert await outcome(OpenAIStream(include_usage, "up"), raw, size) == expected, (seed, size)
+
+
+def datas_of(raw: bytes) -> list[bytes]:
+    splitter = SseData()
+    return splitter.feed(raw) + splitter.end()
+
+
+def test_a_stream_reads_its_ordinary_events_without_parsing_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[bytes] = []
+    loads = orjson.loads
+
+    def counted(data: bytes) -> Any:
+        parsed.append(data)
+        return loads(data)
+
+    monkeypatch.setattr(orjson, "loads", counted)
+    template = ContentTemplate()
+    words = [f" word{k}" for k in range(20)]
+    raw = ANSWER + b"".join(event({"content": word}) for word in words) + event({}, "stop")
+    read, done = read_events(datas_of(raw), False, template)
+    assert read is not None and not done
+    chunk, outside_text = read
+    assert (chunk.frame, chunk.text, chunk.finish_reason) == (raw, "Hello there, friend." + "".join(words), "stop")
+    head, tail = event({"content": "\0"})[len(b"data: ") : -2].split(b"\\u0000")
+    assert (template.head, template.tail) == (head, tail)
+    # the role event, "Hello" (learnt from, and its probe with another text), the finish: 24 events, 4 parses
+    assert parsed[:2] == datas_of(ANSWER)[:2] and len(parsed) == 4 and parsed[3] == datas_of(event({}, "stop"))[0]
+    # the bytes to search for secrets besides the text: the events parsed (the one learnt from holds the template's
+    # head and tail), and the template's head and tail when the read began (none yet)
+    assert outside_text.split(b"\n") == [b"", b"", parsed[0], parsed[1], parsed[3]]
+    read, _ = read_events(datas_of(event({"content": "more"}) + event({}, "stop")), False, template)
+    assert read is not None and read[1].split(b"\n") == [head, tail, datas_of(event({}, "stop"))[0]]
+
+
+@pytest.mark.parametrize(
+    "ordinary",
+    [
+        event({"content": "a"}, "stop"),
+        event({"content": "a"}, usage={"prompt_tokens": 1, "completion_tokens": 1}),
+        event({"content": 'say "hi"'}),
+        event({"content": "tab\there"}),
+        event({"content": ""}),
+        event({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
+        two_choices({"content": "a"}, {"content": "b"}),
+        two_choices(None, {"content": "b"}),
+        b'data: {"choices":[{"index":0,"delta":{"content":"a"}}],"model":"a"}\n\n',
+    ],
+)
+def test_no_template_is_learnt_from_an_event_that_says_more_than_a_text(ordinary: bytes) -> None:
+    template = ContentTemplate()
+    read_events(datas_of(event({"content": "first"}) + ordinary * 3), False, template)
+    assert (template.head, template.tail) == (b"", b"")

@@ -75,7 +75,7 @@ class RelayedChunks:
         self._upstream = upstream
         self._pending = deque(buffered)
         self._ended = ended
-        self._upstream_over = ended  # the upstream ended (or failed) by itself: nothing left to close
+        self._upstream_over = ended  # the upstream ended by itself: nothing left to close
         self._done = False
         self._usage: Usage | None = None
         self._upstream_ready: Callable[[], list[StreamChunk]] | None = getattr(upstream, "ready", None)
@@ -155,9 +155,9 @@ class RelayedChunks:
 
 
 class PassedChunks(ABC):
-    """A routed stream's chunks passed on by a layer that notes them (metering, memory): every chunk is shown to
-    ``_seen``, also those ``ready`` hands over, and the relay's ``ready``/``at_end`` stay visible to the writer
-    (so what is at hand still goes out in one write, and the rest with the end)."""
+    """A routed stream's chunks passed on by a layer that notes them (metering, memory, tracing): every chunk is
+    shown to ``_seen``, also those ``ready`` hands over, and the relay's ``ready``/``at_end`` stay visible to the
+    writer (so what is at hand still goes out in one write, and the rest with the end)."""
 
     def __init__(self, chunks: AsyncIterator[StreamChunk]) -> None:
         self._chunks = chunks

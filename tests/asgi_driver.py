@@ -17,11 +17,14 @@ from tests.fakes.openai_fake import OpenAIFake
 
 
 @asynccontextmanager
-async def gateway_in_front_of(fake: OpenAIFake) -> AsyncIterator[tuple[Gateway, HotPath]]:
-    """A started gateway serving the fake's ``gpt-4o`` (memory and gRPC off) and its ASGI app."""
+async def gateway_in_front_of(
+    fake: OpenAIFake, config_path: str | None = None, **more_env: str
+) -> AsyncIterator[tuple[Gateway, HotPath]]:
+    """A started gateway serving the fake's ``gpt-4o`` (memory and gRPC off) and its ASGI app; ``config_path``: a
+    config file adding to that (e.g. client keys), ``more_env``: more settings."""
     env = {"OPENAI_API_KEY": "sk-upstream-1", "OPENAI_BASE_URL": fake.base_url, "OPENAI_MODELS": "gpt-4o",
-           "ENABLE_MEMORY": "false", "ENABLE_GRPC": "false", "HEALTH_CHECK_INTERVAL": "0"}  # fmt: skip
-    gateway = Gateway(load_settings(env), env)
+           "ENABLE_MEMORY": "false", "ENABLE_GRPC": "false", "HEALTH_CHECK_INTERVAL": "0", **more_env}  # fmt: skip
+    gateway = Gateway(load_settings(env, config_path), env)
     app = create_app(gateway)
     await gateway.start(grpc=False)
     try:
@@ -30,9 +33,12 @@ async def gateway_in_front_of(fake: OpenAIFake) -> AsyncIterator[tuple[Gateway, 
         await gateway.aclose()
 
 
-async def sent_messages(app: Any, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+async def sent_messages(
+    app: Any, path: str, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> list[dict[str, Any]]:
     """Every message the app sends for one POST of ``body`` to ``path`` (start, then body messages: each body
-    message is one socket write in uvicorn); the client stays until the whole answer is in."""
+    message is one socket write in uvicorn); the client stays until the whole answer is in. ``headers``: more
+    request headers."""
     incoming = [{"type": "http.request", "body": orjson.dumps(body), "more_body": False}]
     sent: list[dict[str, Any]] = []
     answered = asyncio.Event()
@@ -49,7 +55,8 @@ async def sent_messages(app: Any, path: str, body: dict[str, Any]) -> list[dict[
             answered.set()
 
     scope = {
-        "type": "http", "method": "POST", "path": path, "headers": [(b"content-type", b"application/json")],
+        "type": "http", "method": "POST", "path": path,
+        "headers": [(b"content-type", b"application/json"), *(headers or ())],
         "query_string": b"", "http_version": "1.1", "scheme": "http", "root_path": "",
         "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 50000),
     }  # fmt: skip

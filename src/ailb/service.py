@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ailb.contract import ChatCall, Completion, StreamChunk, message_text
+from ailb.contract import ChatCall, Completion, StreamChunk, Usage, message_text
 from ailb.errors import InvalidRequestError
 from ailb.observability.tracing import NO_TRACING, AttributeValue, Tracing
+from ailb.routing.streaming import PassedChunks
 
 if TYPE_CHECKING:
     from ailb.governance.meter import Meter
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from ailb.rag.service import RagService
     from ailb.routing.catalog import Target
     from ailb.routing.router import RouteInfo, Router
+
+Remember = Callable[[ChatCall, str, str, "RouteInfo", int, int], None]
+"""``ChatService._remember``: (call, user text, answer, route, prompt tokens, completion tokens)."""
 
 
 @dataclass(slots=True)
@@ -97,7 +101,7 @@ class ChatService:
             raise
         chunks = routed.chunks
         if call.session_id is not None and self.memory is not None:
-            chunks = self._remember_after(call, user_text, routed.info, chunks)
+            chunks = RememberedChunks(chunks, self._remember, call, user_text, routed.info)
         if meter is not None:
             chunks = meter.track(chunks, routed.info)
         return ChatStream(routed.info, context, chunks, sent)
@@ -145,26 +149,6 @@ class ChatService:
         remembered = call.session_id is not None and self.memory is not None
         return call.with_injected(injected), _last_user_text(messages) if remembered else "", context
 
-    async def _remember_after(
-        self, call: ChatCall, user_text: str, route: RouteInfo, chunks: AsyncIterator[StreamChunk]
-    ) -> AsyncIterator[StreamChunk]:
-        parts: list[str] = []
-        prompt_tokens = completion_tokens = 0
-        finished = False
-        try:
-            async for chunk in chunks:
-                if chunk.text:
-                    parts.append(chunk.text)
-                if chunk.usage is not None:
-                    prompt_tokens = chunk.usage.prompt_tokens
-                    completion_tokens = chunk.usage.completion_tokens
-                finished = finished or chunk.finish_reason is not None
-                yield chunk
-        finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
-        if finished:
-            self._remember(call, user_text, "".join(parts), route, prompt_tokens, completion_tokens)
-
     def _remember(
         self,
         call: ChatCall,
@@ -191,6 +175,48 @@ class ChatService:
                 timestamp=time.time(),
             )
         )
+
+
+class RememberedChunks(PassedChunks):
+    """A stream's chunks, passed through; the turn is remembered once the stream ends cleanly with a finish reason
+    (not when it fails, stops short or the client closes it)."""
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[StreamChunk],
+        remember: Remember,
+        call: ChatCall,
+        user_text: str,
+        route: RouteInfo,
+    ) -> None:
+        super().__init__(chunks)
+        self._remember = remember
+        self._call = call
+        self._user_text = user_text
+        self._route = route
+        self._parts: list[str] = []
+        self._usage: Usage | None = None
+        self._finished = False
+
+    async def __anext__(self) -> StreamChunk:
+        try:
+            chunk = await anext(self._chunks)
+        except StopAsyncIteration:
+            if self._finished:
+                self._finished = False  # remembered once
+                usage = self._usage
+                prompt, completion = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (0, 0)
+                self._remember(self._call, self._user_text, "".join(self._parts), self._route, prompt, completion)
+            raise
+        return self._seen(chunk)
+
+    def _seen(self, chunk: StreamChunk) -> StreamChunk:
+        if chunk.text:
+            self._parts.append(chunk.text)
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        self._finished = self._finished or chunk.finish_reason is not None
+        return chunk
 
 
 def _retrieval(call: ChatCall) -> dict[str, AttributeValue]:

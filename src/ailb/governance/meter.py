@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from ailb.contract import ChatCall, StreamChunk, Usage
 from ailb.providers.choices import choice_count
 from ailb.routing.pricing import Price
-from ailb.routing.streaming import close_quietly
+from ailb.routing.streaming import PassedChunks
 from ailb.state import Draw, Reservation, Settlement
 from ailb.token_estimate import estimate_tokens
 
@@ -156,20 +156,17 @@ class Meter:
         self.governor.submit(draws, settlement, self.key.name, spent)
 
 
-class MeteredChunks:
+class MeteredChunks(PassedChunks):
     """A stream's chunks, passed through; the request is settled exactly once, however the stream ends (its
     end, an upstream failure, the client closing it, or being dropped unread)."""
 
     def __init__(self, meter: Meter, chunks: AsyncIterator[StreamChunk], route: RouteInfo) -> None:
+        super().__init__(chunks)
         self._meter = meter
-        self._chunks = chunks
         self._route = route
         self._parts: list[str] = []
         self._usage: Usage | None = None
         self._settled = False
-
-    def __aiter__(self) -> MeteredChunks:
-        return self
 
     async def __anext__(self) -> StreamChunk:
         try:
@@ -177,6 +174,9 @@ class MeteredChunks:
         except BaseException:
             self._finish()
             raise
+        return self._seen(chunk)
+
+    def _seen(self, chunk: StreamChunk) -> StreamChunk:
         if chunk.text:
             self._parts.append(chunk.text)
         if chunk.usage is not None:
@@ -185,7 +185,7 @@ class MeteredChunks:
 
     async def aclose(self) -> None:
         self._finish()
-        await close_quietly(self._chunks)
+        await super().aclose()
 
     def __del__(self) -> None:
         self._finish()

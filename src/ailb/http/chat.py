@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Send
 
 from ailb.contract import ChatCall, StreamChunk
 from ailb.errors import AILBError, RateLimitedError, UpstreamError
 from ailb.http.errors import CLIENT_CLOSED_REQUEST, error_body, error_response
 from ailb.http.parsing import ClientDisconnected, header, parse_json_object, read_body
 from ailb.http.ports import HttpRuntime, runtime_of
-from ailb.http.sse import ClientWatch, EventStreamResponse, LastFrame, unless_disconnected
+from ailb.http.sse import ClientWatch, EventStream, unless_disconnected
 from ailb.ingress.chat.request import validate_chat
 from ailb.observability.context import RequestContext, request_context
 from ailb.service import ChatStream, Context
@@ -51,7 +52,7 @@ async def chat_completions(request: Request) -> Response:
             _routed(context, stream.route, stream.call)
             stream.chunks = span.watch(stream.chunks)
             headers = raw_route_headers(stream.route, stream.context)
-            return EventStreamResponse(_sse(gateway, stream, context), headers, watch)
+            return ChatEvents(gateway, stream, context, headers, watch)
         result = await unless_disconnected(request.receive, gateway.service.complete(call, meter), request.scope)
         _routed(context, result.route, result.call)
         span.completed(result.completion)
@@ -86,34 +87,55 @@ async def _route_limit(gateway: HttpRuntime, model: str) -> None:
         raise
 
 
-async def _sse(gateway: HttpRuntime, stream: ChatStream, context: RequestContext) -> AsyncIterator[bytes]:
-    """Write chunks as they come; a failure after the first byte ends with an error event and no [DONE]. Once the
-    upstream has said its last, the rest is written with the end, in the response's last write."""
-    first = True
-    chunks = stream.chunks
-    ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
-    at_end: Callable[[], bool] | None = getattr(chunks, "at_end", None)
-    held = b""
-    try:
-        async for chunk in chunks:
-            # The chunks already at hand go out in one write (one per upstream read, not one per event).
-            frame = chunk.frame + b"".join([c.frame for c in ready()]) if ready is not None else chunk.frame
-            if frame:
-                if first:
-                    first = False
-                    context.first_byte = perf_counter()
-                if at_end is not None and at_end():
-                    held += frame
-                    continue
-                yield held + frame if held else frame
-                held = b""
-        yield LastFrame(held + DONE)
-    except AILBError as exc:
-        context.failure = exc.status  # the response began with 200; the request is counted with this status
-        log.warning("stream from %s failed after the first chunk: %s", stream.route.deployment, exc.log_message)
-        yield LastFrame(held + b"event: error\ndata: " + error_body(exc, gateway.redactor) + b"\n\n")
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+class ChatEvents(EventStream):
+    """A chat stream's chunks written as they come; a failure after the first byte ends with an error event and no
+    [DONE]. Once the upstream has said its last, the rest is written with the end, in the response's last write."""
+
+    def __init__(
+        self,
+        gateway: HttpRuntime,
+        stream: ChatStream,
+        context: RequestContext,
+        headers: list[tuple[bytes, bytes]],
+        watch: ClientWatch,
+    ) -> None:
+        super().__init__(headers, watch)
+        self.gateway = gateway
+        self.stream = stream
+        self.context = context
+
+    async def _write(self, send: Send) -> bytes:
+        chunks, context = self.stream.chunks, self.context
+        ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
+        at_end: Callable[[], bool] | None = getattr(chunks, "at_end", None)
+        first = True
+        held = b""
+        try:
+            async for chunk in chunks:
+                # The chunks already at hand go out in one write (one per upstream read, not one per event).
+                frame = chunk.frame
+                more = ready() if ready is not None else None
+                if more:
+                    frame += b"".join([c.frame for c in more])
+                if frame:
+                    if first:
+                        first = False
+                        context.first_byte = perf_counter()
+                    if at_end is not None and at_end():
+                        held += frame
+                        continue
+                    body = held + frame if held else frame
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                    held = b""
+            return held + DONE
+        except AILBError as exc:
+            context.failure = exc.status  # the response began with 200; the request is counted with this status
+            deployment = self.stream.route.deployment
+            log.warning("stream from %s failed after the first chunk: %s", deployment, exc.log_message)
+            return held + b"event: error\ndata: " + error_body(exc, self.gateway.redactor) + b"\n\n"
+
+    def _closing(self) -> Awaitable[None]:
+        return self.stream.chunks.aclose()  # type: ignore[attr-defined,no-any-return]
 
 
 class JsonAnswer(Response):

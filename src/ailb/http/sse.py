@@ -10,6 +10,7 @@ extension ``ON_DISCONNECT``); under any other ASGI server a watcher task waits o
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -128,18 +129,15 @@ class LastFrame(bytes):
     __slots__ = ()
 
 
-class EventStreamResponse(Response):
-    """Writes each frame as it comes; a ``LastFrame`` ends the response."""
+class EventStream(Response, ABC):
+    """A server-sent-event response: the start, then what ``_write`` sends; the last frame it returns goes with
+    the end of the response, in one write. ``_closing`` closes what the frames come from, however it ends."""
 
     def __init__(
-        self,
-        frames: AsyncIterator[bytes],
-        headers: Mapping[str, str] | list[tuple[bytes, bytes]],
-        watch: ClientWatch | None = None,
+        self, headers: Mapping[str, str] | list[tuple[bytes, bytes]], watch: ClientWatch | None = None
     ) -> None:
         """``headers``: a mapping, or raw ASGI header pairs (lower-case names); ``watch``: the request's
         ``ClientWatch`` when the handler has one (else the response starts its own)."""
-        self.frames = frames
         self.status_code = 200
         self.background = None
         if isinstance(headers, list):
@@ -157,12 +155,7 @@ class EventStreamResponse(Response):
         try:
             watch.arm()
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            last = b""
-            async for frame in self.frames:
-                if type(frame) is LastFrame:
-                    last = frame
-                    break
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            last = await self._write(send)
             watch.armed = False
             await send({"type": "http.response.body", "body": last, "more_body": False})
         except asyncio.CancelledError:
@@ -170,4 +163,35 @@ class EventStreamResponse(Response):
                 raise
         finally:
             watch.close()
-            await self.frames.aclose()  # type: ignore[attr-defined]
+            await self._closing()
+
+    @abstractmethod
+    async def _write(self, send: Send) -> bytes:
+        """Send each frame (``more_body``) but the last, which is returned."""
+
+    @abstractmethod
+    def _closing(self) -> Awaitable[None]:
+        """Closes the frames' source (and so the upstream call)."""
+
+
+class EventStreamResponse(EventStream):
+    """Writes each frame as it comes; a ``LastFrame`` ends the response."""
+
+    def __init__(
+        self,
+        frames: AsyncIterator[bytes],
+        headers: Mapping[str, str] | list[tuple[bytes, bytes]],
+        watch: ClientWatch | None = None,
+    ) -> None:
+        super().__init__(headers, watch)
+        self.frames = frames
+
+    async def _write(self, send: Send) -> bytes:
+        async for frame in self.frames:
+            if type(frame) is LastFrame:
+                return frame
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+        return b""
+
+    def _closing(self) -> Awaitable[None]:
+        return self.frames.aclose()  # type: ignore[attr-defined,no-any-return]

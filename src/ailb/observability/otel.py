@@ -34,6 +34,7 @@ from ailb.observability.genai import input_messages, output_messages, request_pa
 from ailb.observability.tracing import AttributeValue
 from ailb.observability.tracing_config import TracingConfig
 from ailb.redaction import Redactor
+from ailb.routing.streaming import PassedChunks
 
 if TYPE_CHECKING:
     from ailb.contract import Completion, StreamChunk, Usage
@@ -159,30 +160,20 @@ class OtelRequestSpan:
         if self._capturing:
             attributes["gen_ai.output.messages"] = self._json(output_messages(completion.text, reasons))
 
-    async def watch(self, chunks: AsyncIterator[StreamChunk]) -> AsyncIterator[StreamChunk]:
-        parts: list[str] | None = [] if self._capturing else None
-        usage: Usage | None = None
-        reasons: list[str] = []
-        try:
-            async for chunk in chunks:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.finish_reason:
-                    reasons.append(chunk.finish_reason)
-                if parts is not None and chunk.text:
-                    parts.append(chunk.text)
-                yield chunk
-        except AILBError as exc:
-            self.failed(exc)
-            self._span.set_status(Status(StatusCode.ERROR, self._error))  # after a 200: the status can't say it
-            raise
-        finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
-            self._attributes.update(usage_attributes(usage))
-            if reasons:
-                self._attributes["gen_ai.response.finish_reasons"] = reasons
-            if parts is not None:
-                self._attributes["gen_ai.output.messages"] = self._json(output_messages("".join(parts), reasons))
+    def watch(self, chunks: AsyncIterator[StreamChunk]) -> AsyncIterator[StreamChunk]:
+        return WatchedChunks(self, chunks, self._capturing)
+
+    def streamed(self, usage: Usage | None, reasons: list[str], parts: list[str] | None) -> None:
+        """A watched stream ended: what it said (its text when captured)."""
+        self._attributes.update(usage_attributes(usage))
+        if reasons:
+            self._attributes["gen_ai.response.finish_reasons"] = reasons
+        if parts is not None:
+            self._attributes["gen_ai.output.messages"] = self._json(output_messages("".join(parts), reasons))
+
+    def stream_failed(self, error: AILBError) -> None:
+        self.failed(error)
+        self._span.set_status(Status(StatusCode.ERROR, self._error))  # after a 200: the status can't say it
 
     def failed(self, error: AILBError) -> None:
         self._attributes["error.type"] = error.code or type(error).__name__
@@ -298,3 +289,48 @@ def _server(base_url: str) -> tuple[str, int | None]:
     """The upstream's host and port (never the user or password a URL may hold)."""
     parts = urlsplit(base_url)
     return parts.hostname or "", parts.port
+
+
+class WatchedChunks(PassedChunks):
+    """``OtelRequestSpan.watch``: a stream's chunks passed through; their usage, finish reasons (and text, when
+    captured) go to the span once the stream ends, however it ends."""
+
+    def __init__(self, span: OtelRequestSpan, chunks: AsyncIterator[StreamChunk], capturing: bool) -> None:
+        super().__init__(chunks)
+        self._request_span = span
+        self._parts: list[str] | None = [] if capturing else None
+        self._usage: Usage | None = None
+        self._reasons: list[str] = []
+        self._noted = False
+
+    async def __anext__(self) -> StreamChunk:
+        try:
+            chunk = await anext(self._chunks)
+        except AILBError as exc:
+            self._request_span.stream_failed(exc)
+            self._note()
+            raise
+        except BaseException:
+            self._note()
+            raise
+        return self._seen(chunk)
+
+    def _seen(self, chunk: StreamChunk) -> StreamChunk:
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if chunk.finish_reason:
+            self._reasons.append(chunk.finish_reason)
+        if self._parts is not None and chunk.text:
+            self._parts.append(chunk.text)
+        return chunk
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        finally:
+            self._note()
+
+    def _note(self) -> None:
+        if not self._noted:
+            self._noted = True
+            self._request_span.streamed(self._usage, self._reasons, self._parts)

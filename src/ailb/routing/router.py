@@ -50,7 +50,7 @@ from ailb.routing.strategies import (
     normalize_strategy,
     validate_strategy,
 )
-from ailb.routing.streaming import RelayedChunks, close_quietly, read_until_content, unexpected
+from ailb.routing.streaming import RelayedChunks, read_until_content, unexpected
 from ailb.routing.tokens import TokenCounter
 from ailb.routing.weights import TrafficWeights
 from ailb.settings import Settings
@@ -235,7 +235,9 @@ class Router:
         self, call: ChatCall, *, targets: tuple[Target, ...] | None = None, prompt_tokens: int | None = None
     ) -> RoutedStream:
         plan = await self._plan(call, True, targets, prompt_tokens)
-        opened, pick, attempt = await self._first_answer(plan, lambda pick: self._open_stream(call, pick))
+        opened, pick, attempt = await self._first_answer(
+            plan, lambda pick: read_until_content(self._stream_at, call, pick)
+        )
         upstream, buffered, ended = opened
         ttft = self._recorder.first_token(attempt)
         chunks = RelayedChunks(self._recorder, attempt, upstream, buffered, ended)
@@ -261,19 +263,6 @@ class Router:
                 self._selector.failed(plan, attempt, self._as_upstream(exc, pick))
                 continue
             return answer, pick, attempt
-
-    async def _open_stream(
-        self, call: ChatCall, pick: Candidate
-    ) -> tuple[AsyncIterator[StreamChunk], list[StreamChunk], bool]:
-        """The pick's stream read up to its first content (held back, so a failure before it still fails over);
-        a stream that fails before it is closed."""
-        upstream = self._stream_at(call, pick)
-        try:
-            buffered, ended = await read_until_content(upstream)
-        except BaseException:
-            await close_quietly(upstream)
-            raise
-        return upstream, buffered, ended
 
     @staticmethod
     def _complete_at(call: ChatCall, pick: Candidate) -> Awaitable[Completion]:

@@ -10,27 +10,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
-from ailb.contract import StreamChunk, Usage
+from ailb.contract import ChatCall, StreamChunk, Usage
 from ailb.errors import UpstreamError, UpstreamProtocolError
 from ailb.routing.attempts import Attempt, AttemptRecorder
+from ailb.routing.deployment import Candidate
 
 log = logging.getLogger("ailb.routing")
 
 
-async def read_until_content(chunks: AsyncIterator[StreamChunk]) -> tuple[list[StreamChunk], bool]:
-    """Chunks up to and including the first with content, and whether the upstream stream already ended."""
+async def read_until_content(
+    open_upstream: Callable[[ChatCall, Candidate], AsyncIterator[StreamChunk]], call: ChatCall, pick: Candidate
+) -> tuple[AsyncIterator[StreamChunk], list[StreamChunk], bool]:
+    """The pick's stream opened and read up to its first content (held back, so a failure before it still fails
+    over): the stream, the chunks up to and including the first with content, and whether the stream already
+    ended. A stream that fails before it is closed."""
+    upstream = open_upstream(call, pick)
     buffered: list[StreamChunk] = []
-    while True:
-        try:
-            chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return buffered, True
-        buffered.append(chunk)
-        if chunk.has_content:
-            return buffered, False
+    try:
+        while True:
+            try:
+                chunk = await anext(upstream)
+            except StopAsyncIteration:
+                return upstream, buffered, True
+            buffered.append(chunk)
+            if chunk.has_content:
+                return upstream, buffered, False
+    except BaseException:
+        await close_quietly(upstream)
+        raise
 
 
 async def close_quietly(chunks: AsyncIterator[StreamChunk]) -> None:
@@ -64,6 +75,7 @@ class RelayedChunks:
         self._upstream = upstream
         self._pending = deque(buffered)
         self._ended = ended
+        self._upstream_over = ended  # the upstream ended by itself: nothing left to close
         self._done = False
         self._usage: Usage | None = None
         self._upstream_ready: Callable[[], list[StreamChunk]] | None = getattr(upstream, "ready", None)
@@ -82,6 +94,7 @@ class RelayedChunks:
         try:
             chunk = await anext(self._upstream)
         except StopAsyncIteration:
+            self._upstream_over = True
             self._finish()
             raise
         except asyncio.CancelledError:
@@ -117,7 +130,8 @@ class RelayedChunks:
         if not self._done:
             self._done = True
             self._recorder.succeeded(self._attempt, self._usage, whole=False)
-        await close_quietly(self._upstream)
+        if not self._upstream_over:
+            await close_quietly(self._upstream)
 
     def __del__(self) -> None:
         # Dropped without aclose(): free the deployment's slot; the event loop finalizes the provider's iterator.
@@ -138,3 +152,38 @@ class RelayedChunks:
         self._done = True
         self._pending.clear()
         self._recorder.failed(self._attempt, error)
+
+
+class PassedChunks(ABC):
+    """A routed stream's chunks passed on by a layer that notes them (metering, memory, tracing): every chunk is
+    shown to ``_seen``, also those ``ready`` hands over, and the relay's ``ready``/``at_end`` stay visible to the
+    writer (so what is at hand still goes out in one write, and the rest with the end)."""
+
+    def __init__(self, chunks: AsyncIterator[StreamChunk]) -> None:
+        self._chunks = chunks
+        self._ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
+        self._at_end: Callable[[], bool] | None = getattr(chunks, "at_end", None)
+
+    def __aiter__(self) -> PassedChunks:
+        return self
+
+    @abstractmethod
+    async def __anext__(self) -> StreamChunk: ...
+
+    @abstractmethod
+    def _seen(self, chunk: StreamChunk) -> StreamChunk: ...
+
+    def ready(self) -> list[StreamChunk]:
+        """The chunks at hand that the next ``__anext__`` calls would return without waiting (see
+        ``RelayedChunks.ready``), noted as they pass."""
+        taken = self._ready() if self._ready is not None else []
+        for chunk in taken:
+            self._seen(chunk)
+        return taken
+
+    def at_end(self) -> bool:
+        """Whether the rest, and the end, come without waiting (see ``RelayedChunks.at_end``)."""
+        return self._at_end is not None and self._at_end()
+
+    async def aclose(self) -> None:
+        await close_quietly(self._chunks)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ailb.contract import ChatCall
+from ailb.contract import ChatCall, StreamChunk, Usage
 from ailb.errors import ModelNotFoundError, QuotaExceededError, RateLimitedError, UpstreamConnectionError
 from ailb.governance.governor import Governor
 from ailb.governance.meter import Meter
@@ -181,6 +181,18 @@ async def test_a_stream_settles_its_reported_usage() -> None:
     team = key(max_budget_usd=1.0)
     result = await setup.service.stream(chat(max_tokens=20, stream=True), setup.meter(team))
     assert [c.text async for c in result.chunks] == ["", "alpha", " beta", ""]
+    assert await setup.ledger(team) == Ledger(spent_usd=pytest.approx(2 * OUT_PER_TOKEN), requests=1,
+                                              prompt_tokens=9, completion_tokens=2)  # fmt: skip
+
+
+async def test_a_stream_settles_the_usage_of_chunks_taken_at_hand() -> None:
+    whole = StreamChunk(b"data: all\n\n", "alpha beta", has_content=True, usage=Usage(9, 2), finish_reason="stop")
+    setup = Setup(provider(streams=[[role_chunk(), whole]]))
+    team = key(max_budget_usd=1.0)
+    chunks: Any = (await setup.service.stream(chat(max_tokens=20, stream=True), setup.meter(team))).chunks
+    assert (await anext(chunks)).text == ""
+    assert chunks.ready() == [whole]  # as the SSE writer takes what is at hand, past __anext__
+    assert [c async for c in chunks] == []
     assert await setup.ledger(team) == Ledger(spent_usd=pytest.approx(2 * OUT_PER_TOKEN), requests=1,
                                               prompt_tokens=9, completion_tokens=2)  # fmt: skip
 

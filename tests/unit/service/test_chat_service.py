@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from ailb.contract import ChatCall, Completion, SessionId, StreamChunk
+from ailb.contract import ChatCall, Completion, SessionId, StreamChunk, Usage
 from ailb.errors import InvalidRequestError, ModelNotFoundError, UpstreamError
 from ailb.governance.governor import Governor
 from ailb.ingress.chat.request import validate_chat
@@ -211,6 +211,17 @@ async def test_a_stream_is_remembered_once_it_ends_cleanly(parts: Parts) -> None
     routed = await parts.service(upstream).stream(chat(stream=True))
     assert await parts.turns() == []  # nothing before the answer is whole
     assert await drain(routed.chunks) == ["", "You are ", "Alice.", ""]
+    [turn] = await parts.turns()
+    assert turn["assistant"] == "You are Alice." and (turn["prompt_tokens"], turn["completion_tokens"]) == (9, 3)
+
+
+async def test_a_stream_is_remembered_with_the_chunks_taken_at_hand(parts: Parts) -> None:
+    whole = StreamChunk(b"data: all\n\n", "You are Alice.", has_content=True, usage=Usage(9, 3), finish_reason="stop")
+    upstream = provider(streams=[[role_chunk(), whole]])
+    chunks: Any = (await parts.service(upstream).stream(chat(stream=True))).chunks
+    assert (await anext(chunks)).text == ""
+    assert chunks.ready() == [whole]  # as the SSE writer takes what is at hand, past __anext__
+    assert [c async for c in chunks] == []
     [turn] = await parts.turns()
     assert turn["assistant"] == "You are Alice." and (turn["prompt_tokens"], turn["completion_tokens"]) == (9, 3)
 

@@ -237,13 +237,19 @@ class Connection(asyncio.Protocol):
         if self.complete:  # bytes nobody asked for: the connection can't be trusted with another request
             self.close()
             return
-        buffered = self._buffered
+        pieces = self._pieces
+        count = len(pieces)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(self._refusal or MalformedAnswer(f"the upstream's answer is not HTTP/1.1 ({exc})"))
             return
-        if self._buffered != buffered:  # body arrived (once per socket read, not per chunk of a chunked body)
+        if len(pieces) != count:  # body arrived (once per socket read, not per chunk of a chunked body)
+            if self._decoder is None:  # (a decoder counts what it makes, piece by piece)
+                self._buffered += len(data)  # the body's bytes and no more than their framing besides
+            if self._buffered > _PAUSE_ABOVE and not self._paused and self._transport is not None:
+                self._paused = True
+                self._transport.pause_reading()
             if self._timer is not None:
                 self._heard(self._timer, self._loop.time())
             self._wake()
@@ -297,11 +303,8 @@ class Connection(asyncio.Protocol):
             body = self._decoder.decompress(body)
             if not body:
                 return
+            self._buffered += len(body)
         self._pieces.append(body)
-        self._buffered += len(body)
-        if self._buffered > _PAUSE_ABOVE and not self._paused and self._transport is not None:
-            self._paused = True
-            self._transport.pause_reading()
 
     def on_message_complete(self) -> None:
         if self._parser.get_status_code() < 200:

@@ -202,6 +202,20 @@ async def test_idle_connections_past_the_keep_alive_time_are_closed_while_traffi
     assert server.connections == 2
 
 
+async def test_a_reader_that_falls_behind_stops_the_socket_being_read(upstream: tuple[Upstream, str]) -> None:
+    server, url = upstream
+    event = b"x" * 65536
+    server.replies += [chunked(*([event] * 256))]  # 16 MB, far more than the client buffers and the kernel holds
+    client = transport(url)
+    async with client.open_stream("/chat/completions", b"{}") as pieces:
+        first = await anext(pieces)
+        await asyncio.sleep(0.3)
+        assert server.writers[0].transport.get_write_buffer_size() > 0  # the upstream waits: no one reads it
+        rest = [piece async for piece in pieces]
+    assert len(first) + sum(len(piece) for piece in rest) == 256 * len(event)
+    await client.aclose()
+
+
 async def test_gzip_answers_are_decoded(upstream: tuple[Upstream, str]) -> None:
     server, url = upstream
     body = gzip.compress(b'{"zipped": true}')

@@ -400,9 +400,10 @@ def test_a_stream_reads_its_ordinary_events_without_parsing_them(monkeypatch: py
     assert parsed[:2] == datas_of(ANSWER)[:2] and len(parsed) == 4 and parsed[3] == datas_of(event({}, "stop"))[0]
     # the bytes to search for secrets besides the text: the events parsed (the one learnt from holds the template's
     # head and tail), and the template's head and tail when the read began (none yet)
-    assert outside_text.split(b"\n") == [b"", b"", parsed[0], parsed[1], parsed[3]]
+    assert outside_text.split(b"\n\n") == [b"data: " + data for data in (b"", b"", parsed[0], parsed[1], parsed[3])]
     read, _ = read_events(datas_of(event({"content": "more"}) + event({}, "stop")), False, template)
-    assert read is not None and read[1].split(b"\n") == [head, tail, datas_of(event({}, "stop"))[0]]
+    assert read is not None
+    assert read[1].split(b"\n\n") == [b"data: " + data for data in (head, tail, datas_of(event({}, "stop"))[0])]
 
 
 @pytest.mark.parametrize(

@@ -104,8 +104,9 @@ def _chunk_of(
     usage and finish reason. The events that fit ``template`` are read without parsing them.
 
     And the bytes of the frame but those texts: the events not read through the template, and the template's head
-    and tail. A string holding no quote and no line break that is in the frame is in them or in the text (one
-    event's text is enclosed by quotes in it; events are separated by line breaks)."""
+    and tail, each after the ``data: `` that comes before an event. A string holding no quote and no line break
+    that is in the frame is in them or in the text (one event's text is enclosed by quotes in it; events are
+    separated by line breaks)."""
     head, tail = template.head, template.tail
     around = [head, tail]
     text_at, text_end = len(head), -len(tail)
@@ -143,7 +144,8 @@ def _chunk_of(
             continue
         kept.append(data)
     frame = b"data: " + b"\n\ndata: ".join(kept) + b"\n\n" if kept else b""
-    return StreamChunk(frame, "".join(texts), has_content, usage, finish_reason), b"\n".join(around)
+    outside_text = b"data: " + b"\n\ndata: ".join(around)
+    return StreamChunk(frame, "".join(texts), has_content, usage, finish_reason), outside_text
 
 
 def _read_choices(choices: Any, texts: list[str], has_content: bool) -> tuple[bool, str | None]:

@@ -194,13 +194,13 @@ _LEARNING_TRIES = 4  # events a stream may learn from (not its first); one whose
 class ContentTemplate:
     """An OpenAI stream's content event with its text cut out: ``head`` + text + ``tail``.
 
-    Learned from a parsed event that is one plain content delta (one choice, index 0, a text without escapes, no
-    finish reason, usage or error) by putting another text in its place and parsing that: when the result is the
-    same event with the other text, the cut is that text's JSON string. Then every event that is ``head``, bytes
-    without a quote, backslash or control byte that are UTF-8, and ``tail`` is that same event with those bytes as
-    its text: JSON reads the head the same way whatever follows it and such bytes as one string's characters, so
-    the event is valid and says nothing else. Those events (most of a stream: its id, model and creation time
-    stay) are read with a slice and a decode instead of a parse and a walk."""
+    Learned from a parsed event that is one plain content delta (one choice, index 0, no finish reason, usage or
+    error) with no backslash anywhere: every quote in it then delimits a string and every string is its bytes, so
+    the text's JSON string is the quoted text, and where that occurs once in the event it is the cut. Then every
+    event that is ``head``, bytes without a quote, backslash or control byte that are UTF-8, and ``tail`` is that
+    same event with those bytes as its text: JSON reads the head the same way whatever follows it and such bytes
+    as one string's characters, so the event is valid and says nothing else. Those events (most of a stream: its
+    id, model and creation time stay) are read with a slice and a decode instead of a parse and a walk."""
 
     __slots__ = ("head", "tail", "tries")
 
@@ -219,24 +219,14 @@ class ContentTemplate:
         if self.tries == _LEARNING_TRIES - 1:
             return
         text = _plain_text(obj)
-        if text is None:
+        if text is None or b"\\" in data:
             return
         raw = text.encode()
-        at = data.rfind(b'"' + raw + b'"') + 1
-        if not at or _NOT_LITERAL.search(raw):
+        token = b'"' + raw + b'"'
+        if data.count(token) != 1:
             return
-        head, tail = data[:at], data[at + len(raw) :]
-        other = "a" if text != "a" else "b"
-        try:
-            probe = orjson.loads(head + other.encode() + tail)
-            delta = probe["choices"][0]["delta"]
-            if delta["content"] != other:
-                return
-            delta["content"] = text
-        except (orjson.JSONDecodeError, LookupError, TypeError):
-            return
-        if probe == obj:
-            self.head, self.tail = head, tail
+        at = data.find(token) + 1
+        self.head, self.tail = data[:at], data[at + len(raw) :]
 
 
 _NO_TEMPLATE = ContentTemplate(tries=0)

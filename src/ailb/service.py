@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ailb.contract import ChatCall, Completion, StreamChunk, Usage, message_text
+from ailb.contract import ChatCall, Completion, StreamChunk, message_text
 from ailb.errors import InvalidRequestError
 from ailb.observability.tracing import NO_TRACING, AttributeValue, Tracing
-from ailb.routing.streaming import PassedChunks
+from ailb.routing.streaming import GatheredChunks
 
 if TYPE_CHECKING:
     from ailb.governance.meter import Meter
@@ -177,7 +177,7 @@ class ChatService:
         )
 
 
-class RememberedChunks(PassedChunks):
+class RememberedChunks(GatheredChunks):
     """A stream's chunks, passed through; the turn is remembered once the stream ends cleanly with a finish reason
     (not when it fails, stops short or the client closes it)."""
 
@@ -194,8 +194,6 @@ class RememberedChunks(PassedChunks):
         self._call = call
         self._user_text = user_text
         self._route = route
-        self._parts: list[str] = []
-        self._usage: Usage | None = None
         self._finished = False
 
     async def __anext__(self) -> StreamChunk:
@@ -206,17 +204,13 @@ class RememberedChunks(PassedChunks):
                 self._finished = False  # remembered once
                 usage = self._usage
                 prompt, completion = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (0, 0)
-                self._remember(self._call, self._user_text, "".join(self._parts), self._route, prompt, completion)
+                self._remember(self._call, self._user_text, self._text(), self._route, prompt, completion)
             raise
         return self._seen(chunk)
 
     def _seen(self, chunk: StreamChunk) -> StreamChunk:
-        if chunk.text:
-            self._parts.append(chunk.text)
-        if chunk.usage is not None:
-            self._usage = chunk.usage
         self._finished = self._finished or chunk.finish_reason is not None
-        return chunk
+        return super()._seen(chunk)
 
 
 def _retrieval(call: ChatCall) -> dict[str, AttributeValue]:

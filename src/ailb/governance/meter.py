@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from ailb.contract import ChatCall, StreamChunk, Usage
 from ailb.providers.choices import choice_count
 from ailb.routing.pricing import Price
-from ailb.routing.streaming import PassedChunks
+from ailb.routing.streaming import GatheredChunks
 from ailb.state import Draw, Reservation, Settlement
 from ailb.token_estimate import estimate_tokens
 
@@ -156,7 +156,7 @@ class Meter:
         self.governor.submit(draws, settlement, self.key.name, spent)
 
 
-class MeteredChunks(PassedChunks):
+class MeteredChunks(GatheredChunks):
     """A stream's chunks, passed through; the request is settled exactly once, however the stream ends (its
     end, an upstream failure, the client closing it, or being dropped unread)."""
 
@@ -164,8 +164,6 @@ class MeteredChunks(PassedChunks):
         super().__init__(chunks)
         self._meter = meter
         self._route = route
-        self._parts: list[str] = []
-        self._usage: Usage | None = None
         self._settled = False
 
     async def __anext__(self) -> StreamChunk:
@@ -175,13 +173,6 @@ class MeteredChunks(PassedChunks):
             self._finish()
             raise
         return self._seen(chunk)
-
-    def _seen(self, chunk: StreamChunk) -> StreamChunk:
-        if chunk.text:
-            self._parts.append(chunk.text)
-        if chunk.usage is not None:
-            self._usage = chunk.usage
-        return chunk
 
     async def aclose(self) -> None:
         self._finish()
@@ -193,4 +184,4 @@ class MeteredChunks(PassedChunks):
     def _finish(self) -> None:
         if not self._settled:
             self._settled = True
-            self._meter.settle(self._usage, "".join(self._parts), self._route)
+            self._meter.settle(self._usage, self._text(), self._route)

@@ -34,7 +34,7 @@ from ailb.observability.genai import input_messages, output_messages, request_pa
 from ailb.observability.tracing import AttributeValue
 from ailb.observability.tracing_config import TracingConfig
 from ailb.redaction import Redactor
-from ailb.routing.streaming import PassedChunks
+from ailb.routing.streaming import GatheredChunks
 
 if TYPE_CHECKING:
     from ailb.contract import Completion, StreamChunk, Usage
@@ -291,15 +291,13 @@ def _server(base_url: str) -> tuple[str, int | None]:
     return parts.hostname or "", parts.port
 
 
-class WatchedChunks(PassedChunks):
+class WatchedChunks(GatheredChunks):
     """``OtelRequestSpan.watch``: a stream's chunks passed through; their usage, finish reasons (and text, when
     captured) go to the span once the stream ends, however it ends."""
 
     def __init__(self, span: OtelRequestSpan, chunks: AsyncIterator[StreamChunk], capturing: bool) -> None:
-        super().__init__(chunks)
+        super().__init__(chunks, keep_text=capturing)
         self._request_span = span
-        self._parts: list[str] | None = [] if capturing else None
-        self._usage: Usage | None = None
         self._reasons: list[str] = []
         self._noted = False
 
@@ -316,13 +314,9 @@ class WatchedChunks(PassedChunks):
         return self._seen(chunk)
 
     def _seen(self, chunk: StreamChunk) -> StreamChunk:
-        if chunk.usage is not None:
-            self._usage = chunk.usage
         if chunk.finish_reason:
             self._reasons.append(chunk.finish_reason)
-        if self._parts is not None and chunk.text:
-            self._parts.append(chunk.text)
-        return chunk
+        return super()._seen(chunk)
 
     async def aclose(self) -> None:
         try:

@@ -187,3 +187,22 @@ class PassedChunks(ABC):
 
     async def aclose(self) -> None:
         await close_quietly(self._chunks)
+
+
+class GatheredChunks(PassedChunks, ABC):
+    """``PassedChunks`` that keep the answer's last usage and (``keep_text``) its text as the chunks pass."""
+
+    def __init__(self, chunks: AsyncIterator[StreamChunk], keep_text: bool = True) -> None:
+        super().__init__(chunks)
+        self._parts: list[str] | None = [] if keep_text else None
+        self._usage: Usage | None = None
+
+    def _seen(self, chunk: StreamChunk) -> StreamChunk:
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if self._parts is not None and chunk.text:
+            self._parts.append(chunk.text)
+        return chunk
+
+    def _text(self) -> str:
+        return "".join(self._parts) if self._parts is not None else ""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ailb.contract import ChatCall, Completion, StreamChunk, message_text
 from ailb.errors import InvalidRequestError
 from ailb.observability.tracing import NO_TRACING, AttributeValue, Tracing
-from ailb.routing.streaming import GatheredChunks
+from ailb.routing.streaming import PassedChunks
 
 if TYPE_CHECKING:
     from ailb.governance.meter import Meter
@@ -177,7 +177,7 @@ class ChatService:
         )
 
 
-class RememberedChunks(GatheredChunks):
+class RememberedChunks(PassedChunks):
     """A stream's chunks, passed through; the turn is remembered once the stream ends cleanly with a finish reason
     (not when it fails, stops short or the client closes it)."""
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from ailb.contract import ChatCall, StreamChunk, Usage
 from ailb.providers.choices import choice_count
 from ailb.routing.pricing import Price
-from ailb.routing.streaming import GatheredChunks
+from ailb.routing.streaming import PassedChunks
 from ailb.state import Draw, Reservation, Settlement
 from ailb.token_estimate import estimate_tokens
 
@@ -156,7 +156,7 @@ class Meter:
         self.governor.submit(draws, settlement, self.key.name, spent)
 
 
-class MeteredChunks(GatheredChunks):
+class MeteredChunks(PassedChunks):
     """A stream's chunks, passed through; the request is settled exactly once, however the stream ends (its
     end, an upstream failure, the client closing it, or being dropped unread)."""
 

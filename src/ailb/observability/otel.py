@@ -34,7 +34,7 @@ from ailb.observability.genai import input_messages, output_messages, request_pa
 from ailb.observability.tracing import AttributeValue
 from ailb.observability.tracing_config import TracingConfig
 from ailb.redaction import Redactor
-from ailb.routing.streaming import GatheredChunks
+from ailb.routing.streaming import PassedChunks
 
 if TYPE_CHECKING:
     from ailb.contract import Completion, StreamChunk, Usage
@@ -291,7 +291,7 @@ def _server(base_url: str) -> tuple[str, int | None]:
     return parts.hostname or "", parts.port
 
 
-class WatchedChunks(GatheredChunks):
+class WatchedChunks(PassedChunks):
     """``OtelRequestSpan.watch``: a stream's chunks passed through; their usage, finish reasons (and text, when
     captured) go to the span once the stream ends, however it ends."""
 

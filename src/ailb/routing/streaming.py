@@ -156,13 +156,16 @@ class RelayedChunks:
 
 class PassedChunks(ABC):
     """A routed stream's chunks passed on by a layer that notes them (metering, memory, tracing): every chunk is
-    shown to ``_seen``, also those ``ready`` hands over, and the relay's ``ready``/``at_end`` stay visible to the
-    writer (so what is at hand still goes out in one write, and the rest with the end)."""
+    shown to ``_seen``, also those ``ready`` hands over, which keeps the answer's last usage and (``keep_text``)
+    its text; the relay's ``ready``/``at_end`` stay visible to the writer (so what is at hand still goes out in one
+    write, and the rest with the end)."""
 
-    def __init__(self, chunks: AsyncIterator[StreamChunk]) -> None:
+    def __init__(self, chunks: AsyncIterator[StreamChunk], keep_text: bool = True) -> None:
         self._chunks = chunks
         self._ready: Callable[[], list[StreamChunk]] | None = getattr(chunks, "ready", None)
         self._at_end: Callable[[], bool] | None = getattr(chunks, "at_end", None)
+        self._parts: list[str] | None = [] if keep_text else None
+        self._usage: Usage | None = None
 
     def __aiter__(self) -> PassedChunks:
         return self
@@ -170,8 +173,15 @@ class PassedChunks(ABC):
     @abstractmethod
     async def __anext__(self) -> StreamChunk: ...
 
-    @abstractmethod
-    def _seen(self, chunk: StreamChunk) -> StreamChunk: ...
+    def _seen(self, chunk: StreamChunk) -> StreamChunk:
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if self._parts is not None and chunk.text:
+            self._parts.append(chunk.text)
+        return chunk
+
+    def _text(self) -> str:
+        return "".join(self._parts) if self._parts is not None else ""
 
     def ready(self) -> list[StreamChunk]:
         """The chunks at hand that the next ``__anext__`` calls would return without waiting (see
@@ -187,22 +197,3 @@ class PassedChunks(ABC):
 
     async def aclose(self) -> None:
         await close_quietly(self._chunks)
-
-
-class GatheredChunks(PassedChunks, ABC):
-    """``PassedChunks`` that keep the answer's last usage and (``keep_text``) its text as the chunks pass."""
-
-    def __init__(self, chunks: AsyncIterator[StreamChunk], keep_text: bool = True) -> None:
-        super().__init__(chunks)
-        self._parts: list[str] | None = [] if keep_text else None
-        self._usage: Usage | None = None
-
-    def _seen(self, chunk: StreamChunk) -> StreamChunk:
-        if chunk.usage is not None:
-            self._usage = chunk.usage
-        if self._parts is not None and chunk.text:
-            self._parts.append(chunk.text)
-        return chunk
-
-    def _text(self) -> str:
-        return "".join(self._parts) if self._parts is not None else ""

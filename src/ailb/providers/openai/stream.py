@@ -233,9 +233,10 @@ _NO_TEMPLATE = ContentTemplate(tries=0)
 
 
 def _plain_text(obj: dict[str, Any]) -> str | None:
-    """The text of an event that is one choice's plain content delta and nothing else the gateway reads."""
+    """The text of an event that is one choice's plain content delta and nothing else the gateway reads (an event
+    with an error never gets here: ``_event_object`` raised for it)."""
     choices = obj.get("choices")
-    if "error" in obj or obj.get("usage") is not None or type(choices) is not list or len(choices) != 1:
+    if obj.get("usage") is not None or type(choices) is not list or len(choices) != 1:
         return None
     choice = choices[0]
     if type(choice) is not dict or choice.get("index", 0) != 0 or choice.get("finish_reason"):

@@ -22,12 +22,14 @@ RUN python3 -m venv /opt/ailb
 WORKDIR /build
 # The dependencies first, from pyproject.toml alone (an empty package stands in for src/), so that a change
 # to the sources or the README reuses this layer.
-COPY pyproject.toml ./
+COPY pyproject.toml setup.py ./
+COPY scripts/build ./scripts/build
 RUN mkdir -p src/ailb && touch README.md src/ailb/__init__.py \
  && /opt/ailb/bin/pip install --no-compile . \
  && /opt/ailb/bin/pip uninstall -y ailb \
  && rm -rf /build/*
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
+COPY scripts/build ./scripts/build
 COPY src ./src
 COPY scripts/image_warmup.py ./
 # AILB itself (pip, setuptools and wheel are not needed at run time), then one demo run that compiles exactly

@@ -1,12 +1,17 @@
-"""How each gateway under test is started: AILB (uvicorn, granian, two deployments, memory on) and LiteLLM's proxy."""
+"""How each gateway under test is started: AILB (uvicorn, granian, two deployments, compiled, memory on) and LiteLLM's
+proxy."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ailb.compiled import compile_copy
 from bench.targets import API_KEY, CLIENT_KEY, MODEL, Server, StartError, clean_env, free_port, launch_ready
 
 LITELLM_HINT = (
@@ -56,27 +61,73 @@ def start_ailb(ws: Workspace) -> Server:
     return _serve_ailb("ailb", ws, _ailb_env(ws.fake, port), port)
 
 
+def _baseline_path(name: str, sources: str) -> str:
+    if not sources or not (Path(sources) / "ailb" / "__init__.py").is_file():
+        raise StartError(f"{name} needs --baseline-src DIR, a folder holding an ailb package")
+    return str(Path(sources).resolve())
+
+
+def _serve_baseline(name: str, ws: Workspace, env: dict[str, str], port: int) -> Server:
+    argv = [sys.executable, "-m", "ailb", "serve"]
+    return launch_ready(name, f"http://127.0.0.1:{port}/v1", argv, env, ws.cpus, ws.logs, 60)
+
+
 def start_ailb_baseline(ws: Workspace, sources: str) -> Server:
     """AILB from other sources (``--baseline-src``), to compare two commits side by side in one run."""
-    if not sources or not (Path(sources) / "ailb" / "__init__.py").is_file():
-        raise StartError("ailb-baseline needs --baseline-src DIR, a folder holding an ailb package")
+    pythonpath = _baseline_path("ailb-baseline", sources)
     port = free_port()
-    env = _ailb_env(ws.fake, port, PYTHONPATH=str(Path(sources).resolve()))
-    return launch_ready(
-        "ailb-baseline",
-        f"http://127.0.0.1:{port}/v1",
-        [sys.executable, "-m", "ailb", "serve"],
-        env,
-        ws.cpus,
-        ws.logs,
-        60,
-    )
+    return _serve_baseline("ailb-baseline", ws, _ailb_env(ws.fake, port, PYTHONPATH=pythonpath), port)
+
+
+def start_ailb_router_baseline(ws: Workspace, sources: str) -> Server:
+    """``ailb-router`` from the baseline sources, to compare a routing change side by side."""
+    pythonpath = _baseline_path("ailb-router-baseline", sources)
+    port = free_port()
+    env = _two_deployments_env(ws, port, "ailb-router-baseline")
+    return _serve_baseline("ailb-router-baseline", ws, {**env, "PYTHONPATH": pythonpath}, port)
+
+
+def start_ailb_compiled(ws: Workspace) -> Server:
+    """AILB as an ``AILB_COMPILE=1`` install runs it: these sources with the hot-path modules compiled by mypyc."""
+    tree = str(compiled_tree(ws))
+    port = free_port()
+    return _serve_baseline("ailb-compiled", ws, _ailb_env(ws.fake, port, PYTHONPATH=tree), port)
+
+
+def start_ailb_router_compiled(ws: Workspace) -> Server:
+    """``ailb-router`` compiled (see ``start_ailb_compiled``)."""
+    tree = str(compiled_tree(ws))
+    port = free_port()
+    env = _two_deployments_env(ws, port, "ailb-router-compiled")
+    return _serve_baseline("ailb-router-compiled", ws, {**env, "PYTHONPATH": tree}, port)
+
+
+def compiled_tree(ws: Workspace) -> Path:
+    """These sources with the hot-path modules compiled, made once per run; checked to import compiled."""
+    tree = ws.logs / "compiled"
+    if not tree.exists():
+        try:
+            compile_copy(tree)
+        except (RuntimeError, OSError) as exc:
+            shutil.rmtree(tree, ignore_errors=True)
+            raise StartError(f"could not compile the hot path: {exc}") from exc
+    probe = "from ailb.compiled import HOT_MODULES, compiled_modules; print(len(compiled_modules()), len(HOT_MODULES))"
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
+    counts = done.stdout.split()
+    if done.returncode != 0 or len(counts) != 2 or counts[0] != counts[1]:
+        raise StartError(f"the compiled tree does not import compiled: {done.stdout}{done.stderr[-2000:]}")
+    return tree
 
 
 def start_ailb_two_deployments(ws: Workspace) -> Server:
     """Two deployments serving the model, so every request goes through a real routing choice."""
     port = free_port()
-    config = ws.logs / "ailb-two-deployments.yaml"
+    return _serve_ailb("ailb-router", ws, _two_deployments_env(ws, port, "ailb-router"), port)
+
+
+def _two_deployments_env(ws: Workspace, port: int, name: str) -> dict[str, str]:
+    config = ws.logs / f"{name}-deployments.yaml"
     lines = ["deployments:"]
     for name in ("fake-a", "fake-b"):
         lines += [
@@ -89,7 +140,7 @@ def start_ailb_two_deployments(ws: Workspace) -> Server:
     config.write_text("\n".join(lines) + "\n")
     env = _ailb_env(ws.fake, port, AILB_CONFIG=str(config))
     del env["OPENAI_API_KEY"], env["OPENAI_BASE_URL"], env["OPENAI_MODELS"]
-    return _serve_ailb("ailb-router", ws, env, port)
+    return env
 
 
 def start_ailb_memory(ws: Workspace) -> Server:

@@ -15,6 +15,9 @@ LABELS = {
     "ailb": "**AILB** (`ailb serve`: uvicorn's Server, uvloop, AILB's httptools protocol)",
     "ailb-router": "AILB, two deployments (router choosing)",
     "ailb-baseline": "AILB from the baseline sources (`--baseline-src`)",
+    "ailb-router-baseline": "AILB from the baseline sources, two deployments (`--baseline-src`)",
+    "ailb-compiled": "**AILB compiled** (`AILB_COMPILE=1`: the hot path as C extensions)",
+    "ailb-router-compiled": "AILB compiled, two deployments (router choosing)",
     "ailb-granian": "AILB under granian (uvloop)",
     "ailb-memory": "AILB, memory enabled",
     "litellm": "LiteLLM proxy",
@@ -248,33 +251,43 @@ def _issue_ttft(target: str) -> Callable[[Run], tuple[str, bool] | None]:
     return measured
 
 
-def _issue_router(run: Run) -> tuple[str, bool] | None:
-    plain = _fraction(run, "ailb-router", "ailb", "issue_plain")
-    stream = _fraction(run, "ailb-router", "ailb", "issue_stream")
-    if plain is None or stream is None:
-        return None
-    cpu = _cpu_share(run, "ailb-router", "ailb", "issue_plain")
-    by_cpu = f" (by CPU time per request: {cpu:.2f}×)" if cpu is not None else ""
-    return f"plain {plain:.2f}×{by_cpu}, streamed {stream:.2f}×", min(plain, stream) >= 0.95
+def _issue_router(two: str, one: str) -> Callable[[Run], tuple[str, bool] | None]:
+    def measured(run: Run) -> tuple[str, bool] | None:
+        plain = _fraction(run, two, one, "issue_plain")
+        stream = _fraction(run, two, one, "issue_stream")
+        if plain is None or stream is None:
+            return None
+        cpu = _cpu_share(run, two, one, "issue_plain")
+        by_cpu = f" (by CPU time per request: {cpu:.2f}×)" if cpu is not None else ""
+        return f"plain {plain:.2f}×{by_cpu}, streamed {stream:.2f}×", min(plain, stream) >= 0.95
+
+    return measured
 
 
+COMPILED = "compiled (`AILB_COMPILE=1`)"
 ISSUE_GOALS = [
     Goal(
         "plain req/s, c64, ~2 KB body, router choosing between two deployments, metrics on: ≥ 0.80× the pass-through",
         _issue_throughput("ailb-router", "issue_plain"),
     ),
     Goal("the same, one deployment: ≥ 0.80×", _issue_throughput("ailb", "issue_plain")),
+    Goal(f"the same, {COMPILED}, router choosing", _issue_throughput("ailb-router-compiled", "issue_plain")),
+    Goal(f"the same, {COMPILED}, one deployment", _issue_throughput("ailb-compiled", "issue_plain")),
     Goal(
         "streamed req/s, c64, 25 events, no delay (router choosing): ≥ 0.80×",
         _issue_throughput("ailb-router", "issue_stream"),
     ),
     Goal("the same, one deployment: ≥ 0.80×", _issue_throughput("ailb", "issue_stream")),
+    Goal(f"the same, {COMPILED}, router choosing", _issue_throughput("ailb-router-compiled", "issue_stream")),
+    Goal(f"the same, {COMPILED}, one deployment", _issue_throughput("ailb-compiled", "issue_stream")),
     Goal(
         "time to the first content token, c1, events 1 ms apart: within +0.5 ms of what the pass-through adds",
         _issue_ttft("ailb"),
     ),
     Goal("the same, router choosing", _issue_ttft("ailb-router")),
-    Goal("two deployments (router choosing) vs one: ≥ 0.95× throughput", _issue_router),
+    Goal(f"the same, {COMPILED}", _issue_ttft("ailb-compiled")),
+    Goal("two deployments (router choosing) vs one: ≥ 0.95× throughput", _issue_router("ailb-router", "ailb")),
+    Goal(f"the same, {COMPILED}", _issue_router("ailb-router-compiled", "ailb-compiled")),
 ]
 
 

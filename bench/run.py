@@ -44,12 +44,18 @@ TARGETS = [
     "ailb",
     "ailb-router",
     "ailb-baseline",
+    "ailb-router-baseline",
+    "ailb-compiled",
+    "ailb-router-compiled",
     "ailb-granian",
     "ailb-memory",
     "litellm",
 ]
 # granian lost to uvicorn and stays out of the default run; bench.memory_rag measures memory (with its own AILB)
-DEFAULT_TARGETS = ["direct", "passthrough-asgi", "passthrough", "ailb", "ailb-router", "litellm"]
+DEFAULT_TARGETS = [
+    *("direct", "passthrough-asgi", "passthrough", "ailb", "ailb-router"),
+    *("ailb-compiled", "ailb-router-compiled", "litellm"),
+]
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,9 @@ def starters(args: argparse.Namespace) -> dict[str, Callable[[gateways.Workspace
         "ailb": gateways.start_ailb,
         "ailb-router": gateways.start_ailb_two_deployments,
         "ailb-baseline": lambda ws: gateways.start_ailb_baseline(ws, args.baseline_src or ""),
+        "ailb-router-baseline": lambda ws: gateways.start_ailb_router_baseline(ws, args.baseline_src or ""),
+        "ailb-compiled": gateways.start_ailb_compiled,
+        "ailb-router-compiled": gateways.start_ailb_router_compiled,
         "ailb-granian": gateways.start_ailb_granian,
         "ailb-memory": gateways.start_ailb_memory,
         "litellm": lambda ws: gateways.start_litellm(ws, args.litellm_venv or ""),

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from uvicorn.server import HANDLED_SIGNALS
 
+from ailb.compiled import compiled_modules
 from ailb.settings import Settings
 
 if TYPE_CHECKING:
@@ -86,7 +87,9 @@ def report(gateway: Gateway) -> None:
 
 def describe(gateway: Gateway) -> list[str]:
     settings = gateway.runtime.settings
-    lines = [f"AILB {_version()} (module {settings.module_id})"]
+    compiled = compiled_modules()
+    build = f"hot path compiled ({len(compiled)} modules)" if compiled else "pure Python"
+    lines = [f"AILB {_version()} (module {settings.module_id}, {build})"]
     lines.append(f"  HTTP        http://{_hostport(settings.host, settings.http_port)} (API docs at /docs)")
     grpc = _hostport(settings.host, gateway.grpc_port or settings.grpc_port) if settings.enable_grpc else "off"
     lines.append(f"  gRPC        {grpc}")

@@ -36,6 +36,7 @@ from typing import Any, ClassVar, cast
 from urllib.parse import unquote
 
 import httptools
+from mypy_extensions import mypyc_attr
 from uvicorn.config import Config
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
@@ -92,6 +93,8 @@ def _target(url: bytes) -> tuple[bytes, bytes]:
     return parsed.path or b"/", parsed.query or b""
 
 
+# Compiled (AILB_COMPILE=1), uvicorn's connections are built from a subclass made at start-up (limited_protocol).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HttpProtocol(asyncio.Protocol):
     """Build subclasses with :func:`limited_protocol`; uvicorn's ``Server`` makes one per connection."""
 

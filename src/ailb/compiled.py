@@ -1,0 +1,49 @@
+"""The hot-path modules an ``AILB_COMPILE=1`` install compiles to C extensions with mypyc, and which of them run
+compiled in this process.
+
+The compiled modules are the same sources (``mypy --strict`` clean, which mypyc needs): a plain install runs them
+as Python, with the same behaviour. ``setup.py`` reads ``HOT_MODULES`` from this file without importing ailb, so
+it imports nothing beyond the standard library at module level.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HOT_MODULES = (
+    "ailb.http.protocol",
+    "ailb.http.exchange",
+    "ailb.providers.openai.stream",
+    "ailb.providers.scrub",
+    "ailb.redaction",
+)
+
+
+def compiled_modules() -> list[str]:
+    """The hot-path modules this process runs as C extensions (none for a plain install)."""
+    return [name for name in HOT_MODULES if _is_extension(importlib.import_module(name).__file__)]
+
+
+def _is_extension(path: str | None) -> bool:
+    return path is not None and not path.endswith((".py", ".pyc"))
+
+
+def compile_copy(dest: Path) -> Path:
+    """Copy the ailb package this process imports into ``dest`` and compile its hot-path modules there, for a run
+    of the compiled gateway from these sources without installing it (``PYTHONPATH=dest``: the benchmark and the
+    tests). Needs mypy (which ships mypyc) and a C compiler; returns ``dest``."""
+    source = Path(__file__).resolve().parent
+    package = dest / "ailb"
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
+    paths = [str(Path(*name.split(".")).with_suffix(".py")) for name in HOT_MODULES]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypyc", *paths], cwd=dest, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mypyc failed:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
+    shutil.rmtree(dest / "build", ignore_errors=True)
+    return dest

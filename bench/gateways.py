@@ -67,7 +67,8 @@ def _baseline_path(name: str, sources: str) -> str:
     return str(Path(sources).resolve())
 
 
-def _serve_baseline(name: str, ws: Workspace, env: dict[str, str], port: int) -> Server:
+def _serve_from_path(name: str, ws: Workspace, env: dict[str, str], port: int) -> Server:
+    """AILB from the sources ``env``'s PYTHONPATH puts first."""
     argv = [sys.executable, "-m", "ailb", "serve"]
     return launch_ready(name, f"http://127.0.0.1:{port}/v1", argv, env, ws.cpus, ws.logs, 60)
 
@@ -76,7 +77,7 @@ def start_ailb_baseline(ws: Workspace, sources: str) -> Server:
     """AILB from other sources (``--baseline-src``), to compare two commits side by side in one run."""
     pythonpath = _baseline_path("ailb-baseline", sources)
     port = free_port()
-    return _serve_baseline("ailb-baseline", ws, _ailb_env(ws.fake, port, PYTHONPATH=pythonpath), port)
+    return _serve_from_path("ailb-baseline", ws, _ailb_env(ws.fake, port, PYTHONPATH=pythonpath), port)
 
 
 def start_ailb_router_baseline(ws: Workspace, sources: str) -> Server:
@@ -84,14 +85,14 @@ def start_ailb_router_baseline(ws: Workspace, sources: str) -> Server:
     pythonpath = _baseline_path("ailb-router-baseline", sources)
     port = free_port()
     env = _two_deployments_env(ws, port, "ailb-router-baseline")
-    return _serve_baseline("ailb-router-baseline", ws, {**env, "PYTHONPATH": pythonpath}, port)
+    return _serve_from_path("ailb-router-baseline", ws, {**env, "PYTHONPATH": pythonpath}, port)
 
 
 def start_ailb_compiled(ws: Workspace) -> Server:
     """AILB as an ``AILB_COMPILE=1`` install runs it: these sources with the hot-path modules compiled by mypyc."""
     tree = str(compiled_tree(ws))
     port = free_port()
-    return _serve_baseline("ailb-compiled", ws, _ailb_env(ws.fake, port, PYTHONPATH=tree), port)
+    return _serve_from_path("ailb-compiled", ws, _ailb_env(ws.fake, port, PYTHONPATH=tree), port)
 
 
 def start_ailb_router_compiled(ws: Workspace) -> Server:
@@ -99,7 +100,7 @@ def start_ailb_router_compiled(ws: Workspace) -> Server:
     tree = str(compiled_tree(ws))
     port = free_port()
     env = _two_deployments_env(ws, port, "ailb-router-compiled")
-    return _serve_baseline("ailb-router-compiled", ws, {**env, "PYTHONPATH": tree}, port)
+    return _serve_from_path("ailb-router-compiled", ws, {**env, "PYTHONPATH": tree}, port)
 
 
 def compiled_tree(ws: Workspace) -> Path:
@@ -129,9 +130,9 @@ def start_ailb_two_deployments(ws: Workspace) -> Server:
 def _two_deployments_env(ws: Workspace, port: int, name: str) -> dict[str, str]:
     config = ws.logs / f"{name}-deployments.yaml"
     lines = ["deployments:"]
-    for name in ("fake-a", "fake-b"):
+    for deployment in ("fake-a", "fake-b"):
         lines += [
-            f"  - name: {name}",
+            f"  - name: {deployment}",
             "    provider: openai",
             f"    base_url: {ws.fake.base_url}",
             f"    api_key: {API_KEY}",

@@ -20,8 +20,8 @@ RUN groupadd --system --gid 10001 ailb \
  && mkdir -p /app/ailb_memory /app/ailb_rag
 RUN python3 -m venv /opt/ailb
 WORKDIR /build
-# The dependencies first, from pyproject.toml alone (an empty package stands in for src/), so that a change
-# to the sources or the README reuses this layer.
+# The dependencies first, from pyproject.toml and the build's own files alone (an empty package stands in for
+# src/), so that a change to the sources or the README reuses this layer.
 COPY pyproject.toml setup.py ./
 COPY scripts/build ./scripts/build
 RUN mkdir -p src/ailb && touch README.md src/ailb/__init__.py \

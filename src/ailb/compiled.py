@@ -2,8 +2,8 @@
 compiled in this process.
 
 The compiled modules are the same sources (``mypy --strict`` clean, which mypyc needs): a plain install runs them
-as Python, with the same behaviour. ``setup.py`` reads ``HOT_MODULES`` from this file without importing ailb, so
-it imports nothing beyond the standard library at module level.
+as Python, with the same behaviour. ``setup.py`` reads ``HOT_MODULES`` from this file's source, since a build
+cannot import ailb: it stays a literal tuple.
 """
 
 from __future__ import annotations

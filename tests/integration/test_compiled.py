@@ -18,7 +18,7 @@ from ailb.compiled import HOT_MODULES, compile_copy
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).parents[2]
 # The tests of what the compiled modules do: the stream reader and scrubbing, redaction, the server protocol and
-# its exchanges, and whole gateways (in subprocesses that inherit PYTHONPATH) answering the SDKs.
+# its exchanges, the start-up report that names the build, and whole gateways answering the SDKs over sockets.
 SUITES = [
     "tests/unit/providers/test_relay_reads.py",
     "tests/unit/providers/test_openai_translate.py",
@@ -26,6 +26,7 @@ SUITES = [
     "tests/unit/core/test_redaction.py",
     "tests/unit/core/test_stream_writes.py",
     "tests/unit/core/test_client_watch.py",
+    "tests/unit/core/test_startup.py",
     "tests/unit/server/test_http_protocol.py",
     "tests/integration/test_gateway_sdk.py",
     "tests/integration/test_key_leaks.py",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ailb.bootstrap import Gateway
+from ailb.compiled import HOT_MODULES, compiled_modules
 from ailb.settings import DeploymentConfig, MemoryConfig, RagConfig, Settings, load_settings
 from ailb.startup import StartupError, check_ports, describe, warnings
 
@@ -56,6 +57,14 @@ def test_the_report_names_deployments_aliases_absolute_stores_and_guards(tmp_pat
     assert "1 client keys; no admin token" in text
     assert "gRPC        127.0.0.1:50051" in text
     assert "sk-east-secret" not in text and "pw@" not in text
+
+
+def test_the_first_line_says_whether_the_hot_path_runs_compiled() -> None:
+    first = describe(Gateway(Settings(host="127.0.0.1")))[0]
+    compiled = compiled_modules()
+    expected = f"hot path compiled ({len(HOT_MODULES)} modules)" if compiled else "pure Python"
+    assert compiled in ([], list(HOT_MODULES))  # all or none: a partly compiled install would be a broken build
+    assert first.endswith(f", {expected})"), first
 
 
 def test_an_open_control_plane_on_the_network_is_a_loud_warning() -> None:

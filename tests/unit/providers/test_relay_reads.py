@@ -18,6 +18,7 @@ from ailb.providers.framing import SseData
 from ailb.providers.openai.stream import ContentTemplate, OpenAIStream, read_events
 from ailb.providers.relay import relay
 from ailb.redaction import SecretSet
+from tests.spies import record_calls
 
 KEY = "sk-Echoed-Key-7f3a9c"
 SECRETS = SecretSet([KEY])
@@ -392,14 +393,7 @@ def datas_of(raw: bytes) -> list[bytes]:
 
 
 def test_a_stream_reads_its_ordinary_events_without_parsing_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    parsed: list[bytes] = []
-    loads = orjson.loads
-
-    def counted(data: bytes) -> Any:
-        parsed.append(data)
-        return loads(data)
-
-    monkeypatch.setattr(orjson, "loads", counted)
+    parsed = record_calls(monkeypatch, orjson, "loads")
     template = ContentTemplate()
     words = [f" word{k}" for k in range(20)]
     raw = ANSWER + b"".join(event({"content": word}) for word in words) + event({}, "stop")

@@ -28,6 +28,7 @@ from ailb.service import ChatService
 from ailb.settings import ClientKeyConfig, MemoryConfig, RagConfig
 from ailb.state import InProcessLimitStore
 from ailb.tenancy import client_key
+from tests.spies import record_calls
 from tests.unit.routing.support import (
     ScriptedProvider,
     completion,
@@ -336,14 +337,7 @@ async def test_the_callers_call_is_not_changed(parts: Parts) -> None:
 async def test_the_model_is_resolved_once_per_request(parts: Parts, monkeypatch: pytest.MonkeyPatch) -> None:
     service = parts.service(provider())
     catalog = service.router.catalog
-    looked_up: list[str] = []
-    targets_of = catalog.targets
-
-    def counted(name: str) -> Any:
-        looked_up.append(name)
-        return targets_of(name)
-
-    monkeypatch.setattr(catalog, "targets", counted)
+    looked_up = record_calls(monkeypatch, catalog, "targets")
     await service.complete(chat(collections=("policies",)))
     await drain((await service.stream(chat(stream=True))).chunks)
     assert looked_up == ["gpt-4o", "gpt-4o"]

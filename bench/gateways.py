@@ -104,19 +104,21 @@ def start_ailb_router_compiled(ws: Workspace) -> Server:
 
 
 def compiled_tree(ws: Workspace) -> Path:
-    """These sources with the hot-path modules compiled, made once per run; checked to import compiled."""
+    """These sources with the hot-path modules compiled, made (and checked to import compiled) once per run."""
     tree = ws.logs / "compiled"
-    if not tree.exists():
-        try:
-            compile_copy(tree)
-        except (RuntimeError, OSError) as exc:
-            shutil.rmtree(tree, ignore_errors=True)
-            raise StartError(f"could not compile the hot path: {exc}") from exc
+    if tree.exists():
+        return tree
+    try:
+        compile_copy(tree)
+    except (RuntimeError, OSError) as exc:
+        shutil.rmtree(tree, ignore_errors=True)
+        raise StartError(f"could not compile the hot path: {exc}") from exc
     probe = "from ailb.compiled import HOT_MODULES, compiled_modules; print(len(compiled_modules()), len(HOT_MODULES))"
     env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
     counts = done.stdout.split()
     if done.returncode != 0 or len(counts) != 2 or counts[0] != counts[1]:
+        shutil.rmtree(tree, ignore_errors=True)
         raise StartError(f"the compiled tree does not import compiled: {done.stdout}{done.stderr[-2000:]}")
     return tree
 

@@ -7,11 +7,15 @@
 # BASE_IMAGE must provide python3 (>= 3.11) with the venv module, and useradd; both stages use it, so the
 # virtualenv's interpreter link stays valid. The embedding model comes from an installed package: the image
 # works offline. No PyTorch: the local model runs on ONNX Runtime.
+# AILB_COMPILE=1 (the default) compiles the hot path to C extensions (see the README); the build stage installs
+# a C compiler with apt-get for it, which the final image does not keep. --build-arg AILB_COMPILE=0: all Python.
 ARG BASE_IMAGE=python:3.11-slim
+ARG AILB_COMPILE=1
 
 FROM ${BASE_IMAGE} AS build
 # A pip configuration mounted for this build only (scripts/dev image passes one); unset means pip's defaults.
 ARG PIP_CONFIG_FILE
+ARG AILB_COMPILE
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 # The user and the data folders, made here so that the final stage needs no RUN of its own (a build's mounts
 # would leave their mount points in its layer).
@@ -19,22 +23,32 @@ RUN groupadd --system --gid 10001 ailb \
  && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin ailb \
  && mkdir -p /app/ailb_memory /app/ailb_rag
 RUN python3 -m venv /opt/ailb
+# gcc, the C library's headers and, where the base's Python has none of its own (Debian's python3), its headers.
+RUN if [ "$AILB_COMPILE" != 0 ]; then \
+      packages="gcc libc6-dev"; \
+      python3 -c 'import pathlib, sys, sysconfig; sys.exit(not pathlib.Path(sysconfig.get_paths()["include"], "Python.h").exists())' \
+        || packages="$packages python3-dev"; \
+      apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages > /dev/null \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 WORKDIR /build
 # The dependencies first, from pyproject.toml and the build's own files alone (an empty package stands in for
 # src/), so that a change to the sources or the README reuses this layer.
 COPY pyproject.toml setup.py ./
 COPY scripts/build ./scripts/build
 RUN mkdir -p src/ailb && touch README.md src/ailb/__init__.py \
- && /opt/ailb/bin/pip install --no-compile . \
+ && AILB_COMPILE=0 /opt/ailb/bin/pip install --no-compile . \
  && /opt/ailb/bin/pip uninstall -y ailb \
  && rm -rf /build/*
 COPY pyproject.toml setup.py README.md ./
 COPY scripts/build ./scripts/build
 COPY src ./src
 COPY scripts/image_warmup.py ./
-# AILB itself (pip, setuptools and wheel are not needed at run time), then one demo run that compiles exactly
-# the modules a gateway imports (see scripts/image_warmup.py) and fails the build if the image cannot serve.
-RUN /opt/ailb/bin/pip install --no-compile --no-deps . \
+# AILB itself, its hot path compiled unless AILB_COMPILE=0 (pip, setuptools and wheel are not needed at run time),
+# then one demo run that writes the bytecode of exactly the modules a gateway imports (see scripts/image_warmup.py)
+# and fails the build if the image cannot serve.
+RUN AILB_COMPILE=$AILB_COMPILE /opt/ailb/bin/pip install --no-compile --no-deps . \
  && /opt/ailb/bin/python -m pip uninstall -y pip setuptools wheel \
  && find /opt/ailb -name __pycache__ -prune -exec rm -rf {} + \
  && /opt/ailb/bin/python image_warmup.py \

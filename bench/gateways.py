@@ -89,7 +89,7 @@ def start_ailb_router_baseline(ws: Workspace, sources: str) -> Server:
 
 
 def start_ailb_compiled(ws: Workspace) -> Server:
-    """AILB as an ``AILB_COMPILE=1`` install runs it: these sources with the hot-path modules compiled by mypyc."""
+    """AILB as a compiled install runs it: these sources with the hot-path modules compiled by mypyc."""
     tree = str(compiled_tree(ws))
     port = free_port()
     return _serve_from_path("ailb-compiled", ws, _ailb_env(ws.fake, port, PYTHONPATH=tree), port)

@@ -12,11 +12,11 @@ LABELS = {
     "direct": "fake upstream, called directly",
     "passthrough-asgi": "minimal raw-ASGI + aiohttp pass-through (`bench/passthrough_asgi.py`, uvicorn)",
     "passthrough": "minimal aiohttp pass-through (`bench/passthrough.py`)",
-    "ailb": "**AILB** (`ailb serve`: uvicorn's Server, uvloop, AILB's httptools protocol)",
+    "ailb": "**AILB** (`ailb serve`, all Python: uvicorn's Server, uvloop, AILB's httptools protocol)",
     "ailb-router": "AILB, two deployments (router choosing)",
     "ailb-baseline": "AILB from the baseline sources (`--baseline-src`)",
     "ailb-router-baseline": "AILB from the baseline sources, two deployments (`--baseline-src`)",
-    "ailb-compiled": "**AILB compiled** (`AILB_COMPILE=1`: the hot path as C extensions)",
+    "ailb-compiled": "**AILB compiled** (the hot path as C extensions: `pip install .` with a C compiler, the image)",
     "ailb-router-compiled": "AILB compiled, two deployments (router choosing)",
     "ailb-granian": "AILB under granian (uvloop)",
     "ailb-memory": "AILB, memory enabled",
@@ -264,7 +264,7 @@ def _issue_router(two: str, one: str) -> Callable[[Run], tuple[str, bool] | None
     return measured
 
 
-COMPILED = "compiled (`AILB_COMPILE=1`)"
+COMPILED = "compiled (`pip install .`, the image)"
 ISSUE_GOALS = [
     Goal(
         "plain req/s, c64, ~2 KB body, router choosing between two deployments, metrics on: ≥ 0.80× the pass-through",

@@ -1,9 +1,10 @@
-"""The hot-path modules an ``AILB_COMPILE=1`` install compiles to C extensions with mypyc, and which of them run
-compiled in this process.
+"""The hot-path modules a compiled install (``pip install .`` where a C compiler is, or ``AILB_COMPILE=1``) builds
+as C extensions with mypyc, and which of them run compiled in this process.
 
-The compiled modules are the same sources (``mypy --strict`` clean, which mypyc needs): a plain install runs them
-as Python, with the same behaviour. ``setup.py`` reads ``HOT_MODULES`` from this file's source, since a build
-cannot import ailb: it stays a literal tuple.
+The compiled modules are the same sources (``mypy --strict`` clean, which mypyc needs): a plain install (editable,
+without a C compiler, or ``AILB_COMPILE=0``) runs them as Python, with the same behaviour. ``setup.py`` reads
+``HOT_MODULES`` and ``MYPYC_FLAGS`` from this file's source, since a build cannot import ailb: they stay literal
+tuples.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ HOT_MODULES = (
     "ailb.providers.scrub",
     "ailb.redaction",
 )
+# mypy's view of the code when compiling: the project's configuration and whatever the build's environment holds
+# are left out, and every third-party import is Any. A compile then does not depend on which versions of the
+# dependencies, or of their stubs, are installed (none are when pip builds the wheel).
+MYPYC_FLAGS = ("--config-file=", "--no-site-packages", "--ignore-missing-imports")
 
 
 def compiled_modules() -> list[str]:
@@ -41,7 +46,7 @@ def compile_copy(dest: Path) -> Path:
     shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
     paths = [str(Path(*name.split(".")).with_suffix(".py")) for name in HOT_MODULES]
     done = subprocess.run(
-        [sys.executable, "-m", "mypyc", *paths], cwd=dest, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "mypyc", *MYPYC_FLAGS, *paths], cwd=dest, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"mypyc failed:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")

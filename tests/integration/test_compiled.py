@@ -1,6 +1,6 @@
-"""The hot path compiled with mypyc (``AILB_COMPILE=1``): built from these sources, imported as C extensions, and
-held to the same tests as the Python it is made from, including the gateway served over real sockets to the
-official SDKs."""
+"""The hot path compiled with mypyc (what ``pip install .`` builds where a C compiler is): built from these sources,
+imported as C extensions, and held to the same tests as the Python it is made from, including the gateway served
+over real sockets to the official SDKs."""
 
 from __future__ import annotations
 
@@ -69,19 +69,28 @@ def _project_copy(tmp_path: Path) -> Path:
     return project
 
 
-def _pip(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AILB_COMPILE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    return subprocess.run([sys.executable, "-m", "pip", *argv], env=env, capture_output=True, text=True, check=False)
+def _pip(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """pip as a user runs it, with ``env`` (``AILB_COMPILE`` unset unless given there)."""
+    inherited = {name: value for name, value in os.environ.items() if name != "AILB_COMPILE"}
+    return subprocess.run(
+        [sys.executable, "-m", "pip", *argv], env={**inherited, "PIP_DISABLE_PIP_VERSION_CHECK": "1", **env},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
 
 
-def test_an_ailb_compile_install_builds_the_hot_path_as_c_extensions(tmp_path: Path) -> None:
-    """``AILB_COMPILE=1 pip install .`` as a user runs it: the build backend fetches mypyc into its isolated build
-    environment."""
+def _wheel(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``pip wheel`` of a copy of the project, with build isolation; the names in the wheel it made, if any."""
     wheels = tmp_path / "wheels"
-    done = _pip("wheel", "--no-deps", "-q", "-w", str(wheels), str(_project_copy(tmp_path)))
+    done = _pip("wheel", "--no-deps", "-q", "-w", str(wheels), str(_project_copy(tmp_path)), **env)
+    made = list(wheels.glob("ailb-*.whl"))
+    return done, [f"wheel:{made[0].name}", *zipfile.ZipFile(made[0]).namelist()] if made else []
+
+
+def test_a_default_install_compiles_the_hot_path_where_a_c_compiler_is(tmp_path: Path) -> None:
+    """``pip install .`` as a user runs it (``AILB_COMPILE`` unset: auto): the build backend finds the C compiler and
+    fetches mypyc into its isolated build environment."""
+    done, names = _wheel(tmp_path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    (wheel,) = wheels.glob("ailb-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
     for module in HOT_MODULES:
         stem = module.replace(".", "/")
         assert any(n.startswith(stem + ".cpython-") and n.endswith(".so") for n in names), module
@@ -89,10 +98,25 @@ def test_an_ailb_compile_install_builds_the_hot_path_as_c_extensions(tmp_path: P
     assert any("/" not in n and "__mypyc." in n and n.endswith(".so") for n in names)  # mypyc's shared runtime
 
 
+def test_without_a_working_c_compiler_a_default_install_is_plain_python(tmp_path: Path) -> None:
+    done, names = _wheel(tmp_path, CC="false")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert names[0].endswith("-py3-none-any.whl")
+    assert "ailb/http/protocol.py" in names
+    assert not [n for n in names if n.endswith(".so")]
+
+
+def test_ailb_compile_1_fails_without_a_c_compiler_and_says_how_to_install_plain_python(tmp_path: Path) -> None:
+    done, names = _wheel(tmp_path, CC="false", AILB_COMPILE="1")
+    assert done.returncode != 0
+    assert not names
+    assert "AILB_COMPILE=0 installs it as plain Python" in done.stdout + done.stderr
+
+
 def test_an_editable_install_refuses_to_compile(tmp_path: Path) -> None:
     """Extensions beside the sources would shadow every later edit of them."""
     project = _project_copy(tmp_path)
-    done = _pip("install", "--no-deps", "--dry-run", "-e", str(project))
+    done = _pip("install", "--no-deps", "--dry-run", "-e", str(project), AILB_COMPILE="1")
     assert done.returncode != 0
     assert "not an editable one" in done.stdout + done.stderr
     assert not list(project.rglob("*.so"))

@@ -24,6 +24,7 @@ import httpx
 import openai
 import pytest
 
+from ailb.compiled import HOT_MODULES
 from tests.fakes import OpenAIFake, ThreadedServer
 from tests.ports import free_port
 
@@ -207,7 +208,9 @@ def test_the_image_serves_remembers_across_containers_and_drains_on_sigterm(
     engine.volumes.append(volume)
 
     first = start_gateway(engine, upstream, volume)
-    assert "memory      embedded ChromaDB in /app/ailb_memory" in engine.logs(first.container)
+    logs = engine.logs(first.container)
+    assert "memory      embedded ChromaDB in /app/ailb_memory" in logs
+    assert f"hot path compiled ({len(HOT_MODULES)} modules)" in logs  # the Dockerfile's default build
     assert engine.run("exec", first.container, "id", "-u").stdout.strip() == "10001"  # not root
     healthcheck = json.loads(engine.inspect(first.container, "{{json .Config.Healthcheck.Test}}"))
     assert healthcheck[0] == "CMD"

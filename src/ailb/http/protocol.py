@@ -93,7 +93,7 @@ def _target(url: bytes) -> tuple[bytes, bytes]:
     return parsed.path or b"/", parsed.query or b""
 
 
-# Compiled (AILB_COMPILE=1), uvicorn's connections are built from a subclass made at start-up (limited_protocol).
+# Compiled (see ailb.compiled), uvicorn's connections are built from a subclass made at start-up (limited_protocol).
 @mypyc_attr(allow_interpreted_subclasses=True)
 class HttpProtocol(asyncio.Protocol):
     """Build subclasses with :func:`limited_protocol`; uvicorn's ``Server`` makes one per connection."""

@@ -36,12 +36,11 @@ def until(driver: Any, condition: Any, message: str) -> Any:
 
 
 def cell(driver: Any, deployment: str, field: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    found = driver.find_elements(
-        By.CSS_SELECTOR, f'#deployments tr[data-deployment="{deployment}"] [data-field="{field}"]'
-    )
-    return str(found[0].text) if found else ""
+    """The cell's text, read in the page in one step: the live table may redraw the row between a look-up of the
+    element and a read of its text."""
+    selector = f'#deployments tr[data-deployment="{deployment}"] [data-field="{field}"]'
+    script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''"
+    return str(driver.execute_script(script, selector))
 
 
 def chat(gateway: RunningGateway, model: str, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -15,20 +15,17 @@ import pytest
 
 from ailb.compiled import HOT_MODULES, compile_copy
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 ROOT = Path(__file__).parents[2]
-# The tests of what the compiled modules do: the stream reader and scrubbing, redaction, the server protocol and
-# its exchanges, the start-up report that names the build, and whole gateways answering the SDKs over sockets.
+# Every unit test (each compiled module's own, and those of the Python around them), and whole gateways over
+# sockets: the SDKs, failover and retries, the chat features, the request limits, the metrics and the key leaks.
 SUITES = [
-    "tests/unit/providers/test_relay_reads.py",
-    "tests/unit/providers/test_openai_translate.py",
-    "tests/unit/providers/test_scrub.py",
-    "tests/unit/core/test_redaction.py",
-    "tests/unit/core/test_stream_writes.py",
-    "tests/unit/core/test_client_watch.py",
-    "tests/unit/core/test_startup.py",
-    "tests/unit/server/test_http_protocol.py",
+    "tests/unit",
     "tests/integration/test_gateway_sdk.py",
+    "tests/integration/test_routing_failover.py",
+    "tests/integration/test_chat_features.py",
+    "tests/integration/test_request_hardening.py",
+    "tests/integration/test_metrics_prometheus.py",
     "tests/integration/test_key_leaks.py",
 ]
 

@@ -60,9 +60,9 @@ async def chat_completions(request: Request) -> Response:
             result.completion.raw or orjson.dumps(result.completion.body),
             raw_route_headers(result.route, result.context),
         )
-    except ClientDisconnected as exc:
-        if exc.args:
-            log.info("client connection closed during POST %s (%s)", request.url.path, exc.args[0])
+    except ClientDisconnected as closed:
+        if closed.args:
+            log.info("client connection closed during POST %s (%s)", request.url.path, closed.args[0])
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     except AILBError as exc:
         if isinstance(exc, UpstreamError):

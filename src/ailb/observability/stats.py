@@ -151,7 +151,7 @@ def _summarise(ordered: list[float]) -> LatencySummary:
         p90_ms=1000 * percentile(ordered, 90),
         p95_ms=1000 * percentile(ordered, 95),
         p99_ms=1000 * percentile(ordered, 99),
-        avg_ms=1000 * sum(ordered) / len(ordered),
+        avg_ms=1000 * sum(ordered, 0.0) / len(ordered),
     )
 
 

@@ -91,8 +91,8 @@ class HealthMonitor:
         except (UpstreamError, TimeoutError) as exc:
             self._failed(deployment, exc)
             return False
-        except Exception as exc:
-            log.error("deployment %s: health check raised %r", deployment.name, exc)
+        except Exception as unexpected:
+            log.error("deployment %s: health check raised %r", deployment.name, unexpected)
             return False
         if deployment.circuit.recovered():
             deployment.misconfigured_status = None

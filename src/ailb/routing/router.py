@@ -256,8 +256,8 @@ class Router:
             except asyncio.CancelledError:
                 self._recorder.abandoned(attempt)
                 raise
-            except InvalidRequestError as exc:
-                self._selector.unfit_for(plan, attempt, exc)
+            except InvalidRequestError as unfit:
+                self._selector.unfit_for(plan, attempt, unfit)
                 continue
             except Exception as exc:
                 self._selector.failed(plan, attempt, self._as_upstream(exc, pick))

@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
+from mypy_extensions import mypyc_attr
+
 from ailb.contract import ChatCall, StreamChunk, Usage
 from ailb.errors import UpstreamError, UpstreamProtocolError
 from ailb.routing.attempts import Attempt, AttemptRecorder
@@ -100,8 +102,8 @@ class RelayedChunks:
         except asyncio.CancelledError:
             await self.aclose()
             raise
-        except UpstreamError as exc:
-            self._fail(exc)
+        except UpstreamError as failure:
+            self._fail(failure)
             raise
         except Exception as exc:
             error = unexpected(exc, self._attempt.deployment.name)
@@ -154,6 +156,7 @@ class RelayedChunks:
         self._recorder.failed(self._attempt, error)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the layers (metering, memory, tracing) stay Python
 class PassedChunks(ABC):
     """A routed stream's chunks passed on by a layer that notes them (metering, memory, tracing): every chunk is
     shown to ``_seen``, also those ``ready`` hands over, which keeps the answer's last usage and (``keep_text``)

@@ -14,7 +14,8 @@ from ailb.compiled import HOT_MODULES
 def _source(module: str) -> ast.Module:
     spec = importlib.util.find_spec(module)
     assert spec is not None and spec.origin is not None, module
-    return ast.parse(Path(spec.origin).with_suffix(".py").read_text())
+    # the source beside a compiled module's extension too
+    return ast.parse((Path(spec.origin).parent / f"{module.rsplit('.', 1)[1]}.py").read_text())
 
 
 def _functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:

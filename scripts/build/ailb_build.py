@@ -97,4 +97,3 @@ def get_requires_for_build_editable(config_settings=None):  # type: ignore[no-un
         # The extensions would sit beside the sources in src/ and shadow every later edit of them.
         raise RuntimeError("AILB_COMPILE=1 compiles a regular install (pip install .), not an editable one (-e)")
     return build_meta.get_requires_for_build_editable(config_settings)
-

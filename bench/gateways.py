@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ailb.compiled import compile_copy
-from bench.targets import API_KEY, CLIENT_KEY, MODEL, Server, StartError, clean_env, free_port, launch_ready
+from ailb.compiled import HOT_MODULES, MYPYC_FLAGS
+from bench.targets import API_KEY, CLIENT_KEY, MODEL, REPO, Server, StartError, clean_env, free_port, launch_ready
 
 LITELLM_HINT = (
     "LiteLLM not installed; install with: python3 -m venv .bench-litellm && "
@@ -109,7 +109,7 @@ def compiled_tree(ws: Workspace) -> Path:
     if tree.exists():
         return tree
     try:
-        compile_copy(tree)
+        _compile_copy(tree)
     except (RuntimeError, OSError) as exc:
         shutil.rmtree(tree, ignore_errors=True)
         raise StartError(f"could not compile the hot path: {exc}") from exc
@@ -121,6 +121,19 @@ def compiled_tree(ws: Workspace) -> Path:
         shutil.rmtree(tree, ignore_errors=True)
         raise StartError(f"the compiled tree does not import compiled: {done.stdout}{done.stderr[-2000:]}")
     return tree
+
+
+def _compile_copy(dest: Path) -> None:
+    """Copy these sources' ailb package into ``dest`` and compile its hot-path modules there as a compiled install
+    does (the same modules, the same mypy flags), without a wheel or an install: ``PYTHONPATH=dest`` runs it."""
+    shutil.copytree(REPO / "src" / "ailb", dest / "ailb", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    paths = [str(Path(*name.split(".")).with_suffix(".py")) for name in HOT_MODULES]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypyc", *MYPYC_FLAGS, *paths], cwd=dest, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mypyc failed:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
+    shutil.rmtree(dest / "build", ignore_errors=True)
 
 
 def start_ailb_two_deployments(ws: Workspace) -> Server:

@@ -10,10 +10,6 @@ tuples.
 from __future__ import annotations
 
 import importlib
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 HOT_MODULES = (
     # the server protocol, the chat handler and the request's parsing
@@ -70,19 +66,3 @@ def compiled_modules() -> list[str]:
 def _is_extension(path: str | None) -> bool:
     return path is not None and not path.endswith((".py", ".pyc"))
 
-
-def compile_copy(dest: Path) -> Path:
-    """Copy the ailb package this process imports into ``dest`` and compile its hot-path modules there, for a run
-    of the compiled gateway from these sources without installing it (``PYTHONPATH=dest``: the benchmark and the
-    tests). Needs mypy (which ships mypyc) and a C compiler; returns ``dest``."""
-    source = Path(__file__).resolve().parent
-    package = dest / "ailb"
-    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd"))
-    paths = [str(Path(*name.split(".")).with_suffix(".py")) for name in HOT_MODULES]
-    done = subprocess.run(
-        [sys.executable, "-m", "mypyc", *MYPYC_FLAGS, *paths], cwd=dest, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"mypyc failed:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
-    shutil.rmtree(dest / "build", ignore_errors=True)
-    return dest

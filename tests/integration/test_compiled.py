@@ -1,6 +1,6 @@
-"""The hot path compiled with mypyc (what ``pip install .`` builds where a C compiler is): built from these sources,
-imported as C extensions, and held to the same tests as the Python it is made from, including the gateway served
-over real sockets to the official SDKs."""
+"""The hot path compiled with mypyc (what ``pip install .`` builds where a C compiler is): the wheel pip builds from
+these sources, unpacked, imported as C extensions and held to the same tests as the Python it is made from,
+including the gateway served over real sockets to the official SDKs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ailb.compiled import HOT_MODULES, compile_copy
+from ailb.compiled import HOT_MODULES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 ROOT = Path(__file__).parents[2]
@@ -31,8 +31,19 @@ SUITES = [
 
 
 @pytest.fixture(scope="module")
-def compiled_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_copy(tmp_path_factory.mktemp("compiled"))
+def default_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel ``pip install .`` builds here (``AILB_COMPILE`` unset: auto), made once for the tests below."""
+    done, wheel = _wheel(tmp_path_factory.mktemp("default"))
+    assert done.returncode == 0 and wheel is not None, done.stdout[-4000:] + done.stderr[-4000:]
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def compiled_tree(default_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """That wheel unpacked: what an install puts in site-packages, run with ``PYTHONPATH`` pointing at it."""
+    tree = tmp_path_factory.mktemp("compiled")
+    zipfile.ZipFile(default_wheel).extractall(tree)
+    return tree
 
 
 def _run(tree: Path, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -75,19 +86,17 @@ def _pip(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def _wheel(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """``pip wheel`` of a copy of the project, with build isolation; the names in the wheel it made, if any."""
+def _wheel(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], Path | None]:
+    """``pip wheel`` of a copy of the project, with build isolation; the wheel it made, if any."""
     wheels = tmp_path / "wheels"
     done = _pip("wheel", "--no-deps", "-q", "-w", str(wheels), str(_project_copy(tmp_path)), **env)
-    made = list(wheels.glob("ailb-*.whl"))
-    return done, [f"wheel:{made[0].name}", *zipfile.ZipFile(made[0]).namelist()] if made else []
+    return done, next(wheels.glob("ailb-*.whl"), None)
 
 
-def test_a_default_install_compiles_the_hot_path_where_a_c_compiler_is(tmp_path: Path) -> None:
+def test_a_default_install_compiles_the_hot_path_where_a_c_compiler_is(default_wheel: Path) -> None:
     """``pip install .`` as a user runs it (``AILB_COMPILE`` unset: auto): the build backend finds the C compiler and
     fetches mypyc into its isolated build environment."""
-    done, names = _wheel(tmp_path)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    names = zipfile.ZipFile(default_wheel).namelist()
     for module in HOT_MODULES:
         stem = module.replace(".", "/")
         assert any(n.startswith(stem + ".cpython-") and n.endswith(".so") for n in names), module
@@ -96,17 +105,18 @@ def test_a_default_install_compiles_the_hot_path_where_a_c_compiler_is(tmp_path:
 
 
 def test_without_a_working_c_compiler_a_default_install_is_plain_python(tmp_path: Path) -> None:
-    done, names = _wheel(tmp_path, CC="false")
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    assert names[0].endswith("-py3-none-any.whl")
+    done, wheel = _wheel(tmp_path, CC="false")
+    assert done.returncode == 0 and wheel is not None, done.stdout[-4000:] + done.stderr[-4000:]
+    assert wheel.name.endswith("-py3-none-any.whl")
+    names = zipfile.ZipFile(wheel).namelist()
     assert "ailb/http/protocol.py" in names
     assert not [n for n in names if n.endswith(".so")]
 
 
 def test_ailb_compile_1_fails_without_a_c_compiler_and_says_how_to_install_plain_python(tmp_path: Path) -> None:
-    done, names = _wheel(tmp_path, CC="false", AILB_COMPILE="1")
+    done, wheel = _wheel(tmp_path, CC="false", AILB_COMPILE="1")
     assert done.returncode != 0
-    assert not names
+    assert wheel is None
     assert "AILB_COMPILE=0 installs it as plain Python" in done.stdout + done.stderr
 
 

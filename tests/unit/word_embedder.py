@@ -20,8 +20,8 @@ _STOP = frozenset("a an and are at be by for from how i in is it my of on or our
 
 class WordEmbedder:
     """Test hooks: ``failing`` (embedding raises), ``gate`` (when set, embedding waits for it) with ``waiting``
-    (set while an embed call waits for the gate), ``embedded`` (every text embedded), ``queries`` (every query),
-    ``calls`` (the batch size of each embed call), and ``set_ready``/``hold`` to look loaded or not."""
+    (set while an embed call waits for the gate), ``embedded`` (every text embedded), ``queries`` (every query, cut to
+    its window), ``calls`` (the batch size of each embed call), and ``set_ready``/``hold`` to look loaded or not."""
 
     name = "test:words"
     dimensions = 256
@@ -71,7 +71,9 @@ class WordEmbedder:
         self.calls.append(len(texts))
         return [self._vector(text) for text in texts]
 
-    async def embed_query(self, text: str) -> list[float]:
+    async def embed_query(self, text: str, max_tokens: int | None = None) -> list[float]:
+        if max_tokens is not None:
+            text = " ".join(text.split()[:max_tokens])
         self.queries.append(text)
         return (await self.embed([text]))[0]
 

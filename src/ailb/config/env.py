@@ -88,6 +88,7 @@ SETTINGS_VARS: tuple[Var, ...] = (
     Var("MEMORY_TOP_K", "memory.top_k", Integer(0, 100)),
     Var("MEMORY_MAX_TOKENS", "memory.max_tokens", Integer(1, 1_000_000)),
     Var("MEMORY_SIMILARITY_THRESHOLD", "memory.similarity_threshold", UNIT),
+    Var("MEMORY_QUERY_TOKENS", "memory.query_tokens", Integer(1, 1_000_000)),
     Var("MEMORY_QUEUE_SIZE", "memory.queue_size", Integer(1, 10_000_000)),
     Var("CHROMA_HOST", "chroma_host", Text("host name or address")),
     Var("CHROMA_PORT", "chroma_port", Integer(1, 65535)),

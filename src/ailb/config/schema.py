@@ -100,6 +100,7 @@ class MemoryConfig:
     top_k: int = 4
     max_tokens: int = 2000
     similarity_threshold: float = 0.3
+    query_tokens: int = 32  # recall matches a new message by its first 32 tokens
     queue_size: int = 10000
 
 

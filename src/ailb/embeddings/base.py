@@ -40,8 +40,9 @@ class Embedder(Protocol):
         """One vector per text, in order (raises ``EmbeddingError``)."""
         ...
 
-    async def embed_query(self, text: str) -> list[float]:
-        """The vector of one search query; recent queries are answered from a bounded cache."""
+    async def embed_query(self, text: str, max_tokens: int | None = None) -> list[float]:
+        """The vector of one search query, or of its first ``max_tokens`` tokens when given (a long text then costs
+        the model no more than a short one); recent queries are answered from a bounded cache."""
         ...
 
     def count_tokens(self, text: str) -> int:

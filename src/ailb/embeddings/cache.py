@@ -1,10 +1,10 @@
-"""A bounded least-recently-used cache of text (or token ids) → vector, stored compactly as float32."""
+"""A bounded least-recently-used cache of vectors by text (or token ids, …), stored compactly as float32."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -13,12 +13,12 @@ import numpy.typing as npt
 class VectorCache:
     def __init__(self, capacity: int = 1024) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[str | bytes, npt.NDArray[np.float32]] = OrderedDict()
+        self._items: OrderedDict[Hashable, npt.NDArray[np.float32]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, text: str | bytes) -> list[float] | None:
+    def get(self, text: Hashable) -> list[float] | None:
         with self._lock:
             vector = self._items.get(text)
             if vector is None:
@@ -28,7 +28,7 @@ class VectorCache:
             self.hits += 1
         return vector.tolist()  # type: ignore[no-any-return]
 
-    def put(self, text: str | bytes, vector: Sequence[float]) -> None:
+    def put(self, text: Hashable, vector: Sequence[float]) -> None:
         if self.capacity <= 0:
             return
         compact = np.asarray(vector, dtype=np.float32)

@@ -22,6 +22,10 @@ Texts are measured in the lane (tokenized, truncated to the model's window) and 
 those token ids: what the model sees decides the vector, so a text already encoded as a query (say, a long
 user message) is not encoded again when its turn is stored. Only the query lane fills the cache: bulk
 ingestion would otherwise flush it.
+
+A request may ask for only the first ``window`` tokens of its texts (memory recall matches a long new message by
+its start): the lane cuts each text there (``Cut``, on its own thread, with the model's tokenizer) before it
+measures it, so the model encodes, and the cache keys, exactly those tokens.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ log = logging.getLogger("ailb.embeddings")
 Vectors = npt.NDArray[np.float32]
 Encode = Callable[[list[str]], Vectors]
 Measure = Callable[[list[str]], list[list[int]]]  # token ids of each text, truncated to the model's window
+Cut = Callable[[str, int], str]  # the start of a text holding at most that many tokens (special ones excluded)
 MAX_PADDING_SHARE = 0.25
 QUERY_BATCH_TOKENS = 256  # one full window: a batch of queries takes at most about as long as one long query
 BULK_BATCH_TOKENS = 1024
@@ -63,6 +68,7 @@ class Request:
     texts: list[str]
     future: Future[list[list[float]]] = field(default_factory=Future)
     submitted: float = 0.0  # the lane's clock when it was submitted
+    window: int | None = None  # encode only the first ``window`` tokens of each text
     vectors: list[list[float] | None] = field(init=False)
     left: int = field(init=False)
 
@@ -129,6 +135,7 @@ class EncoderLane:
         cache: VectorCache,
         *,
         batch_tokens: int,
+        cut: Cut | None = None,
         fills_cache: bool = False,
         niceness: int = 0,
         newest_first_after: float | None = None,
@@ -143,6 +150,7 @@ class EncoderLane:
         self._clock = clock
         self._encode = encode
         self._measure = measure
+        self._cut = cut
         self._cache = cache
         self._arrived: list[Request] = []
         self._waiting: list[Job] = []  # measured, not encoded yet; only the lane's thread touches it
@@ -150,9 +158,12 @@ class EncoderLane:
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def submit(self, texts: Sequence[str]) -> Future[list[list[float]]]:
-        """Queue ``texts``; the future gets one vector per text, in order (``LaneClosed`` once closed)."""
-        request = Request(list(texts), submitted=self._clock())
+    def submit(self, texts: Sequence[str], window: int | None = None) -> Future[list[list[float]]]:
+        """Queue ``texts`` (each cut to its first ``window`` tokens, when given: the lane needs a ``cut``); the
+        future gets one vector per text, in order (``LaneClosed`` once closed)."""
+        if window is not None and self._cut is None:
+            raise ValueError(f"the {self.name} lane cannot cut texts to a window")
+        request = Request(list(texts), submitted=self._clock(), window=window)
         if not request.texts:
             request.future.set_result([])
             return request.future
@@ -209,9 +220,11 @@ class EncoderLane:
             return arrived
 
     def _admit(self, arrived: list[Request]) -> None:
-        """Measure new texts; answer those the cache knows, queue the others."""
+        """Cut and measure new texts; answer those the cache knows, queue the others."""
         for request in arrived:
             try:
+                if request.window is not None and self._cut is not None:
+                    request.texts = [self._cut(text, request.window) for text in request.texts]
                 token_ids = self._measure(request.texts)
             except Exception as exc:  # a tokenizer failure fails its request, never the lane
                 request.fail(exc)

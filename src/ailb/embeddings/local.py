@@ -25,6 +25,7 @@ from ailb.embeddings.lanes import (
     BULK_NICENESS,
     QUERY_BATCH_TOKENS,
     QUERY_NEWEST_FIRST_AFTER,
+    Cut,
     EncoderLane,
     LaneClosed,
     Measure,
@@ -32,6 +33,9 @@ from ailb.embeddings.lanes import (
 from ailb.embeddings.models import DEFAULT_MODEL, resolve_model
 
 log = logging.getLogger("ailb.embeddings")
+
+CHARS_PER_TOKEN = (6, 16)  # a text is tokenized this far (per token of the window) before it is cut: usually
+# the first is enough, and no token is longer than the second
 
 
 class LocalEmbedder:
@@ -57,7 +61,7 @@ class LocalEmbedder:
         self.query_batch_tokens = query_batch_tokens
         self.bulk_batch_tokens = bulk_batch_tokens
         self.bulk_niceness = bulk_niceness
-        self.cache = VectorCache(cache_size)  # query text → vector: a repeated query needs no thread at all
+        self.cache = VectorCache(cache_size)  # (query text, window) → vector: a repeated query needs no thread
         self.token_cache = VectorCache(cache_size)  # token ids → vector, filled by queries, read by both lanes
         self._tokenizer = _load_tokenizer(self.spec.tokenizer)
         self._executor = DaemonThreadExecutor("ailb-embed-load")
@@ -100,14 +104,16 @@ class LocalEmbedder:
         assert self._bulk_lane is not None
         return await self._encoded(self._bulk_lane, texts)
 
-    async def embed_query(self, text: str) -> list[float]:
-        cached = self.cache.get(text)
+    async def embed_query(self, text: str, max_tokens: int | None = None) -> list[float]:
+        window = max_tokens if max_tokens is not None and max_tokens + 2 < self.max_tokens else None
+        key = (text, window)
+        cached = self.cache.get(key)
         if cached is not None:
             return cached
         await self._ready_to_encode()
         assert self._query_lane is not None
-        vector = (await self._encoded(self._query_lane, [text]))[0]
-        self.cache.put(text, vector)
+        vector = (await self._encoded(self._query_lane, [text], window))[0]
+        self.cache.put(key, vector)
         return vector
 
     def count_tokens(self, text: str) -> int:
@@ -126,9 +132,9 @@ class LocalEmbedder:
             raise EmbeddingError("The embedding model has been shut down.")
         await self.wait_ready()
 
-    async def _encoded(self, lane: EncoderLane, texts: Sequence[str]) -> list[list[float]]:
+    async def _encoded(self, lane: EncoderLane, texts: Sequence[str], window: int | None = None) -> list[list[float]]:
         try:
-            future: Future[list[list[float]]] = lane.submit(texts)
+            future: Future[list[list[float]]] = lane.submit(texts, window)
             return await asyncio.wrap_future(future)
         except LaneClosed:
             raise EmbeddingError("The embedding model has been shut down.") from None
@@ -141,7 +147,8 @@ class LocalEmbedder:
         self.max_tokens = model.max_tokens or self.max_tokens
         self._query_lane = EncoderLane(
             "ailb-embed-query", model.encode, self._measurer(), self.token_cache,
-            batch_tokens=self.query_batch_tokens, fills_cache=True, newest_first_after=QUERY_NEWEST_FIRST_AFTER,
+            batch_tokens=self.query_batch_tokens, cut=self._cutter(), fills_cache=True,
+            newest_first_after=QUERY_NEWEST_FIRST_AFTER,
         )  # fmt: skip
         self._bulk_lane = EncoderLane(
             "ailb-embed-bulk", model.encode, self._measurer(), self.token_cache,
@@ -154,6 +161,26 @@ class LocalEmbedder:
         tokenizer = _load_tokenizer(self.spec.tokenizer)
         tokenizer.enable_truncation(self.max_tokens)
         return lambda texts: [encoding.ids for encoding in tokenizer.encode_batch(texts)]
+
+    def _cutter(self) -> Cut:
+        """``leading_tokens`` with a tokenizer of the lane's own."""
+        tokenizer = _load_tokenizer(self.spec.tokenizer)
+        return lambda text, tokens: leading_tokens(tokenizer, text, tokens)
+
+
+def leading_tokens(tokenizer: Tokenizer, text: str, tokens: int) -> str:
+    """The start of ``text`` that ``tokenizer`` turns into at most ``tokens`` tokens (besides [CLS] and [SEP]),
+    ending where a token ends: ``text`` itself when it is that short."""
+    if tokens <= 0:
+        return ""
+    for chars in CHARS_PER_TOKEN:
+        head = text[: tokens * chars]
+        offsets = tokenizer.encode(head, add_special_tokens=False).offsets
+        if len(offsets) > tokens:
+            return head[: offsets[tokens - 1][1]]
+        if len(head) == len(text):
+            return text
+    return head
 
 
 def _load_tokenizer(path: Path) -> Tokenizer:

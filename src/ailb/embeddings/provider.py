@@ -11,7 +11,7 @@ from ailb.embeddings.base import EmbeddingError
 from ailb.embeddings.cache import VectorCache
 from ailb.errors import AILBError
 from ailb.settings import DeploymentConfig
-from ailb.token_estimate import estimate_tokens
+from ailb.token_estimate import estimate_tokens, leading
 
 
 @runtime_checkable
@@ -72,7 +72,9 @@ class ProviderEmbedder:
             vectors.extend(self._normalized(answer, len(batch)))
         return vectors
 
-    async def embed_query(self, text: str) -> list[float]:
+    async def embed_query(self, text: str, max_tokens: int | None = None) -> list[float]:
+        if max_tokens is not None:
+            text = leading(text, max_tokens)  # estimated: the provider's tokenizer is not here
         cached = self.cache.get(text)
         if cached is not None:
             return cached

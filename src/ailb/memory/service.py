@@ -282,7 +282,8 @@ class MemoryService:
             return []
         limit = min(MAX_SIMILAR_CANDIDATES, config.top_k + sent.exchanges + len(recent))
         try:
-            vector = await asyncio.wait_for(self.embedder.embed_query(sent.query), self.recall_timeout)
+            querying = self.embedder.embed_query(sent.query, config.query_tokens)
+            vector = await asyncio.wait_for(querying, self.recall_timeout)
             self._embeddings_ok = True
         except TimeoutError as exc:  # the model is saturated, not broken: this request goes without similar turns
             self._failed("recall", exc, degrade=False)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from ailb.embeddings.cache import VectorCache
-from ailb.embeddings.lanes import EncoderLane, Job, LaneClosed, Request, Vectors, take_batch
+from ailb.embeddings.lanes import Cut, EncoderLane, Job, LaneClosed, Request, Vectors, take_batch
 
 WAIT = 10.0  # seconds: only ever reached when the code under test hangs
 
@@ -87,12 +87,17 @@ def lane(
     niceness: int = 0,
     newest_first_after: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    cut: Cut | None = None,
 ) -> EncoderLane:
     return EncoderLane(
         name, encoder.encode, measure, cache if cache is not None else VectorCache(64),
-        batch_tokens=batch_tokens, fills_cache=fills_cache, niceness=niceness,
+        batch_tokens=batch_tokens, cut=cut, fills_cache=fills_cache, niceness=niceness,
         newest_first_after=newest_first_after, clock=clock,
     )  # fmt: skip
+
+
+def first_words(text: str, tokens: int) -> str:
+    return " ".join(text.split()[:tokens])
 
 
 def job(tokens: int, label: str = "") -> Job:
@@ -246,6 +251,29 @@ def test_texts_the_query_lane_encoded_are_not_encoded_again(encoder: GatedEncode
     assert len(cache) == 1  # bulk results never push queries out of the cache
     bulk.close()
     queries.close()
+
+
+def test_a_windowed_request_is_encoded_and_cached_as_its_first_tokens(encoder: GatedEncoder) -> None:
+    cache = VectorCache(64)
+    queries = lane(encoder, "test-query", cache=cache, fills_cache=True, cut=first_words)
+    windowed = queries.submit(["alpha beta gamma delta epsilon"], window=2)
+    encoder.release(encoder.next_call())
+    assert windowed.result(WAIT) == [vector_of("alpha beta")]
+    whole = queries.submit(["alpha beta gamma"])  # no window: the model's own (4 tokens)
+    encoder.release(encoder.next_call())
+    assert whole.result(WAIT) == [vector_of("alpha beta gamma")]
+    again = queries.submit(["alpha beta and more"], window=2)  # the same first two tokens: from the cache
+    assert again.result(WAIT) == [vector_of("alpha beta")]
+    assert [call[1] for call in encoder.calls] == [["alpha beta"], ["alpha beta gamma"]]
+    queries.close()
+
+
+def test_a_lane_that_cannot_cut_refuses_a_window(encoder: GatedEncoder) -> None:
+    bulk = lane(encoder)
+    with pytest.raises(ValueError, match="cannot cut"):
+        bulk.submit(["alpha beta gamma"], window=2)
+    assert encoder.calls == []
+    bulk.close()
 
 
 def test_a_cancelled_request_is_never_encoded(encoder: GatedEncoder) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from ailb.embeddings.local import LocalEmbedder
+from ailb.embeddings.local import LocalEmbedder, leading_tokens
 from tests.unit.embeddings.minilm_reference import REFERENCE_FILE, TEXTS
 
 # int8 weights: every vector keeps at least this cosine with the PyTorch one (typically 0.999), and every
@@ -107,3 +107,30 @@ async def test_a_long_question_is_not_embedded_again_when_its_turn_is_stored(onn
     [stored] = await onnx_embedder.embed([f"{question}\nThe garden needs water."])  # how memory stores a turn
     assert onnx_embedder.token_cache.hits == hits + 1
     assert np.allclose(stored, vector, atol=1e-6)
+
+
+async def test_a_windowed_query_is_the_vector_of_its_first_tokens(onnx_embedder: LocalEmbedder) -> None:
+    question = "Which roses grow well in the shade of an old apple tree? " + "My garden faces north. " * 60
+    await onnx_embedder.wait_ready()
+    start = leading_tokens(onnx_embedder._tokenizer, question, 30)
+    assert question.startswith(start) and onnx_embedder.count_tokens(start) == 32  # 30, [CLS] and [SEP]
+    windowed = await onnx_embedder.embed_query(question, 30)
+    assert np.allclose(windowed, await onnx_embedder.embed_query(start), atol=1e-5)
+    whole = await onnx_embedder.embed_query(question)  # cached apart from the windowed one
+    assert np.allclose(whole, (await onnx_embedder.embed([question]))[0], atol=1e-5)
+    assert not np.allclose(whole, windowed, atol=1e-2)
+    assert await onnx_embedder.embed_query(question, 1000) == whole  # a window past the model's is the model's
+
+
+def test_a_text_is_cut_where_a_token_ends() -> None:
+    embedder = LocalEmbedder()
+    tokenizer = embedder._tokenizer
+    assert leading_tokens(tokenizer, "short question", 8) == "short question"
+    text = "unbelievably photosynthesizing chrysanthemums everywhere"  # words of several word pieces
+    ids = tokenizer.encode(text, add_special_tokens=False).ids
+    for tokens in range(1, len(ids)):
+        start = leading_tokens(tokenizer, text, tokens)
+        assert text.startswith(start)
+        assert tokenizer.encode(start, add_special_tokens=False).ids == ids[:tokens]
+    assert leading_tokens(tokenizer, text, len(ids)) == text
+    assert leading_tokens(tokenizer, text, 0) == ""

@@ -73,6 +73,24 @@ async def test_long_sessions_add_similar_older_turns_to_the_recent_ones(make_mem
     assert (store.calls["embedded_turns"], store.calls["similar"]) == (1, 0)  # searched in process
 
 
+async def test_a_long_new_message_is_matched_by_its_first_query_tokens(make_memory: MemoryFactory) -> None:
+    embedder = KeywordEmbedder()
+    memory: MemoryService = await make_memory(
+        embedder=embedder, recent_turns=1, top_k=1, max_tokens=300, similarity_threshold=0.2, query_tokens=6
+    )
+    now = time.time()
+    memory.remember(Turn("t1", "s1", "My dog is called Rex", "Rex is a fine name.", timestamp=now))
+    memory.remember(Turn("t1", "s1", "Planets orbit stars", "Planets " * 20, timestamp=now + 1))
+    for i in range(2, 30):
+        memory.remember(Turn("t1", "s1", f"Filler question {i}", "Filler " * 20, timestamp=now + i))
+    await memory.flush()
+    question = "What is the name of my dog? Also, " + "tell me about planets and stars and planets. " * 10
+    recall = await memory.recall("t1", "s1", [{"role": "user", "content": question}])
+    assert embedder.queries == ["What is the name of my"]  # six words: the test model's tokens
+    assert recall.message is not None
+    assert "Rex" in recall.message["content"] and "Planets orbit" not in recall.message["content"]
+
+
 async def test_a_long_session_is_read_once_then_searched_in_process_as_it_grows(make_memory: MemoryFactory) -> None:
     store = InstrumentedStore()
     memory: MemoryService = await make_memory(store=store, recent_turns=2, top_k=1, max_tokens=300)

@@ -17,6 +17,7 @@ from ailb.embeddings.models import resolve_model
 from ailb.embeddings.provider import ProviderEmbedder
 from ailb.errors import UpstreamConnectionError
 from ailb.settings import ConfigError, DeploymentConfig, Settings
+from ailb.token_estimate import estimate_tokens
 
 CONFIG = DeploymentConfig(name="emb", provider="openai", base_url="http://127.0.0.1:9/v1", api_key="k", models=("m",))
 
@@ -62,6 +63,18 @@ async def test_provider_embedder_caches_queries() -> None:
     second = await embedder.embed_query("hello")
     assert first == pytest.approx(second)
     assert len(upstream.calls) == 1
+
+
+async def test_a_provider_embedder_sends_only_the_start_of_a_windowed_query() -> None:
+    upstream = EmbeddingsUpstream()
+    embedder = ProviderEmbedder(upstream, "m")
+    question = "Which roses grow in the shade? " + "My garden faces north. " * 50
+    await embedder.embed_query(question, 8)
+    await embedder.embed_query(question + " And more.", 8)  # the same start: from the cache
+    [([sent], _)] = upstream.calls
+    assert question.startswith(sent) and estimate_tokens(sent) <= 8 < estimate_tokens(question)
+    await embedder.embed_query(question)
+    assert upstream.calls[-1][0] == [question]
 
 
 async def test_provider_failures_become_embedding_errors() -> None:

@@ -55,14 +55,18 @@ class InstantTransport:
         return ANSWER, orjson.loads(ANSWER)
 
 
-def gateway_of(deployments: int) -> Gateway:
+def settings_of(deployments: int) -> Settings:
+    """``deployments`` OpenAI deployments of the benchmark's model (never reached: their transports are replaced)."""
     configs = tuple(
         DeploymentConfig(name=f"fake-{i}", provider="openai", base_url=f"http://127.0.0.1:{9000 + i}/v1",
                          api_key=API_KEY, models=(MODEL,))
         for i in range(deployments)
     )  # fmt: skip
-    settings = Settings(deployments=configs, enable_grpc=False, log_level="warning")
-    gateway = Gateway(settings)
+    return Settings(deployments=configs, enable_grpc=False, log_level="warning")
+
+
+def gateway_of(deployments: int) -> Gateway:
+    gateway = Gateway(settings_of(deployments))
     for provider in gateway.runtime.providers.values():
         provider.transport = InstantTransport()  # type: ignore[attr-defined]
     return gateway

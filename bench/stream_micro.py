@@ -1,6 +1,7 @@
 """CPU of AILB's own work per streamed chat request, in process: no HTTP server, no upstream HTTP client.
 
     python -m bench.stream_micro [--events 25] [--reads 1] [--requests 2000] [--rounds 7] [--loop uvloop]
+                                 [--deployments 1]
 
 The OpenAI deployment's transport is replaced by one that answers every stream with a recorded body, the one the
 benchmark's fake upstream sends for issue 13's streamed probe (``events`` data events, then the usage event
@@ -22,6 +23,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -32,6 +34,7 @@ from ailb.http.app import HotPath, create_app
 from ailb.providers.openai.adapter import OpenAIProvider
 from ailb.settings import load_settings
 from bench.fake_upstream import _COMPLETION, _DONE_PART, _USAGE_PART, stream_parts
+from bench.plain_micro import settings_of
 from bench.probes import ISSUE_BODY
 from bench.targets import API_KEY, MODEL
 
@@ -130,7 +133,8 @@ async def per_request_us(work: Callable[[], Awaitable[Any]], requests: int) -> f
 
 
 async def measure(args: argparse.Namespace) -> None:
-    gateway = Gateway(load_settings(ENV), ENV)
+    settings = replace(load_settings(ENV), deployments=settings_of(args.deployments).deployments)
+    gateway = Gateway(settings, ENV)
     pieces = cut(recorded_body(args.events), args.reads)
     providers = [p for p in gateway.runtime.providers.values() if isinstance(p, OpenAIProvider)]
     for provider in providers:
@@ -157,7 +161,8 @@ async def measure(args: argparse.Namespace) -> None:
                 times[name].append(await per_request_us(work, args.requests))
     finally:
         await gateway.aclose()
-    print(f"{args.events} events in {len(pieces)} read(s), {sends} sends, {args.loop}, CPU µs per request:")
+    print(f"{args.events} events in {len(pieces)} read(s), {sends} sends, {args.loop}, "
+          f"{args.deployments} deployment(s), CPU µs per request:")  # fmt: skip
     for name, values in times.items():
         print(f"  {name:8} min {min(values):6.1f}  median {statistics.median(values):6.1f}")
 
@@ -168,6 +173,7 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=1)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--deployments", type=int, default=1, help="of the model: 2 has the router choose")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop", help="uvloop: as `ailb serve`")
     args = parser.parse_args()
     if args.loop == "uvloop":

@@ -65,4 +65,3 @@ def compiled_modules() -> list[str]:
 
 def _is_extension(path: str | None) -> bool:
     return path is not None and not path.endswith((".py", ".pyc"))
-

@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from bench import gateways
-from bench.probes import LONG_SESSIONS, PLAIN_BODY, SLOW_RATE, Durations, Rates, pool, probes_for, run_probe
+from bench.probes import (
+    LONG_SESSIONS,
+    PLAIN_BODY,
+    SLOW_RATE,
+    Durations,
+    Probe,
+    Rates,
+    pool,
+    probes_for,
+    run_probe,
+)
 from bench.report import LABELS, Results, Run, render
 from bench.targets import (
     REPO,
@@ -235,21 +245,33 @@ def measure(
     others = [s for s in servers.values() if s.process is not None]
     ours = set().union(fake.pids(), *(s.pids() for s in others))
     for number in range(1, args.rounds + 1):
-        for name, server in servers.items():
-            for probe in probes_for(name, rates):
-                settle(others)
-                log(f"round {number}/{args.rounds}: {name} {probe.key}")
-                try:
-                    rounds.setdefault((name, probe.key), []).append(
-                        run_probe(server, probe, durations, layout.loadgen, ours)
-                    )
-                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
-                    notes.append(f"{name} {probe.key}, round {number}: {exc}")
-                    log(f"{name} {probe.key} failed: {exc}")
+        for name, server, probe in schedule(servers, rates, number):
+            settle(others)
+            log(f"round {number}/{args.rounds}: {name} {probe.key}")
+            try:
+                rounds.setdefault((name, probe.key), []).append(
+                    run_probe(server, probe, durations, layout.loadgen, ours)
+                )
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                notes.append(f"{name} {probe.key}, round {number}: {exc}")
+                log(f"{name} {probe.key} failed: {exc}")
     results: Results = {}
     for (name, key), runs in rounds.items():
         results.setdefault(name, {})[key] = pool(runs)
     return results, notes
+
+
+def schedule(servers: dict[str, Server], rates: Rates, number: int) -> list[tuple[str, Server, Probe]]:
+    """Round ``number``'s measurements: each probe on every target that has it, back to back (the targets in their
+    order, reversed every other round), so the figures a ratio compares are taken seconds apart, and no target
+    is always the first or the last of a probe."""
+    order = list(servers.items()) if number % 2 else list(reversed(servers.items()))
+    by_key: dict[str, list[tuple[str, Server, Probe]]] = {}
+    for name, server in order:
+        for probe in probes_for(name, rates):
+            by_key.setdefault(probe.key, []).append((name, server, probe))
+    keys = list(dict.fromkeys(probe.key for name in servers for probe in probes_for(name, rates)))
+    return [item for key in keys for item in by_key[key]]
 
 
 def machine_lines(layout: Layout, load: tuple[float, float, float]) -> list[str]:
@@ -310,7 +332,8 @@ def method_lines(args: argparse.Namespace, layout: Layout) -> list[str]:
         "Load generator: `bench/loadgen.py` (raw asyncio protocol on uvloop, httptools parser) in its own process; "
         "the direct row is its ceiling, so it is not the bottleneck for any proxy.",
         f"Throughput: closed loop, 64 connections each with one request in flight. Latency: open loop at a fixed "
-        f"rate, measured from the moment each request is written. {args.rounds} round(s) over every target, "
+        f"rate, measured from the moment each request is written. {args.rounds} round(s); in each, every probe "
+        "runs on every target back to back (their order reversed every other round), "
         f"{args.warmup:g} s warm-up + {args.duration:g} s measured per probe and round (twice that below "
         f"{SLOW_RATE:g} req/s); throughput is the median "
         "of the rounds, percentiles pool every sample.",

@@ -197,6 +197,9 @@ class Exchange:
         finally:
             # (A task cancelled before its first step never gets here; only a forced shutdown does that.)
             self._conn.tasks.discard(self.task)
+            # The scope's ``ON_DISCONNECT`` is this exchange's bound method: without it, the exchange, its scope,
+            # task and whatever the app hung on them are freed here rather than left to the cyclic collector.
+            del self.scope["extensions"][ON_DISCONNECT]
 
     def _fail(self) -> None:
         transport = self._transport

@@ -36,6 +36,10 @@ async def wait_for_disconnect(receive: Receive) -> None:
         pass
 
 
+def _stopped() -> None:
+    return None
+
+
 class ClientWatch:
     """Notices the client disconnecting and, while ``armed``, then cancels the request's task (``cancelled``). The
     wait for a stream's first content (``guard``) and the writing of the stream (``EventStreamResponse``) share
@@ -91,7 +95,8 @@ class ClientWatch:
 
     def close(self) -> None:
         self.armed = False
-        self._stop()
+        stop, self._stop = self._stop, _stopped  # the server's handle holds this watch's callback: a cycle
+        stop()
 
     async def guard(self, work: Awaitable[T]) -> T:
         """Await ``work`` in this task, but cancel it (and so the upstream call) as soon as the client disconnects;

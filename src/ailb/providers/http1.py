@@ -18,6 +18,7 @@ import math
 import ssl
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
@@ -27,6 +28,11 @@ import httptools
 KEEP_ALIVE_SECONDS = 30.0
 MAX_HEAD_BYTES = 64 * 1024  # an answer's header fields together: an upstream can't make AILB buffer more
 _PAUSE_ABOVE = 1 << 20  # unread body bytes at which the socket stops being read until the reader catches up
+# A stream's reader may be done before its body's last bytes came (an upstream that writes a chunked body's
+# terminator apart from the last event, as uvicorn and Go's net/http do): its connection waits this long, and
+# for no more than this many more bytes, for them, then goes back to the pool instead of being closed.
+FINISH_SECONDS = 1.0
+_FINISH_BYTES = 64 * 1024
 _TLS_CONTEXT: ssl.SSLContext | None = None
 
 
@@ -145,6 +151,7 @@ class Connection(asyncio.Protocol):
         self._gap = self._next_gap = math.inf
         self._heard_at = 0.0
         self._heard_body = False
+        self._finished_by: Callable[[Connection], None] | None = None  # see ``finish_unread``
 
     def send(self, request: bytes) -> asyncio.Future[Answer]:
         assert self._transport is not None and self.complete
@@ -190,6 +197,33 @@ class Connection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
+    def keeps_alive(self) -> bool:
+        """Whether the answer under way may leave the connection open for another (its head came, nothing failed,
+        and neither side said ``Connection: close``)."""
+        head = self._head
+        return (
+            not self.closed
+            and self._error is None
+            and head is not None
+            and head.done()
+            and self._length_known
+            and self._parser.should_keep_alive()
+        )
+
+    def finish_unread(self, adopt: Callable[[Connection], None]) -> None:
+        """The reader has the whole answer it wanted but the body's end has not come yet: what still comes is
+        dropped, and once the body ends (within ``FINISH_SECONDS`` and ``_FINISH_BYTES``) ``adopt`` gets the
+        connection; otherwise it is closed."""
+        self._pieces.clear()
+        self._buffered = 0
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        self._finished_by = adopt
+        self._stop_watching()
+        self._deadline, self._total = self._loop.time() + FINISH_SECONDS, None
+        self._timer = self._loop.call_at(self._deadline, self._check_silence)
+
     def ready_piece(self) -> bytes | None:
         if self._pieces:
             return self._take()
@@ -223,6 +257,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self._stop_watching()
+        self._finished_by = None
         self.reusable = False
         if self._transport is not None and not self.closed:
             self._transport.close()
@@ -299,6 +334,11 @@ class Connection(asyncio.Protocol):
             self._head.set_result(Answer(status, headers, self))
 
     def on_body(self, body: bytes) -> None:
+        if self._finished_by is not None:  # nobody reads it any more
+            self._buffered += len(body)
+            if self._buffered > _FINISH_BYTES:
+                self.close()
+            return
         if self._decoder is not None:
             body = self._decoder.decompress(body)
             if not body:
@@ -320,6 +360,10 @@ class Connection(asyncio.Protocol):
         self.complete = True
         self._stop_watching()
         self._wake()
+        adopt, self._finished_by = self._finished_by, None
+        if adopt is not None and not self.closed:
+            self._pieces.clear()
+            adopt(self)
 
     def _fail(self, exc: BaseException) -> None:
         self._stop_watching()
@@ -369,8 +413,13 @@ class ConnectionPool:
         )
         return conn
 
-    def release(self, conn: Connection) -> None:
-        """Keep ``conn`` for the next request if its answer was read whole, else close it."""
+    def release(self, conn: Connection, answered: bool = False) -> None:
+        """Keep ``conn`` for the next request if its answer was read whole, else close it. ``answered``: the reader
+        had all of the answer it wanted, though maybe not the body's last bytes: the connection is kept once they
+        come, if they come soon (``Connection.finish_unread``)."""
+        if answered and not conn.complete and conn.keeps_alive() and not self._closed:
+            conn.finish_unread(self.release)
+            return
         if self._closed or not (conn.complete and conn.reusable) or conn.closed:
             conn.close()
             return

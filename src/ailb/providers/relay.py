@@ -108,6 +108,7 @@ async def _batches(
     splitter = framing(name)
     feed_read: FeedRead | None = getattr(state, "feed_read", None)
     async with transport.open_stream(path, payload) as pieces, aclosing(pieces) as reader:
+        answered: Callable[[], None] | None = getattr(pieces, "answered", None)
         async for piece in reader:
             datas = splitter.feed(piece)
             read = feed_read(datas, scrubber.passes) if feed_read is not None else None
@@ -115,6 +116,8 @@ async def _batches(
                 if read:
                     yield read
                 if state.finished:
+                    if answered is not None:
+                        answered()
                     break
                 continue
             translated: list[StreamChunk] = []
@@ -132,6 +135,8 @@ async def _batches(
             if batch:
                 yield joined(batch)
             if state.finished:
+                if answered is not None:
+                    answered()
                 break
         else:
             translated = []

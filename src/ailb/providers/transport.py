@@ -192,13 +192,14 @@ class OpenStream:
     total); left, it releases the connection. (A class, not ``@asynccontextmanager`` and an async generator: every
     stream opens one.)"""
 
-    __slots__ = ("_answer", "_conn", "_request", "_transport")
+    __slots__ = ("_answer", "_answered", "_conn", "_request", "_transport")
 
     def __init__(self, transport: Transport, request: bytes) -> None:
         self._transport = transport
         self._request = request
         self._conn: Connection | None = None
         self._answer: Answer | None = None
+        self._answered = False
 
     async def __aenter__(self) -> OpenStream:
         transport = self._transport
@@ -224,7 +225,13 @@ class OpenStream:
     ) -> None:
         conn, self._conn, self._answer = self._conn, None, None
         if conn is not None:
-            self._transport._pool.release(conn)
+            self._transport._pool.release(conn, answered=self._answered and kind is None)
+
+    def answered(self) -> None:
+        """The reader has all of the answer it wants (the upstream said it is over): leaving the ``async with``
+        normally now keeps the connection, once the body's last bytes have come. Leaving without this (or by
+        an error) closes it, which is how the upstream learns nobody reads on."""
+        self._answered = True
 
     def __aiter__(self) -> OpenStream:
         return self

@@ -18,9 +18,13 @@ import trustme
 
 from ailb.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError, UpstreamTimeoutError
 from ailb.providers import http1
+from ailb.providers.framing import SseData
 from ailb.providers.http1 import Origin, header_lines
 from ailb.providers.openai.response import status_error
+from ailb.providers.openai.stream import OpenAIStream
+from ailb.providers.relay import relay
 from ailb.providers.transport import Transport
+from ailb.redaction import SecretSet
 from ailb.settings import DeploymentConfig, Timeouts
 
 pytestmark = pytest.mark.both_loops  # uvloop's transports differ from asyncio's; `ailb serve` runs on uvloop
@@ -312,6 +316,83 @@ async def test_leaving_a_stream_early_closes_its_connection(upstream: tuple[Upst
     await asyncio.wait_for(server.closed_by_client.wait(), 5)
     assert await client.post_json("/x", b"{}") == {"n": 2}
     assert server.connections == 2
+
+
+def late_end(*events: bytes, after: bytes = b"", end_after: float = 0.05) -> Reply:
+    """A chunked stream whose terminating chunk comes apart from (and ``end_after`` seconds after) its events and
+    ``after`` (more body), as uvicorn and Go's net/http write it; None: it never comes."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    frames = b"".join(b"%x\r\n%s\r\n" % (len(event), event) for event in events)
+
+    async def reply(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(head + frames)
+        await writer.drain()
+        await asyncio.sleep(end_after)
+        if after:
+            writer.write(b"%x\r\n%s\r\n" % (len(after), after))
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    return reply
+
+
+async def read_until_done(client: Transport) -> bytes:
+    """A stream read up to its ``[DONE]`` event, then left as the relay leaves it (``answered``)."""
+    seen = b""
+    async with client.open_stream("/chat/completions", b"{}") as pieces:
+        async for piece in pieces:
+            seen += piece
+            if seen.endswith(b"data: [DONE]\n\n"):
+                pieces.answered()
+                break
+    return seen
+
+
+async def test_a_stream_left_once_answered_keeps_its_connection_when_its_body_ends_soon_after(
+    upstream: tuple[Upstream, str],
+) -> None:
+    server, url = upstream
+    server.replies += [late_end(b"data: 1\n\n", b"data: [DONE]\n\n"), json_reply({"n": 2})]
+    client = transport(url)
+    assert await read_until_done(client) == b"data: 1\n\ndata: [DONE]\n\n"
+    await asyncio.sleep(0.2)  # the terminating chunk came meanwhile
+    assert await client.post_json("/x", b"{}") == {"n": 2}
+    assert server.connections == 1 and not server.closed_by_client.is_set()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        late_end(b"data: [DONE]\n\n", end_after=1.0),  # the body's end comes too late
+        late_end(b"data: [DONE]\n\n", after=b"x" * (http1._FINISH_BYTES + 1)),  # too much comes before it
+    ],
+    ids=["late", "too much"],
+)
+async def test_a_stream_left_once_answered_is_closed_when_its_body_does_not_end_soon(
+    upstream: tuple[Upstream, str], monkeypatch: pytest.MonkeyPatch, reply: Reply
+) -> None:
+    server, url = upstream
+    monkeypatch.setattr(http1, "FINISH_SECONDS", 0.3)
+    server.replies += [reply, json_reply({"n": 2})]
+    client = transport(url)
+    await read_until_done(client)
+    await asyncio.wait_for(server.closed_by_client.wait(), 5)
+    assert await client.post_json("/x", b"{}") == {"n": 2}
+    assert server.connections == 2
+
+
+async def test_the_relay_keeps_the_connection_of_a_stream_whose_body_ends_after_its_last_event(
+    upstream: tuple[Upstream, str],
+) -> None:
+    server, url = upstream
+    answer = b'data: {"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}\n\n'
+    server.replies += [late_end(answer, b"data: [DONE]\n\n"), late_end(answer, b"data: [DONE]\n\n")]
+    client = transport(url)
+    for _ in range(2):
+        chunks = relay(client, "/chat/completions", b"{}", SseData, OpenAIStream(False, "east"), SecretSet())
+        assert "".join([chunk.text async for chunk in chunks]) == "hi"
+        await asyncio.sleep(0.2)
+    assert server.connections == 1
 
 
 async def test_cancelling_a_call_closes_its_connection(upstream: tuple[Upstream, str]) -> None:

@@ -2,9 +2,9 @@
 
 An upstream call is one request on one connection at a time. The request goes out in a single write (its head is
 mostly prepared once per deployment); the answer's body arrives as the pieces the socket delivered, which is what a
-stream relays. A connection goes back to its pool only when its answer was read whole and both sides keep it alive;
-an answer abandoned half way (an error, a timeout, a cancelled call) closes its connection, which is how the
-upstream learns the client went away.
+stream relays. A connection goes back to its pool (``pool.py``) only when its answer was read whole and both sides
+keep it alive; an answer abandoned half way (an error, a timeout, a cancelled call) closes its connection, which is
+how the upstream learns the client went away.
 
 Failures leave as plain exceptions (``OSError`` from sockets and TLS, ``UpstreamDisconnected`` when the upstream
 closes before its answer is whole, ``MalformedAnswer`` for bytes that are not HTTP); ``transport.py`` maps them to
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import ssl
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -25,7 +24,6 @@ from urllib.parse import urlsplit
 
 import httptools
 
-KEEP_ALIVE_SECONDS = 30.0
 MAX_HEAD_BYTES = 64 * 1024  # an answer's header fields together: an upstream can't make AILB buffer more
 _PAUSE_ABOVE = 1 << 20  # unread body bytes at which the socket stops being read until the reader catches up
 # A stream's reader may be done before its body's last bytes came (an upstream that writes a chunked body's
@@ -33,7 +31,6 @@ _PAUSE_ABOVE = 1 << 20  # unread body bytes at which the socket stops being read
 # for no more than this many more bytes, for them, then goes back to the pool instead of being closed.
 FINISH_SECONDS = 1.0
 _FINISH_BYTES = 64 * 1024
-_TLS_CONTEXT: ssl.SSLContext | None = None
 
 
 class UpstreamDisconnected(ConnectionError):
@@ -83,13 +80,6 @@ def header_lines(headers: dict[str, str]) -> bytes:
             raise ValueError(f"the upstream header {name!r} holds a line break or a colon in its name")
         lines.append(f"{name}: {value}\r\n")
     return "".join(lines).encode("latin-1")
-
-
-def _tls_context() -> ssl.SSLContext:
-    global _TLS_CONTEXT
-    if _TLS_CONTEXT is None:
-        _TLS_CONTEXT = ssl.create_default_context()
-    return _TLS_CONTEXT
 
 
 class Answer:
@@ -376,63 +366,3 @@ class Connection(asyncio.Protocol):
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
-
-
-class ConnectionPool:
-    """Idle keep-alive connections to one origin, the warmest reused first."""
-
-    def __init__(self, origin: Origin) -> None:
-        self.origin = origin
-        self._idle: deque[Connection] = deque()
-        self._closed = False
-
-    def take_idle(self) -> Connection | None:
-        """The warmest idle connection still open and fresh, or None."""
-        idle = self._idle
-        if not idle:
-            return None
-        now = asyncio.get_running_loop().time()
-        while idle:
-            conn = idle.pop()
-            if not conn.closed and now - conn.idle_since < KEEP_ALIVE_SECONDS:
-                return conn
-            conn.close()
-        return None
-
-    async def connect(self) -> Connection:
-        """A new connection (the caller bounds the time it may take)."""
-        loop = asyncio.get_running_loop()
-        origin = self.origin
-        tls = _tls_context() if origin.tls else None
-        _, conn = await loop.create_connection(
-            lambda: Connection(loop),
-            origin.host,
-            origin.port,
-            ssl=tls,
-            server_hostname=origin.host if tls else None,
-        )
-        return conn
-
-    def release(self, conn: Connection, answered: bool = False) -> None:
-        """Keep ``conn`` for the next request if its answer was read whole, else close it. ``answered``: the reader
-        had all of the answer it wanted, though maybe not the body's last bytes: the connection is kept once they
-        come, if they come soon (``Connection.finish_unread``)."""
-        if answered and not conn.complete and conn.keeps_alive() and not self._closed:
-            conn.finish_unread(self.release)
-            return
-        if self._closed or not (conn.complete and conn.reusable) or conn.closed:
-            conn.close()
-            return
-        now = asyncio.get_running_loop().time()
-        conn.idle_since = now
-        idle = self._idle
-        idle.append(conn)
-        # The coldest connections sit at the left, where taking never reaches while traffic is steady: close the
-        # ones that outlived the keep-alive time (or whose upstream closed them) here, a few at a time.
-        while idle[0].closed or now - idle[0].idle_since >= KEEP_ALIVE_SECONDS:
-            idle.popleft().close()
-
-    def close(self) -> None:
-        self._closed = True
-        while self._idle:
-            self._idle.pop().close()

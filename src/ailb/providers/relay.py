@@ -20,7 +20,7 @@ from typing import Protocol
 
 from ailb.contract import StreamChunk
 from ailb.providers.errors import early_end
-from ailb.providers.framing import Framing
+from ailb.providers.framing import Framing, Splitter
 from ailb.providers.scrub import StreamScrubber
 from ailb.providers.transport import Transport
 from ailb.redaction import SecretSet
@@ -108,7 +108,6 @@ async def _batches(
     splitter = framing(name)
     feed_read: FeedRead | None = getattr(state, "feed_read", None)
     async with transport.open_stream(path, payload) as pieces, aclosing(pieces) as reader:
-        answered: Callable[[], None] | None = getattr(pieces, "answered", None)
         async for piece in reader:
             datas = splitter.feed(piece)
             read = feed_read(datas, scrubber.passes) if feed_read is not None else None
@@ -116,8 +115,6 @@ async def _batches(
                 if read:
                     yield read
                 if state.finished:
-                    if answered is not None:
-                        answered()
                     break
                 continue
             translated: list[StreamChunk] = []
@@ -135,23 +132,36 @@ async def _batches(
             if batch:
                 yield joined(batch)
             if state.finished:
-                if answered is not None:
-                    answered()
                 break
         else:
-            translated = []
-            for data in splitter.end():
-                translated += state.feed(data)
-                if state.finished:
-                    break
-            batch = scrubber.feed(translated)
+            batch = _at_the_end(splitter, state, scrubber)
             if batch:
-                yield joined(batch)
+                yield batch
+        if state.finished:
+            _answered(pieces)
     if not state.complete:
         raise early_end(name)
     tail = scrubber.flush()
     if tail:
         yield joined(tail)
+
+
+def _at_the_end(splitter: Splitter, state: StreamState, scrubber: StreamScrubber) -> list[StreamChunk]:
+    """What the body's end completed (a last frame left unterminated), translated and scrubbed, as one batch."""
+    translated: list[StreamChunk] = []
+    for data in splitter.end():
+        translated += state.feed(data)
+        if state.finished:
+            break
+    batch = scrubber.feed(translated)
+    return joined(batch) if batch else []
+
+
+def _answered(pieces: object) -> None:
+    """Tell the upstream stream the answer is over (``OpenStream.answered``: its connection may then be kept)."""
+    answered: Callable[[], None] | None = getattr(pieces, "answered", None)
+    if answered is not None:
+        answered()
 
 
 def joined(chunks: list[StreamChunk]) -> list[StreamChunk]:

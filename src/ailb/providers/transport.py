@@ -31,13 +31,13 @@ from ailb.providers.errors import Redact
 from ailb.providers.http1 import (
     Answer,
     Connection,
-    ConnectionPool,
     MalformedAnswer,
     Origin,
     Silence,
     UpstreamDisconnected,
     header_lines,
 )
+from ailb.providers.pool import ConnectionPool
 from ailb.settings import DeploymentConfig
 
 ErrorTranslator = Callable[[int, bytes, str, float | None, Redact], UpstreamError]

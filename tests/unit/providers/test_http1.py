@@ -17,7 +17,7 @@ import pytest
 import trustme
 
 from ailb.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError, UpstreamTimeoutError
-from ailb.providers import http1
+from ailb.providers import http1, pool
 from ailb.providers.framing import SseData
 from ailb.providers.http1 import Origin, header_lines
 from ailb.providers.openai.response import status_error
@@ -193,7 +193,7 @@ async def test_idle_connections_past_the_keep_alive_time_are_closed_while_traffi
     upstream: tuple[Upstream, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, url = upstream
-    monkeypatch.setattr(http1, "KEEP_ALIVE_SECONDS", 0.3)
+    monkeypatch.setattr(pool, "KEEP_ALIVE_SECONDS", 0.3)
     server.replies += [json_reply({"n": n}) for n in range(4)]
     client = transport(url)
     await asyncio.gather(client.post_json("/x", b"{}"), client.post_json("/x", b"{}"))  # two connections, now idle
@@ -413,12 +413,12 @@ async def test_tls_is_verified_against_the_trusted_authorities(monkeypatch: pyte
     scripted = Upstream(replies=[json_reply({"secure": True})])
     server = await asyncio.start_server(scripted.serve, "127.0.0.1", 0, ssl=served)
     url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    monkeypatch.setattr(http1, "_TLS_CONTEXT", None)
+    monkeypatch.setattr(pool, "_TLS_CONTEXT", None)
     with pytest.raises(UpstreamConnectionError, match="could not be reached"):
         await transport(url).post_json("/x", b"{}")  # an authority this machine does not trust
     trusted = ssl.create_default_context()
     authority.configure_trust(trusted)
-    monkeypatch.setattr(http1, "_TLS_CONTEXT", trusted)
+    monkeypatch.setattr(pool, "_TLS_CONTEXT", trusted)
     assert await transport(url).post_json("/x", b"{}") == {"secure": True}
     assert b"Host: 127.0.0.1:" in scripted.requests[0]
     server.close()

@@ -199,7 +199,9 @@ class Exchange:
             self._conn.tasks.discard(self.task)
             # The scope's ``ON_DISCONNECT`` is this exchange's bound method: without it, the exchange, its scope,
             # task and whatever the app hung on them are freed here rather than left to the cyclic collector.
-            del self.scope["extensions"][ON_DISCONNECT]
+            extensions = self.scope.get("extensions")
+            if extensions:
+                extensions.pop(ON_DISCONNECT, None)
 
     def _fail(self) -> None:
         transport = self._transport

@@ -21,6 +21,7 @@ import orjson
 import uvloop
 
 from ailb.bootstrap import Gateway
+from ailb.cli import collect_as_served
 from ailb.http.app import create_app
 from ailb.settings import DeploymentConfig, Settings
 from bench.probes import ISSUE_BODY
@@ -122,6 +123,7 @@ async def main() -> None:
     gateway = gateway_of(args.deployments)
     gateway.runtime.router.tokens.warm()
     app = create_app(gateway)
+    collect_as_served()
     await per_request_us(app, args.requests // 5)  # warm-up
     times = sorted([await per_request_us(app, args.requests) for _ in range(args.rounds)])
     print(

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ailb.cli import collect_as_served
 from ailb.contract import ChatCall, Completion, Usage
 from ailb.observability.metrics import Metrics
 from ailb.routing.router import Router
@@ -60,6 +61,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     routers = {n: router_of(n, args.strategy) for n in (1, 2)}
+    collect_as_served()
     times: dict[int, list[float]] = {1: [], 2: []}
     for router in routers.values():
         await per_call_us(router, args.calls // 5)  # warm-up

@@ -30,6 +30,7 @@ import orjson
 import uvloop
 
 from ailb.bootstrap import Gateway
+from ailb.cli import collect_as_served
 from ailb.http.app import HotPath, create_app
 from ailb.providers.openai.adapter import OpenAIProvider
 from ailb.settings import load_settings
@@ -141,6 +142,7 @@ async def measure(args: argparse.Namespace) -> None:
         provider.transport = RecordedTransport(provider.config.name, pieces)  # type: ignore[assignment]
     app = create_app(gateway)
     await gateway.start(grpc=False)
+    collect_as_served()
     forever = asyncio.Event()
     body = orjson.dumps(dict(ISSUE_BODY, stream=True))
     canonical = dict(ISSUE_BODY, stream=True)

@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     from ailb.startup import DrainingServer
 
 
+def collect_as_served() -> None:
+    """Python's cycle collector as ``ailb serve`` sets it once started (the in-process benchmarks call this too)."""
+    gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
+    # A request allocates a few hundred objects and frees nearly all by reference counting: collecting the young
+    # generation every 700 allocations (the default) scanned them for nothing every couple of requests.
+    gc.set_threshold(50_000, 20, 100)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ailb", description="AILB, the AI Load Balancer.")
     parser.add_argument("--version", action="version", version=f"ailb {__version__}")
@@ -162,10 +170,7 @@ async def _run(gateway: Gateway, server: DrainingServer, demo: Demo | None) -> N
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await _start(gateway, demo)
     report(gateway)
-    gc.freeze()  # start-up objects never become garbage: keep them out of every later collection
-    # A request allocates a few hundred objects and frees nearly all by reference counting: collecting the young
-    # generation every 700 allocations (the default) scanned them for nothing every couple of requests.
-    gc.set_threshold(50_000, 20, 100)
+    collect_as_served()
     try:
         await server.serve(sockets=workers.listen_sockets(gateway.runtime.settings))
     finally:

@@ -204,15 +204,10 @@ class Connection(asyncio.Protocol):
         """The reader has the whole answer it wanted but the body's end has not come yet: what still comes is
         dropped, and once the body ends (within ``FINISH_SECONDS`` and ``_FINISH_BYTES``) ``adopt`` gets the
         connection; otherwise it is closed."""
-        self._pieces.clear()
-        self._buffered = 0
-        if self._paused and self._transport is not None:
-            self._paused = False
-            self._transport.resume_reading()
+        self._drop_pieces()
         self._finished_by = adopt
         self._stop_watching()
-        self._deadline, self._total = self._loop.time() + FINISH_SECONDS, None
-        self._timer = self._loop.call_at(self._deadline, self._check_silence)
+        self.watch(self._loop.time() + FINISH_SECONDS, None)
 
     def ready_piece(self) -> bytes | None:
         if self._pieces:
@@ -238,12 +233,16 @@ class Connection(asyncio.Protocol):
         """Everything that arrived since the last take, as one piece (a read's worth, like the socket gave it)."""
         pieces = self._pieces
         piece = pieces.popleft() if len(pieces) == 1 else b"".join(pieces)
-        pieces.clear()
+        self._drop_pieces()
+        return piece
+
+    def _drop_pieces(self) -> None:
+        """Nothing unread any more: a socket paused for the reader is read again."""
+        self._pieces.clear()
         self._buffered = 0
         if self._paused and self._transport is not None:
             self._paused = False
             self._transport.resume_reading()
-        return piece
 
     def close(self) -> None:
         self._stop_watching()

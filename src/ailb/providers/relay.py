@@ -119,10 +119,7 @@ async def _batches(
                 continue
             translated: list[StreamChunk] = []
             try:
-                for data in datas:
-                    translated += state.feed(data)
-                    if state.finished:
-                        break
+                _translate(datas, state, translated)
             except Exception:
                 batch = scrubber.feed(translated)
                 if batch:  # what came before the failure in the same piece still reaches the client first
@@ -149,12 +146,18 @@ async def _batches(
 def _at_the_end(splitter: Splitter, state: StreamState, scrubber: StreamScrubber) -> list[StreamChunk]:
     """What the body's end completed (a last frame left unterminated), translated and scrubbed, as one batch."""
     translated: list[StreamChunk] = []
-    for data in splitter.end():
-        translated += state.feed(data)
-        if state.finished:
-            break
+    _translate(splitter.end(), state, translated)
     batch = scrubber.feed(translated)
     return joined(batch) if batch else []
+
+
+def _translate(datas: list[bytes], state: StreamState, into: list[StreamChunk]) -> None:
+    """Feed ``datas`` to ``state`` one at a time, up to the answer's end, adding what they translate to ``into``
+    (which holds what came before a failure when one raises)."""
+    for data in datas:
+        into += state.feed(data)
+        if state.finished:
+            return
 
 
 def _answered(pieces: object) -> None:

@@ -43,6 +43,12 @@ def cell(driver: Any, deployment: str, field: str) -> str:
     return str(driver.execute_script(script, selector))
 
 
+def drawn(driver: Any, selector: str) -> list[str]:
+    """The ``d`` of every path ``selector`` finds, read in the page in one step (the charts redraw their paths)."""
+    script = "return Array.from(document.querySelectorAll(arguments[0]), p => p.getAttribute('d') || '')"
+    return [str(d) for d in driver.execute_script(script, selector)]
+
+
 def chat(gateway: RunningGateway, model: str, headers: dict[str, str] | None = None) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "Say hello"}]}
     return httpx.post(gateway.v1 + "/chat/completions", json=body, headers=headers, timeout=30)
@@ -104,26 +110,22 @@ def test_the_dashboard_shows_live_figures_without_reloading(
     # The charts are drawn, one line per deployment, once two samples are in.
     until(
         browser,
-        lambda d: (
-            all("L" in (p.get_attribute("d") or "") for p in d.find_elements(By.CSS_SELECTOR, "#chart-rps path.series"))
-            and len(d.find_elements(By.CSS_SELECTOR, "#chart-rps path.series")) == 3
-        ),
+        lambda d: len(lines := drawn(d, "#chart-rps path.series")) == 3 and all("L" in line for line in lines),
         "the requests chart was not drawn",
     )
     assert browser.find_elements(By.CSS_SELECTOR, '#chart-latency path.series[data-deployment="openai"]')
 
     # New traffic shows up by itself: no reload (the marker set in this page survives).
     browser.execute_script("window.__noReload = 'still here'")
-    rps_before = browser.find_element(By.CSS_SELECTOR, '#chart-rps path[data-deployment="openai"]').get_attribute("d")
+    openai_rps = '#chart-rps path[data-deployment="openai"]'
+    rps_before = drawn(browser, openai_rps)
+    assert len(rps_before) == 1
     for _ in range(5):
         assert chat(gateway, "gpt-4o").status_code == 200
     until(browser, lambda d: cell(d, "openai", "requests") == "9", "the request count did not update")
     until(
         browser,
-        lambda d: (
-            d.find_element(By.CSS_SELECTOR, '#chart-rps path[data-deployment="openai"]').get_attribute("d")
-            != rps_before
-        ),
+        lambda d: (now := drawn(d, openai_rps)) and now != rps_before,
         "the chart did not move",
     )
     assert browser.execute_script("return window.__noReload") == "still here"

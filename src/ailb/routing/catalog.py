@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ailb.contract import ModelInfo
 from ailb.errors import ModelNotFoundError
-from ailb.routing.deployment import Deployment
+from ailb.routing.deployment import Candidate, Deployment
 from ailb.routing.output_caps import output_cap
 from ailb.routing.routes import GLOBAL_ROUTE
 
@@ -26,10 +26,12 @@ class Target:
     deployment: Deployment
     model: str
     max_output: int  # the largest max_tokens this deployment takes for this model
+    candidate: Candidate  # this target with its configured weight, made once: no override changes most requests'
 
     @classmethod
     def of(cls, deployment: Deployment, model: str) -> Target:
-        return cls(deployment, model, output_cap(deployment.config, model))
+        candidate = Candidate(deployment, model, deployment.config.weight)
+        return cls(deployment, model, output_cap(deployment.config, model), candidate)
 
 
 class Catalog:

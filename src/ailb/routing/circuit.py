@@ -75,6 +75,8 @@ class CircuitBreaker:
         return self._cooldown
 
     def available(self) -> bool:
+        if not self._open:
+            return True
         state = self.state
         return state == CLOSED or (state == HALF_OPEN and not self._probing)
 

@@ -64,6 +64,16 @@ class Selector:
         self._rng = rng
 
     def candidates(self, plan: Plan) -> list[Candidate]:
+        if plan.unfit or self._weights.overridden:
+            return self._weighed_candidates(plan)
+        # Every weight is the configured one: the targets' own candidates, made once per catalog.
+        return [
+            t.candidate
+            for t in plan.targets
+            if t.candidate.weight > 0 and not t.deployment.at_capacity and t.deployment.circuit.available()
+        ]
+
+    def _weighed_candidates(self, plan: Plan) -> list[Candidate]:
         candidates = []
         factor, route, unfit = self._weights.factor, plan.route, plan.unfit
         for target in plan.targets:

@@ -21,6 +21,11 @@ class TrafficWeights:
     def __init__(self) -> None:
         self._routes: Mapping[str, Mapping[str, int]] = MappingProxyType({})
 
+    @property
+    def overridden(self) -> bool:
+        """Whether any override is set (without one every factor is 1.0)."""
+        return bool(self._routes)
+
     def factor(self, route: str, deployment: str) -> float:
         """The override for ``deployment`` on ``route`` as a fraction (1.0 when none is set)."""
         routes = self._routes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -19,8 +20,18 @@ class LoadBalanced:
         self._rng = context.rng
 
     def choose(self, candidates: Sequence[Candidate], request: RouteRequest) -> Candidate:
-        return lowest(
-            candidates,
-            lambda c: (c.deployment.in_flight / c.weight, latency_or_none(c, request) or 0.0),
-            self._rng,
-        )
+        # The load decides most choices; a latency is looked up only among the candidates tied on load.
+        best = candidates[0]
+        best_load = math.inf
+        tied: list[Candidate] | None = None
+        for candidate in candidates:
+            load = candidate.deployment.in_flight / candidate.weight
+            if load < best_load:
+                best, best_load, tied = candidate, load, None
+            elif load == best_load:
+                if tied is None:
+                    tied = [best]
+                tied.append(candidate)
+        if tied is None:
+            return best
+        return lowest(tied, lambda c: latency_or_none(c, request) or 0.0, self._rng)

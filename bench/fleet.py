@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.gateways import Workspace, _ailb_argv, _ailb_env
+from bench.gateways import Workspace, _ailb_argv, ailb_env
 from bench.probes import PLAIN_BODY, Durations, Figures, Probe, pool, run_probe
 from bench.report import _added, _num, _rate, _ratio, _table
 from bench.run import command_line, cpu_layout, foreign_load, log, machine_lines, wait_quiet
@@ -59,7 +59,7 @@ def start_target(name: str, ws: Workspace, redis_url: str, cpus: set[int] | None
         config.write_text(KEY_CONFIG.format(key=CLIENT_KEY))
         extra["AILB_CONFIG"] = str(config)
     argv = _ailb_argv() + (["--workers", "2"] if name.startswith("workers2") else [])
-    server = launch_ready(name, f"http://127.0.0.1:{port}/v1", argv, _ailb_env(ws.fake, port, **extra), cpus,
+    server = launch_ready(name, f"http://127.0.0.1:{port}/v1", argv, ailb_env(ws.fake, port, **extra), cpus,
                           ws.logs, 60)  # fmt: skip
     sanity_check(server, PLAIN_BODY)
     return server

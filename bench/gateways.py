@@ -30,7 +30,7 @@ class Workspace:
 Starter = Callable[[Workspace], Server]
 
 
-def _ailb_env(fake: Server, port: int, **extra: str) -> dict[str, str]:
+def ailb_env(fake: Server, port: int, **extra: str) -> dict[str, str]:
     return clean_env(
         {
             "OPENAI_API_KEY": API_KEY,
@@ -58,7 +58,7 @@ def _serve_ailb(name: str, ws: Workspace, env: dict[str, str], port: int, timeou
 
 def start_ailb(ws: Workspace) -> Server:
     port = free_port()
-    return _serve_ailb("ailb", ws, _ailb_env(ws.fake, port), port)
+    return _serve_ailb("ailb", ws, ailb_env(ws.fake, port), port)
 
 
 def _baseline_path(name: str, sources: str) -> str:
@@ -77,14 +77,14 @@ def start_ailb_baseline(ws: Workspace, sources: str) -> Server:
     """AILB from other sources (``--baseline-src``), to compare two commits side by side in one run."""
     pythonpath = _baseline_path("ailb-baseline", sources)
     port = free_port()
-    return _serve_from_path("ailb-baseline", ws, _ailb_env(ws.fake, port, PYTHONPATH=pythonpath), port)
+    return _serve_from_path("ailb-baseline", ws, ailb_env(ws.fake, port, PYTHONPATH=pythonpath), port)
 
 
 def start_ailb_router_baseline(ws: Workspace, sources: str) -> Server:
     """``ailb-router`` from the baseline sources, to compare a routing change side by side."""
     pythonpath = _baseline_path("ailb-router-baseline", sources)
     port = free_port()
-    env = _two_deployments_env(ws, port, "ailb-router-baseline")
+    env = two_deployments_env(ws, port, "ailb-router-baseline")
     return _serve_from_path("ailb-router-baseline", ws, {**env, "PYTHONPATH": pythonpath}, port)
 
 
@@ -92,14 +92,14 @@ def start_ailb_compiled(ws: Workspace) -> Server:
     """AILB as a compiled install runs it: these sources with the hot-path modules compiled by mypyc."""
     tree = str(compiled_tree(ws))
     port = free_port()
-    return _serve_from_path("ailb-compiled", ws, _ailb_env(ws.fake, port, PYTHONPATH=tree), port)
+    return _serve_from_path("ailb-compiled", ws, ailb_env(ws.fake, port, PYTHONPATH=tree), port)
 
 
 def start_ailb_router_compiled(ws: Workspace) -> Server:
     """``ailb-router`` compiled (see ``start_ailb_compiled``)."""
     tree = str(compiled_tree(ws))
     port = free_port()
-    env = _two_deployments_env(ws, port, "ailb-router-compiled")
+    env = two_deployments_env(ws, port, "ailb-router-compiled")
     return _serve_from_path("ailb-router-compiled", ws, {**env, "PYTHONPATH": tree}, port)
 
 
@@ -139,10 +139,10 @@ def _compile_copy(dest: Path) -> None:
 def start_ailb_two_deployments(ws: Workspace) -> Server:
     """Two deployments serving the model, so every request goes through a real routing choice."""
     port = free_port()
-    return _serve_ailb("ailb-router", ws, _two_deployments_env(ws, port, "ailb-router"), port)
+    return _serve_ailb("ailb-router", ws, two_deployments_env(ws, port, "ailb-router"), port)
 
 
-def _two_deployments_env(ws: Workspace, port: int, name: str) -> dict[str, str]:
+def two_deployments_env(ws: Workspace, port: int, name: str) -> dict[str, str]:
     config = ws.logs / f"{name}-deployments.yaml"
     lines = ["deployments:"]
     for deployment in ("fake-a", "fake-b"):
@@ -154,7 +154,7 @@ def _two_deployments_env(ws: Workspace, port: int, name: str) -> dict[str, str]:
             f"    models: [{MODEL}]",
         ]
     config.write_text("\n".join(lines) + "\n")
-    env = _ailb_env(ws.fake, port, AILB_CONFIG=str(config))
+    env = ailb_env(ws.fake, port, AILB_CONFIG=str(config))
     del env["OPENAI_API_KEY"], env["OPENAI_BASE_URL"], env["OPENAI_MODELS"]
     return env
 
@@ -162,7 +162,7 @@ def _two_deployments_env(ws: Workspace, port: int, name: str) -> dict[str, str]:
 def start_ailb_memory(ws: Workspace) -> Server:
     port = free_port()
     store = ws.logs / "memory-store"
-    env = _ailb_env(ws.fake, port, ENABLE_MEMORY="true", MEMORY_PATH=str(store))
+    env = ailb_env(ws.fake, port, ENABLE_MEMORY="true", MEMORY_PATH=str(store))
     return _serve_ailb("ailb-memory", ws, env, port, timeout=180)
 
 
@@ -183,7 +183,7 @@ def start_ailb_granian(ws: Workspace) -> Server:
         "--no-ws",
         "--log-level", "warning",
     ]  # fmt: skip
-    env = _ailb_env(ws.fake, port)
+    env = ailb_env(ws.fake, port)
     return launch_ready("ailb-granian", f"http://127.0.0.1:{port}/v1", argv, env, ws.cpus, ws.logs, 60)
 
 

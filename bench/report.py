@@ -34,6 +34,7 @@ class Run:
     machine: list[str]
     method: list[str]
     notes: list[str] = field(default_factory=list)
+    instructions: str | None = None  # bench.instructions' section: two deployments vs one, counted
 
     def get(self, target: str, probe: str) -> Figures | None:
         return self.results.get(target, {}).get(probe)
@@ -370,6 +371,8 @@ def render(run: Run) -> str:
         "content, events 1 ms apart). The pass-through is the raw-ASGI one."
     )
     out += _section("Issue 13's probes", [issue, "", *issue_table(run)])
+    if run.instructions:
+        out += [*run.instructions.splitlines(), ""]
     out += _section("Earlier goals", goals_table(run))
     out += _section("Throughput at concurrency 64 (closed loop)", throughput_table(run))
     main_targets = ["direct", "passthrough", "ailb", "ailb-router", "ailb-granian"]

@@ -114,6 +114,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="--rounds 1",
         help="options of the bench.memory_rag stage (default: '--rounds 1', to keep the run short)",
     )
+    parser.add_argument(
+        "--skip-instructions", action="store_true", help="leave out the bench.instructions stage (callgrind)"
+    )
+    parser.add_argument(
+        "--instructions-args", default="", help="options of the bench.instructions stage (see its --help)"
+    )
     parser.add_argument("--rate", type=float, default=500.0, help="fixed rate of the latency probes (req/s)")
     parser.add_argument("--low-rate", type=float, default=30.0, help="fixed rate for the comparison with LiteLLM")
     parser.add_argument("--memory-rate", type=float, default=50.0, help="fixed rate of the memory probes")
@@ -348,14 +354,14 @@ def method_lines(args: argparse.Namespace, layout: Layout) -> list[str]:
     ]
 
 
-def memory_rag_stage(options: str) -> str | None:
-    """The memory and knowledge-base rows: ``python -m bench.memory_rag`` after the servers above are stopped
-    (it starts its own fake, gateways and pinning); its markdown section, or None when it failed."""
-    argv = [sys.executable, "-m", "bench.memory_rag", *shlex.split(options)]
-    log(f"memory and knowledge bases: {shlex.join(argv[1:])}")
+def stage(module: str, options: str, what: str) -> str | None:
+    """A benchmark run as its own process after the servers above are stopped (it starts its own fake, gateways
+    and pinning): ``python -m bench.<module>``'s markdown section, or None when it failed."""
+    argv = [sys.executable, "-m", f"bench.{module}", *shlex.split(options)]
+    log(f"{what}: {shlex.join(argv[1:])}")
     done = subprocess.run(argv, cwd=REPO, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
-        log(f"bench.memory_rag failed with code {done.returncode}; its rows are missing from this report")
+        log(f"bench.{module} failed with code {done.returncode}; its rows are missing from this report")
         return None
     return done.stdout.strip()
 
@@ -407,7 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     machine = [*machine_lines(layout, load), foreign_load(results)]
     run = Run(results, skipped, rates, command_line(argv), machine, method_lines(args, layout))
     run.notes += notes + failures
-    memory_section = None if args.skip_memory_rag else memory_rag_stage(args.memory_rag_args)
+    memory_section = None if args.skip_memory_rag else stage("memory_rag", args.memory_rag_args, "memory and RAG")
+    if not args.skip_instructions:
+        tree = f" --compiled-tree {shlex.quote(str(workdir / 'compiled'))}" if (workdir / "compiled").is_dir() else ""
+        run.instructions = stage("instructions", args.instructions_args + tree, "instructions per request")
     report = render(run)
     print(report)
     if memory_section:

@@ -266,6 +266,17 @@ async def test_weights_scale_round_robin_traffic() -> None:
     assert picks.count("a") == 6 and picks.count("b") == 2
 
 
+async def test_load_balanced_weighs_configured_weights_then_overrides() -> None:
+    a, b = provider("a", weight=2), provider("b", weight=1)
+    router, _, _ = build(a, b, strategy="load_balanced")
+    router.deployments[0].in_flight, router.deployments[1].in_flight = 3, 1  # 3 / 2 against 1 / 1
+    assert (await router.complete(call()))[1].deployment == "b"
+    router.set_traffic_weights("gpt-4o", {"b": 25})  # 1 / 0.25: now a has the lower load
+    assert (await router.complete(call()))[1].deployment == "a"
+    router.set_traffic_weights("gpt-4o", {"b": 100})
+    assert (await router.complete(call()))[1].deployment == "b"
+
+
 async def test_a_deployment_at_its_concurrency_limit_is_skipped() -> None:
     a, b = provider("a", max_concurrency=1), provider("b")
     router, _, _ = build(a, b)

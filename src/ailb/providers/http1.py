@@ -351,7 +351,7 @@ class Connection(asyncio.Protocol):
         self._wake()
         adopt, self._finished_by = self._finished_by, None
         if adopt is not None and not self.closed:
-            self._pieces.clear()
+            self._drop_pieces()  # and the count of the bytes dropped while finishing, or the next answer inherits it
             adopt(self)
 
     def _fail(self, exc: BaseException) -> None:

@@ -76,8 +76,8 @@ class _DefaultHeaders:
 DEFAULT_HEADERS = _DefaultHeaders()
 
 
-def _nothing() -> None:
-    pass
+def nothing_to_stop() -> None:
+    """An ``ON_DISCONNECT`` handle with nothing (left) to stop."""
 
 
 def _check_name(name: bytes) -> None:
@@ -169,7 +169,7 @@ class Exchange:
         """The ``ON_DISCONNECT`` extension."""
         if self.disconnected:
             self._conn.loop.call_soon(callback)
-            return _nothing
+            return nothing_to_stop
         self._watchers.append(callback)
         return lambda: self._unwatch(callback)
 

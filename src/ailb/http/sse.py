@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ailb.http.exchange import ON_DISCONNECT
+from ailb.http.exchange import ON_DISCONNECT, nothing_to_stop
 from ailb.http.parsing import ClientDisconnected
 
 T = TypeVar("T")
@@ -34,10 +34,6 @@ async def wait_for_disconnect(receive: Receive) -> None:
     """Return once the client has gone (the request body must already have been read)."""
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-def _stopped() -> None:
-    return None
 
 
 class ClientWatch:
@@ -95,7 +91,7 @@ class ClientWatch:
 
     def close(self) -> None:
         self.armed = False
-        stop, self._stop = self._stop, _stopped  # the server's handle holds this watch's callback: a cycle
+        stop, self._stop = self._stop, nothing_to_stop  # the server's handle holds this watch's callback: a cycle
         stop()
 
     async def guard(self, work: Awaitable[T]) -> T:

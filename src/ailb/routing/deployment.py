@@ -26,7 +26,6 @@ class Deployment:
         self.circuit = CircuitBreaker(policy, clock)
         self.stats = DeploymentStats()
         self.in_flight = 0
-        self._concurrency_limit = config.max_concurrency
         self.misconfigured_status: int | None = None  # the upstream's 401/403 until a request succeeds again
         self.discovers_models = config.kind.discovers_models and not config.models
         self._implicit_tag = config.kind.implicit_tag
@@ -40,7 +39,7 @@ class Deployment:
 
     @property
     def at_capacity(self) -> bool:
-        limit = self._concurrency_limit
+        limit = self.config.max_concurrency
         return limit is not None and self.in_flight >= limit
 
     def served(self, embeddings: bool = False) -> tuple[str, ...]:

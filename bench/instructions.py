@@ -5,8 +5,9 @@ the 5 % the goal "two deployments vs one ≥ 0.95×" allows. This stage runs AIL
 under callgrind (Debian's ``valgrind``) and counts the instructions the server executes per answered request, at
 concurrency 64 as the throughput probes load it. The count repeats within 0.15 % from run to run. Both servers
 make the same system calls per request (``strace -c``: a read and a write each way, and ``getpid``), so the
-instructions carry the whole difference between them; they do not compare AILB with the pass-through, whose
-system calls differ.
+difference between them is in user space: these counts show what runs there, not how long it takes (cache misses
+and mispredicted branches are not counted; ``bench.pairs`` times both at once). They do not compare AILB with the
+pass-through, whose system calls differ.
 """
 
 from __future__ import annotations
@@ -143,8 +144,9 @@ def section(results: dict[str, dict[str, Counted]], args: argparse.Namespace, fa
         "## Two deployments against one, by instructions per request (callgrind)",
         "",
         "Throughput varies more between adjacent measurements on this machine than the 5 % the two-deployments goal "
-        "allows; these counts do not. The instructions AILB executes per answered request (user space: both servers "
-        "make the same system calls), one server at a time under callgrind, issue 13's ~2 KB request at "
+        "allows; these counts do not (they leave out how long the instructions take: cache misses, mispredicted "
+        "branches). The instructions AILB executes per answered request (user space: both servers make the same "
+        "system calls), one server at a time under callgrind, issue 13's ~2 KB request at "
         f"concurrency 64: {args.warmup:g} s uncounted, then {args.seconds:g} s counted.",
         "",
         "| build | probe | one deployment | two deployments | extra per request | one / two | ≥ 0.95× |",

@@ -119,8 +119,8 @@ class Durations:
         return self.seconds * 2 if probe.rate is not None and probe.rate < SLOW_RATE else self.seconds
 
 
-def run_probe(server: Server, probe: Probe, durations: Durations, cpu: int | None, ours: set[int]) -> dict[str, Any]:
-    """One load-generator run; also the server's CPU time and how much CPU processes not ours took meanwhile."""
+def loadgen_argv(server: Server, probe: Probe, durations: Durations, cpu: int | None) -> list[str]:
+    """The load generator's command line for one probe against ``server`` (pinned to ``cpu`` when given)."""
     argv = [
         sys.executable, "-m", "bench.loadgen",
         "--url", server.chat_url,
@@ -137,6 +137,12 @@ def run_probe(server: Server, probe: Probe, durations: Durations, cpu: int | Non
         argv += ["--vary", str(probe.sessions)]
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
+    return argv
+
+
+def run_probe(server: Server, probe: Probe, durations: Durations, cpu: int | None, ours: set[int]) -> dict[str, Any]:
+    """One load-generator run; also the server's CPU time and how much CPU processes not ours took meanwhile."""
+    argv = loadgen_argv(server, probe, durations, cpu)
     limit = durations.warmup + durations.for_probe(probe) + 60
     pids = server.pids()
     before = (cpu_seconds(pids), cpu_seconds(ours), _children_seconds(), busy_seconds(), time.monotonic())

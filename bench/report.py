@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.pairs import PAIRS, PairRatios
 from bench.probes import LONG_SESSIONS, SESSIONS, Figures, Rates
 
 LABELS = {
@@ -35,6 +37,7 @@ class Run:
     method: list[str]
     notes: list[str] = field(default_factory=list)
     instructions: str | None = None  # bench.instructions' section: two deployments vs one, counted
+    pairs: dict[str, PairRatios] = field(default_factory=dict)  # bench.pairs: two deployments vs one, at once
 
     def get(self, target: str, probe: str) -> Figures | None:
         return self.results.get(target, {}).get(probe)
@@ -252,15 +255,41 @@ def _issue_ttft(target: str) -> Callable[[Run], tuple[str, bool] | None]:
     return measured
 
 
+def _one_after_the_other(run: Run, two: str, one: str) -> tuple[str, bool] | None:
+    plain = _fraction(run, two, one, "issue_plain")
+    stream = _fraction(run, two, one, "issue_stream")
+    if plain is None or stream is None:
+        return None
+    cpu = _cpu_share(run, two, one, "issue_plain")
+    by_cpu = f" (by CPU time per request: {cpu:.2f}×)" if cpu is not None else ""
+    return f"plain {plain:.2f}×{by_cpu}, streamed {stream:.2f}×", min(plain, stream) >= 0.95
+
+
+def _spread(values: list[float]) -> str:
+    """The median ratio of the runs, and their range."""
+    return f"{statistics.median(values):.2f}× ({min(values):.2f}–{max(values):.2f} over {len(values)} runs)"
+
+
+def _at_once(ratios: PairRatios) -> tuple[str, bool] | None:
+    plain, stream = ratios.get("issue_plain"), ratios.get("issue_stream")
+    if not plain or not stream:
+        return None
+    text = f"plain {_spread(plain)}, streamed {_spread(stream)}"
+    return text, min(statistics.median(plain), statistics.median(stream)) >= 0.95
+
+
 def _issue_router(two: str, one: str) -> Callable[[Run], tuple[str, bool] | None]:
+    """Judged by both servers loaded at once (``bench.pairs``) when that ran; the figures of the two measured one
+    after the other are shown beside it."""
+
     def measured(run: Run) -> tuple[str, bool] | None:
-        plain = _fraction(run, two, one, "issue_plain")
-        stream = _fraction(run, two, one, "issue_stream")
-        if plain is None or stream is None:
-            return None
-        cpu = _cpu_share(run, two, one, "issue_plain")
-        by_cpu = f" (by CPU time per request: {cpu:.2f}×)" if cpu is not None else ""
-        return f"plain {plain:.2f}×{by_cpu}, streamed {stream:.2f}×", min(plain, stream) >= 0.95
+        apart = _one_after_the_other(run, two, one)
+        together = _at_once(run.pairs.get(two, {}))
+        if together is None:
+            return apart
+        if apart is None:
+            return f"both loaded at once: {together[0]}", together[1]
+        return f"both loaded at once: {together[0]}; one after the other: {apart[0]}", together[1]
 
     return measured
 
@@ -290,6 +319,20 @@ ISSUE_GOALS = [
     Goal("two deployments (router choosing) vs one: ≥ 0.95× throughput", _issue_router("ailb-router", "ailb")),
     Goal(f"the same, {COMPILED}", _issue_router("ailb-router-compiled", "ailb-compiled")),
 ]
+
+
+def pairs_table(run: Run) -> list[str]:
+    """Each pair loaded at once: the target's throughput ÷ the base's, median and range of the runs."""
+    rows = [
+        "| target | against | plain req/s, c64 | streamed req/s, c64 |",
+        "|---|---|---|---|",
+    ]
+    for target, base in PAIRS:
+        ratios = run.pairs.get(target)
+        if ratios:
+            cells = [_spread(ratios[key]) if ratios.get(key) else "–" for key in ("issue_plain", "issue_stream")]
+            rows.append(f"| {LABELS[target]} | {LABELS[base]} | {cells[0]} | {cells[1]} |")
+    return rows if len(rows) > 2 else []
 
 
 def issue_goals_table(run: Run) -> list[str]:
@@ -371,6 +414,12 @@ def render(run: Run) -> str:
         "content, events 1 ms apart). The pass-through is the raw-ASGI one."
     )
     out += _section("Issue 13's probes", [issue, "", *issue_table(run)])
+    at_once = (
+        "Issue 13's throughput probes, both servers of a pair loaded at the same time on the server's CPU "
+        "(`bench/pairs.py`): the target's requests per second ÷ the other's."
+    )
+    if pairs := pairs_table(run):
+        out += _section("Loaded at once", [at_once, "", *pairs])
     if run.instructions:
         out += [*run.instructions.splitlines(), ""]
     out += _section("Earlier goals", goals_table(run))

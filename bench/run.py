@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import gateways
+from bench.pairs import measure_pairs
 from bench.probes import (
     LONG_SESSIONS,
     PLAIN_BODY,
@@ -120,6 +121,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--instructions-args", default="", help="options of the bench.instructions stage (see its --help)"
     )
+    parser.add_argument(
+        "--pair-duration",
+        type=float,
+        help="seconds measured per run of two targets loaded at once (bench/pairs.py; default 4, quick 1)",
+    )
     parser.add_argument("--rate", type=float, default=500.0, help="fixed rate of the latency probes (req/s)")
     parser.add_argument("--low-rate", type=float, default=30.0, help="fixed rate for the comparison with LiteLLM")
     parser.add_argument("--memory-rate", type=float, default=50.0, help="fixed rate of the memory probes")
@@ -142,6 +148,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 2)
     args.duration = args.duration or (1.0 if args.quick else 2.0)
+    args.pair_duration = args.pair_duration or (1.0 if args.quick else 4.0)
     args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = set(args.targets) - set(TARGETS)
@@ -267,6 +274,11 @@ def measure(
     return results, notes
 
 
+def pair_probes(rates: Rates) -> list[Probe]:
+    """Issue 13's throughput probes, which the two-deployments goal compares."""
+    return [probe for probe in probes_for("ailb", rates) if probe.key in ("issue_plain", "issue_stream")]
+
+
 def schedule(servers: dict[str, Server], rates: Rates, number: int) -> list[tuple[str, Server, Probe]]:
     """Round ``number``'s measurements: each probe on every target that has it, back to back (the targets in their
     order, reversed every other round), so the figures a ratio compares are taken seconds apart, and no target
@@ -350,6 +362,13 @@ def method_lines(args: argparse.Namespace, layout: Layout) -> list[str]:
         "Added latency = the target's percentile minus the fake's own at the same rate; "
         "'vs pass-through' = the target's p50 minus the pass-through's.",
         "All servers run at once, idle when not measured; each probe waits until they are idle again.",
+        "Loaded at once (`bench/pairs.py`): after the rounds above, with their servers stopped, each pair (two "
+        "deployments and one; the baseline and these sources) is loaded at the same time, on the server's CPU, by "
+        f"issue 13's plain and streamed probes: {args.rounds} round(s), each a fresh pair of servers (started in "
+        "turn in the one order and the other) and two runs per probe, each load generator started first in one, "
+        f"{args.warmup:g} s warm-up + {args.pair_duration:g} s measured; the ratio shown is the median of the runs. "
+        "The machine's drifting speed slows both servers alike, so their ratio is steadier than two figures taken "
+        "seconds apart.",
         f"Pinning: {layout.describe()}.",
     ]
 
@@ -405,13 +424,22 @@ def main(argv: list[str] | None = None) -> int:
         notes = idle_cpu_notes(servers)
         results, failures = measure(args, servers, fake, layout, rates)
         failures += log_errors(servers)
+        running = [name for name in args.targets if name in servers]
+        for server in servers.values():
+            if server is not fake:
+                server.stop()  # the pairs start their own instances (and reuse the log files' names)
+        at_once = Durations(args.warmup, args.pair_duration)
+        pairs, pair_failures = measure_pairs(
+            starters(args), ws, running, pair_probes(rates), at_once, layout.loadgen, args.rounds
+        )
+        failures += pair_failures
     finally:
         for server in servers.values():
             if server is not fake:
                 server.stop()
         fake.stop()
     machine = [*machine_lines(layout, load), foreign_load(results)]
-    run = Run(results, skipped, rates, command_line(argv), machine, method_lines(args, layout))
+    run = Run(results, skipped, rates, command_line(argv), machine, method_lines(args, layout), pairs=pairs)
     run.notes += notes + failures
     memory_section = None if args.skip_memory_rag else stage("memory_rag", args.memory_rag_args, "memory and RAG")
     if not args.skip_instructions:

@@ -21,6 +21,7 @@ import itertools
 import json
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -106,7 +107,7 @@ def _started_pair(starters: dict[str, Starter], ws: Workspace, target: str, base
 
 def measure_pairs(
     starters: dict[str, Starter], ws: Workspace, names: list[str], probes: list[Probe], durations: Durations,
-    cpu: int | None, rounds: int,
+    cpu: int | None, rounds: int, log: Callable[[str], None],
 ) -> tuple[dict[str, PairRatios], list[str]]:  # fmt: skip
     """Every pair of ``PAIRS`` whose two targets are both in ``names``, ``rounds`` times, a fresh pair each round,
     every probe twice with each load generator started first once: the ratios by target, and what failed."""
@@ -116,6 +117,7 @@ def measure_pairs(
         for target, base in PAIRS:
             if target not in names or base not in names:
                 continue
+            log(f"round {number}/{rounds}: {target} and {base} loaded at once")
             try:
                 pair = _started_pair(starters, ws, target, base, target_first=number % 2 == 1)
             except (StartError, OSError, ValueError, KeyError, RuntimeError) as exc:

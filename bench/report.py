@@ -37,7 +37,7 @@ class Run:
     method: list[str]
     notes: list[str] = field(default_factory=list)
     instructions: str | None = None  # bench.instructions' section: two deployments vs one, counted
-    pairs: dict[str, PairRatios] = field(default_factory=dict)  # bench.pairs: two deployments vs one, at once
+    pairs: dict[str, PairRatios] = field(default_factory=dict)  # bench.pairs by target: target ÷ base, at once
 
     def get(self, target: str, probe: str) -> Figures | None:
         return self.results.get(target, {}).get(probe)

@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()  # the pairs start their own instances (and reuse the log files' names)
         at_once = Durations(args.warmup, args.pair_duration)
         pairs, pair_failures = measure_pairs(
-            starters(args), ws, running, pair_probes(rates), at_once, layout.loadgen, args.rounds
+            starters(args), ws, running, pair_probes(rates), at_once, layout.loadgen, args.rounds, log
         )
         failures += pair_failures
     finally:

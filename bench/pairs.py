@@ -3,16 +3,15 @@
 Used for what a ratio of a few percent decides: two deployments against one (issue 13's goal), and a commit
 against an earlier one (``--baseline-src``; with the same sources on both sides, it shows the method's own spread).
 
-On a shared virtual machine the CPU's speed drifts by tens of percent between runs seconds apart (the same server
-gave 0.73× to 1.37× of itself in adjacent 3 s runs), far more than the few percent two deployments may cost
-against one. Loaded at once, both servers run on the server CPU at every moment of the probe, so a drift slows
-both alike and cancels out of the ratio; the scheduler gives each about half of the CPU. The two load generators
-share the load generator's CPU; each round runs twice, each of them started first once.
+On a shared virtual machine the CPU's speed drifts by tens of percent between runs seconds apart (AILB with one
+deployment and with two gave 0.74× to 1.37× of each other in adjacent 3 s runs), far more than the few percent two
+deployments may cost against one. Loaded at once, both servers run on the server CPU at every moment of the probe,
+so a drift slows both alike and cancels out of the ratio; the scheduler gives each about half of the CPU. The two
+load generators share the load generator's CPU; each probe runs twice, each load generator started first once.
 
 Two instances of the very same server launched one after the other are not equal either: the later one answered
-1–3 % more (same sources on both sides: 1.01×, 1.03×, 1.02× with the earlier started first; 0.995× and 0.999× the
-other way round). So every round starts a fresh pair, the target first in odd rounds and the base first in even
-ones, and stops it after.
+more in each of five fresh pairs (its throughput ÷ the earlier one's: 1.013, 1.027, 1.023, 1.005 and 1.001). So
+every round starts a fresh pair, the target first in odd rounds and the base first in even ones, and stops it after.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from bench.gateways import Starter, Workspace
-from bench.probes import PLAIN_BODY, Durations, Probe, loadgen_argv
+from bench.probes import PLAIN_BODY, Durations, Probe, answered_per_second, loadgen_argv
 from bench.targets import REPO, Server, StartError, sanity_check, settle
 
 # (target, base): the pairs measured when both run; each ratio is the target's throughput ÷ the base's
@@ -57,7 +57,7 @@ class _Running:
         result: dict[str, Any] = json.loads(self.stdout.read())
         if result["errors"]:
             raise RuntimeError(f"{result['errors']} errors: {result['error_detail']}")
-        return float(len(result["latencies_ms"]) / result["seconds"])
+        return answered_per_second(result)
 
     def stop(self) -> None:
         self.process.kill()

@@ -179,13 +179,18 @@ class Figures:
     foreign_share: float  # CPUs' worth of time other processes on the machine took during the probe (mean)
 
 
+def answered_per_second(result: dict[str, Any]) -> float:
+    """A load-generator run's throughput: the requests it measured over its measured seconds."""
+    return float(len(result["latencies_ms"]) / result["seconds"])
+
+
 def pool(rounds: list[dict[str, Any]]) -> Figures:
     latencies = [x for r in rounds for x in r["latencies_ms"]]
     first_bytes = [x for r in rounds for x in r["first_bytes_ms"]]
     first_contents = [x for r in rounds for x in r.get("first_contents_ms", [])]
     details = [r["error_detail"] for r in rounds if r["error_detail"]]
     return Figures(
-        rps=statistics.median(len(r["latencies_ms"]) / r["seconds"] for r in rounds),
+        rps=statistics.median(answered_per_second(r) for r in rounds),
         p50=percentile(latencies, 0.50),
         p99=percentile(latencies, 0.99),
         ttfb_p50=percentile(first_bytes, 0.50),

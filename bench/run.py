@@ -405,6 +405,13 @@ def write_report(path: Path, report: str, memory_section: str | None) -> None:
         memory_rag.write_section(path, memory_section.splitlines())
 
 
+def stop_targets(servers: dict[str, Server], fake: Server) -> None:
+    """Stop every target's server but the fake upstream (the ``direct`` target), which the run stops last."""
+    for server in servers.values():
+        if server is not fake:
+            server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -424,19 +431,14 @@ def main(argv: list[str] | None = None) -> int:
         notes = idle_cpu_notes(servers)
         results, failures = measure(args, servers, fake, layout, rates)
         failures += log_errors(servers)
-        running = [name for name in args.targets if name in servers]
-        for server in servers.values():
-            if server is not fake:
-                server.stop()  # the pairs start their own instances (and reuse the log files' names)
+        stop_targets(servers, fake)  # the pairs start their own instances (and reuse the log files' names)
         at_once = Durations(args.warmup, args.pair_duration)
         pairs, pair_failures = measure_pairs(
-            starters(args), ws, running, pair_probes(rates), at_once, layout.loadgen, args.rounds, log
+            starters(args), ws, list(servers), pair_probes(rates), at_once, layout.loadgen, args.rounds, log
         )
         failures += pair_failures
     finally:
-        for server in servers.values():
-            if server is not fake:
-                server.stop()
+        stop_targets(servers, fake)
         fake.stop()
     machine = [*machine_lines(layout, load), foreign_load(results)]
     run = Run(results, skipped, rates, command_line(argv), machine, method_lines(args, layout), pairs=pairs)

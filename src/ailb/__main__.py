@@ -1,3 +1,3 @@
-from ailb.cli import main
+from ailb.cli import run
 
-raise SystemExit(main())
+run()

@@ -6,12 +6,16 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
+import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from ailb import __version__
+from ailb.embeddings import native_work
 from ailb.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -26,6 +30,31 @@ def collect_as_served() -> None:
     # A request allocates a few hundred objects and frees nearly all by reference counting: collecting the young
     # generation every 700 allocations (the default) scanned them for nothing every couple of requests.
     gc.set_threshold(50_000, 20, 100)
+
+
+def run() -> NoReturn:
+    """The ``ailb`` command and ``python -m ailb``: ``main``, then ``exit_process``."""
+    try:
+        code = main()
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if not native_work.under_way():
+            raise
+        traceback.print_exc()
+        code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+    exit_process(code)
+
+
+def exit_process(code: int) -> NoReturn:
+    """Exit with ``code``; while the embedding runtime works on a daemon thread (a failed start-up while the model
+    loads, a stop during an encode), without the interpreter's finalization, which would abort under it."""
+    if native_work.under_way():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,4 +229,4 @@ async def _start(gateway: Gateway, demo: Demo | None) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

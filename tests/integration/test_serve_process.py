@@ -83,3 +83,31 @@ def test_a_failed_start_up_exits_without_waiting_for_the_model(tmp_path: Path) -
     # The model's loader announces itself once torch is imported, seconds after start: a process that exits at
     # once never gets there; one that waits for the loader thread does.
     assert "Loading SentenceTransformer model" not in done.stderr, "the exit waited for the model loader"
+
+
+ENCODING_AT_EXIT = """
+import asyncio, sys
+from ailb.cli import exit_process
+from ailb.embeddings import native_work
+from ailb.embeddings.local import LocalEmbedder
+
+async def start_encoding() -> None:
+    embedder = LocalEmbedder()
+    await embedder.wait_ready()
+    asyncio.ensure_future(embedder.embed([f"text {i} " + "many words in a long passage " * 40 for i in range(400)]))
+    while not native_work.under_way():
+        await asyncio.sleep(0.001)
+    print("encoding", flush=True)
+
+asyncio.run(start_encoding())
+exit_process(3)
+"""
+
+
+def test_an_exit_while_the_model_encodes_is_a_clean_exit() -> None:
+    """An exit finalizes the interpreter; ONNX Runtime's C++ destructors then run under the lane's thread still inside
+    the runtime, and abort the process (SIGABRT). The ``ailb`` command's exit skips finalization while it works."""
+    done = subprocess.run([sys.executable, "-c", ENCODING_AT_EXIT], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "encoding\n"
+    assert "terminate called" not in done.stderr
+    assert done.returncode == 3, done.stderr[-2000:]

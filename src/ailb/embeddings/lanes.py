@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ailb.embeddings.cache import VectorCache
+from ailb.embeddings.native_work import native_call
 
 log = logging.getLogger("ailb.embeddings")
 
@@ -240,7 +241,8 @@ class EncoderLane:
     def _encode_batch(self, batch: list[Job]) -> None:
         self.batches += 1
         try:
-            vectors = self._encode([job.text for job in batch]).tolist()
+            with native_call():
+                vectors = self._encode([job.text for job in batch]).tolist()
         except Exception as exc:
             for job in batch:
                 job.request.fail(exc)

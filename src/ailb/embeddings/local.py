@@ -31,6 +31,7 @@ from ailb.embeddings.lanes import (
     Measure,
 )
 from ailb.embeddings.models import DEFAULT_MODEL, resolve_model
+from ailb.embeddings.native_work import native_call
 
 log = logging.getLogger("ailb.embeddings")
 
@@ -142,7 +143,8 @@ class LocalEmbedder:
             raise EmbeddingError(f"Embedding with {self.name} failed: {exc}") from exc
 
     def _load_model(self) -> None:
-        model = shared_encoder(self.spec, self.threads)
+        with native_call():
+            model = shared_encoder(self.spec, self.threads)
         self.dimensions = model.dimensions or self.dimensions
         self.max_tokens = model.max_tokens or self.max_tokens
         self._query_lane = EncoderLane(

@@ -3,16 +3,19 @@ proxy."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ailb.compiled import HOT_MODULES, MYPYC_FLAGS
 from bench.targets import API_KEY, CLIENT_KEY, MODEL, REPO, Server, StartError, clean_env, free_port, launch_ready
+from bench.targets import request as http_request
 
 LITELLM_HINT = (
     "LiteLLM not installed; install with: python3 -m venv .bench-litellm && "
@@ -163,7 +166,26 @@ def start_ailb_memory(ws: Workspace) -> Server:
     port = free_port()
     store = ws.logs / "memory-store"
     env = ailb_env(ws.fake, port, ENABLE_MEMORY="true", MEMORY_PATH=str(store))
-    return _serve_ailb("ailb-memory", ws, env, port, timeout=180)
+    server = _serve_ailb("ailb-memory", ws, env, port, timeout=180)
+    try:
+        wait_memory_ready(server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def wait_memory_ready(server: Server, timeout: float = 120.0) -> None:
+    """Until the server's memory reports ``ok``: its embedding model loaded (loading would take CPU from a probe)."""
+    deadline = time.monotonic() + timeout
+    status = "unknown"
+    while time.monotonic() < deadline:
+        _, body = http_request(server.base_url.removesuffix("/v1"), "GET", "/healthz")
+        status = json.loads(body).get("memory", "unknown")
+        if status == "ok":
+            return
+        time.sleep(0.5)
+    raise StartError(f"memory status stayed {status!r}")
 
 
 def start_ailb_granian(ws: Workspace) -> Server:

@@ -20,7 +20,7 @@ import itertools
 import json
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -106,14 +106,14 @@ def _started_pair(starters: dict[str, Starter], ws: Workspace, target: str, base
 
 def measure_pairs(
     starters: dict[str, Starter], ws: Workspace, names: list[str], probes: list[Probe], durations: Durations,
-    cpu: int | None, rounds: int, log: Callable[[str], None],
+    cpu: int | None, rounds: int, log: Callable[[str], None], pairs: Sequence[tuple[str, str]] = PAIRS,
 ) -> tuple[dict[str, PairRatios], list[str]]:  # fmt: skip
-    """Every pair of ``PAIRS`` whose two targets are both in ``names``, ``rounds`` times, a fresh pair each round,
+    """Every pair of ``pairs`` whose two targets are both in ``names``, ``rounds`` times, a fresh pair each round,
     every probe twice with each load generator started first once: the ratios by target, and what failed."""
     ratios: dict[str, PairRatios] = {}
     failures: list[str] = []
     for number in range(1, rounds + 1):
-        for target, base in PAIRS:
+        for target, base in pairs:
             if target not in names or base not in names:
                 continue
             log(f"round {number}/{rounds}: {target} and {base} loaded at once")

@@ -4,7 +4,6 @@ and LiteLLM's proxy, in one run, with ratios. See bench/README.md."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -40,7 +39,6 @@ from bench.targets import (
     StartError,
     busy_seconds,
     cpu_seconds,
-    request,
     sanity_check,
     settle,
     start_fake,
@@ -210,7 +208,6 @@ def start_targets(args: argparse.Namespace, ws: gateways.Workspace, servers: dic
         try:
             sanity_check(server, PLAIN_BODY)
             if name == "ailb-memory":
-                wait_memory_ready(server)
                 from bench.memory_rag import prefill  # the long-session probe's sessions start past the budget
 
                 prefill(server, LONG_SESSIONS)
@@ -220,18 +217,6 @@ def start_targets(args: argparse.Namespace, ws: gateways.Workspace, servers: dic
             server.stop()
             del servers[name]
     return skipped
-
-
-def wait_memory_ready(server: Server, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    status = "unknown"
-    while time.monotonic() < deadline:
-        _, body = request(server.base_url.removesuffix("/v1"), "GET", "/healthz")
-        status = json.loads(body).get("memory", "unknown")
-        if status == "ok":
-            return
-        time.sleep(0.5)
-    raise StartError(f"memory status stayed {status!r}")
 
 
 def idle_cpu_notes(servers: dict[str, Server]) -> list[str]:

@@ -150,18 +150,9 @@ def no_session_at_once(
     """Memory on ÷ off without a session, both loaded at once, a fresh pair per round: the ratios, what failed."""
     starters: dict[str, gateways.Starter] = {"ailb-memory": gateways.start_ailb_memory, "ailb": gateways.start_ailb}
     durations = Durations(args.warmup, args.pair_duration)
-    ratios, failures = measure_pairs(
-        starters,
-        ws,
-        list(starters),
-        [THROUGHPUT],
-        durations,
-        cpu,
-        args.pair_rounds,
-        log,
-        pairs=[("ailb-memory", "ailb")],
-    )
-    return ratios.get("ailb-memory", {}).get(THROUGHPUT.key, []), failures
+    pair = ("ailb-memory", "ailb")
+    ratios, failures = measure_pairs(starters, ws, [*pair], [THROUGHPUT], durations, cpu, args.pair_rounds, log, [pair])
+    return ratios.get(pair, {}).get(THROUGHPUT.key, []), failures
 
 
 def rag_row(args: argparse.Namespace, cpus: set[int] | None) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Two servers under the same load at the same moment, on the same CPU: the ratio of their throughputs.
 
-Used for what a ratio of a few percent decides: two deployments against one (issue 13's goal), and a commit
-against an earlier one (``--baseline-src``; with the same sources on both sides, it shows the method's own spread).
+Used for what a ratio of a few percent decides: two deployments against one, AILB against the pass-through (issue
+13's goals), and a commit against an earlier one (``--baseline-src``; with the same sources on both sides, it shows
+the method's own spread).
 
 On a shared virtual machine the CPU's speed drifts by tens of percent between runs seconds apart (AILB with one
 deployment and with two gave 0.74× to 1.37× of each other in adjacent 3 s runs), far more than the few percent two
@@ -28,15 +29,18 @@ from bench.gateways import Starter, Workspace
 from bench.probes import PLAIN_BODY, Durations, Probe, answered_per_second, loadgen_argv
 from bench.targets import REPO, Server, StartError, sanity_check, settle
 
+YARDSTICK = "passthrough-asgi"  # issue 13's "minimal raw-ASGI + aiohttp pass-through"
 # (target, base): the pairs measured when both run; each ratio is the target's throughput ÷ the base's
 PAIRS = [
     ("ailb-router", "ailb"),
     ("ailb-router-compiled", "ailb-compiled"),
+    *((ailb, YARDSTICK) for ailb in ("ailb", "ailb-router", "ailb-compiled", "ailb-router-compiled")),
     ("ailb-baseline", "ailb"),
     ("ailb-router-baseline", "ailb-router"),
 ]
 Pair = tuple[Server, Server]  # (target, base)
 PairRatios = dict[str, list[float]]  # probe key -> the target's throughput ÷ the base's, one per run
+PairResults = dict[tuple[str, str], PairRatios]  # by (target, base)
 
 
 @dataclass
@@ -107,10 +111,10 @@ def _started_pair(starters: dict[str, Starter], ws: Workspace, target: str, base
 def measure_pairs(
     starters: dict[str, Starter], ws: Workspace, names: list[str], probes: list[Probe], durations: Durations,
     cpu: int | None, rounds: int, log: Callable[[str], None], pairs: Sequence[tuple[str, str]] = PAIRS,
-) -> tuple[dict[str, PairRatios], list[str]]:  # fmt: skip
+) -> tuple[PairResults, list[str]]:  # fmt: skip
     """Every pair of ``pairs`` whose two targets are both in ``names``, ``rounds`` times, a fresh pair each round,
-    every probe twice with each load generator started first once: the ratios by target, and what failed."""
-    ratios: dict[str, PairRatios] = {}
+    every probe twice with each load generator started first once: the ratios by pair, and what failed."""
+    ratios: PairResults = {}
     failures: list[str] = []
     for number in range(1, rounds + 1):
         for target, base in pairs:
@@ -130,7 +134,7 @@ def measure_pairs(
                     except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
                         failures.append(f"{target} and {base} at once, {probe.key}, round {number}: {exc}")
                         continue
-                    ratios.setdefault(target, {}).setdefault(probe.key, []).append(ratio)
+                    ratios.setdefault((target, base), {}).setdefault(probe.key, []).append(ratio)
             finally:
                 for server in pair:
                     server.stop()

@@ -35,6 +35,7 @@ PAIRS = [
     ("ailb-router", "ailb"),
     ("ailb-router-compiled", "ailb-compiled"),
     *((ailb, YARDSTICK) for ailb in ("ailb", "ailb-router", "ailb-compiled", "ailb-router-compiled")),
+    ("ailb-compiled", "ailb"),
     ("ailb-baseline", "ailb"),
     ("ailb-router-baseline", "ailb-router"),
 ]

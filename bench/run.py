@@ -348,8 +348,8 @@ def method_lines(args: argparse.Namespace, layout: Layout) -> list[str]:
         "'vs pass-through' = the target's p50 minus the pass-through's.",
         "All servers run at once, idle when not measured; each probe waits until they are idle again.",
         "Loaded at once (`bench/pairs.py`): after the rounds above, with their servers stopped, each pair (two "
-        "deployments and one; each AILB and the raw-ASGI pass-through; the baseline and these sources) is loaded at "
-        "the same time, on the server's CPU, by "
+        "deployments and one; each AILB and the raw-ASGI pass-through; compiled and all Python; the baseline and "
+        "these sources) is loaded at the same time, on the server's CPU, by "
         f"issue 13's plain and streamed probes: {args.rounds} round(s), each a fresh pair of servers (started in "
         "turn in the one order and the other) and two runs per probe, each load generator started first in one, "
         f"{args.warmup:g} s warm-up + {args.pair_duration:g} s measured; the ratio shown is the median of the runs. "

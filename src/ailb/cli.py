@@ -49,7 +49,7 @@ def run() -> NoReturn:
 def exit_process(code: int) -> NoReturn:
     """Exit with ``code``; while the embedding runtime works on a daemon thread (a failed start-up while the model
     loads, a stop during an encode), without the interpreter's finalization, which would abort under it."""
-    if native_work.under_way():
+    if native_work.close():
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

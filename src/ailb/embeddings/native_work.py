@@ -2,8 +2,8 @@
 
 A process that exits while a daemon thread is inside the runtime (loading the model, encoding a batch) runs the
 runtime's C++ static destructors under that thread, and the C++ runtime aborts it: "terminate called without an
-active exception", SIGABRT. The ``ailb`` command asks ``under_way()`` before it exits and then leaves without
-finalizing (``ailb.cli.exit_process``).
+active exception", SIGABRT. The ``ailb`` command's exit (``ailb.cli.exit_process``) calls ``close()``: from then
+on no call enters the runtime, and while one is still inside it the process leaves without finalizing.
 """
 
 from __future__ import annotations
@@ -14,13 +14,20 @@ from contextlib import contextmanager
 
 _lock = threading.Lock()
 _calls = 0
+_closed = False
+
+
+class ProcessExiting(RuntimeError):
+    """A runtime call refused because the process is exiting."""
 
 
 @contextmanager
 def native_call() -> Iterator[None]:
-    """Wrap a call into the runtime made on a daemon thread."""
+    """Wrap a call into the runtime made on a daemon thread (``ProcessExiting`` once ``close()`` was called)."""
     global _calls
     with _lock:
+        if _closed:
+            raise ProcessExiting("the process is exiting")
         _calls += 1
     try:
         yield
@@ -31,3 +38,11 @@ def native_call() -> Iterator[None]:
 
 def under_way() -> bool:
     return _calls > 0
+
+
+def close() -> bool:
+    """Refuse every later call; whether one is still inside the runtime."""
+    global _closed
+    with _lock:
+        _closed = True
+        return _calls > 0

@@ -241,19 +241,26 @@ GOALS = [
 ]
 
 
-def _issue_throughput(target: str, probe: str) -> Callable[[Run], tuple[str, bool] | None]:
-    """Judged by both servers loaded at once when that ran; the figures measured one after the other beside it."""
+def judged(together: tuple[str, bool] | None, apart: tuple[str, bool] | None) -> tuple[str, bool] | None:
+    """A goal judged by both servers loaded at once when that ran, the figures measured one after the other beside
+    it; by those alone otherwise."""
+    if together is None:
+        return apart
+    beside = f"; one after the other: {apart[0]}" if apart is not None else ""
+    return f"both loaded at once: {together[0]}{beside}", together[1]
 
+
+def spread_at_least(ratios: list[float] | None, goal: float) -> tuple[str, bool] | None:
+    """The runs' median ratio and range, and whether the median meets ``goal`` (None without runs)."""
+    return (_spread(ratios), statistics.median(ratios) >= goal) if ratios else None
+
+
+def _issue_throughput(target: str, probe: str) -> Callable[[Run], tuple[str, bool] | None]:
     def measured(run: Run) -> tuple[str, bool] | None:
         apart = _with_cpu(
             _at_least(_fraction(run, target, YARDSTICK, probe), 0.80), _cpu_share(run, target, YARDSTICK, probe)
         )
-        together = run.pairs.get((target, YARDSTICK), {}).get(probe)
-        if not together:
-            return apart
-        median = statistics.median(together)
-        beside = f"; one after the other: {apart[0]}" if apart else ""
-        return f"both loaded at once: {_spread(together)}{beside}", median >= 0.80
+        return judged(spread_at_least(run.pairs.get((target, YARDSTICK), {}).get(probe), 0.80), apart)
 
     return measured
 
@@ -293,17 +300,8 @@ def _at_once(ratios: PairRatios) -> tuple[str, bool] | None:
 
 
 def _issue_router(two: str, one: str) -> Callable[[Run], tuple[str, bool] | None]:
-    """Judged by both servers loaded at once (``bench.pairs``) when that ran; the figures of the two measured one
-    after the other are shown beside it."""
-
     def measured(run: Run) -> tuple[str, bool] | None:
-        apart = _one_after_the_other(run, two, one)
-        together = _at_once(run.pairs.get((two, one), {}))
-        if together is None:
-            return apart
-        if apart is None:
-            return f"both loaded at once: {together[0]}", together[1]
-        return f"both loaded at once: {together[0]}; one after the other: {apart[0]}", together[1]
+        return judged(_at_once(run.pairs.get((two, one), {})), _one_after_the_other(run, two, one))
 
     return measured
 
